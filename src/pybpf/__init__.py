@@ -1,0 +1,26 @@
+"""pybpf: an eBPF platform in Python.
+
+Load clang-built eBPF objects, verify them, and run them in an interpreter
+or a JIT outside any kernel. See DESIGN.md for the layers.
+"""
+
+from .errors import (
+    AsmError,
+    DecodeError,
+    LoadError,
+    NotSupportedError,
+    ProgramFault,
+    PybpfError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsmError",
+    "DecodeError",
+    "LoadError",
+    "NotSupportedError",
+    "ProgramFault",
+    "PybpfError",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""btf layer of pybpf (see DESIGN.md)."""

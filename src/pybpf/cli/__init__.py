@@ -1,0 +1,1 @@
+"""The `pybpf` command line: formatting only, the logic lives in the library."""

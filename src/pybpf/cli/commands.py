@@ -1,0 +1,3 @@
+"""Imports every command module so that each registers on `app`."""
+
+from . import asm  # noqa: F401

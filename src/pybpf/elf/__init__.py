@@ -1,0 +1,1 @@
+"""elf layer of pybpf (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""engine layer of pybpf (see DESIGN.md)."""

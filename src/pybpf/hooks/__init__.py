@@ -1,0 +1,1 @@
+"""hooks layer of pybpf (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""platform layer of pybpf (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""verifier layer of pybpf (see DESIGN.md)."""
