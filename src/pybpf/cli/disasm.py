@@ -1,0 +1,186 @@
+"""`pybpf disasm`: list the maps, programs, relocations and code of an object."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..errors import LoadError
+from .main import app
+
+
+@app.command("disasm")
+def disasm_command(
+    obj: Path = typer.Argument(..., help="A BPF object file built by clang (-target bpf)."),
+    section: str | None = typer.Option(
+        None, "--section", "-s", help="Only programs of this ELF section."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead."),
+) -> None:
+    """Disassemble OBJ: maps, programs, relocations and instructions with source lines."""
+    from ..elf.loader import load_object_spec
+
+    spec = load_object_spec(obj)
+    programs = [p for p in spec.programs.values() if section is None or p.section == section]
+    if section is not None and not programs:
+        known = ", ".join(sorted({p.section for p in spec.programs.values()})) or "none"
+        raise LoadError(f"{obj}: no program in section {section} (sections: {known})")
+    if as_json:
+        typer.echo(json.dumps(_object_json(spec, programs), indent=2))
+        return
+    for line in _object_text(spec, programs):
+        typer.echo(line)
+
+
+# --- plain text ---------------------------------------------------------------
+
+
+def _object_text(spec, programs) -> list[str]:
+    btf = f"{len(spec.btf)} BTF types" if spec.btf is not None else "no BTF"
+    license = repr(spec.license) if spec.license else "(none)"
+    lines = [f"{spec.path}: license {license}, {btf}"]
+    if spec.kern_version:
+        lines[0] += f", kern_version {spec.kern_version:#x}"
+    lines += ["", f"maps ({len(spec.maps)}):"]
+    for index, m in enumerate(spec.maps.values()):
+        lines.append(f"  [{index}] {_map_line(m)}")
+    lines += ["", f"programs ({len(programs)}):"]
+    for p in programs:
+        lines.append(f"  {p.section:<32} {p.name:<32} {sum(i.slots for i in p.instructions)} insns")
+    for p in programs:
+        lines += [""] + _program_text(spec, p)
+    return lines
+
+
+def _map_line(m) -> str:
+    text = (
+        f"{m.name}: {m.type_name} key {m.key_size} value {m.value_size} "
+        f"max_entries {m.max_entries} flags {m.flags:#x}"
+    )
+    if m.inner_map is not None:
+        text += f" inner ({_map_line(m.inner_map)})"
+    if m.pinning:
+        text += f" pinning {m.pinning}"
+    if m.initial_data is not None:
+        text += f" data {len(m.initial_data)} bytes"
+    if m.frozen:
+        text += " frozen"
+    if m.contents:
+        text += " values " + ", ".join(f"[{i}]={name}" for i, name in m.contents)
+    return text
+
+
+def _program_text(spec, p) -> list[str]:
+    from ..isa.disasm import format_program
+
+    lines = [f"Disassembly of program {p.name} (section {p.section}):"]
+    if p.relocations:
+        lines.append(f"  relocations ({len(p.relocations)}):")
+        lines += [f"    pc {r.pc}: {r.describe()}" for r in p.relocations]
+    if p.core_relocations:
+        lines.append(f"  CO-RE relocations ({len(p.core_relocations)}):")
+        lines += [f"    pc {c.pc}: {_core_text(spec, c)}" for c in p.core_relocations]
+    sources = {info.pc: info for info in p.line_infos}
+    notes: dict[int, list[str]] = {}
+    for r in p.relocations:
+        notes.setdefault(r.pc, []).append(f"\t\t; {r.describe()}")
+    for c in p.core_relocations:
+        notes.setdefault(c.pc, []).append(f"\t\t; CO-RE {_core_text(spec, c)}")
+    last_line: list[tuple[str, int] | None] = [None]
+
+    def source_above(pc: int) -> list[str]:
+        info = sources.get(pc)
+        if info is None or (info.file_name, info.line_number) == last_line[0]:
+            return []
+        last_line[0] = (info.file_name, info.line_number)
+        return [f"; {info.line.strip()}" if info.line else f"; {info.file_name}:{info.line_number}"]
+
+    labels = {pc: name for name, pc in p.functions}
+    lines += format_program(
+        p.instructions,
+        labels=labels,
+        annotate=source_above,
+        annotate_after=lambda pc: notes.get(pc, ()),
+    )
+    return lines
+
+
+def _core_text(spec, c) -> str:
+    type_name = spec.btf.type_name(c.type_id) if spec.btf is not None else f"type {c.type_id}"
+    return f"{c.kind_name} {type_name} access {c.access}"
+
+
+# --- JSON -----------------------------------------------------------------------
+
+
+def _object_json(spec, programs) -> dict:
+    return {
+        "path": spec.path,
+        "license": spec.license,
+        "kern_version": spec.kern_version,
+        "btf_types": len(spec.btf) if spec.btf is not None else None,
+        "maps": [_map_json(m) for m in spec.maps.values()],
+        "programs": [_program_json(spec, p) for p in programs],
+    }
+
+
+def _map_json(m) -> dict:
+    return {
+        "name": m.name,
+        "type": m.type_name,
+        "type_id": m.type,
+        "key_size": m.key_size,
+        "value_size": m.value_size,
+        "max_entries": m.max_entries,
+        "flags": m.flags,
+        "pinning": m.pinning,
+        "section": m.section,
+        "inner_map": _map_json(m.inner_map) if m.inner_map is not None else None,
+        "frozen": m.frozen,
+        "initial_data": m.initial_data.hex() if m.initial_data is not None else None,
+        "values": [{"index": i, "symbol": name} for i, name in m.contents],
+    }
+
+
+def _program_json(spec, p) -> dict:
+    from ..isa.disasm import format_instruction
+    from ..isa.instruction import with_pcs
+
+    sources = {info.pc: info for info in p.line_infos}
+    insns = []
+    for pc, insn in with_pcs(p.instructions):
+        entry = {"pc": pc, "text": format_instruction(insn, pc), "hex": insn.encode().hex()}
+        info = sources.get(pc)
+        if info is not None:
+            entry["source"] = {"file": info.file_name, "line": info.line_number, "text": info.line}
+        insns.append(entry)
+    return {
+        "name": p.name,
+        "section": p.section,
+        "license": p.license,
+        "functions": [{"name": name, "pc": pc} for name, pc in p.functions],
+        "relocations": [
+            {
+                "pc": r.pc,
+                "kind": r.kind.value,
+                "symbol": r.symbol,
+                "map": r.map,
+                "offset": r.offset,
+                "target_pc": r.target_pc,
+            }
+            for r in p.relocations
+        ],
+        "core_relocations": [
+            {
+                "pc": c.pc,
+                "kind": c.kind_name,
+                "access": c.access,
+                "type_id": c.type_id,
+                "type": spec.btf.type_name(c.type_id) if spec.btf is not None else None,
+            }
+            for c in p.core_relocations
+        ],
+        "instructions": insns,
+    }
