@@ -1,0 +1,313 @@
+"""Python source for single eBPF instructions (ALU, jumps, loads, stores).
+
+Each function returns lines of Python (without indentation) that perform one
+instruction on registers held in Python locals `r0`..`r10`, every register
+an unsigned 64-bit value. 64-bit wrap is a mask; signed views use the
+identity ``signed(x) = (x ^ 2**63) - 2**63``, so a signed comparison of two
+u64 values is an unsigned comparison of both values xor 2**63.
+
+Memory accesses need names the generated module binds (see
+`engine.translate`): `U16`/`U32`/`U64` (struct unpack_from), `P16`/`P32`/
+`P64` (pack_into), `lk` (the slow-path region lookup that raises the fault),
+the stack frame views `sb`/`sh`/`sw`/`sq` and per-site cache locals.
+"""
+
+from __future__ import annotations
+
+from ..isa.instruction import Instruction
+from ..isa.opcodes import (
+    BSWAP,
+    FRAME_POINTER,
+    SIZE_BYTES,
+    STACK_SIZE,
+    AluOp,
+    InsnClass,
+    JmpOp,
+    Mode,
+    Size,
+    Source,
+)
+
+M64 = (1 << 64) - 1
+M32 = (1 << 32) - 1
+S64 = 1 << 63
+S32 = 1 << 31
+
+_MASK = {8: 0xFF, 16: 0xFFFF, 32: M32, 64: M64}
+_SIGN = {8: 0x80, 16: 0x8000, 32: S32, 64: S64}
+
+
+def hexlit(value: int) -> str:
+    """A Python literal for a non-negative constant."""
+    return hex(value) if value > 9 else str(value)
+
+
+def _src(insn: Instruction, wide: bool) -> tuple[str, int | None]:
+    """The source operand as code, and its value when it is a constant."""
+    if insn.opcode & Source.X:
+        return f"r{insn.src}", None
+    value = insn.imm & (M64 if wide else M32)
+    return hexlit(value), value
+
+
+def _sext(expr: str, bits: int, mask: int) -> str:
+    sign = hexlit(_SIGN[bits])
+    return f"(((({expr}) & {hexlit(_MASK[bits])}) ^ {sign}) - {sign}) & {hexlit(mask)}"
+
+
+# -- ALU ---------------------------------------------------------------------
+
+
+def alu(insn: Instruction) -> list[str]:
+    """Lines for an ALU or ALU64 instruction (including byte swaps)."""
+    wide = (insn.opcode & 0x07) == InsnClass.ALU64
+    op = insn.opcode & 0xF0
+    d = f"r{insn.dst}"
+    if op == AluOp.END:
+        return [f"{d} = {_byteswap(insn, d)}"]
+    s, const = _src(insn, wide)
+    if wide:
+        return [f"{d} = {_alu64(op, insn.off, d, s, const)}"]
+    return [f"{d} = {_alu32(op, insn.off, d, s, const)}"]
+
+
+def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
+    m = hexlit(M64)
+    if op == AluOp.ADD:
+        return f"({d} + {s}) & {m}"
+    if op == AluOp.SUB:
+        return f"({d} - {s}) & {m}"
+    if op == AluOp.MUL:
+        return f"({d} * {s}) & {m}"
+    if op == AluOp.DIV:
+        if off:  # sdiv: truncating signed division, x/0 = 0
+            return f"sdiv64({d}, {s})"
+        if const is not None:
+            return f"{d} // {s}" if const else "0"
+        return f"{d} // {s} if {s} else 0"
+    if op == AluOp.MOD:
+        if off:  # smod: sign of the dividend, x%0 = x
+            return f"smod64({d}, {s})"
+        if const is not None:
+            return f"{d} % {s}" if const else d
+        return f"{d} % {s} if {s} else {d}"
+    if op == AluOp.OR:
+        return f"{d} | {s}"
+    if op == AluOp.AND:
+        return f"{d} & {s}"
+    if op == AluOp.XOR:
+        return f"{d} ^ {s}"
+    if op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+        count = hexlit(const & 63) if const is not None else f"({s} & 63)"
+        if op == AluOp.LSH:
+            return f"({d} << {count}) & {m}"
+        if op == AluOp.RSH:
+            return f"{d} >> {count}"
+        return f"((({d} ^ {hexlit(S64)}) - {hexlit(S64)}) >> {count}) & {m}"
+    if op == AluOp.NEG:
+        return f"-{d} & {m}"
+    if op == AluOp.MOV:
+        if off in (8, 16, 32):  # movsx: sign-extend the low `off` bits
+            return _sext(s, off, M64)
+        return s
+    raise AssertionError(f"unhandled ALU64 op 0x{op:02x}")
+
+
+def _alu32(op: int, off: int, d: str, s: str, const: int | None) -> str:
+    m = hexlit(M32)
+    d32 = f"({d} & {m})"
+    s32 = s if const is not None else f"({s} & {m})"
+    if op in (AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR):
+        # The low 32 bits of these results depend only on the low 32 bits of
+        # the operands, so one final mask both truncates and zero-extends.
+        sym = {
+            AluOp.ADD: "+",
+            AluOp.SUB: "-",
+            AluOp.MUL: "*",
+            AluOp.OR: "|",
+            AluOp.AND: "&",
+            AluOp.XOR: "^",
+        }[op]
+        return f"({d} {sym} {s}) & {m}"
+    if op == AluOp.DIV:
+        if off:
+            return f"sdiv32({d}, {s})"
+        if const is not None:
+            return f"{d32} // {s}" if const else "0"
+        return f"{d32} // {s32} if {s32} else 0"
+    if op == AluOp.MOD:
+        if off:
+            return f"smod32({d}, {s})"
+        if const is not None:
+            return f"{d32} % {s}" if const else d32
+        return f"{d32} % {s32} if {s32} else {d32}"
+    if op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+        count = hexlit(const & 31) if const is not None else f"({s} & 31)"
+        if op == AluOp.LSH:
+            return f"({d} << {count}) & {m}"
+        if op == AluOp.RSH:
+            return f"{d32} >> {count}"
+        return f"((({d32} ^ {hexlit(S32)}) - {hexlit(S32)}) >> {count}) & {m}"
+    if op == AluOp.NEG:
+        return f"-{d} & {m}"
+    if op == AluOp.MOV:
+        if off in (8, 16):  # movsx to 32 bits, then zero-extended
+            return _sext(s, off, M32)
+        return s32 if const is None else s
+    raise AssertionError(f"unhandled ALU op 0x{op:02x}")
+
+
+def _byteswap(insn: Instruction, d: str) -> str:
+    width = insn.imm
+    mask = hexlit(_MASK[width])
+    to_be = insn.opcode == BSWAP or bool(insn.opcode & Source.X)
+    if not to_be:  # le on a little-endian machine only truncates
+        return d if width == 64 else f"{d} & {mask}"
+    if width == 16:
+        return f"(({d} & 0xff) << 8) | (({d} >> 8) & 0xff)"
+    nbytes = width // 8
+    return f"int.from_bytes(({d} & {mask}).to_bytes({nbytes}, 'little'), 'big')"
+
+
+# -- conditional jumps ----------------------------------------------------------
+
+
+def condition(insn: Instruction) -> str:
+    """The Python condition under which a conditional jump is taken."""
+    wide = (insn.opcode & 0x07) == InsnClass.JMP
+    op = insn.opcode & 0xF0
+    d = f"r{insn.dst}"
+    s, const = _src(insn, wide)
+    if not wide:
+        d = f"({d} & {hexlit(M32)})"
+        if const is None:
+            s = f"({s} & {hexlit(M32)})"
+    if op == JmpOp.JSET:
+        return f"{d} & {s}"
+    unsigned = {
+        JmpOp.JEQ: "==",
+        JmpOp.JNE: "!=",
+        JmpOp.JGT: ">",
+        JmpOp.JGE: ">=",
+        JmpOp.JLT: "<",
+        JmpOp.JLE: "<=",
+    }
+    if op in unsigned:
+        return f"{d} {unsigned[op]} {s}"
+    signed = {JmpOp.JSGT: ">", JmpOp.JSGE: ">=", JmpOp.JSLT: "<", JmpOp.JSLE: "<="}
+    bias = S64 if wide else S32
+    left = f"({d} ^ {hexlit(bias)})"
+    right = hexlit(const ^ bias) if const is not None else f"({s} ^ {hexlit(bias)})"
+    return f"{left} {signed[op]} {right}"
+
+
+# -- loads and stores -----------------------------------------------------------
+
+
+class SiteCounter:
+    """Hands out numbers for per-site region caches within one function."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> int:
+        """A fresh site number."""
+        self.count += 1
+        return self.count - 1
+
+
+_STACK_VIEWS = {1: "sb", 2: "sh", 4: "sw", 8: "sq"}
+_UNPACK = {2: "U16", 4: "U32", 8: "U64"}
+_PACK = {2: "P16", 4: "P32", 8: "P64"}
+
+
+def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
+    """The byte index in the current frame of an r10-relative access, or None.
+
+    Only accesses that lie entirely inside the frame qualify: their bounds
+    were checked here, at translation time, once and for all.
+    """
+    if base != FRAME_POINTER:
+        return None
+    index = STACK_SIZE + insn.off
+    if 0 <= index and index + size <= STACK_SIZE:
+        return index
+    return None
+
+
+def _address(insn: Instruction, base: int) -> str:
+    if insn.off == 0:
+        return f"a = r{base}"
+    return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+
+
+def _site_lookup(site: int, size: int, write: int, pc: int) -> list[str]:
+    # Fast path: the region this site used last time still holds the access.
+    return [
+        f"o = a - L{site}",
+        f"if o < 0 or o > H{site}:",
+        f"    L{site}, H{site}, V{site} = lk(a, {size}, {write}, {pc})",
+        f"    o = a - L{site}",
+    ]
+
+
+def _read(view: str, offset: str, size: int) -> str:
+    if size == 1:
+        return f"{view}[{offset}]"
+    return f"{_UNPACK[size]}({view}, {offset})[0]"
+
+
+def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
+    """Lines for `ldx*` and the sign-extending `ldxs*`."""
+    size = SIZE_BYTES[Size(insn.opcode & 0x18)]
+    signed = (insn.opcode & 0xE0) == Mode.MEMSX
+    d = f"r{insn.dst}"
+    index = stack_slot(insn, insn.src, size)
+    if index is not None:
+        if index % size == 0:
+            value = f"{_STACK_VIEWS[size]}[{index // size}]"
+        else:
+            value = _read("sb", hexlit(index), size)
+        lines = []
+    else:
+        site = sites.next()
+        lines = [_address(insn, insn.src), *_site_lookup(site, size, 0, pc)]
+        value = _read(f"V{site}", "o", size)
+    if signed:
+        value = _sext(value, size * 8, M64)
+    return [*lines, f"{d} = {value}"]
+
+
+def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
+    """Lines for `st*` (immediate) and `stx*` (register) stores."""
+    size = SIZE_BYTES[Size(insn.opcode & 0x18)]
+    mask = _MASK[size * 8]
+    if (insn.opcode & 0x07) == InsnClass.ST:
+        value = hexlit(insn.imm & mask)
+    else:
+        value = f"r{insn.src}" if size == 8 else f"r{insn.src} & {hexlit(mask)}"
+    index = stack_slot(insn, insn.dst, size)
+    if index is not None:
+        if index % size == 0:
+            return [f"{_STACK_VIEWS[size]}[{index // size}] = {value}"]
+        return [
+            f"{_PACK[size]}(sb, {hexlit(index)}, {value})" if size > 1 else f"sb[{index}] = {value}"
+        ]
+    site = sites.next()
+    lines = [_address(insn, insn.dst), *_site_lookup(site, size, 1, pc)]
+    if size == 1:
+        return [*lines, f"V{site}[o] = {value}"]
+    return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
+
+
+def atomic(pc: int, insn: Instruction) -> list[str]:
+    """Lines for a BPF_ATOMIC instruction; the work happens in `atom` under a lock."""
+    size = SIZE_BYTES[Size(insn.opcode & 0x18)]
+    call = f"atom(a, {size}, {insn.imm}, r{insn.src}, r0, {pc})"
+    lines = [_address(insn, insn.dst)]
+    imm = insn.imm
+    if imm == 0xF1:  # cmpxchg: r0 gets the old value
+        return [*lines, f"r0 = {call}"]
+    if imm & 0x01:  # fetch variants and xchg: the source register gets the old value
+        return [*lines, f"r{insn.src} = {call}"]
+    return [*lines, call]

@@ -1,0 +1,275 @@
+"""The bounds-checked interpreter: Linux eBPF semantics, run as generated Python.
+
+`Interpreter(insns, helpers=..., memory=..., budget=...)` translates the
+program once (see `engine.translate`) and `run(r1, ..., r5)` executes it,
+returning r0 as an unsigned 64-bit number. Every memory access is checked
+against the `Memory` region table; a bad one raises `ProgramFault` with the
+pc, the instruction, the address, the size and the nearest region.
+
+Semantics follow Linux: division by zero gives 0, modulo by zero keeps the
+dividend, ALU32 results zero-extend, shift counts are masked, INT_MIN / -1
+wraps. `call imm` dispatches through the `HelperTable`; `callx` (0x8d)
+takes the helper id from its dst register, as uBPF and the conformance
+suite's `callx.data` do. bpf-to-bpf calls get a fresh 512-byte frame and
+preserve r6-r9; more than 8 frames is a fault.
+
+Engine call interface (shared with the later JIT): the constructor above,
+`run(r1=0, r2=0, r3=0, r4=0, r5=0) -> int`, the `executed` counter of the
+last run, `memory` and `helpers` attributes, and `enter(args, env)` which
+the tail-call loop uses to start a program with an existing `HelperEnv`.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import ProgramFault
+from ..isa.instruction import Instruction
+from ..isa.opcodes import AtomicOp
+from ..runtime.helpers import HelperEnv, HelperTable, TailCall
+from ..runtime.memory import MAX_CALL_FRAMES, STACK_FRAME_SIZE, Memory, Stack, access_fault
+from .translate import MAX_DEPTH, Translation, translate
+
+DEFAULT_BUDGET = 10_000_000
+"""A budget suitable for unverified programs (CLI, conformance)."""
+
+_M64 = (1 << 64) - 1
+_M32 = (1 << 32) - 1
+
+# One lock for every atomic instruction in the process: Python code is not
+# atomic between threads, and a read-modify-write must be.
+ATOMIC_LOCK = threading.Lock()
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _sdiv(a: int, b: int, bits: int) -> int:
+    a, b = _signed(a, bits), _signed(b, bits)
+    if b == 0:
+        return 0
+    q = abs(a) // abs(b)  # C truncates toward zero; Python floors
+    return (-q if (a < 0) != (b < 0) else q) & ((1 << bits) - 1)
+
+
+def _smod(a: int, b: int, bits: int) -> int:
+    mask = (1 << bits) - 1
+    sa, sb = _signed(a, bits), _signed(b, bits)
+    if sb == 0:
+        return a & mask
+    r = abs(sa) % abs(sb)  # the remainder takes the sign of the dividend
+    return (-r if sa < 0 else r) & mask
+
+
+def sdiv64(a: int, b: int) -> int:
+    """Signed 64-bit division as BPF defines it (x / 0 = 0, INT_MIN / -1 = INT_MIN)."""
+    return _sdiv(a, b, 64)
+
+
+def smod64(a: int, b: int) -> int:
+    """Signed 64-bit remainder as BPF defines it (x % 0 = x)."""
+    return _smod(a, b, 64)
+
+
+def sdiv32(a: int, b: int) -> int:
+    """Signed 32-bit division, zero-extended."""
+    return _sdiv(a, b, 32)
+
+
+def smod32(a: int, b: int) -> int:
+    """Signed 32-bit remainder, zero-extended (x % 0 = (u32)x)."""
+    return _smod(a, b, 32)
+
+
+def atomic_result(op: int, old: int, src: int, r0: int, mask: int) -> int:
+    """The new memory value of an atomic `op` on `old` (before the lock is released)."""
+    base = op & ~0x01
+    if op == AtomicOp.XCHG:
+        return src & mask
+    if op == AtomicOp.CMPXCHG:
+        return src & mask if old == r0 & mask else old
+    if base == AtomicOp.ADD:
+        return (old + src) & mask
+    if base == AtomicOp.OR:
+        return old | (src & mask)
+    if base == AtomicOp.AND:
+        return old & src
+    if base == AtomicOp.XOR:
+        return old ^ (src & mask)
+    raise ProgramFault(f"invalid atomic operation 0x{op:x}")
+
+
+class Interpreter:
+    """A program translated once, run any number of times with bounds checks."""
+
+    def __init__(
+        self,
+        insns: Iterable[Instruction],
+        *,
+        helpers: HelperTable | None = None,
+        memory: Memory | None = None,
+        budget: int | None = None,
+        where: str | None = None,
+    ):
+        self.insns = list(insns)
+        self.helpers = helpers if helpers is not None else HelperTable()
+        self.memory = memory if memory is not None else Memory()
+        self.budget = budget
+        self.executed = 0
+        known = frozenset(spec.id for spec in self.helpers)
+        self.translation: Translation = translate(self.insns, budget, where, known)
+        self._by_pc = self.translation.layout.insns
+        self._stacks: list[Stack] = []
+        namespace = self._namespace()
+        exec(self.translation.code, namespace)  # noqa: S102 - our own generated code
+        self._entry = namespace[self.translation.entry_name]
+
+    @property
+    def source(self) -> str:
+        """The generated Python source (for debugging and curiosity)."""
+        return self.translation.source
+
+    # -- running ------------------------------------------------------------------
+
+    def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
+        """Run the program with r1-r5 as given; return r0 as an unsigned 64-bit value.
+
+        Follows tail calls (a helper raising `TailCall`) with the same r1.
+        """
+        m = _M64
+        args = (r1 & m, r2 & m, r3 & m, r4 & m, r5 & m)
+        env = HelperEnv(self.memory, args[0], self)
+        self.executed = 0
+        try:
+            r0, self.executed = self.enter(args, env)
+        except TailCall as call:
+            r0 = self._follow_tail_calls(call, env)
+        return r0
+
+    def _follow_tail_calls(self, call: TailCall, env: HelperEnv) -> int:
+        # Each target runs with the same context pointer and nothing else;
+        # `HelperEnv.tail_call` enforces the chain limit before raising.
+        args = (env.ctx, 0, 0, 0, 0)
+        while True:
+            engine = env.engine = call.target
+            try:
+                r0, n = engine.enter(args, env)
+            except TailCall as again:
+                call = again
+                continue
+            self.executed = n
+            return r0
+
+    def enter(self, args: tuple[int, ...], env: HelperEnv) -> tuple[int, int]:
+        """Run from pc 0 with a fresh stack; return (r0, executed instructions)."""
+        try:
+            stack = self._stacks.pop()  # one stack per concurrent or nested run
+        except IndexError:
+            stack = self.memory.allocate_stack()
+        try:
+            return self._entry(*args, 0, 0, 0, 0, 0, 0, stack.frames, env)
+        finally:
+            self._stacks.append(stack)
+
+    def close(self) -> None:
+        """Unregister this interpreter's stacks from the region table."""
+        while self._stacks:
+            self._stacks.pop().release()
+
+    # -- what the generated code calls ------------------------------------------
+
+    def instruction_text(self, pc: int) -> str:
+        """The instruction at `pc` as text, for fault messages."""
+        insn = self._by_pc.get(pc)
+        if insn is None:
+            return f"<pc {pc}>"
+        try:
+            return str(insn)
+        except Exception:  # the disassembler is optional here; never mask a fault
+            return (
+                f"opcode 0x{insn.opcode:02x} dst=r{insn.dst} src=r{insn.src} "
+                f"off={insn.off} imm={insn.imm}"
+            )
+
+    def _lookup(self, address: int, size: int, write: int, pc: int) -> tuple[int, int, Any]:
+        # The slow path of every memory access: refill the site's cache.
+        region = self.memory.find(address, size)
+        if region is None or (write and not region.writable):
+            raise access_fault(
+                self.memory, address, size, bool(write), pc, self.instruction_text(pc)
+            )
+        return region.start, region.size - size, region.view
+
+    def _atomic(self, address: int, size: int, op: int, src: int, r0: int, pc: int) -> int:
+        start, _, view = self._lookup(address, size, 1, pc)
+        offset = address - start
+        mask = _M64 if size == 8 else _M32
+        with ATOMIC_LOCK:
+            old = int.from_bytes(view[offset : offset + size], "little")
+            new = atomic_result(op, old, src, r0, mask)
+            view[offset : offset + size] = new.to_bytes(size, "little")
+        return old
+
+    def _budget(self, executed: int, pc: int) -> None:
+        raise ProgramFault(
+            f"instruction budget of {self.budget} exhausted ({executed} executed)",
+            pc=pc,
+            instruction=self.instruction_text(pc),
+        )
+
+    def _too_deep(self, pc: int) -> None:
+        raise ProgramFault(
+            f"call depth exceeds {MAX_DEPTH} frames",
+            pc=pc,
+            instruction=self.instruction_text(pc),
+        )
+
+    def _callx(
+        self, env: HelperEnv, target: int, r1: int, r2: int, r3: int, r4: int, r5: int, pc: int
+    ) -> int:
+        spec = self.helpers.get(target)
+        if spec is None:
+            raise ProgramFault(
+                f"callx to unknown helper {target}", pc=pc, instruction=self.instruction_text(pc)
+            )
+        return spec.impl(env, r1, r2, r3, r4, r5)
+
+    def _unknown_helper(self, helper_id: int, pc: int) -> None:
+        raise ProgramFault(
+            f"call to unknown helper {helper_id}", pc=pc, instruction=self.instruction_text(pc)
+        )
+
+    def _namespace(self) -> dict[str, Any]:
+        ns: dict[str, Any] = {
+            "U16": struct.Struct("<H").unpack_from,
+            "U32": struct.Struct("<I").unpack_from,
+            "U64": struct.Struct("<Q").unpack_from,
+            "P16": struct.Struct("<H").pack_into,
+            "P32": struct.Struct("<I").pack_into,
+            "P64": struct.Struct("<Q").pack_into,
+            "lk": self._lookup,
+            "MEM": self.memory,
+            "ZERO_FRAME": bytes(STACK_FRAME_SIZE),
+            "atom": self._atomic,
+            "budget": self._budget,
+            "deep": self._too_deep,
+            "callx": self._callx,
+            "nohelper": self._unknown_helper,
+            "sdiv64": sdiv64,
+            "smod64": smod64,
+            "sdiv32": sdiv32,
+            "smod32": smod32,
+        }
+        # One name per known helper id the program calls (unknown ids were
+        # translated into a `nohelper` fault at the call site).
+        for spec in self.helpers:
+            ns[f"h{spec.id}"] = spec.impl
+        return ns
+
+
+assert MAX_DEPTH == MAX_CALL_FRAMES

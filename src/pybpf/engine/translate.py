@@ -1,0 +1,303 @@
+"""Translation of an eBPF program into Python source, compiled once and cached.
+
+Each eBPF function becomes one Python function
+
+    def f<entry>(r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E) -> (r0, n)
+
+whose registers are Python locals (so a bpf-to-bpf call is a Python call and
+r6-r9 of the caller are preserved for free), `n` counts executed
+instructions, `d` is the call depth, `S` the list of stack frames and `E`
+the `HelperEnv`. Basic blocks become a state machine: a `while True` loop
+around a binary if-tree on the block id `b`. Two shortcuts keep the common
+paths away from the dispatcher:
+
+* a block with a single incoming edge is inlined at that edge, so straight
+  code and if/else diamonds become nested Python `if`s;
+* a block that jumps to itself (the tight loop) becomes an inner `while`.
+
+Instruction counting is per block (`n += len`); when a budget is set it is
+checked at loop heads only, since a run without back edges is bounded by
+the program length. Memory accesses are inlined against a per-site cache of
+the last region used, with the region table as the slow path (`lk`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+from ..isa.instruction import Instruction, encode
+from ..isa.opcodes import (
+    CALL,
+    CALLX,
+    EXIT,
+    LDDW,
+    CallSrc,
+    InsnClass,
+    Mode,
+)
+from . import codegen_ops as ops
+from .cfg import Function, ProgramLayout, analyze, is_jump, jump_target, local_call_target
+from .codegen_ops import M64, hexlit
+
+MAX_INLINE_INDENT = 40
+"""Beyond this nesting, blocks go through the dispatcher (Python caps indentation at 100)."""
+
+MAX_INLINE_CHAIN = 200
+"""Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
+
+MAX_DEPTH = 8
+"""Call frames available to one run (kernel MAX_CALL_FRAMES)."""
+
+_PARAMS = "r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E"
+_RESET = "<reset site caches>"  # placeholder: the number of sites is known only at the end
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """The generated module for one program: source, code object and layout."""
+
+    source: str
+    code: object
+    layout: ProgramLayout
+    entry_name: str
+
+
+def function_name(entry: int) -> str:
+    """The Python name of the function generated for the eBPF function at `entry`."""
+    return f"f{entry}"
+
+
+class _FunctionWriter:
+    """Emits the Python source of one eBPF function."""
+
+    def __init__(self, fn: Function, budget: int | None, helpers: frozenset[int]):
+        self.fn = fn
+        self.helpers = helpers
+        self.budget = budget
+        self.heads = fn.loop_heads()
+        self.sites = ops.SiteCounter()
+        self.dispatch: dict[int, int] = {}  # block start pc → block id `b`
+        self.pending: list[int] = []
+        self.lines: list[tuple[int, str]] = []
+        self.chain = 0  # blocks inlined into one another right now (emitter recursion)
+
+    # -- control transfer ---------------------------------------------------
+
+    def _inlinable(self, start: int) -> bool:
+        block = self.fn.blocks[start]
+        return start != self.fn.entry and len(block.predecessors) == 1
+
+    def _block_id(self, start: int) -> int:
+        if start not in self.dispatch:
+            self.dispatch[start] = len(self.dispatch)
+            self.pending.append(start)
+        return self.dispatch[start]
+
+    def goto(self, target: int, ind: int, loop: int | None) -> None:
+        """Emit a transfer to block `target` from code at indentation `ind`.
+
+        `loop` is the self-looping block whose inner `while` we are in, if any:
+        a jump to it is `continue`, and a jump elsewhere must `break` out to
+        the dispatcher rather than `continue` the inner loop.
+        """
+        if target == loop:
+            self.lines.append((ind, "continue"))
+        elif self._inlinable(target) and ind < MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN:
+            self.chain += 1
+            self.block(target, ind, loop)
+            self.chain -= 1
+        else:
+            self.lines.append((ind, f"b = {self._block_id(target)}"))
+            self.lines.append((ind, "break" if loop is not None else "continue"))
+
+    # -- blocks ------------------------------------------------------------------
+
+    def block(self, start: int, ind: int, loop: int | None) -> None:
+        """Emit block `start` (and whatever it inlines) at indentation `ind`."""
+        block = self.fn.blocks[start]
+        emit = self.lines.append
+        emit((ind, f"n += {block.length}"))
+        if self.budget is not None and start in self.heads:
+            emit((ind, f"if n > {self.budget}: budget(n, {start})"))
+        for pc, insn in block.insns[:-1]:
+            for line in self.instruction(pc, insn):
+                emit((ind, line))
+        pc, insn = block.last
+        if insn.opcode == EXIT:
+            emit((ind, "return r0, n"))
+        elif is_jump(insn) and len(block.successors) == 1:  # ja / gotol
+            self.goto(jump_target(pc, insn), ind, loop)
+        elif is_jump(insn):
+            emit((ind, f"if {ops.condition(insn)}:"))
+            self.goto(jump_target(pc, insn), ind + 1, loop)
+            self.goto(pc + 1, ind, loop)
+        else:
+            for line in self.instruction(pc, insn):
+                emit((ind, line))
+            self.goto(block.successors[0], ind, loop)
+
+    def dispatched_block(self, start: int, ind: int) -> None:
+        """Emit a block reached through the dispatcher (self-loops get a `while`)."""
+        block = self.fn.blocks[start]
+        if block.last[0] in block.predecessors:
+            self.lines.append((ind, "while True:"))
+            self.block(start, ind + 1, loop=start)
+        else:
+            self.block(start, ind, loop=None)
+
+    # -- instructions ------------------------------------------------------------
+
+    def instruction(self, pc: int, insn: Instruction) -> list[str]:
+        """Lines for one non-branching instruction."""
+        op = insn.opcode
+        cls = op & 0x07
+        if cls in (InsnClass.ALU, InsnClass.ALU64):
+            return ops.alu(insn)
+        if cls == InsnClass.LDX:
+            return ops.load(pc, insn, self.sites)
+        if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
+            return ops.atomic(pc, insn)
+        if cls in (InsnClass.ST, InsnClass.STX):
+            return ops.store(pc, insn, self.sites)
+        if op == LDDW:
+            return [f"r{insn.dst} = {hexlit(insn.imm & M64)}"]
+        if op == CALL and insn.src == CallSrc.LOCAL:
+            callee = function_name(local_call_target(pc, insn))
+            return [
+                f"if d >= {MAX_DEPTH - 1}: deep({pc})",
+                f"r0, n = {callee}(r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d + 1, S, E)",
+                _RESET,
+            ]
+        if op == CALL:
+            helper_id = insn.imm & 0xFFFFFFFF
+            if helper_id not in self.helpers:
+                return [f"nohelper({helper_id}, {pc})"]
+            return [f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
+        if op == CALLX:
+            return [f"r0 = callx(E, r{insn.dst}, r1, r2, r3, r4, r5, {pc}) & {hexlit(M64)}", _RESET]
+        raise AssertionError(f"pc {pc}: no translation for opcode 0x{op:02x}")
+
+    # -- the whole function ----------------------------------------------------
+
+    def write(self) -> str:
+        """The complete source of the function."""
+        self._block_id(self.fn.entry)
+        bodies: dict[int, list[tuple[int, str]]] = {}
+        while self.pending:
+            start = self.pending.pop()
+            self.lines = []
+            self.dispatched_block(start, 0)
+            bodies[self.dispatch[start]] = self.lines
+        bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
+        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue()]
+        if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
+            out += [_indent(1 + i, text) for i, text in bodies[0]]
+        else:
+            out += ["    b = 0", "    while True:"]
+            self._tree(sorted(bodies), bodies, 2, out)
+        return "\n".join(out) + "\n"
+
+    def _expand_resets(self, lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        # A call may free regions (a helper deleting a map element): if the
+        # table changed, forget every cached region so the next access of
+        # each site is checked against the live table again.
+        out: list[tuple[int, str]] = []
+        names = " = ".join(f"H{i}" for i in range(self.sites.count))
+        for ind, text in lines:
+            if text != _RESET:
+                out.append((ind, text))
+            elif names:
+                out.append((ind, "if MEM.generation != G:"))
+                out.append((ind + 1, f"G = MEM.generation; {names} = -1"))
+        return out
+
+    def _prologue(self) -> list[str]:
+        lines = [
+            "    r0 = 0",
+            "    F = S[d]",
+            "    r10 = F.top",
+            "    sb = F.b; sh = F.h; sw = F.w; sq = F.q",
+            # A fresh frame per call: no run or call sees another's leftovers.
+            "    sb[:] = ZERO_FRAME",
+        ]
+        count = self.sites.count
+        if count:
+            lines.append("    G = MEM.generation")
+        for first in range(0, count, 16):
+            names = range(first, min(count, first + 16))
+            lines.append("    " + " = ".join(f"L{i}" for i in names) + " = 0")
+            lines.append("    " + " = ".join(f"H{i}" for i in names) + " = -1")
+            lines.append("    " + " = ".join(f"V{i}" for i in names) + " = None")
+        return lines
+
+    def _tree(
+        self,
+        ids: list[int],
+        bodies: dict[int, list[tuple[int, str]]],
+        ind: int,
+        out: list[str],
+    ) -> None:
+        # A binary search on `b`: log2(blocks) comparisons per dispatch.
+        if len(ids) == 1:
+            out += [_indent(ind + i, text) for i, text in bodies[ids[0]]]
+            return
+        mid = len(ids) // 2
+        out.append(_indent(ind, f"if b < {ids[mid]}:"))
+        self._tree(ids[:mid], bodies, ind + 1, out)
+        out.append(_indent(ind, "else:"))
+        self._tree(ids[mid:], bodies, ind + 1, out)
+
+
+def _indent(level: int, text: str) -> str:
+    return "    " * level + text
+
+
+def generate(layout: ProgramLayout, budget: int | None, helpers: frozenset[int]) -> str:
+    """The Python module source for a whole program.
+
+    `helpers` are the helper ids that exist: a call to any other id becomes
+    a fault at its call site.
+    """
+    parts = ["# generated by pybpf.engine.translate; one function per eBPF function\n"]
+    for fn in layout.functions.values():
+        parts.append(_FunctionWriter(fn, budget, helpers).write())
+    return "\n".join(parts)
+
+
+_CACHE: dict[tuple[bytes, int | None, frozenset[int]], Translation] = {}
+_CACHE_LIMIT = 512
+_CACHE_LOCK = threading.Lock()
+
+
+def translate(
+    insns: list[Instruction],
+    budget: int | None = None,
+    where: str | None = None,
+    helpers: frozenset[int] = frozenset(),
+) -> Translation:
+    """Check, translate and compile `insns`; reuse an earlier result for the same bytes.
+
+    Raises `DecodeError` (naming the pc) for a malformed program and
+    `NotSupportedError` for instructions pybpf cannot run yet.
+    """
+    called = frozenset(
+        insn.imm & 0xFFFFFFFF for insn in insns if insn.opcode == CALL and insn.src == 0
+    )
+    known = called & helpers
+    key = (encode(insns), budget, known)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    layout = analyze(insns, where)
+    source = generate(layout, budget, known)
+    digest = hashlib.sha1(key[0]).hexdigest()[:12]
+    code = compile(source, f"<bpf {digest}>", "exec")
+    result = Translation(source, code, layout, function_name(0))
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = result
+    return result

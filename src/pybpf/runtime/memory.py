@@ -1,0 +1,301 @@
+"""Native memory that eBPF programs can touch, and the table of live regions.
+
+Everything a program reaches through a pointer (its stack, the context, a
+packet, map values, input buffers) is a `Region`: a ctypes buffer with a
+stable native address, so that registers hold real addresses and the
+interpreter, a later JIT and the Python API all see the same bytes.
+
+`Memory` is the table of live regions, kept sorted by start address so that
+`find` is a bisection. The bounds-checked interpreter consults it on every
+access that its per-site cache does not already cover; an address outside
+every region is a fault, never a wild read.
+
+Stacks are `Stack` objects: up to `MAX_CALL_FRAMES` frames of
+`STACK_FRAME_SIZE` bytes carved out of one buffer with unmapped guard gaps
+between them (the gaps are not in the region table), so that running off
+one frame faults instead of silently corrupting the caller's frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import threading
+from collections.abc import Iterator
+
+from ..errors import ProgramFault
+
+STACK_FRAME_SIZE = 512
+"""Bytes of stack per call frame (the kernel's MAX_BPF_STACK)."""
+
+MAX_CALL_FRAMES = 8
+"""Deepest bpf-to-bpf call chain, counting the entry frame (kernel MAX_CALL_FRAMES)."""
+
+GUARD_SIZE = 4096
+"""Unmapped bytes before, between and after stack frames."""
+
+_ALIGN = 8
+
+
+class Region:
+    """One live block of native memory: where it is, how big, who owns it.
+
+    `buffer` is the ctypes object that owns the bytes (keeping it alive keeps
+    the address valid); `view` is a byte memoryview over exactly `size`
+    bytes, which is what the interpreter indexes.
+    """
+
+    __slots__ = ("start", "size", "writable", "name", "buffer", "view", "__weakref__")
+
+    def __init__(self, start: int, size: int, writable: bool, name: str, buffer: object):
+        self.start = start
+        self.size = size
+        self.writable = writable
+        self.name = name
+        self.buffer = buffer
+        self.view = memoryview(buffer).cast("B")[:size]
+
+    @property
+    def end(self) -> int:
+        """First address past the region."""
+        return self.start + self.size
+
+    def contains(self, address: int, size: int = 1) -> bool:
+        """True when `[address, address + size)` lies inside the region."""
+        return self.start <= address and address + size <= self.start + self.size
+
+    def read(self, offset: int = 0, size: int | None = None) -> bytes:
+        """A copy of `size` bytes at `offset` (the rest of the region by default)."""
+        end = self.size if size is None else offset + size
+        if offset < 0 or end > self.size:
+            raise IndexError(f"{offset}+{end - offset} is outside region {self.name!r}")
+        return bytes(self.view[offset:end])
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Copy `data` into the region at `offset` (ignores `writable`: the host may)."""
+        if offset < 0 or offset + len(data) > self.size:
+            raise IndexError(f"{offset}+{len(data)} is outside region {self.name!r}")
+        self.view[offset : offset + len(data)] = data
+
+    def describe(self) -> str:
+        """`name [0xstart-0xend)` for messages."""
+        return f"{self.name} [0x{self.start:x}-0x{self.end:x})"
+
+    def __repr__(self) -> str:
+        mode = "rw" if self.writable else "ro"
+        return f"Region({self.name!r}, 0x{self.start:x}, {self.size}, {mode})"
+
+
+def _native_buffer(size: int) -> ctypes.Array:
+    # Pad to 8 bytes so the interpreter can cast the view to 64-bit words.
+    padded = max(_ALIGN, (size + _ALIGN - 1) // _ALIGN * _ALIGN)
+    return (ctypes.c_ubyte * padded)()
+
+
+class Memory:
+    """The table of live regions, sorted by start address.
+
+    Regions never overlap: each one is a separate native allocation (or a
+    disjoint slice of one, for stack frames).
+    """
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._regions: list[Region] = []
+        self._lock = threading.Lock()  # table edits may come from several threads
+        # Bumped whenever a region goes away, so that engines caching regions
+        # (the interpreter's per-site caches) know to look them up again.
+        self.generation = 0
+
+    # -- building the table -------------------------------------------------
+
+    def allocate(
+        self, size: int, name: str, writable: bool = True, data: bytes | None = None
+    ) -> Region:
+        """A new zero-filled (or `data`-filled) region of `size` bytes, added to the table."""
+        if size < 0:
+            raise ValueError("region size must be >= 0")
+        buffer = _native_buffer(size)
+        region = Region(ctypes.addressof(buffer), size, writable, name, buffer)
+        if data is not None:
+            region.write(0, data[:size])
+        self.add(region)
+        return region
+
+    def allocate_from(self, data: bytes, name: str, writable: bool = True) -> Region:
+        """A new region holding a copy of `data`."""
+        return self.allocate(len(data), name, writable, data)
+
+    def wrap(self, buffer: object, name: str, writable: bool = True) -> Region:
+        """Add an existing writable buffer (ctypes object, bytearray, mmap) as a region.
+
+        The bytes are shared, not copied: writes by the program are seen by
+        whoever owns `buffer`, which must stay alive and unresized.
+        """
+        view = memoryview(buffer).cast("B")
+        size = view.nbytes
+        holder = (ctypes.c_ubyte * size).from_buffer(view) if size else _native_buffer(0)
+        region = Region(ctypes.addressof(holder), size, writable, name, holder)
+        self.add(region)
+        return region
+
+    def add(self, region: Region) -> Region:
+        """Insert `region` into the table; refuse overlaps."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, region.start)
+            before = self._regions[i - 1] if i else None
+            after = self._regions[i] if i < len(self._regions) else None
+            if (before is not None and before.end > region.start) or (
+                after is not None and region.end > after.start
+            ):
+                raise ValueError(f"region {region!r} overlaps a live region")
+            self._starts.insert(i, region.start)
+            self._regions.insert(i, region)
+        return region
+
+    def remove(self, region: Region) -> None:
+        """Take `region` out of the table (its buffer lives on while referenced)."""
+        with self._lock:
+            i = bisect.bisect_left(self._starts, region.start)
+            while i < len(self._regions) and self._starts[i] == region.start:
+                if self._regions[i] is region:
+                    del self._starts[i]
+                    del self._regions[i]
+                    self.generation += 1
+                    return
+                i += 1
+        raise KeyError(f"{region!r} is not in the table")
+
+    def __iter__(self) -> Iterator[Region]:
+        return iter(list(self._regions))
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+    # -- looking addresses up ----------------------------------------------
+
+    def find(self, address: int, size: int = 1) -> Region | None:
+        """The region holding all of `[address, address + size)`, or None."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i < 0:
+            return None
+        region = self._regions[i]
+        if address + size <= region.start + region.size:
+            return region
+        return None
+
+    def nearest(self, address: int) -> Region | None:
+        """The region closest to `address` (for fault messages), or None if empty."""
+        regions = self._regions
+        if not regions:
+            return None
+        i = bisect.bisect_right(self._starts, address)
+        candidates = regions[max(0, i - 1) : i + 1]
+
+        def distance(region: Region) -> int:
+            if address < region.start:
+                return region.start - address
+            return max(0, address - region.end + 1)
+
+        return min(candidates, key=distance)
+
+    def check(self, address: int, size: int, write: bool = False) -> Region:
+        """The region for an access, or raise `ProgramFault` describing the miss."""
+        region = self.find(address, size)
+        if region is None or (write and not region.writable):
+            raise access_fault(self, address, size, write)
+        return region
+
+    # -- host-side reads and writes -----------------------------------------
+
+    def read(self, address: int, size: int) -> bytes:
+        """Copy `size` bytes at native `address`; fault if not inside one region."""
+        region = self.check(address, size)
+        return region.read(address - region.start, size)
+
+    def write(self, address: int, data: bytes) -> None:
+        """Store `data` at native `address`; fault if not inside one writable region."""
+        region = self.check(address, len(data), write=True)
+        region.write(address - region.start, data)
+
+    def allocate_stack(self, frames: int = MAX_CALL_FRAMES, name: str = "stack") -> Stack:
+        """A new `Stack` whose frames are registered in this table."""
+        return Stack(self, frames, name)
+
+
+def access_fault(
+    memory: Memory,
+    address: int,
+    size: int,
+    write: bool,
+    pc: int | None = None,
+    instruction: str | None = None,
+) -> ProgramFault:
+    """A `ProgramFault` explaining why `[address, address+size)` is not accessible."""
+    kind = "write" if write else "read"
+    region = memory.find(address, size)
+    if region is not None:
+        return ProgramFault(
+            f"{kind} of {size} bytes at 0x{address:x}: region {region.describe()} is read-only",
+            pc=pc,
+            instruction=instruction,
+            address=address,
+            size=size,
+            region=region.name,
+        )
+    near = memory.nearest(address)
+    where = f"nearest region {near.describe()}" if near is not None else "no regions are mapped"
+    return ProgramFault(
+        f"out-of-bounds {kind} of {size} bytes at 0x{address:x} ({where})",
+        pc=pc,
+        instruction=instruction,
+        address=address,
+        size=size,
+        region=near.name if near is not None else None,
+    )
+
+
+class StackFrame:
+    """One 512-byte frame: its region, the frame pointer (r10) and typed views.
+
+    The views (`b`, `h`, `w`, `q` for 1, 2, 4 and 8-byte items) let the
+    interpreter reach constant, aligned stack offsets with one index operation.
+    """
+
+    __slots__ = ("region", "top", "b", "h", "w", "q")
+
+    def __init__(self, region: Region):
+        self.region = region
+        self.top = region.end  # r10 points one past the frame, the stack grows down
+        view = region.view
+        self.b = view
+        self.h = view.cast("H")
+        self.w = view.cast("I")
+        self.q = view.cast("Q")
+
+
+class Stack:
+    """`frames` stack frames in one native buffer, separated by guard gaps."""
+
+    def __init__(self, memory: Memory, frames: int = MAX_CALL_FRAMES, name: str = "stack"):
+        stride = STACK_FRAME_SIZE + GUARD_SIZE
+        self.memory = memory
+        self._buffer = (ctypes.c_ubyte * (GUARD_SIZE + frames * stride))()
+        base = ctypes.addressof(self._buffer)
+        self.frames: list[StackFrame] = []
+        for depth in range(frames):
+            offset = GUARD_SIZE + depth * stride
+            chunk = (ctypes.c_ubyte * STACK_FRAME_SIZE).from_buffer(self._buffer, offset)
+            region = Region(base + offset, STACK_FRAME_SIZE, True, f"{name}[{depth}]", chunk)
+            memory.add(region)
+            self.frames.append(StackFrame(region))
+
+    def clear(self) -> None:
+        """Zero every frame, so one run never sees another's leftovers."""
+        ctypes.memset(self._buffer, 0, ctypes.sizeof(self._buffer))
+
+    def release(self) -> None:
+        """Remove the frames from the region table."""
+        for frame in self.frames:
+            self.memory.remove(frame.region)
+        self.frames = []
