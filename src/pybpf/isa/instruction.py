@@ -101,8 +101,14 @@ def check_fields(insn: Instruction) -> str | None:
         op = insn.opcode & 0xF0
         if op in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1):
             return f"invalid offset {insn.off} for division (0 or 1)"
-        if op == AluOp.MOV and insn.off not in (0, 8, 16, 32):
-            return f"invalid offset {insn.off} for mov (0, 8, 16 or 32)"
+        if op == AluOp.MOV:
+            # Only a register move sign-extends (movsx); the kernel rejects an
+            # offset on an immediate move. (A 32-bit movsx32 is left to the
+            # verifier: the kernel rejects it, PREVAIL's tests use it.)
+            widths = (0, 8, 16, 32) if insn.opcode & 0x08 else (0,)
+            if insn.off not in widths:
+                allowed = ", ".join(map(str, widths))
+                return f"invalid offset {insn.off} for this mov ({allowed})"
         if op == AluOp.END and insn.imm not in (16, 32, 64):
             return f"invalid byte swap width {insn.imm} (16, 32 or 64)"
     if cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
@@ -139,7 +145,11 @@ def decode(data: bytes | bytearray | memoryview, where: str | None = None) -> li
                     where=where,
                 )
             insn = Instruction(
-                opcode, regs & 0x0F, regs >> 4, off, (imm & 0xFFFFFFFF) | ((imm2 & 0xFFFFFFFF) << 32)
+                opcode,
+                regs & 0x0F,
+                regs >> 4,
+                off,
+                (imm & 0xFFFFFFFF) | ((imm2 & 0xFFFFFFFF) << 32),
             )
         problem = check_fields(insn)
         if problem:
