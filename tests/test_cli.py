@@ -87,7 +87,7 @@ def test_asm_missing_file(tmp_path: Path) -> None:
 
 def test_run_raw_length_not_multiple_of_8(tmp_path: Path) -> None:
     raw = tmp_path / "short.bin"
-    raw.write_bytes(bytes.fromhex("b700000001000000" "9500"))
+    raw.write_bytes(bytes.fromhex("b7000000010000009500"))
     assert_one_line_error(pybpf("run-raw", str(raw)), "short.bin", "10")
 
 
@@ -100,13 +100,13 @@ def test_run_raw_lddw_missing_second_half(tmp_path: Path) -> None:
 def test_run_raw_jump_out_of_range(tmp_path: Path) -> None:
     raw = tmp_path / "jmp.bin"
     # ja +5 ; exit   -> target pc 6 is past the end
-    raw.write_bytes(bytes.fromhex("0500050000000000" "9500000000000000"))
+    raw.write_bytes(bytes.fromhex("05000500000000009500000000000000"))
     assert_one_line_error(pybpf("run-raw", str(raw)), "jmp.bin", "pc 0")
 
 
 def test_run_raw_bad_hex_memory(tmp_path: Path) -> None:
     raw = tmp_path / "ok.bin"
-    raw.write_bytes(bytes.fromhex("b700000001000000" "9500000000000000"))
+    raw.write_bytes(bytes.fromhex("b7000000010000009500000000000000"))
     proc = pybpf("run-raw", str(raw), "--mem", "zz 01")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
