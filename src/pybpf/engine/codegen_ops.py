@@ -8,7 +8,8 @@ u64 values is an unsigned comparison of both values xor 2**63.
 
 Memory accesses need names the generated module binds (see
 `engine.translate`): `U16`/`U32`/`U64` (struct unpack_from), `P16`/`P32`/
-`P64` (pack_into), `lk` (the slow-path region lookup that raises the fault),
+`P64` (pack_into), `lk` (the slow-path region lookup that raises the fault;
+`ld` is its counterpart for loads, returning the value too),
 the stack frame views `sb`/`sh`/`sw`/`sq` and per-site cache locals.
 """
 
@@ -268,14 +269,27 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             value = f"{_STACK_VIEWS[size]}[{index // size}]"
         else:
             value = _read("sb", hexlit(index), size)
-        lines = []
-    else:
-        site = sites.next()
-        lines = [_address(insn, insn.src), *_site_lookup(site, size, 0, pc)]
-        value = _read(f"V{site}", "o", size)
+        if signed:
+            value = _sext(value, size * 8, M64)
+        return [f"{d} = {value}"]
+    # The slow path (`ld`) both refills the site's cache and returns the
+    # value, so that a context region, which is never cached, can answer
+    # with the value its field table gives (a full 64-bit packet pointer
+    # for a 32-bit load of `data`).
+    site = sites.next()
+    value = _read(f"V{site}", "o", size)
+    slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
     if signed:
         value = _sext(value, size * 8, M64)
-    return [*lines, f"{d} = {value}"]
+        slow += f"; {d} = {_sext(d, size * 8, M64)}"
+    return [
+        _address(insn, insn.src),
+        f"o = a - L{site}",
+        f"if o < 0 or o > H{site}:",
+        f"    {slow}",
+        "else:",
+        f"    {d} = {value}",
+    ]
 
 
 def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:

@@ -30,7 +30,14 @@ from ..errors import ProgramFault
 from ..isa.instruction import Instruction
 from ..isa.opcodes import AtomicOp
 from ..runtime.helpers import HelperEnv, HelperTable, TailCall
-from ..runtime.memory import MAX_CALL_FRAMES, STACK_FRAME_SIZE, Memory, Stack, access_fault
+from ..runtime.memory import (
+    MAX_CALL_FRAMES,
+    STACK_FRAME_SIZE,
+    ContextRegion,
+    Memory,
+    Stack,
+    access_fault,
+)
 from .translate import MAX_DEPTH, Translation, translate
 
 DEFAULT_BUDGET = 10_000_000
@@ -197,15 +204,57 @@ class Interpreter:
             )
 
     def _lookup(self, address: int, size: int, write: int, pc: int) -> tuple[int, int, Any]:
-        # The slow path of every memory access: refill the site's cache.
+        # The slow path of every store: refill the site's cache.
         region = self.memory.find(address, size)
         if region is None or (write and not region.writable):
             raise access_fault(
                 self.memory, address, size, bool(write), pc, self.instruction_text(pc)
             )
+        if isinstance(region, ContextRegion):
+            # Check the field table, then let this one store through; the
+            # bounds -1 make the next access of the site come back here.
+            self._context_access(region.check_store, region, address, size, pc)
+            return region.start, -1, region.view
         return region.start, region.size - size, region.view
 
+    def _load(self, address: int, size: int, pc: int) -> tuple[int, int, Any, int]:
+        # The slow path of every load: refill the site's cache and read.
+        region = self.memory.find(address, size)
+        if region is None:
+            raise access_fault(self.memory, address, size, False, pc, self.instruction_text(pc))
+        offset = address - region.start
+        if isinstance(region, ContextRegion):
+            value = self._context_access(region.load, region, address, size, pc)
+            return 0, -1, None, value
+        value = int.from_bytes(region.view[offset : offset + size], "little")
+        return region.start, region.size - size, region.view, value
+
+    def _context_access(
+        self, access: Any, region: ContextRegion, address: int, size: int, pc: int
+    ) -> Any:
+        try:
+            return access(address - region.start, size)
+        except ProgramFault as fault:
+            raise ProgramFault(
+                fault.reason,
+                pc=pc,
+                instruction=self.instruction_text(pc),
+                address=address,
+                size=size,
+                region=region.name,
+            ) from None
+
     def _atomic(self, address: int, size: int, op: int, src: int, r0: int, pc: int) -> int:
+        region = self.memory.find(address, size)
+        if isinstance(region, ContextRegion):
+            raise ProgramFault(
+                f"atomic operation on context region {region.describe()}",
+                pc=pc,
+                instruction=self.instruction_text(pc),
+                address=address,
+                size=size,
+                region=region.name,
+            )
         start, _, view = self._lookup(address, size, 1, pc)
         offset = address - start
         mask = _M64 if size == 8 else _M32
@@ -253,6 +302,7 @@ class Interpreter:
             "P32": struct.Struct("<I").pack_into,
             "P64": struct.Struct("<Q").pack_into,
             "lk": self._lookup,
+            "ld": self._load,
             "MEM": self.memory,
             "ZERO_FRAME": bytes(STACK_FRAME_SIZE),
             "atom": self._atomic,

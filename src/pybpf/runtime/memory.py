@@ -22,6 +22,7 @@ import bisect
 import ctypes
 import threading
 from collections.abc import Iterator
+from typing import Protocol
 
 from ..errors import ProgramFault
 
@@ -86,6 +87,52 @@ class Region:
         return f"Region({self.name!r}, 0x{self.start:x}, {self.size}, {mode})"
 
 
+class ContextAccess(Protocol):
+    """How a program type's context is read and written (see `platform.contexts`)."""
+
+    def load(self, region: ContextRegion, offset: int, size: int) -> int:
+        """The value a load of `size` bytes at `offset` gives, or raise `ProgramFault`."""
+        ...
+
+    def check_store(self, region: ContextRegion, offset: int, size: int) -> None:
+        """Raise `ProgramFault` unless a store of `size` bytes at `offset` is allowed."""
+        ...
+
+
+class ContextRegion(Region):
+    """A program's context (r1): accesses go through its field table, never a cache.
+
+    Clang reads pointer fields (`xdp_md->data`) as 32-bit loads; the kernel's
+    verifier rewrites them into 64-bit loads of the real pointer. Here the
+    engine asks `access.load`, which returns the full address from
+    `pointers` (field name → native address) for a pointer field, and
+    checks every other access against the program type's rules.
+    """
+
+    __slots__ = ("access", "pointers")
+
+    def __init__(
+        self,
+        start: int,
+        size: int,
+        name: str,
+        buffer: object,
+        access: ContextAccess,
+        pointers: dict[str, int],
+    ):
+        super().__init__(start, size, True, name, buffer)
+        self.access = access
+        self.pointers = pointers
+
+    def load(self, offset: int, size: int) -> int:
+        """What the program reads at `offset` (raises `ProgramFault` without a pc)."""
+        return self.access.load(self, offset, size)
+
+    def check_store(self, offset: int, size: int) -> None:
+        """Raise `ProgramFault` (without a pc) unless the program may store here."""
+        self.access.check_store(self, offset, size)
+
+
 def _native_buffer(size: int) -> ctypes.Array:
     # Pad to 8 bytes so the interpreter can cast the view to 64-bit words.
     padded = max(_ALIGN, (size + _ALIGN - 1) // _ALIGN * _ALIGN)
@@ -125,6 +172,16 @@ class Memory:
     def allocate_from(self, data: bytes, name: str, writable: bool = True) -> Region:
         """A new region holding a copy of `data`."""
         return self.allocate(len(data), name, writable, data)
+
+    def allocate_context(
+        self, data: bytes, name: str, access: ContextAccess, pointers: dict[str, int]
+    ) -> ContextRegion:
+        """A new `ContextRegion` holding a copy of `data`, added to the table."""
+        buffer = _native_buffer(len(data))
+        region = ContextRegion(ctypes.addressof(buffer), len(data), name, buffer, access, pointers)
+        region.write(0, data)
+        self.add(region)
+        return region
 
     def wrap(self, buffer: object, name: str, writable: bool = True) -> Region:
         """Add an existing writable buffer (ctypes object, bytearray, mmap) as a region.

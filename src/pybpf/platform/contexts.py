@@ -1,0 +1,237 @@
+"""Context layouts: `struct xdp_md` and `struct __sk_buff`, and who may touch what.
+
+A program receives a pointer to its context in r1. The kernel's verifier
+checks every context access against the program type's rules
+(`xdp_is_valid_access`, `sk_filter_is_valid_access`,
+`tc_cls_act_is_valid_access` in net/core/filter.c) and rewrites loads of
+pointer fields, which clang emits as 32-bit loads, into 64-bit loads of the
+real pointer. pybpf has no verifier yet, so a `ContextAccess` applies the
+same rules at run time: the engine hands it every access to a context
+region (`runtime.memory.ContextRegion`) and it returns the value, the full
+native address for a pointer field, or raises `ProgramFault`.
+
+Offsets and sizes are those of /usr/include/linux/bpf.h (checked by
+tests/test_contexts.py when a C compiler is present).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import ProgramFault
+from .program_types import ProgramType
+
+if TYPE_CHECKING:
+    from ..runtime.memory import ContextRegion
+
+__all__ = [
+    "SK_BUFF",
+    "XDP_MD",
+    "ContextAccess",
+    "Field",
+    "StructLayout",
+    "context_access",
+]
+
+_NARROW = frozenset({1, 2, 4})
+_WORD = frozenset({4})
+_DWORD = frozenset({8})
+_ANY = frozenset({1, 2, 4, 8})
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One context field: where it is and which access sizes the kernel accepts.
+
+    `pointer` marks a field the verifier rewrites into a pointer load
+    (data, data_end, data_meta): its value comes from the region's pointer
+    table, not from its bytes. `read_sizes` / `write_sizes` are the access
+    widths allowed; any access must also be aligned to its width and lie
+    inside the field.
+    """
+
+    name: str
+    offset: int
+    size: int
+    read_sizes: frozenset[int] = _NARROW
+    write_sizes: frozenset[int] = _WORD
+    pointer: bool = False
+
+    @property
+    def end(self) -> int:
+        """First offset past the field."""
+        return self.offset + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class StructLayout:
+    """A C context struct: its name, size and fields (gaps are padding)."""
+
+    name: str
+    size: int
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field:
+        """The field called `name` (KeyError if none)."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def field_at(self, offset: int) -> Field | None:
+        """The field covering byte `offset`, or None (padding or out of range)."""
+        for f in self.fields:
+            if f.offset <= offset < f.end:
+                return f
+        return None
+
+    @property
+    def pointers(self) -> tuple[str, ...]:
+        """Names of the fields read as packet pointers."""
+        return tuple(f.name for f in self.fields if f.pointer)
+
+
+def _u32(name: str, offset: int, **kw: object) -> Field:
+    return Field(name, offset, 4, **kw)  # type: ignore[arg-type]
+
+
+XDP_MD = StructLayout(
+    "xdp_md",
+    24,
+    (
+        _u32("data", 0, read_sizes=_WORD, pointer=True),
+        _u32("data_end", 4, read_sizes=_WORD, pointer=True),
+        _u32("data_meta", 8, read_sizes=_WORD, pointer=True),
+        _u32("ingress_ifindex", 12, read_sizes=_WORD),
+        _u32("rx_queue_index", 16, read_sizes=_WORD),
+        _u32("egress_ifindex", 20, read_sizes=_WORD),
+    ),
+)
+"""`struct xdp_md`: every access is exactly 32 bits (`__is_valid_xdp_access`)."""
+
+SK_BUFF = StructLayout(
+    "__sk_buff",
+    192,
+    (
+        _u32("len", 0),
+        _u32("pkt_type", 4),
+        _u32("mark", 8),
+        _u32("queue_mapping", 12),
+        _u32("protocol", 16),
+        _u32("vlan_present", 20),
+        _u32("vlan_tci", 24),
+        _u32("vlan_proto", 28),
+        _u32("priority", 32),
+        _u32("ingress_ifindex", 36),
+        _u32("ifindex", 40),
+        _u32("tc_index", 44),
+        Field("cb", 48, 20, read_sizes=_ANY, write_sizes=_ANY),
+        _u32("hash", 68),
+        _u32("tc_classid", 72),
+        _u32("data", 76, read_sizes=_WORD, pointer=True),
+        _u32("data_end", 80, read_sizes=_WORD, pointer=True),
+        _u32("napi_id", 84),
+        _u32("family", 88),
+        _u32("remote_ip4", 92, read_sizes=_WORD),
+        _u32("local_ip4", 96, read_sizes=_WORD),
+        Field("remote_ip6", 100, 16, read_sizes=_WORD),
+        Field("local_ip6", 116, 16, read_sizes=_WORD),
+        _u32("remote_port", 132),
+        _u32("local_port", 136),
+        _u32("data_meta", 140, read_sizes=_WORD, pointer=True),
+        Field("flow_keys", 144, 8, read_sizes=frozenset(), write_sizes=frozenset()),
+        Field("tstamp", 152, 8, read_sizes=_DWORD, write_sizes=_DWORD),
+        _u32("wire_len", 160),
+        _u32("gso_segs", 164),
+        Field("sk", 168, 8, read_sizes=_DWORD, write_sizes=frozenset()),
+        _u32("gso_size", 176),
+        Field("tstamp_type", 180, 1, read_sizes=frozenset(), write_sizes=frozenset()),
+        Field("hwtstamp", 184, 8, read_sizes=_DWORD, write_sizes=frozenset()),
+    ),
+)
+"""`struct __sk_buff` (192 bytes); sizes per `bpf_skb_is_valid_access`."""
+
+_SOCK_FIELDS = frozenset(
+    {"family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6", "remote_port", "local_port"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextAccess:
+    """A program type's view of its context: the layout plus what it may read and write.
+
+    `unsupported` names fields the kernel allows but pybpf cannot give a
+    faithful value for (e.g. `sk`, a socket pointer): reading them faults
+    rather than returning a made-up value.
+    """
+
+    layout: StructLayout
+    readable: frozenset[str]
+    writable: frozenset[str]
+    unsupported: frozenset[str] = frozenset()
+
+    def _field(self, offset: int, size: int, write: bool) -> Field:
+        kind = "write" if write else "read"
+        where = f"{kind} of {size} bytes at offset {offset} of struct {self.layout.name}"
+        field = self.layout.field_at(offset)
+        if field is None:
+            raise ProgramFault(f"{where}: not a field (padding or past the end)")
+        allowed = self.writable if write else self.readable
+        sizes = field.write_sizes if write else field.read_sizes
+        if field.name not in allowed:
+            raise ProgramFault(f"{where}: field {field.name} is not {kind}able here")
+        if size not in sizes or offset % size or offset + size > field.end:
+            raise ProgramFault(f"{where}: invalid access to field {field.name}")
+        if field.name in self.unsupported:
+            raise ProgramFault(f"{where}: field {field.name} is not supported by pybpf")
+        if field.pointer and offset != field.offset:
+            raise ProgramFault(f"{where}: partial access to pointer field {field.name}")
+        return field
+
+    def load(self, region: ContextRegion, offset: int, size: int) -> int:
+        """The value of a load: the full address for a pointer field, else the bytes."""
+        field = self._field(offset, size, write=False)
+        if field.pointer:
+            return region.pointers[field.name]
+        return int.from_bytes(region.view[offset : offset + size], "little")
+
+    def check_store(self, region: ContextRegion, offset: int, size: int) -> None:
+        """Raise `ProgramFault` unless the program type may store here."""
+        self._field(offset, size, write=True)
+
+
+def _names(layout: StructLayout) -> frozenset[str]:
+    return frozenset(f.name for f in layout.fields)
+
+
+_XDP = ContextAccess(XDP_MD, _names(XDP_MD) - {"egress_ifindex"}, frozenset())
+# egress_ifindex is readable only by BPF_XDP_DEVMAP programs, which cannot be test-run.
+
+_SOCKET_FILTER = ContextAccess(
+    SK_BUFF,
+    _names(SK_BUFF)
+    - _SOCK_FIELDS
+    - {"tc_classid", "data", "data_end", "data_meta", "tstamp", "wire_len", "hwtstamp"},
+    frozenset({"cb"}),
+    unsupported=frozenset({"sk"}),
+)
+
+_SCHED_CLS = ContextAccess(
+    SK_BUFF,
+    _names(SK_BUFF) - _SOCK_FIELDS,
+    frozenset({"mark", "tc_index", "priority", "tc_classid", "cb", "tstamp", "queue_mapping"}),
+    unsupported=frozenset({"sk"}),
+)
+
+_BY_TYPE = {
+    ProgramType.XDP: _XDP,
+    ProgramType.SOCKET_FILTER: _SOCKET_FILTER,
+    ProgramType.SCHED_CLS: _SCHED_CLS,
+    ProgramType.SCHED_ACT: _SCHED_CLS,
+}
+
+
+def context_access(prog_type: ProgramType) -> ContextAccess | None:
+    """The context rules of `prog_type`, or None when pybpf has none yet."""
+    return _BY_TYPE.get(ProgramType(prog_type))
