@@ -1,0 +1,283 @@
+"""`Map`: a live map in native memory, seen from Python as a mutable mapping over bytes.
+
+Every family (one module each: `array`, `hash`) writes its operations once,
+as LLVM IR compiled by `native.NativeModule`; this base class only checks
+sizes, calls those native functions through ctypes and turns their negative
+errno results into `MapError`. The same functions are what the engines call
+(`Map.native` holds their addresses, `Map.address` the map pointer).
+
+Native calling convention, shared by all families so an engine can call
+any map the same way (all arguments are 64-bit, addresses as integers):
+
+    lookup(map, key, cpu) -> address of the value, 0 if absent
+    update(map, key, value, flags, cpu) -> 0 or -errno
+    delete(map, key) -> 0 or -errno
+    get_next_key(map, key or 0, next_key_out) -> 0 or -errno
+
+`cpu` selects the per-CPU slot of per-CPU maps and is ignored by the
+others. `update` with `cpu == -1` reads `value` as the full libbpf buffer
+of `ncpus` values, each `round_up(value_size, 8)` bytes apart (the
+syscall's view); a CPU number writes that CPU's value only (a program's
+view). `lookup` with `cpu == -1` returns CPU 0's slot, the start of that
+buffer.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+
+from ...elf.specs import MapSpec
+from ...errors import PybpfError
+from ..memory import Memory, Region
+from ..native import NativeModule
+from .header import (
+    BPF_ANY,
+    EINVAL,
+    ENOENT,
+    MapHeader,
+    round_up,
+)
+
+LOOKUP = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+UPDATE = ctypes.CFUNCTYPE(
+    ctypes.c_int64,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.c_int64,
+)
+DELETE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+GET_NEXT_KEY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+OPERATIONS = ("lookup", "update", "delete", "get_next_key")
+"""The native operations every family exports, as `<prefix><operation>`."""
+
+
+def prototypes(prefix: str) -> dict[str, object]:
+    """The ctypes prototypes of one family's exported functions."""
+    kinds = (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY)
+    return {f"{prefix}{name}": kind for name, kind in zip(OPERATIONS, kinds, strict=True)}
+
+
+class MapError(PybpfError):
+    """A map operation failed with the errno libbpf would return.
+
+    `errno` is the positive errno number (ENOENT, EEXIST, E2BIG, EINVAL …),
+    `op` the operation (`lookup`, `update`, `delete`, `get_next_key`,
+    `create`), `map_name` the map's name.
+    """
+
+    def __init__(self, errno: int, op: str, map_name: str = "", detail: str = ""):
+        self.errno = errno
+        self.op = op
+        self.map_name = map_name
+        reason = detail or os.strerror(errno)
+        super().__init__(f"map {map_name!r}: {op}: {reason} (errno {errno})")
+
+
+@dataclass(frozen=True, slots=True)
+class NativeOps:
+    """Native addresses of a map's operations (see the module docstring for signatures)."""
+
+    lookup: int
+    update: int
+    delete: int
+    get_next_key: int
+
+
+class Map(MutableMapping):
+    """A live map: a native header, native storage and its values as a `Region`.
+
+    `value_region` is that region (registered in `memory`; `values()` is the
+    mapping method).
+
+    Keys and values are raw bytes of exactly `key_size` and `value_size`
+    bytes; a wrong size raises `MapError(EINVAL)` and changes nothing.
+    Per-CPU families take and return lists of per-CPU values instead (see
+    `PerCpuValues`). Iteration follows `get_next_key`, like
+    `bpf_map_get_next_key` loops.
+    """
+
+    module: NativeModule
+    """The family's native code (set by each family)."""
+    prefix: str
+    """Prefix of the family's exported function names (set by each family)."""
+    percpu = False
+
+    def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):
+        self.spec = spec
+        self.memory = memory
+        self.name = spec.name
+        self.ncpus = (ncpus or os.cpu_count() or 1) if self.percpu else 1
+        self.check_spec(spec)
+        stride = round_up(spec.value_size)
+        header = MapHeader()
+        header.type = spec.type
+        header.key_size = spec.key_size
+        header.value_size = spec.value_size
+        header.max_entries = spec.max_entries
+        header.map_flags = spec.flags
+        header.value_stride = stride
+        header.value_block = stride * self.ncpus
+        header.ncpus = self.ncpus
+        self.header = header
+        self.value_region: Region = memory.allocate(
+            spec.max_entries * header.value_block, f"map {spec.name} values"
+        )
+        header.values = self.value_region.start
+        self.setup_storage(header)
+        fn = self.module.function
+        self._lookup = fn(f"{self.prefix}lookup")
+        self._update = fn(f"{self.prefix}update")
+        self._delete = fn(f"{self.prefix}delete")
+        self._get_next_key = fn(f"{self.prefix}get_next_key")
+        address = self.module.address
+        self.native = NativeOps(*(address(f"{self.prefix}{op}") for op in OPERATIONS))
+
+    # -- hooks for families ---------------------------------------------------
+
+    def check_spec(self, spec: MapSpec) -> None:
+        """Refuse a spec the kernel would refuse at map creation (EINVAL)."""
+        if spec.key_size == 0 or spec.value_size == 0 or spec.max_entries == 0:
+            raise MapError(EINVAL, "create", spec.name, "zero key size, value size or entries")
+
+    def setup_storage(self, header: MapHeader) -> None:
+        """Allocate family-specific storage and fill the header's fields for it."""
+
+    # -- addresses for engines --------------------------------------------------
+
+    @property
+    def address(self) -> int:
+        """The map pointer native operations take (the header's address)."""
+        return ctypes.addressof(self.header)
+
+    def address_of(self, key: bytes, cpu: int = 0) -> int | None:
+        """The native address of `key`'s value (CPU `cpu`'s for per-CPU maps), or None."""
+        address = self._lookup(self.address, self._key(key, "lookup"), cpu)
+        return address or None
+
+    def close(self) -> None:
+        """Take the values out of the memory's region table."""
+        self.memory.remove(self.value_region)
+
+    # -- the libbpf-style operations ---------------------------------------------
+
+    def _error(self, result: int, op: str) -> None:
+        if result < 0:
+            raise MapError(-result, op, self.name)
+
+    def _key(self, key: bytes, op: str) -> bytes:
+        key = bytes(key)
+        if len(key) != self.spec.key_size:
+            raise MapError(
+                EINVAL, op, self.name, f"key is {len(key)} bytes, expected {self.spec.key_size}"
+            )
+        return key
+
+    def _value(self, value: bytes, op: str) -> bytes:
+        value = bytes(value)
+        if len(value) != self.spec.value_size:
+            raise MapError(
+                EINVAL,
+                op,
+                self.name,
+                f"value is {len(value)} bytes, expected {self.spec.value_size}",
+            )
+        return value
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """The value of `key`, or None when absent (per-CPU maps: a list of values)."""
+        address = self._lookup(self.address, self._key(key, "lookup"), -1)
+        if not address:
+            return None
+        return ctypes.string_at(address, self.spec.value_size)
+
+    def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
+        """Set `key` to `value` with BPF_ANY / BPF_NOEXIST / BPF_EXIST semantics."""
+        key = self._key(key, "update")
+        result = self._update(self.address, key, self._value(value, "update"), flags, 0)
+        self._error(result, "update")
+
+    def delete(self, key: bytes) -> None:
+        """Remove `key` (ENOENT when absent; EINVAL for arrays)."""
+        self._error(self._delete(self.address, self._key(key, "delete")), "delete")
+
+    def get_next_key(self, key: bytes | None = None) -> bytes | None:
+        """The key after `key` (the first key for None or a missing key), None at the end."""
+        current = None if key is None else self._key(key, "get_next_key")
+        out = ctypes.create_string_buffer(self.spec.key_size)
+        result = self._get_next_key(self.address, current, out)
+        if result == -ENOENT:
+            return None
+        self._error(result, "get_next_key")
+        return out.raw
+
+    # -- MutableMapping -----------------------------------------------------------
+
+    def __getitem__(self, key: bytes):
+        value = self.lookup(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value) -> None:
+        self.update(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        try:
+            self.delete(key)
+        except MapError as error:
+            if error.errno == ENOENT:
+                raise KeyError(key) from None
+            raise
+
+    def __iter__(self) -> Iterator[bytes]:
+        key = self.get_next_key(None)
+        while key is not None:
+            yield key
+            key = self.get_next_key(key)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} at 0x{self.address:x}>"
+
+
+class PerCpuValues:
+    """Mixin for per-CPU maps: values are lists of `ncpus` byte strings.
+
+    `update` accepts such a list, or a single value which is written to
+    every CPU (libbpf itself always wants the full `ncpus` buffer; the
+    broadcast is a convenience). `lookup` returns the list.
+    """
+
+    percpu = True
+
+    def lookup(self, key: bytes) -> list[bytes] | None:  # type: ignore[override]
+        """Every CPU's value of `key` (CPU order), or None when absent."""
+        address = self._lookup(self.address, self._key(key, "lookup"), -1)
+        if not address:
+            return None
+        block = ctypes.string_at(address, self.header.value_block)
+        stride, size = self.header.value_stride, self.spec.value_size
+        return [block[cpu * stride : cpu * stride + size] for cpu in range(self.ncpus)]
+
+    def update(self, key: bytes, value: bytes | Sequence[bytes], flags: int = BPF_ANY) -> None:  # type: ignore[override]
+        """Set every CPU's value of `key` (a list of `ncpus` values, or one broadcast)."""
+        key = self._key(key, "update")
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            values = [self._value(value, "update")] * self.ncpus
+        else:
+            values = [self._value(item, "update") for item in value]
+            if len(values) != self.ncpus:
+                raise MapError(
+                    EINVAL, "update", self.name, f"{len(values)} values for {self.ncpus} CPUs"
+                )
+        stride = self.header.value_stride
+        block = b"".join(item.ljust(stride, b"\0") for item in values)
+        self._error(self._update(self.address, key, block, flags, -1), "update")

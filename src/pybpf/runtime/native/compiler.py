@@ -1,0 +1,200 @@
+"""The process-wide native compiler: LLVM IR built in Python → callable machine code.
+
+Each part of the runtime that needs native code (a map family, later the
+helpers) declares a `NativeModule`: a name, a function that fills an
+`llvmlite.ir.Module`, and the ctypes prototypes of the functions it
+exports. The first time one of its functions is asked for, the IR is built,
+optimised, compiled by MCJIT into the one process-wide execution engine and
+kept there for the life of the process. Compiled objects are also written to
+an `ObjectCache`, so the next process loads them instead of compiling.
+
+Functions are plain C ABI functions: Python calls them through ctypes (which
+releases the GIL during the call), and the JIT can call them directly by
+address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import llvmlite
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from .object_cache import ObjectCache
+
+try:  # the installed version, so that an upgrade never reuses an old object
+    from importlib.metadata import version as _dist_version
+
+    PYBPF_VERSION = _dist_version("pybpf")
+except Exception:  # pragma: no cover - running from a source tree without metadata
+    PYBPF_VERSION = "0+unknown"
+
+
+@dataclass
+class CompileStats:
+    """What the compiler did in this process, by module name.
+
+    `compiled` lists modules that MCJIT turned into machine code here;
+    `loaded` those whose object came from the on-disk cache. Tests use it to
+    check the cache without timing anything.
+    """
+
+    compiled: list[str] = field(default_factory=list)
+    loaded: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class _Engine:
+    """The one MCJIT engine of the process, with its target machine and cache."""
+
+    def __init__(self) -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        self.triple = llvm.get_process_triple()
+        self.cpu = llvm.get_host_cpu_name()
+        self.features = llvm.get_host_cpu_features().flatten()
+        target = llvm.Target.from_triple(self.triple)
+        # Tuned for the host CPU: the objects never leave this machine, and
+        # the cache key includes cpu and features for shared home directories.
+        self.target_machine = target.create_target_machine(
+            cpu=self.cpu, features=self.features, opt=2, codemodel="jitdefault"
+        )
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
+        self.cache = ObjectCache.from_environment()
+        self.stats = CompileStats()
+        self._preloaded: dict[str, bytes] = {}
+        self.engine.set_object_cache(self._notify, self._getbuffer)
+        self.modules: dict[str, llvm.ModuleRef] = {}
+
+    def fingerprint(self) -> str:
+        """Everything besides the IR that decides what machine code comes out."""
+        llvm_version = ".".join(map(str, llvm.llvm_version_info))
+        return "|".join(
+            (
+                PYBPF_VERSION,
+                llvmlite.__version__,
+                llvm_version,
+                self.triple,
+                self.cpu,
+                self.features,
+            )
+        )
+
+    # MCJIT calls these two from inside finalize_object().
+    def _getbuffer(self, module: llvm.ModuleRef) -> bytes | None:
+        return self._preloaded.get(module.name)
+
+    def _notify(self, module: llvm.ModuleRef, data: bytes) -> None:
+        self.cache.store(module.name, data)
+
+    def add(self, name: str, text: str) -> None:
+        """Compile (or load from the cache) the module `name` with IR `text`."""
+        started = time.perf_counter()
+        module = llvm.parse_assembly(text)
+        module.name = name
+        module.verify()
+        cached = self.cache.load(name)
+        if cached is not None:
+            self._preloaded[name] = cached
+        else:
+            # Optimising is most of the work; skip it when the object is on
+            # disk, since MCJIT then never looks at the IR's bodies.
+            options = llvm.create_pipeline_tuning_options(speed_level=2)
+            builder = llvm.create_pass_builder(self.target_machine, options)
+            builder.getModulePassManager().run(module, builder)
+        self.engine.add_module(module)
+        self.engine.finalize_object()
+        if self._preloaded.pop(name, None) is not None:
+            self.stats.loaded.append(name)
+        else:
+            self.stats.compiled.append(name)
+        self.stats.seconds[name] = time.perf_counter() - started
+        self.modules[name] = module
+
+    def address(self, symbol: str) -> int:
+        """The native address of a compiled function (0 if unknown)."""
+        return self.engine.get_function_address(symbol)
+
+
+_engine: _Engine | None = None
+_lock = threading.RLock()
+
+
+def _get_engine() -> _Engine:
+    global _engine
+    with _lock:
+        if _engine is None:
+            _engine = _Engine()
+        return _engine
+
+
+def compile_stats() -> CompileStats:
+    """What was compiled or loaded from the cache in this process so far."""
+    return _get_engine().stats
+
+
+Prototype = Callable[..., object]  # a ctypes CFUNCTYPE(...) class
+
+
+class NativeModule:
+    """A named set of native functions, built from IR and compiled once per process.
+
+    `build(module)` adds the functions to an empty `ir.Module`; exported
+    functions must have external linkage and a name listed in
+    `prototypes` (ctypes `CFUNCTYPE` classes), helpers inside should be
+    `internal` so that modules never clash in the shared engine.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[ir.Module], None],
+        prototypes: dict[str, Prototype],
+    ):
+        self.name = name
+        self._build = build
+        self._prototypes = prototypes
+        self._addresses: dict[str, int] | None = None
+        self._functions: dict[str, object] = {}
+
+    def ir_text(self) -> str:
+        """The module's LLVM IR as text (what the cache key hashes)."""
+        module = ir.Module(name=self.name)
+        module.triple = _get_engine().triple
+        self._build(module)
+        return str(module)
+
+    def _ensure(self) -> dict[str, int]:
+        if self._addresses is not None:
+            return self._addresses
+        with _lock:
+            if self._addresses is None:
+                engine = _get_engine()
+                text = self.ir_text()
+                digest = hashlib.sha256(f"{engine.fingerprint()}\n{text}".encode()).hexdigest()
+                engine.add(f"pybpf-{self.name}-{digest[:32]}", text)
+                addresses = {}
+                for symbol in self._prototypes:
+                    address = engine.address(symbol)
+                    if not address:
+                        raise RuntimeError(f"native module {self.name}: no function {symbol}")
+                    addresses[symbol] = address
+                self._addresses = addresses
+        return self._addresses
+
+    def address(self, symbol: str) -> int:
+        """The native address of exported function `symbol` (compiling on first use)."""
+        return self._ensure()[symbol]
+
+    def function(self, symbol: str) -> Callable[..., int]:
+        """Exported function `symbol` as a ctypes callable (the GIL is released in calls)."""
+        found = self._functions.get(symbol)
+        if found is None:
+            found = self._prototypes[symbol](self.address(symbol))
+            self._functions[symbol] = found
+        return found  # type: ignore[return-value]
