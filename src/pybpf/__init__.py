@@ -8,9 +8,11 @@ from .errors import (
     AsmError,
     DecodeError,
     LoadError,
+    MapError,
     NotSupportedError,
     ProgramFault,
     PybpfError,
+    TestRunError,
 )
 
 __version__ = "0.1.0"
@@ -19,8 +21,10 @@ __all__ = [
     "AsmError",
     "DecodeError",
     "LoadError",
+    "MapError",
     "NotSupportedError",
     "ProgramFault",
     "PybpfError",
+    "TestRunError",
     "__version__",
 ]

@@ -7,6 +7,9 @@ line or pc), so the CLI can print it as is.
 
 from __future__ import annotations
 
+import errno as _errno
+import os
+
 
 class PybpfError(Exception):
     """Base class of every error pybpf raises on purpose."""
@@ -79,3 +82,30 @@ class ProgramFault(PybpfError):
             parts.append(f"'{instruction}'")
         head = " ".join(parts)
         super().__init__(f"{head}: {message}" if head else message)
+
+
+class MapError(PybpfError):
+    """A map operation failed with the errno libbpf would return.
+
+    `errno` is the positive errno number (ENOENT, EEXIST, E2BIG, EINVAL …),
+    `op` the operation (`lookup`, `update`, `delete`, `get_next_key`,
+    `create`, `push`, …), `map_name` the map's name.
+    """
+
+    def __init__(self, errno: int, op: str, map_name: str = "", detail: str = ""):
+        self.errno = errno
+        self.op = op
+        self.map_name = map_name
+        reason = detail or os.strerror(errno)
+        super().__init__(f"map {map_name!r}: {op}: {reason} (errno {errno})")
+
+
+class TestRunError(PybpfError):
+    """A test run the kernel would refuse; `errno` is what `bpf()` would return."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, message: str, errno_: int = _errno.EINVAL):
+        self.errno = errno_
+        self.reason = message
+        super().__init__(f"test run: {message} ({_errno.errorcode.get(errno_, errno_)})")

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NotSupportedError, PybpfError
+from ..errors import NotSupportedError, TestRunError
 from ..isa.instruction import Instruction
 from ..platform.contexts import SK_BUFF, XDP_MD, ContextAccess, StructLayout, context_access
 from ..platform.program_types import ProgramType
@@ -66,17 +66,6 @@ GSO_MAX_SEGS = 65535
 
 _PACKET_HOST, _PACKET_BROADCAST, _PACKET_MULTICAST, _PACKET_OTHERHOST = 0, 1, 2, 3
 _M32 = 0xFFFFFFFF
-
-
-class TestRunError(PybpfError):
-    """A test run the kernel would refuse; `errno` is what `bpf()` would return."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, message: str, errno_: int = errno.EINVAL):
-        self.errno = errno_
-        self.reason = message
-        super().__init__(f"test run: {message} ({errno.errorcode.get(errno_, errno_)})")
 
 
 @dataclass(frozen=True, slots=True)

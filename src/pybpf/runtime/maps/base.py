@@ -30,7 +30,7 @@ from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from ...elf.specs import MapSpec
-from ...errors import PybpfError
+from ...errors import MapError
 from ..memory import Memory, Region
 from ..native import NativeModule
 from .header import (
@@ -61,22 +61,6 @@ def prototypes(prefix: str) -> dict[str, object]:
     """The ctypes prototypes of one family's exported functions."""
     kinds = (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY)
     return {f"{prefix}{name}": kind for name, kind in zip(OPERATIONS, kinds, strict=True)}
-
-
-class MapError(PybpfError):
-    """A map operation failed with the errno libbpf would return.
-
-    `errno` is the positive errno number (ENOENT, EEXIST, E2BIG, EINVAL …),
-    `op` the operation (`lookup`, `update`, `delete`, `get_next_key`,
-    `create`), `map_name` the map's name.
-    """
-
-    def __init__(self, errno: int, op: str, map_name: str = "", detail: str = ""):
-        self.errno = errno
-        self.op = op
-        self.map_name = map_name
-        reason = detail or os.strerror(errno)
-        super().__init__(f"map {map_name!r}: {op}: {reason} (errno {errno})")
 
 
 @dataclass(frozen=True, slots=True)
