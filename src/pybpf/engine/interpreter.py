@@ -122,8 +122,12 @@ class Interpreter:
         memory: Memory | None = None,
         budget: int | None = None,
         where: str | None = None,
+        runtime: Any = None,
     ):
         self.insns = list(insns)
+        # The execution context (maps, programs, trace output) helpers see as
+        # `env.runtime`; None for bare bytecode such as the conformance suite.
+        self.runtime = runtime
         self.helpers = helpers if helpers is not None else HelperTable()
         self.memory = memory if memory is not None else Memory()
         self.budget = budget
@@ -150,7 +154,7 @@ class Interpreter:
         """
         m = _M64
         args = (r1 & m, r2 & m, r3 & m, r4 & m, r5 & m)
-        env = HelperEnv(self.memory, args[0], self)
+        env = HelperEnv(self.memory, args[0], self, self.runtime)
         self.executed = 0
         try:
             r0, self.executed = self.enter(args, env)

@@ -93,16 +93,23 @@ class HelperEnv:
     """What a helper implementation can see of the running program.
 
     `memory` is the region table, `ctx` the context pointer the run started
-    with (r1), `engine` the engine running now, `tail_calls` how many tail
-    calls this run has made, `data` free room for helpers (created on use).
+    with (r1), `engine` the engine running now, `runtime` the
+    `ExecutionContext` (maps by address, programs by id, trace output; None
+    for bare bytecode), `cpu` the simulated CPU this run is on (per-CPU maps
+    use its slot), `tail_calls` how many tail calls this run has made,
+    `data` free room for helpers (created on use).
     """
 
-    __slots__ = ("memory", "ctx", "engine", "tail_calls", "_data")
+    __slots__ = ("memory", "ctx", "engine", "runtime", "cpu", "tail_calls", "_data")
 
-    def __init__(self, memory: Memory, ctx: int = 0, engine: Any = None):
+    def __init__(
+        self, memory: Memory, ctx: int = 0, engine: Any = None, runtime: Any = None, cpu: int = 0
+    ):
         self.memory = memory
         self.ctx = ctx
         self.engine = engine
+        self.runtime = runtime
+        self.cpu = cpu
         self.tail_calls = 0
         self._data: dict[str, Any] | None = None
 

@@ -1,0 +1,239 @@
+"""Helper prototypes: what each Linux helper takes and returns.
+
+The kernel describes every helper with a `struct bpf_func_proto` (return
+kind, up to five argument kinds); the verifier checks calls against it.
+This module is that table as data, for the helpers pybpf implements. The
+runtime's helper table (`pybpf.runtime.helpers`) joins each prototype with
+its id and its implementation, so a helper is described once.
+
+Kinds follow the kernel's `enum bpf_arg_type` / `enum bpf_return_type`
+names (include/linux/bpf.h), without the `ARG_`/`RET_` prefixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .helper_ids import HelperId
+
+
+class ArgKind(Enum):
+    """What a helper argument must be (the kernel's `enum bpf_arg_type`)."""
+
+    ANYTHING = "anything"  # any initialised value
+    CONST_MAP_PTR = "const_map_ptr"  # a map pointer from lddw
+    PTR_TO_MAP_KEY = "ptr_to_map_key"  # key_size readable bytes
+    PTR_TO_MAP_VALUE = "ptr_to_map_value"  # value_size readable bytes
+    PTR_TO_UNINIT_MAP_VALUE = "ptr_to_uninit_map_value"  # value_size writable bytes
+    PTR_TO_MEM = "ptr_to_mem"  # readable bytes, size in the next argument
+    PTR_TO_MEM_OR_NULL = "ptr_to_mem_or_null"
+    PTR_TO_UNINIT_MEM = "ptr_to_uninit_mem"  # writable bytes, size in the next argument
+    PTR_TO_UNINIT_MEM_OR_NULL = "ptr_to_uninit_mem_or_null"
+    CONST_SIZE = "const_size"  # > 0, bounds the previous pointer argument
+    CONST_SIZE_OR_ZERO = "const_size_or_zero"
+    CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"  # size of a new allocation
+    PTR_TO_CTX = "ptr_to_ctx"
+    PTR_TO_FUNC = "ptr_to_func"  # a callback (lddw with src=BPF_PSEUDO_FUNC)
+    PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"
+    PTR_TO_CONST_STR = "ptr_to_const_str"  # NUL-terminated string in read-only map data
+    PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # a ringbuf reservation (released by the call)
+
+
+class RetKind(Enum):
+    """What a helper returns (the kernel's `enum bpf_return_type`)."""
+
+    INTEGER = "integer"
+    VOID = "void"
+    PTR_TO_MAP_VALUE_OR_NULL = "ptr_to_map_value_or_null"
+    PTR_TO_ALLOC_MEM_OR_NULL = "ptr_to_alloc_mem_or_null"
+
+
+@dataclass(frozen=True, slots=True)
+class HelperPrototype:
+    """One helper's prototype: return kind, argument kinds, and call properties.
+
+    `releases` names the argument index (0-based) whose reference the call
+    releases (ringbuf submit/discard), `acquires` says the result is a new
+    reference that must be released on every path (ringbuf reserve).
+    `pkt_access` marks helpers that may read the packet through ctx, and
+    `changes_pkt_data` those after which packet pointers are invalid
+    (adjust_head, …), as in the kernel.
+    """
+
+    id: HelperId
+    ret: RetKind
+    args: tuple[ArgKind, ...] = ()
+    acquires: bool = False
+    releases: int | None = None
+    changes_pkt_data: bool = False
+
+    @property
+    def name(self) -> str:
+        """The C name, e.g. `bpf_map_lookup_elem`."""
+        return "bpf_" + self.id.name.lower()
+
+
+A = ArgKind
+R = RetKind
+H = HelperId
+
+
+def _p(id_: HelperId, ret: RetKind, *args: ArgKind, **props: object) -> HelperPrototype:
+    return HelperPrototype(id_, ret, tuple(args), **props)  # type: ignore[arg-type]
+
+
+PROTOTYPES: dict[int, HelperPrototype] = {
+    proto.id: proto
+    for proto in (
+        # maps
+        _p(H.MAP_LOOKUP_ELEM, R.PTR_TO_MAP_VALUE_OR_NULL, A.CONST_MAP_PTR, A.PTR_TO_MAP_KEY),
+        _p(
+            H.MAP_UPDATE_ELEM,
+            R.INTEGER,
+            A.CONST_MAP_PTR,
+            A.PTR_TO_MAP_KEY,
+            A.PTR_TO_MAP_VALUE,
+            A.ANYTHING,
+        ),
+        _p(H.MAP_DELETE_ELEM, R.INTEGER, A.CONST_MAP_PTR, A.PTR_TO_MAP_KEY),
+        _p(H.MAP_PUSH_ELEM, R.INTEGER, A.CONST_MAP_PTR, A.PTR_TO_MAP_VALUE, A.ANYTHING),
+        _p(H.MAP_POP_ELEM, R.INTEGER, A.CONST_MAP_PTR, A.PTR_TO_UNINIT_MAP_VALUE),
+        _p(H.MAP_PEEK_ELEM, R.INTEGER, A.CONST_MAP_PTR, A.PTR_TO_UNINIT_MAP_VALUE),
+        _p(
+            H.FOR_EACH_MAP_ELEM,
+            R.INTEGER,
+            A.CONST_MAP_PTR,
+            A.PTR_TO_FUNC,
+            A.PTR_TO_STACK_OR_NULL,
+            A.ANYTHING,
+        ),
+        _p(H.LOOP, R.INTEGER, A.ANYTHING, A.PTR_TO_FUNC, A.PTR_TO_STACK_OR_NULL, A.ANYTHING),
+        _p(H.TAIL_CALL, R.VOID, A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING),
+        # time, randomness, CPU
+        _p(H.KTIME_GET_NS, R.INTEGER),
+        _p(H.KTIME_GET_BOOT_NS, R.INTEGER),
+        _p(H.KTIME_GET_COARSE_NS, R.INTEGER),
+        _p(H.JIFFIES64, R.INTEGER),
+        _p(H.GET_PRANDOM_U32, R.INTEGER),
+        _p(H.GET_SMP_PROCESSOR_ID, R.INTEGER),
+        _p(H.GET_NUMA_NODE_ID, R.INTEGER),
+        # output
+        _p(
+            H.TRACE_PRINTK,
+            R.INTEGER,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+        ),
+        _p(
+            H.SNPRINTF,
+            R.INTEGER,
+            A.PTR_TO_UNINIT_MEM_OR_NULL,
+            A.CONST_SIZE_OR_ZERO,
+            A.PTR_TO_CONST_STR,
+            A.PTR_TO_MEM_OR_NULL,
+            A.CONST_SIZE_OR_ZERO,
+        ),
+        _p(
+            H.RINGBUF_OUTPUT,
+            R.INTEGER,
+            A.CONST_MAP_PTR,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE_OR_ZERO,
+            A.ANYTHING,
+        ),
+        _p(
+            H.RINGBUF_RESERVE,
+            R.PTR_TO_ALLOC_MEM_OR_NULL,
+            A.CONST_MAP_PTR,
+            A.CONST_ALLOC_SIZE_OR_ZERO,
+            A.ANYTHING,
+            acquires=True,
+        ),
+        _p(H.RINGBUF_SUBMIT, R.VOID, A.PTR_TO_ALLOC_MEM, A.ANYTHING, releases=0),
+        _p(H.RINGBUF_DISCARD, R.VOID, A.PTR_TO_ALLOC_MEM, A.ANYTHING, releases=0),
+        _p(H.RINGBUF_QUERY, R.INTEGER, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(
+            H.PERF_EVENT_OUTPUT,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.CONST_MAP_PTR,
+            A.ANYTHING,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE_OR_ZERO,
+        ),
+        # packets
+        _p(H.XDP_ADJUST_HEAD, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
+        _p(H.XDP_ADJUST_TAIL, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
+        _p(H.XDP_ADJUST_META, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
+        _p(H.REDIRECT, R.INTEGER, A.ANYTHING, A.ANYTHING),
+        _p(H.REDIRECT_MAP, R.INTEGER, A.CONST_MAP_PTR, A.ANYTHING, A.ANYTHING),
+        _p(
+            H.CSUM_DIFF,
+            R.INTEGER,
+            A.PTR_TO_MEM_OR_NULL,
+            A.CONST_SIZE_OR_ZERO,
+            A.PTR_TO_MEM_OR_NULL,
+            A.CONST_SIZE_OR_ZERO,
+            A.ANYTHING,
+        ),
+        _p(
+            H.L3_CSUM_REPLACE,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(
+            H.L4_CSUM_REPLACE,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(
+            H.SKB_LOAD_BYTES, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE
+        ),
+        _p(
+            H.SKB_STORE_BYTES,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(
+            H.SKB_CHANGE_HEAD,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(
+            H.SKB_CHANGE_TAIL,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+    )
+}
+"""Helper id → prototype, for every helper pybpf implements."""
+
+
+def prototype(helper_id: int) -> HelperPrototype | None:
+    """The prototype of a helper, or None when pybpf does not know it."""
+    return PROTOTYPES.get(helper_id)
