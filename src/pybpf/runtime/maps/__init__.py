@@ -12,14 +12,38 @@ from ...errors import NotSupportedError
 from ..memory import Memory
 from .array import ArrayMap, PerCpuArrayMap
 from .base import Map, MapError, NativeOps
+from .bloom_filter import BloomFilterMap
+from .devmap import CpuMap, DevMap, DevMapHash, XskMap
 from .hash import HashMap, PerCpuHashMap
 from .header import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from .lpm_trie import LpmTrieMap, lpm_key
+from .lru_hash import LruHashMap, LruPerCpuHashMap
+from .map_in_map import ArrayOfMapsMap, HashOfMapsMap
+from .perf_event_array import PerfEventArrayMap
+from .prog_array import ProgArrayMap
+from .queue_stack import QueueMap, StackMap
+from .ringbuf import RingBufMap
 
 FAMILIES: dict[int, type[Map]] = {
     MapType.ARRAY: ArrayMap,
     MapType.PERCPU_ARRAY: PerCpuArrayMap,
     MapType.HASH: HashMap,
     MapType.PERCPU_HASH: PerCpuHashMap,
+    MapType.LRU_HASH: LruHashMap,
+    MapType.LRU_PERCPU_HASH: LruPerCpuHashMap,
+    MapType.LPM_TRIE: LpmTrieMap,
+    MapType.QUEUE: QueueMap,
+    MapType.STACK: StackMap,
+    MapType.BLOOM_FILTER: BloomFilterMap,
+    MapType.RINGBUF: RingBufMap,
+    MapType.PERF_EVENT_ARRAY: PerfEventArrayMap,
+    MapType.PROG_ARRAY: ProgArrayMap,
+    MapType.ARRAY_OF_MAPS: ArrayOfMapsMap,
+    MapType.HASH_OF_MAPS: HashOfMapsMap,
+    MapType.DEVMAP: DevMap,
+    MapType.DEVMAP_HASH: DevMapHash,
+    MapType.CPUMAP: CpuMap,
+    MapType.XSKMAP: XskMap,
 }
 """The map class of each supported BPF_MAP_TYPE_* number."""
 
@@ -45,11 +69,27 @@ __all__ = [
     "BPF_NOEXIST",
     "FAMILIES",
     "ArrayMap",
+    "ArrayOfMapsMap",
+    "BloomFilterMap",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
     "HashMap",
+    "HashOfMapsMap",
+    "LpmTrieMap",
+    "LruHashMap",
+    "LruPerCpuHashMap",
     "Map",
     "MapError",
     "NativeOps",
     "PerCpuArrayMap",
     "PerCpuHashMap",
+    "PerfEventArrayMap",
+    "ProgArrayMap",
+    "QueueMap",
+    "RingBufMap",
+    "StackMap",
+    "XskMap",
     "create_map",
+    "lpm_key",
 ]

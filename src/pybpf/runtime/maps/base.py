@@ -14,6 +14,16 @@ any map the same way (all arguments are 64-bit, addresses as integers):
     delete(map, key) -> 0 or -errno
     get_next_key(map, key or 0, next_key_out) -> 0 or -errno
 
+Queue, stack and bloom filter maps (key size 0) also export
+
+    push(map, value, flags) -> 0 or -errno
+    pop(map, value_out) -> 0 or -errno
+    peek(map, value_out) -> 0 or -errno
+
+(a bloom filter's `peek` reads `value_out` as the value to test and has
+no `pop`: it returns -EOPNOTSUPP). Families without them have zero
+addresses in `NativeOps`; the Python methods raise `MapError(EINVAL)`.
+
 `cpu` selects the per-CPU slot of per-CPU maps and is ignored by the
 others. `update` with `cpu == -1` reads `value` as the full libbpf buffer
 of `ncpus` values, each `round_up(value_size, 8)` bytes apart (the
@@ -53,14 +63,26 @@ UPDATE = ctypes.CFUNCTYPE(
 DELETE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 GET_NEXT_KEY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
+PUSH = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
+POP = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+PEEK = POP
+
 OPERATIONS = ("lookup", "update", "delete", "get_next_key")
 """The native operations every family exports, as `<prefix><operation>`."""
+QUEUE_OPERATIONS = ("push", "pop", "peek")
+"""The extra native operations of queue-like families (`Map.queue_ops`)."""
 
 
 def prototypes(prefix: str) -> dict[str, object]:
     """The ctypes prototypes of one family's exported functions."""
     kinds = (LOOKUP, UPDATE, DELETE, GET_NEXT_KEY)
     return {f"{prefix}{name}": kind for name, kind in zip(OPERATIONS, kinds, strict=True)}
+
+
+def queue_prototypes(prefix: str) -> dict[str, object]:
+    """The ctypes prototypes of a queue-like family's push, pop and peek."""
+    kinds = (PUSH, POP, PEEK)
+    return {f"{prefix}{name}": kind for name, kind in zip(QUEUE_OPERATIONS, kinds, strict=True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +93,9 @@ class NativeOps:
     update: int
     delete: int
     get_next_key: int
+    push: int = 0
+    pop: int = 0
+    peek: int = 0
 
 
 class Map(MutableMapping):
@@ -91,6 +116,8 @@ class Map(MutableMapping):
     prefix: str
     """Prefix of the family's exported function names (set by each family)."""
     percpu = False
+    queue_ops = False
+    """True for families exporting push/pop/peek (queue, stack, bloom filter)."""
 
     def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):
         self.spec = spec
@@ -120,7 +147,8 @@ class Map(MutableMapping):
         self._delete = fn(f"{self.prefix}delete")
         self._get_next_key = fn(f"{self.prefix}get_next_key")
         address = self.module.address
-        self.native = NativeOps(*(address(f"{self.prefix}{op}") for op in OPERATIONS))
+        operations = OPERATIONS + (QUEUE_OPERATIONS if self.queue_ops else ())
+        self.native = NativeOps(*(address(f"{self.prefix}{op}") for op in operations))
 
     # -- hooks for families ---------------------------------------------------
 
@@ -199,6 +227,32 @@ class Map(MutableMapping):
             return None
         self._error(result, "get_next_key")
         return out.raw
+
+    # -- queue-like families ------------------------------------------------------
+
+    def _queue_function(self, op: str):
+        if not self.queue_ops:
+            raise MapError(EINVAL, op, self.name, f"{type(self).__name__} has no {op}")
+        return self.module.function(f"{self.prefix}{op}")
+
+    def push(self, value: bytes, flags: int = BPF_ANY) -> None:
+        """Push `value` (queue, stack; a bloom filter adds it), as `bpf_map_update_elem`."""
+        push = self._queue_function("push")
+        self._error(push(self.address, self._value(value, "push"), flags), "push")
+
+    def pop(self) -> bytes:
+        """Remove and return the next value (ENOENT when empty)."""
+        pop = self._queue_function("pop")
+        out = ctypes.create_string_buffer(max(self.spec.value_size, 1))
+        self._error(pop(self.address, out), "pop")
+        return out.raw[: self.spec.value_size]
+
+    def peek(self) -> bytes:
+        """Return the next value without removing it (ENOENT when empty)."""
+        peek = self._queue_function("peek")
+        out = ctypes.create_string_buffer(max(self.spec.value_size, 1))
+        self._error(peek(self.address, out), "peek")
+        return out.raw[: self.spec.value_size]
 
     # -- MutableMapping -----------------------------------------------------------
 
