@@ -29,6 +29,7 @@ from ..isa.opcodes import (
     CallSrc,
     InsnClass,
     Mode,
+    PseudoSrc,
 )
 
 _JUMP_CLASSES = (InsnClass.JMP, InsnClass.JMP32)
@@ -101,6 +102,18 @@ def local_call_target(pc: int, insn: Instruction) -> int | None:
     return None
 
 
+def func_target(pc: int, insn: Instruction) -> int | None:
+    """The callee pc of an `lddw rX, <func>` (src=BPF_PSEUDO_FUNC), or None.
+
+    As in the kernel, the low 32 bits of imm are the callee's offset from
+    the instruction after the lddw's first slot.
+    """
+    if insn.opcode == 0x18 and insn.src == PseudoSrc.FUNC:
+        low = insn.imm & 0xFFFFFFFF
+        return pc + 1 + (low - (1 << 32) if low & 0x80000000 else low)
+    return None
+
+
 def _check_insn(pc: int, insn: Instruction, where: str | None) -> None:
     op = insn.opcode
     cls = op & 0x07
@@ -108,7 +121,7 @@ def _check_insn(pc: int, insn: Instruction, where: str | None) -> None:
         raise NotSupportedError(
             f"{where + ': ' if where else ''}pc {pc}: legacy ld_abs/ld_ind packet loads are not supported"
         )
-    if op == 0x18 and insn.src != 0:
+    if op == 0x18 and insn.src not in (0, PseudoSrc.FUNC):
         raise NotSupportedError(
             f"{where + ': ' if where else ''}pc {pc}: lddw with pseudo source {insn.src} needs a loader relocation"
         )
@@ -150,6 +163,8 @@ def analyze(insns: list[Instruction], where: str | None = None) -> ProgramLayout
             if target not in by_pc:
                 raise DecodeError(f"jump to {_describe_target(target, end)}", pc=pc, where=where)
         callee = local_call_target(pc, insn)
+        if callee is None:
+            callee = func_target(pc, insn)  # a callback is a function too
         if callee is not None:
             if callee not in by_pc:
                 raise DecodeError(f"call to {_describe_target(callee, end)}", pc=pc, where=where)

@@ -11,7 +11,10 @@ dividend, ALU32 results zero-extend, shift counts are masked, INT_MIN / -1
 wraps. `call imm` dispatches through the `HelperTable`; `callx` (0x8d)
 takes the helper id from its dst register, as uBPF and the conformance
 suite's `callx.data` do. bpf-to-bpf calls get a fresh 512-byte frame and
-preserve r6-r9; more than 8 frames is a fault.
+preserve r6-r9; more than 8 frames is a fault. `lddw rX, <func>`
+(src=BPF_PSEUDO_FUNC) loads a token for a subprogram (`FUNC_TOKEN | pc`),
+which helpers such as bpf_loop run with `call_function`, one frame below
+their caller.
 
 Engine call interface (shared with the later JIT): the constructor above,
 `run(r1=0, r2=0, r3=0, r4=0, r5=0) -> int`, the `executed` counter of the
@@ -38,7 +41,7 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from .translate import MAX_DEPTH, Translation, translate
+from .translate import CALLBACK_FRAME, FUNC_TOKEN, MAX_DEPTH, Translation, translate
 
 DEFAULT_BUDGET = 10_000_000
 """A budget suitable for unverified programs (CLI, conformance)."""
@@ -139,6 +142,7 @@ class Interpreter:
         namespace = self._namespace()
         exec(self.translation.code, namespace)  # noqa: S102 - our own generated code
         self._entry = namespace[self.translation.entry_name]
+        self._functions = {pc: namespace[f"f{pc}"] for pc in self.translation.layout.functions}
 
     @property
     def source(self) -> str:
@@ -186,6 +190,56 @@ class Interpreter:
             return self._entry(*args, 0, 0, 0, 0, 0, 0, stack.frames, env)
         finally:
             self._stacks.append(stack)
+
+    def call_function(
+        self,
+        token: int,
+        r1: int = 0,
+        r2: int = 0,
+        r3: int = 0,
+        r4: int = 0,
+        r5: int = 0,
+        env: HelperEnv | None = None,
+    ) -> int:
+        """Run the subprogram an `lddw rX, <func>` pointed to; return its r0.
+
+        This is how helpers such as bpf_loop call their callback. The callee
+        gets a fresh frame one below the frame of the helper's caller (the
+        call site records it), so callbacks count against the call depth
+        limit as in Linux; r6-r9 start at 0. Without an `env` (a call from
+        Python) the callee runs on a stack of its own, at depth 1.
+        """
+        pc = token ^ FUNC_TOKEN if (token & ~0xFFFFFFFF) == FUNC_TOKEN else -1
+        function = self._functions.get(pc)
+        if function is None or pc == 0:
+            raise ProgramFault(f"0x{token & _M64:x} is not a callback of this program")
+        m = _M64
+        if env is None:
+            env = HelperEnv(self.memory, r1 & m, self, self.runtime)
+        frame = env.data.get(CALLBACK_FRAME)
+        if frame is None:
+            try:
+                stack = self._stacks.pop()
+            except IndexError:
+                stack = self.memory.allocate_stack()
+            try:
+                r0, _ = function(
+                    r1 & m, r2 & m, r3 & m, r4 & m, r5 & m, 0, 0, 0, 0, 0, 1, stack.frames, env
+                )
+            finally:
+                self._stacks.append(stack)
+            return r0
+        depth, frames = frame
+        if depth >= MAX_DEPTH - 1:
+            raise ProgramFault(f"callback call depth exceeds {MAX_DEPTH} frames")
+        try:
+            r0, _ = function(
+                r1 & m, r2 & m, r3 & m, r4 & m, r5 & m, 0, 0, 0, 0, 0, depth + 1, frames, env
+            )
+        finally:
+            # The callback's own callback-taking calls overwrote it.
+            env.data[CALLBACK_FRAME] = frame
+        return r0
 
     def close(self) -> None:
         """Unregister this interpreter's stacks from the region table."""

@@ -38,7 +38,15 @@ from ..isa.opcodes import (
     Mode,
 )
 from . import codegen_ops as ops
-from .cfg import Function, ProgramLayout, analyze, is_jump, jump_target, local_call_target
+from .cfg import (
+    Function,
+    ProgramLayout,
+    analyze,
+    func_target,
+    is_jump,
+    jump_target,
+    local_call_target,
+)
 from .codegen_ops import M64, hexlit
 
 MAX_INLINE_INDENT = 40
@@ -49,6 +57,22 @@ MAX_INLINE_CHAIN = 200
 
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
+
+FUNC_TOKEN = 0xB9F0_0000_0000_0000
+"""Tag of the value an `lddw rX, <func>` loads: `FUNC_TOKEN | callee pc`.
+
+It is no native address (those stay below 2**57), so a program that
+dereferences it faults; engines turn it back into the callee with
+`call_function`.
+"""
+
+CALLBACK_HELPERS = frozenset({164, 170, 180, 181, 209})
+"""Helpers that take a callback (for_each_map_elem, timer_set_callback,
+find_vma, loop, user_ringbuf_drain): their call sites record the caller's
+frame depth and stack in `E.data[CALLBACK_FRAME]`, so the callback runs in
+the next frame and counts against the call depth limit, as in Linux."""
+
+CALLBACK_FRAME = "callback_frame"
 
 _PARAMS = "r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E"
 _RESET = "<reset site caches>"  # placeholder: the number of sites is known only at the end
@@ -162,6 +186,9 @@ class _FunctionWriter:
         if cls in (InsnClass.ST, InsnClass.STX):
             return ops.store(pc, insn, self.sites)
         if op == LDDW:
+            callee = func_target(pc, insn)
+            if callee is not None:
+                return [f"r{insn.dst} = {hexlit(FUNC_TOKEN | callee)}"]
             return [f"r{insn.dst} = {hexlit(insn.imm & M64)}"]
         if op == CALL and insn.src == CallSrc.LOCAL:
             callee = function_name(local_call_target(pc, insn))
@@ -174,7 +201,10 @@ class _FunctionWriter:
             helper_id = insn.imm & 0xFFFFFFFF
             if helper_id not in self.helpers:
                 return [f"nohelper({helper_id}, {pc})"]
-            return [f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
+            call = [f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
+            if helper_id in CALLBACK_HELPERS:
+                return [f"E.data[{CALLBACK_FRAME!r}] = (d, S)", *call]
+            return call
         if op == CALLX:
             return [f"r0 = callx(E, r{insn.dst}, r1, r2, r3, r4, r5, {pc}) & {hexlit(M64)}", _RESET]
         raise AssertionError(f"pc {pc}: no translation for opcode 0x{op:02x}")

@@ -131,10 +131,18 @@ class _Packet:
         return ctypes.string_at(start, max(0, end - start))
 
     def release(self) -> None:
-        """Take the packet out of the region table."""
-        if self.region is not None:
-            self.memory.remove(self.region)
-            self.region = None
+        """Take the packet out of the region table.
+
+        Helpers that move the packet's bounds (xdp_adjust_head, …) replace
+        the region by one over the new bounds, so look for it by place.
+        """
+        if self.region is None:
+            return
+        end = self.base + ctypes.sizeof(self.buffer)
+        for region in self.memory:
+            if region.name == "packet" and self.base <= region.start < end:
+                self.memory.remove(region)
+        self.region = None
 
 
 def _run(engine: Any, ctx_addr: int, repeat: int) -> tuple[int, int]:
@@ -176,6 +184,9 @@ def _xdp(engine: Any, access: ContextAccess, data: bytes, ctx: bytes | None, rep
     packet = _Packet(memory, PAGE_SIZE, data, headroom)
     start = packet.base + headroom
     pointers = {"data_meta": start, "data": start + meta, "data_end": start + size}
+    # The frame around the packet, for xdp_adjust_head/tail/meta (frame_sz is a page).
+    pointers["hard_start"] = packet.base
+    pointers["hard_end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
     packet.expose(headroom, headroom + size)
     image = bytearray(XDP_MD.size)
     _put(image, XDP_MD, "ingress_ifindex", ingress)
@@ -260,6 +271,9 @@ def _skb(
     start = packet.base + first
     end = packet.base + NET_SKB_PAD + size
     pointers = {"data": start, "data_meta": start, "data_end": end}
+    # The buffer around the packet, for skb_change_head/tail.
+    pointers["head"] = packet.base
+    pointers["end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
     packet.expose(first, NET_SKB_PAD + size)
     region = memory.allocate_context(bytes(image), "ctx", access, pointers)
     try:
@@ -269,7 +283,8 @@ def _skb(
         memory.remove(region)
     if not is_l2:  # the kernel pushes the Ethernet header back as zeros
         ctypes.memset(packet.base + NET_SKB_PAD, 0, ETH_HLEN)
-    data_out = packet.read(packet.base + NET_SKB_PAD, pointers["data_end"])
+    # skb_change_head may have moved data in front of the original headroom.
+    data_out = packet.read(min(packet.base + NET_SKB_PAD, pointers["data"]), pointers["data_end"])
     ctx_out = None
     if skb_in is not None:
         after = region.read()
