@@ -14,6 +14,9 @@ from .errors import (
     PybpfError,
     TestRunError,
 )
+from .runtime.maps import Map
+from .runtime.object import Object, load
+from .runtime.program import Program
 
 __version__ = "0.1.0"
 
@@ -21,10 +24,14 @@ __all__ = [
     "AsmError",
     "DecodeError",
     "LoadError",
+    "Map",
     "MapError",
     "NotSupportedError",
+    "Object",
+    "Program",
     "ProgramFault",
     "PybpfError",
     "TestRunError",
     "__version__",
+    "load",
 ]

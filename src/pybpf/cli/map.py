@@ -1,0 +1,107 @@
+"""`pybpf map dump OBJ NAME`: a map's contents, as `bpftool map dump` prints them.
+
+There is no kernel holding maps between commands, so a map lives as long
+as one command: `map dump` shows the contents a map has once its object is
+opened (global data with its initial values, every other map empty), and
+`pybpf prog run … --dump-maps` shows every map after a run. Entries print
+as hex bytes, with the BTF-formatted key and value when BTF describes them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .main import app
+
+map_app = typer.Typer(name="map", help="Inspect the maps of an object file.", no_args_is_help=True)
+app.add_typer(map_app, name="map")
+
+
+def _hex(raw: Any) -> Any:
+    if isinstance(raw, list):
+        return [item.hex() for item in raw]
+    return raw.hex()
+
+
+def map_entries(map_: Any, *, skip_zero: bool = False) -> list[dict[str, Any]]:
+    """A map's entries as JSON-ready dicts (`key`, `value` in hex, `formatted` if BTF).
+
+    `skip_zero` leaves out all-zero elements of arrays (which always exist).
+    """
+    typed = getattr(map_, "typed", None)
+    view = typed() if typed is not None else None
+    skip_zero = skip_zero and map_.spec.type_name in ("array", "percpu_array")
+    out = []
+    for key, value in map_.items():
+        if skip_zero and not any(value if isinstance(value, bytes) else b"".join(value)):
+            continue
+        entry: dict[str, Any] = {"key": key.hex(), "value": _hex(value)}
+        if view is not None:
+            try:
+                entry["formatted"] = {
+                    "key": view.render_key(key),
+                    "value": view.render_value(value),
+                }
+            except Exception:  # BTF that does not describe this map's bytes
+                pass
+        out.append(entry)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def map_report(map_: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """One map's JSON record: name, type, sizes and entries."""
+    spec = map_.spec
+    return {
+        "name": map_.name,
+        "type": spec.type_name,
+        "key_size": spec.key_size,
+        "value_size": spec.value_size,
+        "max_entries": spec.max_entries,
+        "entries": _jsonable(entries),
+    }
+
+
+def print_map(report: dict[str, Any]) -> None:
+    """Print one map record as text, bpftool style."""
+    count = len(report["entries"])
+    typer.echo(f"map {report['name']} ({report['type']}): {count} element(s)")
+    for entry in report["entries"]:
+        value = entry["value"]
+        shown = " ".join(value) if isinstance(value, list) else value
+        line = f"  key: {entry['key']}  value: {shown}"
+        formatted = entry.get("formatted")
+        if formatted is not None:
+            line += f"  ({json.dumps(formatted['key'])}: {json.dumps(formatted['value'])})"
+        typer.echo(line)
+
+
+@map_app.command("dump")
+def dump_command(
+    obj: Path = typer.Argument(..., help="The eBPF object file (clang -target bpf)."),
+    name: str = typer.Argument(..., help="Map name: ELF name, .data/.rodata/.bss, <obj>.bss."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show map NAME as the object defines it (initial contents; see `prog run --dump-maps`)."""
+    from ..runtime.object import load
+
+    with load(obj) as loaded:
+        map_ = loaded.maps[name]
+        report = map_report(map_, map_entries(map_))
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        print_map(report)

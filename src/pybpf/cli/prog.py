@@ -1,0 +1,133 @@
+"""`pybpf prog run`: one test run of a program of an object, as `bpftool prog run`.
+
+    pybpf prog run OBJ [--section S | --program NAME] --data-in FILE
+        [--data-out FILE] [--ctx-in FILE] [--ctx-out FILE] [--repeat N]
+        [--map NAME=KEY:VALUE …] [--dump-maps] [--json]
+
+`--map` fills a map before the run (KEY and VALUE as hex bytes, e.g.
+`proto_count=11000000:0100000000000000`). The output gives the return
+value, the mean duration and the maps the run left non-empty or changed
+(`--dump-maps`: every map). Output files are written only when the whole
+command succeeds, each through a temporary file renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import LoadError, MapError, TestRunError
+from .main import app
+from .map import map_entries, map_report, print_map
+
+EINVAL = 22
+
+prog_app = typer.Typer(
+    name="prog", help="Run the programs of an object file.", no_args_is_help=True
+)
+app.add_typer(prog_app, name="prog")
+
+
+def _hex(text: str, what: str, name: str) -> bytes:
+    try:
+        return bytes.fromhex(text.removeprefix("0x").replace("_", ""))
+    except ValueError:
+        raise MapError(EINVAL, "update", name, f"{what} {text!r} is not hex bytes") from None
+
+
+def _parse_map_option(option: str) -> tuple[str, bytes, bytes]:
+    name, eq, rest = option.partition("=")
+    key, colon, value = rest.partition(":")
+    if not eq or not colon or not name:
+        raise MapError(EINVAL, "update", name, f"--map {option!r}: expected NAME=KEY:VALUE")
+    return name, _hex(key, "key", name), _hex(value, "value", name)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _snapshot(maps: dict[str, Any]) -> dict[str, dict[bytes, Any]]:
+    return {name: dict(map_.items()) for name, map_ in maps.items()}
+
+
+def _pick_program(obj: Any, section: str | None, program: str | None) -> Any:
+    if program is not None:
+        return obj.programs[program]
+    if section is not None:
+        return obj.programs.by_section(section)
+    if len(obj.programs) != 1:
+        names = ", ".join(obj.programs) or "none"
+        raise LoadError(f"{obj.path}: {len(obj.programs)} programs ({names}): pass --program")
+    return next(iter(obj.programs.values()))
+
+
+@prog_app.command("run")
+def run_command(
+    obj_path: Path = typer.Argument(..., metavar="OBJ", help="The eBPF object file."),
+    section: str = typer.Option(None, "--section", help="Run the program of this ELF section."),
+    program: str = typer.Option(None, "--program", help="Run the program with this name."),
+    data_in: Path = typer.Option(..., "--data-in", help="The packet (raw bytes)."),
+    data_out: Path = typer.Option(None, "--data-out", help="Write the packet after the run."),
+    ctx_in: Path = typer.Option(None, "--ctx-in", help="The context struct (raw bytes)."),
+    ctx_out: Path = typer.Option(None, "--ctx-out", help="Write the context after the run."),
+    repeat: int = typer.Option(1, "--repeat", min=0, help="Run this many times."),
+    maps: list[str] = typer.Option(
+        None, "--map", help="NAME=KEY:VALUE (hex bytes) stored before the run; repeatable."
+    ),
+    dump_maps: bool = typer.Option(False, "--dump-maps", help="Show every map after the run."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run one program of OBJ on --data-in; print retval, duration and touched maps."""
+    from ..runtime.object import load
+
+    if ctx_out is not None and ctx_in is None:
+        raise TestRunError("--ctx-out needs --ctx-in (the kernel copies the context out only then)")
+    updates = [_parse_map_option(option) for option in maps or ()]
+    data = data_in.read_bytes()
+    ctx = ctx_in.read_bytes() if ctx_in is not None else None
+    with load(obj_path) as obj:
+        prog = _pick_program(obj, section, program)
+        for name, key, value in updates:
+            obj.maps[name].update(key, value)
+        live = obj.maps.live()
+        before = _snapshot(live)
+        result = prog.test_run(data=data, ctx=ctx, repeat=repeat)
+        after = _snapshot(live)
+        reports = []
+        for name, map_ in live.items():
+            changed = before[name] != after[name]
+            nonzero = map_entries(map_, skip_zero=True)
+            if dump_maps or changed or nonzero:
+                entries = map_entries(map_) if dump_maps else nonzero
+                reports.append(map_report(map_, entries))
+    if data_out is not None:
+        _write_atomically(data_out, result.data_out)
+    if ctx_out is not None and result.ctx_out is not None:
+        _write_atomically(ctx_out, result.ctx_out)
+    if as_json:
+        record = {
+            "program": prog.name,
+            "retval": result.retval,
+            "duration": result.duration,
+            "data_size_out": len(result.data_out),
+            "maps": reports,
+        }
+        typer.echo(json.dumps(record))
+        return
+    typer.echo(f"Return value: {result.retval}, duration (average): {result.duration}ns")
+    for report in reports:
+        print_map(report)

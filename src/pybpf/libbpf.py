@@ -1,0 +1,382 @@
+"""libbpf's names over the Python API, for code ported from C.
+
+A thin layer: every function forwards to `pybpf.Object`, `Program` or
+`Map` and turns exceptions into what libbpf 1.x returns: 0 on success, a
+negative errno on failure (`-ENOENT` for a missing key, `-EINVAL` for a bad
+size or flag, `-EPERM` for a frozen map, …). Constructors that return a
+pointer in C (`bpf_object__open_file`, `bpf_object__find_*`) return the
+Python object, or None with the positive errno in `libbpf_errno()`.
+
+File descriptors are small integers from a table kept by this module
+(`bpf_map__fd`, `bpf_program__fd`), valid until the object is closed.
+
+Ring buffers: `ring_buffer__new(map_fd, sample_cb, ctx)` with
+`sample_cb(ctx, data: bytes, size: int) -> int`, then `ring_buffer__poll`,
+`ring_buffer__consume`, `ring_buffer__add`, `ring_buffer__free`, over the
+ringbuf family's own consumer (`RingBufMap.consume`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MapError, NotSupportedError, ProgramFault, PybpfError, TestRunError
+from .runtime.maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
+from .runtime.object import Object, load
+from .runtime.program import Program
+
+__all__ = [
+    "BPF_ANY",
+    "BPF_EXIST",
+    "BPF_F_LOCK",
+    "BPF_NOEXIST",
+    "bpf_map__fd",
+    "bpf_map__name",
+    "bpf_map_delete_elem",
+    "bpf_map_get_next_key",
+    "bpf_map_lookup_elem",
+    "bpf_map_update_elem",
+    "bpf_object__close",
+    "bpf_object__find_map_by_name",
+    "bpf_object__find_program_by_name",
+    "bpf_object__load",
+    "bpf_object__open_file",
+    "bpf_prog_test_run_opts",
+    "bpf_program__fd",
+    "bpf_program__name",
+    "bpf_test_run_opts",
+    "libbpf_errno",
+    "ring_buffer",
+    "ring_buffer__add",
+    "ring_buffer__consume",
+    "ring_buffer__free",
+    "ring_buffer__new",
+    "ring_buffer__poll",
+]
+
+_FIRST_FD = 3  # 0-2 are stdio in any process, as the kernel would hand out
+_lock = threading.Lock()
+_fds: dict[int, Map | Program] = {}
+_fd_of: dict[int, int] = {}  # id(object) -> fd
+_next_fd = itertools.count(_FIRST_FD)
+_last_errno = 0
+
+
+def libbpf_errno() -> int:
+    """The positive errno of the last call that returned None (C's `errno`)."""
+    return _last_errno
+
+
+def _fail(code: int) -> None:
+    global _last_errno
+    _last_errno = code
+
+
+def _errno_of(error: BaseException) -> int:
+    if isinstance(error, (MapError, TestRunError)):
+        return error.errno
+    if isinstance(error, NotSupportedError):
+        return errno.EOPNOTSUPP
+    if isinstance(error, ProgramFault):
+        return errno.EFAULT
+    if isinstance(error, OSError) and error.errno:
+        return error.errno
+    return errno.EINVAL
+
+
+def _fd(handle: Map | Program) -> int:
+    with _lock:
+        fd = _fd_of.get(id(handle))
+        if fd is None or _fds.get(fd) is not handle:
+            fd = next(_next_fd)
+            _fds[fd] = handle
+            _fd_of[id(handle)] = fd
+        return fd
+
+
+def _lookup_fd(fd: int, kind: type) -> Any:
+    handle = _fds.get(fd)
+    return handle if isinstance(handle, kind) else None
+
+
+def _bytes(buffer: Any) -> bytes:
+    return bytes(buffer) if buffer is not None else b""
+
+
+def _size(buffer: Any) -> int:
+    if isinstance(buffer, (bytearray, memoryview)):
+        return memoryview(buffer).nbytes
+    return ctypes.sizeof(buffer)
+
+
+def _fill(buffer: Any, data: bytes) -> None:
+    # Writes `data` into a caller's bytearray / memoryview / ctypes buffer.
+    if isinstance(buffer, (bytearray, memoryview)):
+        view = memoryview(buffer).cast("B")
+        view[: len(data)] = data[: len(view)]
+    else:
+        ctypes.memmove(buffer, data, min(len(data), ctypes.sizeof(buffer)))
+
+
+# -- objects ------------------------------------------------------------------------
+
+
+def bpf_object__open_file(path: str | os.PathLike[str], opts: Any = None) -> Object | None:
+    """Open an object file; None (and `libbpf_errno()`: ENOENT, EINVAL …) on failure."""
+    if not os.path.exists(path):
+        _fail(errno.ENOENT)
+        return None
+    try:
+        return load(path)
+    except OSError as error:
+        _fail(error.errno or errno.ENOENT)
+    except PybpfError as error:
+        _fail(_errno_of(error) if not isinstance(error, MapError) else error.errno)
+    return None
+
+
+def bpf_object__load(obj: Object) -> int:
+    """Load the object (freeze `.rodata`) and check its programs can run: 0 or -errno."""
+    try:
+        obj.load()
+        for program in obj.programs.values():
+            program.load()
+    except PybpfError as error:
+        return -_errno_of(error)
+    return 0
+
+
+def bpf_object__close(obj: Object | None) -> None:
+    """Close the object and release its file descriptors."""
+    if obj is None:
+        return
+    handles = {id(h) for h in (*obj.maps.live().values(), *obj.programs.values())}
+    with _lock:
+        for key in handles & _fd_of.keys():
+            _fds.pop(_fd_of.pop(key), None)
+    obj.close()
+
+
+def bpf_object__find_program_by_name(obj: Object, name: str) -> Program | None:
+    """The program with function name `name`, or None (`libbpf_errno()` ENOENT)."""
+    program = obj.programs.get(name)
+    if program is None:
+        _fail(errno.ENOENT)
+    return program
+
+
+def bpf_object__find_map_by_name(obj: Object, name: str) -> Map | None:
+    """The map called `name` (ELF or libbpf spelling), or None (`libbpf_errno()`)."""
+    try:
+        return obj.maps[name]
+    except PybpfError as error:
+        _fail(_errno_of(error))
+    return None
+
+
+def bpf_program__fd(prog: Program) -> int:
+    """A file descriptor for the program (loading the object as libbpf requires)."""
+    try:
+        prog.load()
+    except PybpfError as error:
+        return -_errno_of(error)
+    return _fd(prog)
+
+
+def bpf_program__name(prog: Program) -> str:
+    """The program's function name."""
+    return prog.name
+
+
+def bpf_map__fd(map_: Map) -> int:
+    """A file descriptor for the map."""
+    return _fd(map_)
+
+
+def bpf_map__name(map_: Map) -> str:
+    """The map's ELF name."""
+    return map_.name
+
+
+# -- maps by fd -------------------------------------------------------------------
+
+
+def _map_call(fd: int, action: Any) -> int:
+    map_ = _lookup_fd(fd, Map)
+    if map_ is None:
+        return -errno.EBADF
+    try:
+        action(map_)
+    except PybpfError as error:
+        return -_errno_of(error)
+    return 0
+
+
+def bpf_map_update_elem(fd: int, key: Any, value: Any, flags: int = BPF_ANY) -> int:
+    """Set `key` to `value` (bytes-like) with BPF_ANY/NOEXIST/EXIST: 0 or -errno."""
+    return _map_call(fd, lambda m: m.update(_bytes(key), _bytes(value), flags))
+
+
+def bpf_map_lookup_elem(fd: int, key: Any, value: Any) -> int:
+    """Copy `key`'s value into the writable buffer `value`: 0, -ENOENT, …
+
+    Per-CPU maps fill the buffer with every CPU's value, 8-byte aligned, as
+    the syscall does.
+    """
+
+    def action(m: Map) -> None:
+        found = m.lookup(_bytes(key))
+        if found is None:
+            raise MapError(errno.ENOENT, "lookup", m.name)
+        if isinstance(found, list):
+            stride = (m.spec.value_size + 7) & ~7
+            found = b"".join(item.ljust(stride, b"\0") for item in found)
+        _fill(value, found)
+
+    return _map_call(fd, action)
+
+
+def bpf_map_delete_elem(fd: int, key: Any) -> int:
+    """Remove `key`: 0, -ENOENT, -EINVAL (arrays)."""
+    return _map_call(fd, lambda m: m.delete(_bytes(key)))
+
+
+def bpf_map_get_next_key(fd: int, key: Any, next_key: Any) -> int:
+    """Write the key after `key` (None: the first) into `next_key`: 0 or -ENOENT at the end."""
+
+    def action(m: Map) -> None:
+        found = m.get_next_key(None if key is None else _bytes(key))
+        if found is None:
+            raise MapError(errno.ENOENT, "get_next_key", m.name)
+        _fill(next_key, found)
+
+    return _map_call(fd, action)
+
+
+# -- test runs ----------------------------------------------------------------------
+
+
+@dataclass
+class bpf_test_run_opts:  # noqa: N801 - libbpf's struct name
+    """`struct bpf_test_run_opts`: inputs set by the caller, outputs filled by the run.
+
+    `data_out` / `ctx_out` are writable buffers (bytearray) or None; as in
+    the kernel, a buffer shorter than the output gets the first bytes and
+    the call returns -ENOSPC, with `data_size_out` the full size.
+    """
+
+    data_in: bytes | None = None
+    data_out: Any = None
+    data_size_out: int = 0
+    ctx_in: bytes | None = None
+    ctx_out: Any = None
+    ctx_size_out: int = 0
+    repeat: int = 1
+    retval: int = 0
+    duration: int = 0
+    flags: int = 0
+    cpu: int = 0
+
+
+def bpf_prog_test_run_opts(prog_fd: int, opts: bpf_test_run_opts) -> int:
+    """Run the program on `opts.data_in` as `BPF_PROG_TEST_RUN` does: 0 or -errno."""
+    program = _lookup_fd(prog_fd, Program)
+    if program is None:
+        return -errno.EBADF
+    if opts.flags or opts.cpu:
+        return -errno.EINVAL
+    try:
+        result = program.test_run(
+            data=_bytes(opts.data_in), ctx=opts.ctx_in, repeat=opts.repeat or 1
+        )
+    except PybpfError as error:
+        return -_errno_of(error)
+    opts.retval = result.retval
+    opts.duration = result.duration
+    opts.data_size_out = len(result.data_out)
+    status = 0
+    if opts.data_out is not None:
+        _fill(opts.data_out, result.data_out)
+        if _size(opts.data_out) < len(result.data_out):
+            status = -errno.ENOSPC
+    if result.ctx_out is not None:
+        opts.ctx_size_out = len(result.ctx_out)
+        if opts.ctx_out is not None:
+            _fill(opts.ctx_out, result.ctx_out)
+    return status
+
+
+# -- ring buffers -------------------------------------------------------------------
+
+SampleCallback = Callable[[Any, bytes, int], int | None]
+"""`sample_cb(ctx, data, size) -> int`: a negative result stops consumption."""
+
+
+@dataclass
+class ring_buffer:  # noqa: N801 - libbpf's struct name
+    """`struct ring_buffer`: ring buffer maps, each with its callback and context."""
+
+    rings: list[tuple[Any, SampleCallback, Any]] = field(default_factory=list)
+
+
+def ring_buffer__add(
+    rb: ring_buffer, map_fd: int, sample_cb: SampleCallback, ctx: Any = None
+) -> int:
+    """Add another ringbuf map to `rb`: 0, -EBADF, or -EINVAL for a map that is not a ringbuf."""
+    map_ = _lookup_fd(map_fd, Map)
+    if map_ is None:
+        return -errno.EBADF
+    if not callable(getattr(map_, "consume", None)):
+        return -errno.EINVAL
+    rb.rings.append((map_, sample_cb, ctx))
+    return 0
+
+
+def ring_buffer__new(
+    map_fd: int, sample_cb: SampleCallback, ctx: Any = None, opts: Any = None
+) -> ring_buffer | None:
+    """A ring buffer manager over one ringbuf map; None (and `libbpf_errno()`) on failure."""
+    rb = ring_buffer()
+    status = ring_buffer__add(rb, map_fd, sample_cb, ctx)
+    if status < 0:
+        _fail(-status)
+        return None
+    return rb
+
+
+def ring_buffer__consume(rb: ring_buffer) -> int:
+    """Consume every available record of every ring: how many, or the callback's negative result."""
+    total = 0
+    for map_, callback, ctx in rb.rings:
+        try:
+            count = map_.consume(lambda data, cb=callback, c=ctx: cb(c, data, len(data)))
+        except PybpfError as error:
+            return -_errno_of(error)
+        if count < 0:
+            return count
+        total += count
+    return total
+
+
+def ring_buffer__poll(rb: ring_buffer, timeout_ms: int) -> int:
+    """Wait up to `timeout_ms` (-1: forever) for a record in any ring, then consume them all."""
+    deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+    while not any(m.producer_pos != m.consumer_pos for m, _, _ in rb.rings):
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0
+        time.sleep(0.001)
+    return ring_buffer__consume(rb)
+
+
+def ring_buffer__free(rb: ring_buffer | None) -> None:
+    """Forget the rings (the maps stay with their object)."""
+    if rb is not None:
+        rb.rings.clear()

@@ -1,0 +1,282 @@
+"""`Object`: the live maps and programs made from an `ObjectSpec` (cilium's Collection).
+
+Opening an object creates every map in the object's `ExecutionContext`
+(global data initialised from the ELF, `.bss` zeroed) and links every
+program against them. Loading, as libbpf's `bpf_object__load`, freezes the
+read-only global data; it happens on `load()` or when a program is first run,
+so `obj.rodata.x = …` between `pybpf.load()` and the first run configures the
+programs, as with a libbpf skeleton between open and load.
+
+Maps of a family pybpf does not implement yet do not stop an object from
+opening: their `NotSupportedError` is raised when the map is looked up
+(`obj.maps[name]`) or a program that uses it is run, so that any object can
+be opened and inspected.
+
+Names: `obj.programs[name]` by function name (entry programs only; `.text`
+functions called by others are subprograms), `obj.maps[name]` by ELF name:
+the variable name of a `.maps` entry, `.data`/`.rodata`/`.bss`, or libbpf's
+`<object>.bss` spelling (truncated as libbpf truncates, or in full). A
+missing name raises `MapError(ENOENT)` for a map and `LoadError` for a
+program.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..btf.values import TypedMap
+from ..elf.map_types import MapType
+from ..elf.specs import MapSpec, ObjectSpec
+from ..errors import LoadError, MapError, NotSupportedError, PybpfError
+from .context import ExecutionContext
+from .global_data import GlobalDataMap, GlobalVariables, is_global_data
+from .linux_helpers import linux_helpers
+from .maps import Map, create_map
+from .program import Program
+
+__all__ = ["Object", "ObjectMaps", "ObjectPrograms", "load"]
+
+BPF_OBJ_NAME_LEN = 16
+
+
+def libbpf_internal_name(object_name: str, section: str) -> str:
+    """libbpf's name for a global-data map (`internal_map_name`: `xdp_coun.bss`)."""
+    suffix = min(max(7, len(section)), BPF_OBJ_NAME_LEN - 1)
+    if "." in section[1:]:  # `.rodata.str1.1` and other custom dot-sections
+        prefix = 0
+    else:
+        prefix = min(BPF_OBJ_NAME_LEN - suffix - 1, len(object_name))
+    return object_name[:prefix] + section[:suffix]
+
+
+class ObjectMaps(Mapping):
+    """The maps of an object by ELF name (aliases accepted); see the module docstring."""
+
+    def __init__(self, obj: Object):
+        self._object = obj
+        self._live: dict[str, Map] = {}
+        self._broken: dict[str, PybpfError] = {}
+        self._aliases: dict[str, str] = {}
+
+    def _resolve(self, name: str) -> str | None:
+        if name in self._live or name in self._broken:
+            return name
+        return self._aliases.get(name)
+
+    def __getitem__(self, name: str) -> Map:
+        real = self._resolve(name)
+        if real is None:
+            raise MapError(
+                errno.ENOENT, "find", name, f"no map named {name!r} in {self._object.path}"
+            )
+        if real in self._broken:
+            raise self._broken[real]
+        return self._live[real]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._resolve(name) is not None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The map called `name`, or `default` when there is none (or it is unsupported)."""
+        try:
+            return self[name]
+        except PybpfError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._object.spec.maps)
+
+    def __len__(self) -> int:
+        return len(self._object.spec.maps)
+
+    def live(self) -> dict[str, Map]:
+        """The maps that exist (supported families), by ELF name."""
+        return dict(self._live)
+
+    def unsupported(self) -> dict[str, PybpfError]:
+        """The maps that could not be created, with the reason, by ELF name."""
+        return dict(self._broken)
+
+
+class ObjectPrograms(Mapping):
+    """The programs of an object by function name."""
+
+    def __init__(self, obj: Object, programs: dict[str, Program]):
+        self._object = obj
+        self._programs = programs
+
+    def __getitem__(self, name: str) -> Program:
+        try:
+            return self._programs[name]
+        except KeyError:
+            raise LoadError(f"{self._object.path}: no program named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._programs
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The program called `name`, or `default`."""
+        return self._programs.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._programs)
+
+    def __len__(self) -> int:
+        return len(self._programs)
+
+    def by_section(self, section: str) -> Program:
+        """The first program in ELF section `section`; LoadError if none."""
+        for program in self._programs.values():
+            if program.section == section:
+                return program
+        raise LoadError(f"{self._object.path}: no program in section {section!r}")
+
+
+class Object:
+    """Live maps and programs of one object file, in one `ExecutionContext`.
+
+    A context manager: `close()` (or leaving the `with` block) frees the
+    maps' native memory and forgets the programs.
+    """
+
+    def __init__(
+        self,
+        spec: ObjectSpec,
+        *,
+        context: ExecutionContext | None = None,
+        ncpus: int | None = None,
+    ):
+        self.spec = spec
+        self.path = spec.path
+        self.name = Path(spec.path).name.split(".")[0]  # libbpf cuts at the first dot
+        self.btf = spec.btf
+        self.license = spec.license
+        self.context = context if context is not None else ExecutionContext(ncpus=ncpus)
+        self.helpers = linux_helpers()
+        self.loaded = False
+        self.closed = False
+        self.maps = ObjectMaps(self)
+        for map_spec in spec.maps.values():
+            self._create_map(map_spec)
+        subprograms = {fn for p in spec.programs.values() for fn, start in p.functions if start > 0}
+        programs: dict[str, Program] = {}
+        for name, program_spec in spec.programs.items():
+            if program_spec.section == ".text" and name in subprograms:
+                continue
+            programs[name] = Program(self, program_spec)
+        self.programs = ObjectPrograms(self, programs)
+        for map_spec in spec.maps.values():
+            self._fill_contents(map_spec)
+
+    def _create_map(self, spec: MapSpec) -> None:
+        maps = self.maps
+        try:
+            if is_global_data(spec.name) and spec.type == MapType.ARRAY:
+                map_: Map = GlobalDataMap(spec, self.context.memory)
+                if spec.initial_data:
+                    data = spec.initial_data[: spec.value_size].ljust(spec.value_size, b"\0")
+                    map_.update(b"\0\0\0\0", data)
+            else:
+                map_ = create_map(spec, self.context.memory, ncpus=self.context.ncpus)
+        except NotSupportedError as error:
+            maps._broken[spec.name] = error
+        except MapError as error:
+            maps._broken[spec.name] = LoadError(f"{self.path}: {error}")
+        else:
+            if self.btf is not None and spec.value_type:
+                # The typed view needs the object's BTF, which the map does not hold
+                # (key type 0: a global-data array, whose keys are u32 indices).
+                btf, key_type, value_type = self.btf, spec.key_type, spec.value_type
+                map_.typed = lambda: TypedMap(map_, btf, key_type, value_type)  # type: ignore[attr-defined]
+            if hasattr(map_, "context"):  # fd arrays resolve program ids through it
+                map_.context = self.context
+            self.context.add_map(map_)
+            maps._live[spec.name] = map_
+        if is_global_data(spec.name):
+            maps._aliases[libbpf_internal_name(self.name, spec.name)] = spec.name
+            maps._aliases[self.name + spec.name] = spec.name
+
+    def _fill_contents(self, spec: MapSpec) -> None:
+        # `values` initialisers of BTF maps: programs for a prog_array, maps for
+        # maps of maps. A slot whose target cannot be had stays empty.
+        map_ = self.maps.get(spec.name)
+        if map_ is None:
+            return
+        for index, symbol in spec.contents:
+            target = self.programs.get(symbol) or self.maps.get(symbol)
+            if target is not None:
+                map_[index.to_bytes(4, "little")] = target
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the object as `bpf_object__load` does: freeze read-only global data.
+
+        Idempotent; done automatically when a program first runs. Setting
+        `.rodata` variables afterwards raises `MapError(EPERM)`.
+        """
+        if self.closed:
+            raise LoadError(f"{self.path}: object is closed")
+        if self.loaded:
+            return
+        for map_ in self.maps.live().values():
+            if isinstance(map_, GlobalDataMap) and map_.spec.frozen:
+                map_.freeze()
+        self.loaded = True
+
+    def close(self) -> None:
+        """Free the maps and programs (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for program in self.programs.values():
+            program.close()
+        for map_ in self.maps.live().values():
+            self.context.remove_map(map_)
+            map_.close()
+
+    def __enter__(self) -> Object:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- global data views (a skeleton's skel->rodata / data / bss) -----------------
+
+    def _section(self, name: str) -> GlobalVariables:
+        map_ = self.maps.get(name)
+        if not isinstance(map_, GlobalDataMap):
+            raise AttributeError(f"{self.path} has no {name} section")
+        return GlobalVariables(map_, self.btf)
+
+    @property
+    def rodata(self) -> GlobalVariables:
+        """The variables of `.rodata` (settable until the object is loaded)."""
+        return self._section(".rodata")
+
+    @property
+    def data(self) -> GlobalVariables:
+        """The variables of `.data`."""
+        return self._section(".data")
+
+    @property
+    def bss(self) -> GlobalVariables:
+        """The variables of `.bss`."""
+        return self._section(".bss")
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("loaded" if self.loaded else "open")
+        return f"<Object {self.path!r} {state}: programs {list(self.programs)}, maps {list(self.maps)}>"
+
+
+def load(path: str | os.PathLike[str], *, ncpus: int | None = None) -> Object:
+    """Open the object file at `path`: its maps created, its programs linked.
+
+    `.rodata` stays writable until the first run or `Object.load()`.
+    `ncpus` sets the number of simulated CPUs of per-CPU maps.
+    """
+    return Object(ObjectSpec.from_file(path), ncpus=ncpus)

@@ -1,0 +1,176 @@
+"""`Program`: a live program of a loaded `Object`, linked against its live maps.
+
+Linking rewrites what the ELF loader left symbolic, as the kernel's
+verifier does when it resolves map fds: an `lddw` of a map
+(src=MAP_FD, imm = map index) becomes a plain 64-bit immediate holding the
+map pointer (`Map.address`), an `lddw` of global data (src=MAP_VALUE,
+imm = index | offset << 32) the native address of that byte of the
+section's value. Function addresses (src=FUNC) stay for the engine.
+What cannot be resolved outside a kernel (kfuncs, ksym/kconfig externs,
+CO-RE relocations, maps of unsupported families) is recorded, not raised:
+inspecting such a program works, running it raises `NotSupportedError`
+naming the first unresolved item.
+
+The engine (the bounds-checked `Interpreter`, with the Linux helper table
+and the object's `ExecutionContext` as `runtime`) is built on first use;
+building it loads the object (`Object.load`), which freezes `.rodata`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..elf.specs import ProgramSpec, RelocationKind
+from ..errors import LoadError, NotSupportedError, PybpfError
+from ..hooks.test_run import TestRunResult, test_run
+from ..isa.instruction import Instruction, with_pcs
+from ..isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
+from ..platform.program_types import ProgramType
+from ..platform.sections import program_type_for_section
+
+if TYPE_CHECKING:
+    from .object import Object
+
+__all__ = ["Program", "program_type_of"]
+
+_SECTION_PREFIXES = (
+    ("xdp", ProgramType.XDP),
+    ("socket", ProgramType.SOCKET_FILTER),
+    ("classifier", ProgramType.SCHED_CLS),
+    ("tc", ProgramType.SCHED_CLS),
+    ("action", ProgramType.SCHED_ACT),
+)
+"""Fallback by prefix for section names libbpf does not know (old objects)."""
+
+
+def program_type_of(section: str) -> ProgramType:
+    """The program type of a section name, as libbpf decides it (UNSPEC if unknown)."""
+    match = program_type_for_section(section)
+    if match is not None:
+        return match.prog_type
+    for prefix, prog_type in _SECTION_PREFIXES:
+        if section.startswith(prefix):
+            return prog_type
+    return ProgramType.UNSPEC
+
+
+class Program:
+    """One program of an `Object`: its spec, linked instructions, id and engine.
+
+    `name` is the function name (how libbpf names programs), `section` the
+    ELF section, `prog_type` the `ProgramType` the section gives, `id` the
+    program id in the object's `ExecutionContext` (what a prog_array holds),
+    `instructions` the linked instructions, `unresolved` the reasons the
+    program cannot run here (empty when it can).
+    """
+
+    def __init__(self, obj: Object, spec: ProgramSpec):
+        self.object = obj
+        self.spec = spec
+        self.name = spec.name
+        self.section = spec.section
+        self.prog_type = program_type_of(spec.section)
+        self.unresolved: list[PybpfError] = []
+        self.instructions: tuple[Instruction, ...] = self._link()
+        self._engine: Any = None
+        self.id = obj.context.add_program(self)
+
+    def _link(self) -> tuple[Instruction, ...]:
+        obj, spec = self.object, self.spec
+        names = list(obj.spec.maps)
+        where = f"{obj.path}: program {self.name}"
+        out: list[Instruction] = []
+        for pc, insn in with_pcs(spec.instructions):
+            if insn.opcode == LDDW and insn.src in (PseudoSrc.MAP_FD, PseudoSrc.MAP_VALUE):
+                index = insn.imm & 0xFFFFFFFF
+                if index >= len(names):
+                    self.unresolved.append(LoadError(f"{where}: pc {pc}: no map #{index}"))
+                    out.append(insn)
+                    continue
+                name = names[index]
+                try:
+                    map_ = obj.maps[name]
+                except PybpfError as error:
+                    self.unresolved.append(error)
+                    out.append(insn)
+                    continue
+                if insn.src == PseudoSrc.MAP_FD:
+                    address = map_.address
+                else:
+                    value = map_.address_of(b"\0" * map_.spec.key_size)
+                    if value is None:
+                        self.unresolved.append(
+                            LoadError(f"{where}: pc {pc}: map {name} has no element 0")
+                        )
+                        out.append(insn)
+                        continue
+                    address = value + ((insn.imm >> 32) & 0xFFFFFFFF)
+                out.append(Instruction(LDDW, insn.dst, 0, insn.off, address))
+                continue
+            if insn.opcode == LDDW and insn.src not in (PseudoSrc.IMM64, PseudoSrc.FUNC):
+                self.unresolved.append(self._unsupported(pc, f"lddw src={insn.src}"))
+            elif insn.opcode == CALL and insn.src == CallSrc.KFUNC:
+                self.unresolved.append(self._unsupported(pc, "kfunc call"))
+            out.append(insn)
+        if spec.core_relocations:
+            first = spec.core_relocations[0]
+            self.unresolved.append(
+                NotSupportedError(
+                    f"{where}: {len(spec.core_relocations)} CO-RE relocation(s), "
+                    f"first at pc {getattr(first, 'pc', '?')}"
+                )
+            )
+        return tuple(out)
+
+    def _unsupported(self, pc: int, what: str) -> NotSupportedError:
+        reloc = next((r for r in self.spec.relocations if r.pc == pc), None)
+        named = reloc.describe() if reloc is not None else what
+        if reloc is not None and reloc.kind not in (RelocationKind.KFUNC, RelocationKind.EXTERN):
+            named = f"{what} ({named})"
+        return NotSupportedError(f"{self.object.path}: program {self.name}: pc {pc}: {named}")
+
+    # -- running ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the object (freezing `.rodata`) and check that this program can run.
+
+        Raises the first unresolved item (`NotSupportedError` for a kfunc,
+        extern, CO-RE relocation or unsupported map family).
+        """
+        self.object.load()
+        if self.unresolved:
+            raise self.unresolved[0]
+
+    @property
+    def engine(self) -> Any:
+        """The interpreter running this program, built (and the object loaded) on first use."""
+        if self._engine is None:
+            self.load()
+            from ..engine.interpreter import DEFAULT_BUDGET, Interpreter
+
+            context = self.object.context
+            self._engine = Interpreter(
+                self.instructions,
+                helpers=self.object.helpers,
+                memory=context.memory,
+                budget=DEFAULT_BUDGET,
+                where=f"{self.object.path}:{self.name}",
+                runtime=context,
+            )
+        return self._engine
+
+    def test_run(
+        self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1
+    ) -> TestRunResult:
+        """Run once (or `repeat` times) as `bpf_prog_test_run_opts` would; see `hooks.test_run`."""
+        return test_run(self.engine, self.prog_type, data=data, ctx=ctx, repeat=repeat)
+
+    def close(self) -> None:
+        """Release the engine's stacks and forget the program id."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self.object.context.remove_program(self.id)
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name!r} section={self.section!r} {self.prog_type.name.lower()}>"
