@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from pybpf.errors import NotSupportedError, ProgramFault, PybpfError
+from pybpf.errors import NotSupportedError, PybpfError
 from pybpf.testing import packets as P
 from pybpf.testing.kernel import (
     BPF_MAP_TYPE_PROG_ARRAY,
@@ -147,12 +147,6 @@ def _run_pybpf(prog, frame: bytes) -> tuple:
         run = prog.test_run(data=frame)
     except NotSupportedError as missing:
         pytest.skip(f"pybpf lacks a feature: {missing}")
-    except ProgramFault as fault:
-        # A helper with no implementation yet is a missing feature, not a
-        # mismatch (the engine reports it as a fault for now).
-        if "unknown helper" in str(fault):
-            pytest.skip(f"pybpf lacks a helper: {fault}")
-        raise
     except PybpfError as refused:
         if getattr(refused, "errno", None) is None:
             raise
@@ -239,27 +233,17 @@ def test_skb_truncated_l3_header() -> None:
     """skb test runs of IPv4 frames that end inside the IP header.
 
     The kernel here (6.18) refuses them with EINVAL before running the
-    program (it accepts an IPv4 frame from 34 bytes, IPv6 from 54); some
-    older kernels ran the program. A pybpf that runs them anyway is a known
-    mismatch in hooks/test_run.py, reported as a skip that names it; any
-    other difference fails.
+    program (it accepts an IPv4 frame from 34 bytes, IPv6 from 54); pybpf
+    must do the same: both sides give an error, or both give the same run.
     """
     load = _pybpf_load()
     path = EXAMPLES / "tc_rewrite.o"
     samples = P.sample_packets()
     with KernelObject(path) as k, load(path, ncpus=possible_cpus()) as obj:
         prog = obj.programs["tc_rewrite"]
-        known = []
         for name in TRUNCATED_L3:
             theirs = _run_kernel(k, "tc_rewrite", samples[name])
             ours = _run_pybpf(prog, samples[name])
-            if theirs[0] == "error" and ours[0] != "error":
-                known.append(f"{name} ({len(samples[name])} bytes)")
-                continue
-            assert ours == theirs, name
-    if known:
-        pytest.skip(
-            "KNOWN MISMATCH in hooks/test_run.py: the kernel refuses (EINVAL) skb test "
-            f"runs of IPv4 frames shorter than Ethernet + IPv4 header, pybpf runs them: "
-            f"{', '.join(known)}"
-        )
+            assert ours[0] == theirs[0], (name, ours, theirs)
+            if theirs[0] != "error":
+                assert ours == theirs, name

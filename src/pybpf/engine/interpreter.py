@@ -29,9 +29,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import ProgramFault
+from ..errors import NotSupportedError, ProgramFault
 from ..isa.instruction import Instruction
 from ..isa.opcodes import AtomicOp
+from ..platform.helper_ids import HelperId, helper_name
 from ..runtime.helpers import HelperEnv, HelperTable, TailCall
 from ..runtime.memory import (
     MAX_CALL_FRAMES,
@@ -112,6 +113,9 @@ def atomic_result(op: int, old: int, src: int, r0: int, mask: int) -> int:
     if base == AtomicOp.XOR:
         return old ^ (src & mask)
     raise ProgramFault(f"invalid atomic operation 0x{op:x}")
+
+
+_LINUX_HELPER_IDS = frozenset(int(h) for h in HelperId)
 
 
 class Interpreter:
@@ -347,6 +351,12 @@ class Interpreter:
         return spec.impl(env, r1, r2, r3, r4, r5)
 
     def _unknown_helper(self, helper_id: int, pc: int) -> None:
+        if self.runtime is not None and helper_id in _LINUX_HELPER_IDS:
+            # A real Linux helper pybpf has not implemented yet: a gap in
+            # pybpf, not a fault of the program.
+            raise NotSupportedError(
+                f"pc {pc}: helper {helper_name(helper_id)} ({helper_id}) is not implemented yet"
+            )
         raise ProgramFault(
             f"call to unknown helper {helper_id}", pc=pc, instruction=self.instruction_text(pc)
         )

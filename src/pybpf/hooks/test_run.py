@@ -229,6 +229,23 @@ def _eth_type_trans(frame: bytes) -> tuple[int, int]:
     return pkt_type, int.from_bytes(proto.to_bytes(2, "big"), "little")
 
 
+_L3_HEADER_MIN = {0x0800: 20, 0x86DD: 40}
+"""EtherType → the network header a test run needs in full (IPv4, IPv6)."""
+
+
+def _check_l3_header(frame: bytes) -> None:
+    # Linux 6.18 refuses (EINVAL) an skb test run whose IPv4/IPv6 header is
+    # cut short, before running the program (seen with bpftool on this
+    # machine; older kernels ran such frames). Follow the newer kernel.
+    ethertype = int.from_bytes(frame[12:14], "big")
+    need = _L3_HEADER_MIN.get(ethertype)
+    if need is not None and len(frame) < ETH_HLEN + need:
+        raise TestRunError(
+            f"packet of {len(frame)} bytes ends inside its network header "
+            f"(EtherType 0x{ethertype:04x} needs {ETH_HLEN + need} bytes)"
+        )
+
+
 def _skb(
     engine: Any,
     access: ContextAccess,
@@ -261,6 +278,7 @@ def _skb(
     if _get(image, SK_BUFF, "gso_segs") > GSO_MAX_SEGS:
         raise TestRunError("gso_segs is larger than GSO_MAX_SEGS")
     pkt_type, protocol = _eth_type_trans(data)
+    _check_l3_header(data)
     _put(image, SK_BUFF, "len", length)
     _put(image, SK_BUFF, "pkt_type", pkt_type)
     _put(image, SK_BUFF, "protocol", protocol)
