@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-COMMANDS = ["disasm", "asm", "run-raw", "conformance"]
+COMMANDS = ["disasm", "asm", "run-raw", "conformance", "prog", "prog run", "map", "map dump"]
 
 
 def pybpf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
-    proc = pybpf(command, "--help")
+    proc = pybpf(*command.split(), "--help")
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
 
@@ -60,6 +60,19 @@ def test_readme_demo_prints_port_53(tmp_path: Path) -> None:
     proc = pybpf("run-raw", str(out), "--mem", mem)
     assert proc.returncode == 0, proc.stderr
     assert "53" in proc.stdout and "0x35" in proc.stdout
+
+
+def test_readme_demo_drops_dns_and_counts_udp() -> None:
+    proc = pybpf(
+        "prog", "run", str(EXAMPLES / "xdp_counter.o"),
+        "--data-in", str(EXAMPLES / "packets" / "udp_dns.bin"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Return value: 1," in proc.stdout  # XDP_DROP: UDP to the blocked port 53
+    assert "proto_count" in proc.stdout and "(17: 1)" in proc.stdout
+    proc = pybpf("disasm", str(EXAMPLES / "xdp_counter.o"), "--section", "xdp")
+    assert proc.returncode == 0, proc.stderr
+    assert "xdp_count" in proc.stdout
 
 
 def test_asm_unknown_mnemonic_names_file_and_line(tmp_path: Path) -> None:
