@@ -38,7 +38,7 @@ int filter_a(struct __sk_buff *skb)
 	return greeting[0] == 'h' ? skb->len : 0;
 }
 
-SEC("socket/b")
+SEC("socket")
 int filter_b(struct __sk_buff *skb)
 {
 	return mix(skb->mark, -3) > 0 ? 0 : skb->len;

@@ -115,6 +115,10 @@ SCENARIOS = [
             ("dispatch", P.IPPROTO_ICMP, "xdp_icmp"),
         ],
     ),
+    # A socket filter: skb context without data pointers, an array map,
+    # .data, a bpf-to-bpf call with a bounded loop (two programs, one section).
+    Scenario("socket_filter_a", "socket_filter.o", "filter_a", SAMPLES),
+    Scenario("socket_filter_b", "socket_filter.o", "filter_b", SAMPLES),
     Scenario(
         "tc_rewrite",
         "tc_rewrite.o",
