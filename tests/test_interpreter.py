@@ -483,3 +483,41 @@ def test_long_chains_of_checks_translate() -> None:
     vm = Interpreter(insns)
     assert vm.run(0) == count
     assert vm.run(10) == M64
+
+
+def test_region_freed_between_runs_is_no_longer_reachable() -> None:
+    # Site caches persist across runs; a region removed in between must fault.
+    memory = Memory()
+    victim = memory.allocate(8, "victim", data=b"\x2a" + bytes(7))
+    vm = Interpreter(assemble(prog("ldxdw %r0, [%r1]", "stdw [%r1], 7")), memory=memory)
+    assert vm.run(victim.start) == 0x2A
+    assert vm.run(victim.start) == 7  # the second run uses the cached region
+    memory.remove(victim)
+    with pytest.raises(ProgramFault) as info:
+        vm.run(victim.start)
+    assert info.value.pc == 0 and info.value.address == victim.start
+
+
+def test_region_made_read_only_between_runs_refuses_stores() -> None:
+    memory = Memory()
+    region = memory.allocate(8, "data")
+    vm = Interpreter(assemble(prog("stdw [%r1], 7", "lock add [%r1], %r1")), memory=memory)
+    vm.run(region.start)
+    region.writable = False  # as freezing .rodata does
+    with pytest.raises(ProgramFault) as info:
+        vm.run(region.start)
+    assert info.value.pc == 0 and "read-only" in str(info.value)
+
+
+def test_atomics_use_the_site_cache_and_still_fault_on_context_or_read_only() -> None:
+    memory = Memory()
+    counter = memory.allocate(8, "counter")
+    vm = Interpreter(
+        assemble(prog("mov %r2, 5", "lock fetch add [%r1], %r2", "mov %r0, %r2")), memory=memory
+    )
+    assert [vm.run(counter.start) for _ in range(3)] == [0, 5, 10]
+    assert int.from_bytes(counter.read(), "little") == 15
+    frozen = memory.allocate(8, "frozen", writable=False)
+    with pytest.raises(ProgramFault) as info:
+        vm.run(frozen.start)
+    assert info.value.pc == 1

@@ -242,12 +242,20 @@ def _address(insn: Instruction, base: int) -> str:
     return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
 
 
-def _site_lookup(site: int, size: int, write: int, pc: int) -> list[str]:
+def _dirty(site: int) -> str:
+    # A cacheable region (bounds >= 0) was just found: the function's
+    # persistent cache (see `engine.translate`) is out of date.
+    return f"    if H{site} >= 0: W = 1"
+
+
+def _site_lookup(site: int, size: int, write: int, pc: int, slow: str = "lk") -> list[str]:
     # Fast path: the region this site used last time still holds the access.
+    args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
     return [
         f"o = a - L{site}",
         f"if o < 0 or o > H{site}:",
-        f"    L{site}, H{site}, V{site} = lk(a, {size}, {write}, {pc})",
+        f"    L{site}, H{site}, V{site} = {slow}({args})",
+        _dirty(site),
         f"    o = a - L{site}",
     ]
 
@@ -287,6 +295,7 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         f"o = a - L{site}",
         f"if o < 0 or o > H{site}:",
         f"    {slow}",
+        _dirty(site),
         "else:",
         f"    {d} = {value}",
     ]
@@ -314,14 +323,47 @@ def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
 
 
-def atomic(pc: int, insn: Instruction) -> list[str]:
-    """Lines for a BPF_ATOMIC instruction; the work happens in `atom` under a lock."""
+_ATOMIC_NEW = {
+    0x00: "(x + {s}) & {m}",  # add
+    0x40: "x | ({s} & {m})",  # or
+    0x50: "x & {s}",  # and
+    0xA0: "x ^ ({s} & {m})",  # xor
+    0xE0: "{s} & {m}",  # xchg (always with fetch)
+}
+
+
+def atomic(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
+    """Lines for a BPF_ATOMIC instruction: a cached region, then one locked read-modify-write.
+
+    The site cache works as for stores (`lka` is the slow path: writable,
+    never the context); the lock `ALOCK` is the one all atomics of the
+    process share, so no update is lost between Python threads.
+    """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
-    call = f"atom(a, {size}, {insn.imm}, r{insn.src}, r0, {pc})"
-    lines = [_address(insn, insn.dst)]
     imm = insn.imm
-    if imm == 0xF1:  # cmpxchg: r0 gets the old value
-        return [*lines, f"r0 = {call}"]
-    if imm & 0x01:  # fetch variants and xchg: the source register gets the old value
-        return [*lines, f"r{insn.src} = {call}"]
-    return [*lines, call]
+    src = f"r{insn.src}"
+    lines = [_address(insn, insn.dst)]
+    base = imm & ~0x01
+    if size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0)):
+        # Not a valid atomic: let the runtime raise the fault it always did.
+        call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
+        if imm == 0xF1:
+            return [*lines, f"r0 = {call}"]
+        if imm & 0x01:
+            return [*lines, f"{src} = {call}"]
+        return [*lines, call]
+    site = sites.next()
+    lines += _site_lookup(site, size, 1, pc, slow="lka")
+    mask = hexlit(_MASK[size * 8])
+    read = f"x = {_UNPACK[size]}(V{site}, o)[0]"
+    if imm == 0xF1:  # cmpxchg: store when memory equals r0; r0 gets the old value
+        body = [read, f"if x == (r0 & {mask}): {_PACK[size]}(V{site}, o, {src} & {mask})"]
+        after = "r0 = x"
+    else:
+        new = _ATOMIC_NEW[base].format(s=src, m=mask)
+        body = [read, f"{_PACK[size]}(V{site}, o, {new})"]
+        after = f"{src} = x" if imm & 0x01 else None
+    lines += ["with ALOCK:", *("    " + line for line in body)]
+    if after:
+        lines.append(after)
+    return lines

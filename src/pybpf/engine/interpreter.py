@@ -42,7 +42,15 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from .translate import CALLBACK_FRAME, FUNC_TOKEN, MAX_DEPTH, Translation, translate
+from .translate import (
+    CALLBACK_FRAME,
+    EMPTY_CACHE,
+    FUNC_TOKEN,
+    MAX_DEPTH,
+    Translation,
+    cache_name,
+    translate,
+)
 
 DEFAULT_BUDGET = 10_000_000
 """A budget suitable for unverified programs (CLI, conformance)."""
@@ -170,10 +178,13 @@ class Interpreter:
             r0 = self._follow_tail_calls(call, env)
         return r0
 
-    def _follow_tail_calls(self, call: TailCall, env: HelperEnv) -> int:
+    def _follow_tail_calls(
+        self, call: TailCall, env: HelperEnv, args: tuple[int, ...] | None = None
+    ) -> int:
         # Each target runs with the same context pointer and nothing else;
         # `HelperEnv.tail_call` enforces the chain limit before raising.
-        args = (env.ctx, 0, 0, 0, 0)
+        if args is None:
+            args = (env.ctx, 0, 0, 0, 0)
         while True:
             engine = env.engine = call.target
             try:
@@ -183,6 +194,36 @@ class Interpreter:
                 continue
             self.executed = n
             return r0
+
+    def run_repeated(self, r1: int, repeat: int) -> int:
+        """Run the program `repeat` times with context pointer r1; return the last r0.
+
+        What a test run's repeat loop does (net/bpf/test_run.c): every run is
+        a separate invocation on the same context and packet, with its own
+        `HelperEnv` (tail-call count, helper scratch) and a zeroed stack;
+        only the set-up around the runs is hoisted out of the loop.
+        """
+        r1 &= _M64
+        memory, runtime, entry = self.memory, self.runtime, self._entry
+        args = (r1, 0, 0, 0, 0)
+        try:
+            stack = self._stacks.pop()
+        except IndexError:
+            stack = memory.allocate_stack()
+        frames = stack.frames
+        r0 = n = 0
+        try:
+            for _ in range(repeat):
+                env = HelperEnv(memory, r1, self, runtime)
+                try:
+                    r0, n = entry(r1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, frames, env)
+                except TailCall as call:
+                    r0 = self._follow_tail_calls(call, env, args)
+                    n = self.executed
+        finally:
+            self._stacks.append(stack)
+        self.executed = n
+        return r0
 
     def enter(self, args: tuple[int, ...], env: HelperEnv) -> tuple[int, int]:
         """Run from pc 0 with a fresh stack; return (r0, executed instructions)."""
@@ -286,8 +327,13 @@ class Interpreter:
             raise access_fault(self.memory, address, size, False, pc, self.instruction_text(pc))
         offset = address - region.start
         if isinstance(region, ContextRegion):
-            value = self._context_access(region.load, region, address, size, pc)
-            return 0, -1, None, value
+            # Never cached (bounds -1): the field table answers every time,
+            # so pointer fields moved by a helper are always current.
+            try:
+                return 0, -1, None, region.load(offset, size)
+            except ProgramFault:
+                self._context_access(region.load, region, address, size, pc)  # adds pc, address
+                raise
         value = int.from_bytes(region.view[offset : offset + size], "little")
         return region.start, region.size - size, region.view, value
 
@@ -306,7 +352,25 @@ class Interpreter:
                 region=region.name,
             ) from None
 
+    def _atomic_lookup(self, address: int, size: int, pc: int) -> tuple[int, int, Any]:
+        # The slow path of an atomic site: a writable region, never the context.
+        region = self.memory.find(address, size)
+        if isinstance(region, ContextRegion):
+            raise ProgramFault(
+                f"atomic operation on context region {region.describe()}",
+                pc=pc,
+                instruction=self.instruction_text(pc),
+                address=address,
+                size=size,
+                region=region.name,
+            )
+        if region is None or not region.writable:
+            raise access_fault(self.memory, address, size, True, pc, self.instruction_text(pc))
+        return region.start, region.size - size, region.view
+
     def _atomic(self, address: int, size: int, op: int, src: int, r0: int, pc: int) -> int:
+        # Atomics the translation has no inline code for (invalid operations,
+        # odd sizes): the general read-modify-write, which raises the fault.
         region = self.memory.find(address, size)
         if isinstance(region, ContextRegion):
             raise ProgramFault(
@@ -374,6 +438,8 @@ class Interpreter:
             "MEM": self.memory,
             "ZERO_FRAME": bytes(STACK_FRAME_SIZE),
             "atom": self._atomic,
+            "lka": self._atomic_lookup,
+            "ALOCK": ATOMIC_LOCK,
             "budget": self._budget,
             "deep": self._too_deep,
             "callx": self._callx,
@@ -387,6 +453,9 @@ class Interpreter:
         # translated into a `nohelper` fault at the call site).
         for spec in self.helpers:
             ns[f"h{spec.id}"] = spec.impl
+        # The persistent site caches of each function (see `engine.translate`).
+        for pc in self.translation.layout.functions:
+            ns[cache_name(pc)] = EMPTY_CACHE
         return ns
 
 

@@ -18,7 +18,13 @@ paths away from the dispatcher:
 Instruction counting is per block (`n += len`); when a budget is set it is
 checked at loop heads only, since a run without back edges is bounded by
 the program length. Memory accesses are inlined against a per-site cache of
-the last region used, with the region table as the slow path (`lk`).
+the last region used, with the region table as the slow path (`lk`). The
+site caches of a function live in locals during a run and persist between
+runs in a module global `C<entry>` (per engine, since each engine executes
+the code in its own namespace), stamped with the `Memory.generation` they
+were filled under: a run takes them over only when no region has been
+removed (or made read-only) since, so the bounds check of every access
+still holds against live regions only.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ CALLBACK_FRAME = "callback_frame"
 
 _PARAMS = "r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E"
 _RESET = "<reset site caches>"  # placeholder: the number of sites is known only at the end
+_SAVE = "<save site caches>"  # placeholder, as _RESET
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,19 @@ class Translation:
 def function_name(entry: int) -> str:
     """The Python name of the function generated for the eBPF function at `entry`."""
     return f"f{entry}"
+
+
+def cache_name(entry: int) -> str:
+    """The module global holding the persistent site caches of the function at `entry`.
+
+    Engines bind it to `EMPTY_CACHE` before the first run: a tuple
+    `(generation, L0, H0, V0, L1, ...)` whose stamp no generation matches.
+    """
+    return f"C{entry}"
+
+
+EMPTY_CACHE = (-1,)
+"""The initial value of every `cache_name` global (no generation is -1)."""
 
 
 class _FunctionWriter:
@@ -150,6 +170,7 @@ class _FunctionWriter:
                 emit((ind, line))
         pc, insn = block.last
         if insn.opcode == EXIT:
+            emit((ind, _SAVE))
             emit((ind, "return r0, n"))
         elif is_jump(insn) and len(block.successors) == 1:  # ja / gotol
             self.goto(jump_target(pc, insn), ind, loop)
@@ -182,7 +203,7 @@ class _FunctionWriter:
         if cls == InsnClass.LDX:
             return ops.load(pc, insn, self.sites)
         if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
-            return ops.atomic(pc, insn)
+            return ops.atomic(pc, insn, self.sites)
         if cls in (InsnClass.ST, InsnClass.STX):
             return ops.store(pc, insn, self.sites)
         if op == LDDW:
@@ -201,12 +222,16 @@ class _FunctionWriter:
             helper_id = insn.imm & 0xFFFFFFFF
             if helper_id not in self.helpers:
                 return [f"nohelper({helper_id}, {pc})"]
-            call = [f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
+            call = [_SAVE, f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
             if helper_id in CALLBACK_HELPERS:
                 return [f"E.data[{CALLBACK_FRAME!r}] = (d, S)", *call]
             return call
         if op == CALLX:
-            return [f"r0 = callx(E, r{insn.dst}, r1, r2, r3, r4, r5, {pc}) & {hexlit(M64)}", _RESET]
+            return [
+                _SAVE,
+                f"r0 = callx(E, r{insn.dst}, r1, r2, r3, r4, r5, {pc}) & {hexlit(M64)}",
+                _RESET,
+            ]
         raise AssertionError(f"pc {pc}: no translation for opcode 0x{op:02x}")
 
     # -- the whole function ----------------------------------------------------
@@ -232,16 +257,33 @@ class _FunctionWriter:
     def _expand_resets(self, lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
         # A call may free regions (a helper deleting a map element): if the
         # table changed, forget every cached region so the next access of
-        # each site is checked against the live table again.
+        # each site is checked against the live table again. Before a call
+        # (which may end the run with a tail call) and at every return, the
+        # site caches go back to the function's persistent cache if a site
+        # found a new region.
         out: list[tuple[int, str]] = []
-        names = " = ".join(f"H{i}" for i in range(self.sites.count))
+        count = self.sites.count
+        names = " = ".join(f"H{i}" for i in range(count))
         for ind, text in lines:
-            if text != _RESET:
+            if text == _RESET:
+                if names:
+                    out.append((ind, "if MEM.generation != G:"))
+                    out.append((ind + 1, f"G = MEM.generation; {names} = -1"))
+            elif text == _SAVE:
+                if count:
+                    out.append((ind, f"if W: {self._cache_name} = ({self._cache_items}); W = 0"))
+            else:
                 out.append((ind, text))
-            elif names:
-                out.append((ind, "if MEM.generation != G:"))
-                out.append((ind + 1, f"G = MEM.generation; {names} = -1"))
         return out
+
+    @property
+    def _cache_name(self) -> str:
+        return cache_name(self.fn.entry)
+
+    @property
+    def _cache_items(self) -> str:
+        # The stamp first: the generation under which every cached region was live.
+        return "G, " + ", ".join(f"L{i}, H{i}, V{i}" for i in range(self.sites.count))
 
     def _prologue(self) -> list[str]:
         lines = [
@@ -253,13 +295,25 @@ class _FunctionWriter:
             "    sb[:] = ZERO_FRAME",
         ]
         count = self.sites.count
-        if count:
-            lines.append("    G = MEM.generation")
+        if not count:
+            return lines
+        # The site caches persist across runs in a module global, stamped
+        # with `Memory.generation`: they are used only while no region has
+        # gone away since they were filled (a removed region is never used).
+        name = self._cache_name
+        lines += [
+            f"    global {name}",
+            "    G = MEM.generation; W = 0",
+            f"    c = {name}",
+            "    if c[0] == G:",
+            f"        {self._cache_items.replace('G, ', '_, ', 1)} = c",
+            "    else:",
+        ]
         for first in range(0, count, 16):
             names = range(first, min(count, first + 16))
-            lines.append("    " + " = ".join(f"L{i}" for i in names) + " = 0")
-            lines.append("    " + " = ".join(f"H{i}" for i in names) + " = -1")
-            lines.append("    " + " = ".join(f"V{i}" for i in names) + " = None")
+            lines.append("        " + " = ".join(f"L{i}" for i in names) + " = 0")
+            lines.append("        " + " = ".join(f"H{i}" for i in names) + " = -1")
+            lines.append("        " + " = ".join(f"V{i}" for i in names) + " = None")
         return lines
 
     def _tree(

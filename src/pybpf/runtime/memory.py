@@ -46,15 +46,31 @@ class Region:
     bytes, which is what the interpreter indexes.
     """
 
-    __slots__ = ("start", "size", "writable", "name", "buffer", "view", "__weakref__")
+    __slots__ = ("start", "size", "_writable", "name", "buffer", "view", "_tables", "__weakref__")
 
     def __init__(self, start: int, size: int, writable: bool, name: str, buffer: object):
         self.start = start
         self.size = size
-        self.writable = writable
+        self._writable = writable
         self.name = name
         self.buffer = buffer
         self.view = memoryview(buffer).cast("B")[:size]
+        self._tables: list[Memory] = []  # the region tables holding this region
+
+    @property
+    def writable(self) -> bool:
+        """Whether programs may store here."""
+        return self._writable
+
+    @writable.setter
+    def writable(self, value: bool) -> None:
+        # Taking write access away (freezing .rodata) must reach the
+        # engines' region caches as a removal does.
+        if self._writable and not value:
+            for memory in self._tables:
+                with memory._lock:
+                    memory.generation += 1
+        self._writable = value
 
     @property
     def end(self) -> int:
@@ -109,7 +125,7 @@ class ContextRegion(Region):
     checks every other access against the program type's rules.
     """
 
-    __slots__ = ("access", "pointers")
+    __slots__ = ("access", "pointers", "_reads")
 
     def __init__(
         self,
@@ -123,14 +139,61 @@ class ContextRegion(Region):
         super().__init__(start, size, True, name, buffer)
         self.access = access
         self.pointers = pointers
+        self._reads = _readable_table(access, self)
 
     def load(self, offset: int, size: int) -> int:
         """What the program reads at `offset` (raises `ProgramFault` without a pc)."""
+        # Accesses the rules allow are answered from a table (a pointer
+        # field's name, or None for plain bytes); anything else goes to the
+        # rules, which give the value or the exact fault.
+        field = self._reads.get(offset << 4 | size, self)
+        if field is None:
+            return int.from_bytes(self.view[offset : offset + size], "little")
+        if field is not self:
+            return self.pointers[field]
         return self.access.load(self, offset, size)
 
     def check_store(self, offset: int, size: int) -> None:
         """Raise `ProgramFault` (without a pc) unless the program may store here."""
         self.access.check_store(self, offset, size)
+
+
+_READ_TABLES: dict[int, tuple[ContextAccess, dict[int, str | None]]] = {}
+_READ_TABLES_LOCK = threading.Lock()
+
+
+def _readable_table(access: ContextAccess, region: ContextRegion) -> dict[int, str | None]:
+    """`offset << 4 | size` → pointer field name, or None for a plain read, for every allowed load.
+
+    Built once per `ContextAccess` by asking `access.load` itself about every
+    (offset, size) of the struct, so the table allows exactly what the rules
+    allow. Pointer fields are recognised through the access's `layout`
+    (`field_at(offset).pointer`); an access without a layout gets no table
+    and every load goes through `access.load`.
+    """
+    key = id(access)
+    with _READ_TABLES_LOCK:
+        hit = _READ_TABLES.get(key)
+    if hit is not None and hit[0] is access:
+        return hit[1]
+    table: dict[int, str | None] = {}
+    layout = getattr(access, "layout", None)
+    if layout is not None and hasattr(layout, "field_at"):
+        for offset in range(region.size):
+            field = layout.field_at(offset)
+            if field is None:
+                continue
+            for size in (1, 2, 4, 8):
+                if offset + size > region.size:
+                    continue
+                try:
+                    access.load(region, offset, size)
+                except Exception:  # noqa: BLE001 - refused (or unanswerable): no shortcut
+                    continue
+                table[offset << 4 | size] = field.name if getattr(field, "pointer", False) else None
+    with _READ_TABLES_LOCK:
+        _READ_TABLES[key] = (access, table)  # the access stays referenced: its id stays unique
+    return table
 
 
 def _native_buffer(size: int) -> ctypes.Array:
@@ -208,6 +271,7 @@ class Memory:
                 raise ValueError(f"region {region!r} overlaps a live region")
             self._starts.insert(i, region.start)
             self._regions.insert(i, region)
+            region._tables.append(self)
         return region
 
     def remove(self, region: Region) -> None:
@@ -219,6 +283,8 @@ class Memory:
                     del self._starts[i]
                     del self._regions[i]
                     self.generation += 1
+                    if self in region._tables:
+                        region._tables.remove(self)
                     return
                 i += 1
         raise KeyError(f"{region!r} is not in the table")

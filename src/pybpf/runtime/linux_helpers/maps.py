@@ -39,6 +39,7 @@ _PUSH = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctype
 _POP = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64)
 
 _callables: dict[tuple[int, Any], Any] = {}
+_lookups: dict[int, Any] = {}  # native lookup address → ctypes callable (the hot helper)
 
 
 def native_function(address: int, prototype: Any) -> Any:
@@ -63,12 +64,24 @@ def _cpu(env: HelperEnv, map_: Any) -> int:
 
 def map_lookup_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """The address of the value of key *r2 in map r1 (this CPU's for per-CPU maps), or 0."""
-    map_ = map_of(env, r1)
+    # The most frequent helper: the steps of `map_of`, `Memory.check` and
+    # `native_function` inlined, with the same checks and faults.
+    runtime = env.runtime
+    if runtime is None:
+        return map_of(env, r1)  # raises
+    map_ = runtime.map_at(r1)
     lookup = getattr(map_.native, "lookup", 0)
     if not lookup:
         return 0
-    env.memory.check(r2, map_.spec.key_size)
-    return native_function(lookup, _LOOKUP)(map_.address, r2, _cpu(env, map_))
+    memory = env.memory
+    key_size = map_.spec.key_size
+    if memory.find(r2, key_size) is None:
+        memory.check(r2, key_size)  # raises the fault
+    function = _lookups.get(lookup)
+    if function is None:
+        function = _lookups[lookup] = native_function(lookup, _LOOKUP)
+    cpu = env.cpu if getattr(map_, "percpu", False) else 0
+    return function(map_.address, r2, cpu)
 
 
 def map_update_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
