@@ -7,7 +7,9 @@ present) and the same keys, in the same run:
   through ctypes with prebuilt key and value buffers, i.e. one bpf()
   syscall per call and as little Python as ctypes allows;
 - pybpf: `Map.lookup(key)` / `Map.update(key, value)` on bytes, from
-  `create_map(MapSpec(...), Memory())`.
+  `create_map(MapSpec(...), Memory())`: native entry points called as
+  builtins (`runtime/maps/fastcall.py`), or the ctypes path with
+  `PYBPF_NO_FASTCALL=1`.
 
 Each figure is the median over the repeats of (wall time of N calls) / N.
 The kernel column is left out when `pybpf.testing.kernel.kernel_available()`
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
-from pybpf.runtime.maps import create_map
+from pybpf.runtime.maps import create_map, fastcall
 from pybpf.runtime.memory import Memory
 from pybpf.testing import kernel
 
@@ -131,7 +133,11 @@ def rows(
 def record(command: str, table: list, calls: int, repeats: int) -> None:
     """Append a dated section with the results to docs/benchmarks.md."""
     date = datetime.date.today().isoformat()
-    lines = [f"\n## Map lookup and update from Python — {date}\n", f"Command: `{command}`\n"]
+    path = "native entry points" if fastcall.FASTCALL_ENABLED else "ctypes (PYBPF_NO_FASTCALL=1)"
+    lines = [
+        f"\n## Map lookup and update from Python — {date}, pybpf via {path}\n",
+        f"Command: `{command}`\n",
+    ]
     lines.append(
         "| operation | kernel bpf() via libbpf + ctypes, ns | pybpf `Map`, ns | pybpf / kernel |"
     )

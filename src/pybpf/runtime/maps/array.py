@@ -31,6 +31,7 @@ from ..native.irblocks import (
     widen,
 )
 from .base import Map, MapError, PerCpuValues, prototypes
+from .fastcall import add_entry_points, entry_prototypes
 from .header import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, MapHeader
 
 ARRAY_PREFIX = "pybpf_array_"
@@ -178,12 +179,19 @@ def build_array_module(module: ir.Module) -> None:
     """Add the array and per-CPU array operations to `module`."""
     _build_family(module, ARRAY_PREFIX, percpu=False)
     _build_family(module, PERCPU_ARRAY_PREFIX, percpu=True)
+    add_entry_points(module, ARRAY_PREFIX, percpu=False)
+    add_entry_points(module, PERCPU_ARRAY_PREFIX, percpu=True)
 
 
 ARRAY_NATIVE = NativeModule(
     "array",
     build_array_module,
-    {**prototypes(ARRAY_PREFIX), **prototypes(PERCPU_ARRAY_PREFIX)},
+    {
+        **prototypes(ARRAY_PREFIX),
+        **prototypes(PERCPU_ARRAY_PREFIX),
+        **entry_prototypes(ARRAY_PREFIX, percpu=False),
+        **entry_prototypes(PERCPU_ARRAY_PREFIX, percpu=True),
+    },
 )
 """Native code of both array families, compiled on first use."""
 

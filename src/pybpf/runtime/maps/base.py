@@ -43,6 +43,7 @@ from ...elf.specs import MapSpec
 from ...errors import MapError
 from ..memory import Memory, Region
 from ..native import NativeModule
+from . import fastcall
 from .header import (
     BPF_ANY,
     EINVAL,
@@ -149,6 +150,7 @@ class Map(MutableMapping):
         address = self.module.address
         operations = OPERATIONS + (QUEUE_OPERATIONS if self.queue_ops else ())
         self.native = NativeOps(*(address(f"{self.prefix}{op}") for op in operations))
+        fastcall.bind(self, ncpus=self.ncpus, value_stride=stride)
 
     # -- hooks for families ---------------------------------------------------
 
@@ -319,3 +321,10 @@ class PerCpuValues:
         stride = self.header.value_stride
         block = b"".join(item.ljust(stride, b"\0") for item in values)
         self._error(self._update(self.address, key, block, flags, -1), "update")
+
+
+# `lookup`/`update` as native builtins calling the same native operations
+# (see `fastcall`); the Python methods above remain their fallback path.
+fastcall.register(Map, "lookup", fastcall.LOOKUP)
+fastcall.register(Map, "update", fastcall.UPDATE)
+fastcall.register(PerCpuValues, "lookup", fastcall.PERCPU_LOOKUP)

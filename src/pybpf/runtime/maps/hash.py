@@ -48,6 +48,7 @@ from ..native.irblocks import (
 )
 from .array import check_update_flags
 from .base import Map, PerCpuValues, prototypes
+from .fastcall import add_entry_points, entry_prototypes
 from .header import (
     BPF_EXIST,
     BPF_NOEXIST,
@@ -330,12 +331,19 @@ def build_hash_module(module: ir.Module) -> None:
     find_link = _build_find_link(module)
     _build_family(module, HASH_PREFIX, find_link, percpu=False)
     _build_family(module, PERCPU_HASH_PREFIX, find_link, percpu=True)
+    add_entry_points(module, HASH_PREFIX, percpu=False)
+    add_entry_points(module, PERCPU_HASH_PREFIX, percpu=True)
 
 
 HASH_NATIVE = NativeModule(
     "hash",
     build_hash_module,
-    {**prototypes(HASH_PREFIX), **prototypes(PERCPU_HASH_PREFIX)},
+    {
+        **prototypes(HASH_PREFIX),
+        **prototypes(PERCPU_HASH_PREFIX),
+        **entry_prototypes(HASH_PREFIX, percpu=False),
+        **entry_prototypes(PERCPU_HASH_PREFIX, percpu=True),
+    },
 )
 """Native code of both hash families, compiled on first use."""
 

@@ -68,6 +68,7 @@ from ..native.irblocks import (
     widen,
 )
 from .base import Map, MapError, prototypes
+from .fastcall import add_entry_points, entry_prototypes
 from .hash import _branch, _locked
 from .header import BPF_EXIST, BPF_NOEXIST, EEXIST, EINVAL, ENOENT, NO_INDEX, MapHeader
 from .queue_stack import ACCESS_FLAGS, BPF_F_NUMA_NODE, check_access_flags
@@ -351,9 +352,14 @@ def build_lpm_module(module: ir.Module) -> None:
         b.store(i64(0), result)
     spin_unlock(b, lock)
     b.ret(b.load(result))
+    add_entry_points(module, LPM_PREFIX, percpu=False)
 
 
-LPM_NATIVE = NativeModule("lpm_trie", build_lpm_module, prototypes(LPM_PREFIX))
+LPM_NATIVE = NativeModule(
+    "lpm_trie",
+    build_lpm_module,
+    {**prototypes(LPM_PREFIX), **entry_prototypes(LPM_PREFIX, percpu=False)},
+)
 """Native code of the LPM trie family, compiled on first use."""
 
 

@@ -58,6 +58,7 @@ from ..native.irblocks import (
 )
 from .array import check_update_flags
 from .base import Map, MapError, PerCpuValues, prototypes
+from .fastcall import add_entry_points, entry_prototypes
 from .hash import (
     ELEM_HASH,
     ELEM_KEY,
@@ -307,12 +308,18 @@ def build_lru_hash_module(module: ir.Module) -> None:
     unlink, push_front = _build_list(module)
     for prefix, percpu in ((LRU_HASH_PREFIX, False), (LRU_PERCPU_HASH_PREFIX, True)):
         _build_family(module, prefix, find_link, unlink, push_front, get_next_key, percpu)
+        add_entry_points(module, prefix, percpu)
 
 
 LRU_NATIVE = NativeModule(
     "lru_hash",
     build_lru_hash_module,
-    {**prototypes(LRU_HASH_PREFIX), **prototypes(LRU_PERCPU_HASH_PREFIX)},
+    {
+        **prototypes(LRU_HASH_PREFIX),
+        **prototypes(LRU_PERCPU_HASH_PREFIX),
+        **entry_prototypes(LRU_HASH_PREFIX, percpu=False),
+        **entry_prototypes(LRU_PERCPU_HASH_PREFIX, percpu=True),
+    },
 )
 """Native code of both LRU hash families, compiled on first use."""
 

@@ -187,6 +187,10 @@ class NativeModule:
                 self._addresses = addresses
         return self._addresses
 
+    def exports(self, symbol: str) -> bool:
+        """Whether `symbol` is one of the module's exported functions (compiles nothing)."""
+        return symbol in self._prototypes
+
     def address(self, symbol: str) -> int:
         """The native address of exported function `symbol` (compiling on first use)."""
         return self._ensure()[symbol]
