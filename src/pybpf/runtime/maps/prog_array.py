@@ -123,8 +123,14 @@ class FdArrayMap(ArrayMap):
             self._objects.pop(index, None)
 
     def __iter__(self):
-        # Like bpf_map_get_next_key on any array: every index, empty or not.
-        return (struct.pack("<I", index) for index in range(self.spec.max_entries))
+        # get_next_key walks every index, empty or not, like the kernel's; as
+        # a Mapping, iteration yields only the occupied slots, so that
+        # `items()` never meets a key whose lookup fails.
+        return (
+            struct.pack("<I", index)
+            for index in range(self.spec.max_entries)
+            if self._slot(index)
+        )
 
 
 class ProgArrayMap(FdArrayMap):
