@@ -13,62 +13,41 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ...elf.specs import MapSpec
-from ..native import NativeModule
 from ..native.irblocks import (
     I32,
     I64,
+    branch,
     define,
     errno,
-    field_address,
     i32,
     i64,
     load,
     load_field,
-    memcpy,
-    spin_lock,
-    spin_unlock,
+    return_if,
     store,
-    widen,
 )
-from .base import Map, MapError, PerCpuValues, prototypes
-from .fastcall import add_entry_points, entry_prototypes
-from .header import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, MapHeader
+from .base import Map, MapError, PerCpuValues
+from .header import BPF_NOEXIST, E2BIG, EEXIST, EINVAL, ENOENT, MapHeader
+from .header_ir import (
+    check_cpu,
+    check_update_flags,
+    copy_value,
+    cpu_slot,
+    families_native,
+    map_lock,
+    value_block,
+)
 
 ARRAY_PREFIX = "pybpf_array_"
 PERCPU_ARRAY_PREFIX = "pybpf_percpu_array_"
 
 
-def _element(builder: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
-    """Address of element `index`'s value block (CPU 0's value)."""
-    block = widen(builder, load_field(builder, MapHeader, header, "value_block"))
-    values = load_field(builder, MapHeader, header, "values")
-    return builder.add(values, builder.mul(widen(builder, index), block))
-
-
-def _cpu_slot(builder: ir.IRBuilder, header: ir.Value, element: ir.Value, cpu: ir.Value):
-    """Address of CPU `cpu`'s value inside an element (cpu < 0 means CPU 0)."""
-    stride = widen(builder, load_field(builder, MapHeader, header, "value_stride"))
-    cpu = builder.select(builder.icmp_signed("<", cpu, i64(0)), i64(0), cpu)
-    return builder.add(element, builder.mul(cpu, stride))
-
-
-def check_update_flags(builder: ir.IRBuilder, function: ir.Function, flags: ir.Value) -> None:
-    """Return EINVAL for BPF_F_LOCK or flags above BPF_EXIST (kernel order).
-
-    BPF_F_LOCK needs a bpf_spin_lock in the value (described by BTF), which
-    is not modelled yet, so it is refused the way the kernel refuses it for
-    a value without one.
-    """
-    bad = builder.or_(
-        builder.icmp_unsigned("!=", builder.and_(flags, i64(BPF_F_LOCK)), i64(0)),
-        builder.icmp_unsigned(">", flags, i64(BPF_EXIST)),
-    )
-    invalid = function.append_basic_block("flags.invalid")
-    valid = function.append_basic_block("flags.valid")
-    builder.cbranch(bad, invalid, valid)
-    builder.position_at_end(invalid)
-    builder.ret(errno(EINVAL))
-    builder.position_at_end(valid)
+def _check_index(b: ir.IRBuilder, header: ir.Value, key: ir.Value, failure: ir.Value) -> ir.Value:
+    """The u32 index at `key`; returns `failure` when it is not below max_entries."""
+    index = load(b, key, I32)
+    max_entries = load_field(b, MapHeader, header, "max_entries")
+    return_if(b, b.icmp_unsigned(">=", index, max_entries), failure, "outside")
+    return index
 
 
 def _build_family(module: ir.Module, prefix: str, percpu: bool) -> None:
@@ -76,22 +55,12 @@ def _build_family(module: ir.Module, prefix: str, percpu: bool) -> None:
     # move, and a reader racing an update may see a torn value, as in Linux.
     function, b = define(module, f"{prefix}lookup", I64, [I64, I64, I64])
     header, key, cpu = function.args
-    index = load(b, key, I32)
-    max_entries = load_field(b, MapHeader, header, "max_entries")
-    inside = function.append_basic_block("inside")
-    outside = function.append_basic_block("outside")
-    b.cbranch(b.icmp_unsigned("<", index, max_entries), inside, outside)
-    b.position_at_end(outside)
-    b.ret(i64(0))
-    b.position_at_end(inside)
-    element = _element(b, header, index)
+    index = _check_index(b, header, key, i64(0))
+    block = value_block(b, header, index)
     if percpu:
-        ncpus = widen(b, load_field(b, MapHeader, header, "ncpus"))
-        valid = function.append_basic_block("cpu.valid")
-        b.cbranch(b.icmp_signed(">=", cpu, ncpus), outside, valid)
-        b.position_at_end(valid)
-        element = _cpu_slot(b, header, element, cpu)
-    b.ret(element)
+        check_cpu(b, header, cpu, i64(0))
+        block = cpu_slot(b, header, block, cpu)
+    b.ret(block)
 
     # update(map, key, value, flags, cpu) -> 0 / -errno. Taken under the map
     # lock so that two updaters never interleave their copies (Linux only
@@ -99,44 +68,12 @@ def _build_family(module: ir.Module, prefix: str, percpu: bool) -> None:
     function, b = define(module, f"{prefix}update", I64, [I64, I64, I64, I64, I64])
     header, key, value, flags, cpu = function.args
     check_update_flags(b, function, flags)
-    index = load(b, key, I32)
-    max_entries = load_field(b, MapHeader, header, "max_entries")
-    inside = function.append_basic_block("inside")
-    outside = function.append_basic_block("outside")
-    b.cbranch(b.icmp_unsigned("<", index, max_entries), inside, outside)
-    b.position_at_end(outside)
-    b.ret(errno(E2BIG))
-    b.position_at_end(inside)
-    exists = function.append_basic_block("exists")
-    allowed = function.append_basic_block("allowed")
-    b.cbranch(b.icmp_unsigned("==", flags, i64(BPF_NOEXIST)), exists, allowed)
-    b.position_at_end(exists)
-    b.ret(errno(EEXIST))
-    b.position_at_end(allowed)
-    element = _element(b, header, index)
-    value_size = load_field(b, MapHeader, header, "value_size")
-    lock = field_address(b, MapHeader, header, "lock")
+    index = _check_index(b, header, key, errno(E2BIG))
+    return_if(b, b.icmp_unsigned("==", flags, i64(BPF_NOEXIST)), errno(EEXIST), "exists")
     if percpu:
-        ncpus = widen(b, load_field(b, MapHeader, header, "ncpus"))
-        every = function.append_basic_block("all.cpus")
-        one = function.append_basic_block("one.cpu")
-        check = function.append_basic_block("cpu.check")
-        bad_cpu = function.append_basic_block("cpu.invalid")
-        b.cbranch(b.icmp_signed("<", cpu, i64(0)), every, check)
-        b.position_at_end(check)
-        b.cbranch(b.icmp_signed(">=", cpu, ncpus), bad_cpu, one)
-        b.position_at_end(bad_cpu)
-        b.ret(errno(EINVAL))
-        b.position_at_end(every)
-        spin_lock(b, lock)
-        memcpy(b, element, value, load_field(b, MapHeader, header, "value_block"))
-        spin_unlock(b, lock)
-        b.ret(i64(0))
-        b.position_at_end(one)
-        element = _cpu_slot(b, header, element, cpu)
-    spin_lock(b, lock)
-    memcpy(b, element, value, value_size)
-    spin_unlock(b, lock)
+        check_cpu(b, header, cpu, errno(EINVAL))
+    with map_lock(b, header):
+        copy_value(b, header, value_block(b, header, index), value, cpu, percpu)
     b.ret(i64(0))
 
     # delete(map, key): array elements cannot be deleted.
@@ -158,19 +95,13 @@ def _build_family(module: ir.Module, prefix: str, percpu: bool) -> None:
     index.add_incoming(i32(0xFFFFFFFF), start)
     index.add_incoming(loaded, given)
     max_entries = load_field(b, MapHeader, header, "max_entries")
-    restart = function.append_basic_block("restart")
-    inside = function.append_basic_block("inside")
-    b.cbranch(b.icmp_unsigned(">=", index, max_entries), restart, inside)
+    restart, inside = branch(b, b.icmp_unsigned(">=", index, max_entries), "restart")
     b.position_at_end(restart)
     store(b, i32(0), out)
     b.ret(i64(0))
     b.position_at_end(inside)
-    last = function.append_basic_block("last")
-    following = function.append_basic_block("next")
-    b.cbranch(b.icmp_unsigned("==", index, b.sub(max_entries, i32(1))), last, following)
-    b.position_at_end(last)
-    b.ret(errno(ENOENT))
-    b.position_at_end(following)
+    last = b.icmp_unsigned("==", index, b.sub(max_entries, i32(1)))
+    return_if(b, last, errno(ENOENT), "last")
     store(b, b.add(index, i32(1)), out)
     b.ret(i64(0))
 
@@ -179,19 +110,10 @@ def build_array_module(module: ir.Module) -> None:
     """Add the array and per-CPU array operations to `module`."""
     _build_family(module, ARRAY_PREFIX, percpu=False)
     _build_family(module, PERCPU_ARRAY_PREFIX, percpu=True)
-    add_entry_points(module, ARRAY_PREFIX, percpu=False)
-    add_entry_points(module, PERCPU_ARRAY_PREFIX, percpu=True)
 
 
-ARRAY_NATIVE = NativeModule(
-    "array",
-    build_array_module,
-    {
-        **prototypes(ARRAY_PREFIX),
-        **prototypes(PERCPU_ARRAY_PREFIX),
-        **entry_prototypes(ARRAY_PREFIX, percpu=False),
-        **entry_prototypes(PERCPU_ARRAY_PREFIX, percpu=True),
-    },
+ARRAY_NATIVE = families_native(
+    "array", build_array_module, [(ARRAY_PREFIX, False), (PERCPU_ARRAY_PREFIX, True)]
 )
 """Native code of both array families, compiled on first use."""
 

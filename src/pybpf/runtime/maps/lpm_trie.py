@@ -45,32 +45,29 @@ import struct
 from llvmlite import ir
 
 from ...elf.specs import MapSpec
-from ..native import NativeModule
 from ..native.irblocks import (
     I1,
     I8,
     I32,
     I64,
+    branch,
     bytes_equal,
     counted_loop,
     define,
     errno,
-    field_address,
     i32,
     i64,
     load,
     load_field,
     memcpy,
-    spin_lock,
-    spin_unlock,
+    return_if,
     store,
     store_field,
     widen,
 )
-from .base import Map, MapError, prototypes
-from .fastcall import add_entry_points, entry_prototypes
-from .hash import _branch, _locked
-from .header import BPF_EXIST, BPF_NOEXIST, EEXIST, EINVAL, ENOENT, NO_INDEX, MapHeader
+from .base import Map, MapError
+from .header import BPF_EXIST, EINVAL, ENOENT, NO_INDEX, MapHeader
+from .header_ir import element, families_native, locked, split_on_existence, value_block
 from .queue_stack import ACCESS_FLAGS, BPF_F_NUMA_NODE, check_access_flags
 
 LPM_PREFIX = "pybpf_lpm_trie_"
@@ -85,16 +82,6 @@ FREE = NO_INDEX
 def lpm_key(prefixlen: int, data: bytes) -> bytes:
     """A `struct bpf_lpm_trie_key` as bytes: native-endian prefixlen, then `data`."""
     return struct.pack("=I", prefixlen) + bytes(data)
-
-
-def _slot(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
-    size = widen(b, load_field(b, MapHeader, header, "elem_size"))
-    return b.add(load_field(b, MapHeader, header, "elems"), b.mul(widen(b, index), size))
-
-
-def _value(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
-    block = widen(b, load_field(b, MapHeader, header, "value_block"))
-    return b.add(load_field(b, MapHeader, header, "values"), b.mul(widen(b, index), block))
 
 
 def _data_size(b: ir.IRBuilder, header: ir.Value) -> ir.Value:
@@ -113,11 +100,8 @@ def _build_prefix_match(module: ir.Module) -> ir.Function:
     function, b = define(module, "pybpf.lpm_prefix_match", I1, [I64, I64, I32], internal=True)
     a, other, bits = function.args
     whole = b.lshr(bits, i32(3))
-    same, differ = _branch(b, bytes_equal(b, a, other, whole), "bytes")
-    b.position_at_end(differ)
-    b.ret(ir.Constant(I1, 0))
-    b.position_at_end(same)
-    partial, exact = _branch(b, b.icmp_unsigned("!=", b.and_(bits, i32(7)), i32(0)), "partial")
+    return_if(b, b.not_(bytes_equal(b, a, other, whole)), ir.Constant(I1, 0), "bytes")
+    partial, exact = branch(b, b.icmp_unsigned("!=", b.and_(bits, i32(7)), i32(0)), "partial")
     b.position_at_end(exact)
     b.ret(ir.Constant(I1, 1))
     b.position_at_end(partial)
@@ -166,9 +150,9 @@ def _build_find_exact(module: ir.Module, prefix_match: ir.Function) -> ir.Functi
     store(b, i32(NO_INDEX), free_out)
     plen = load(b, key, I32)
     with counted_loop(b, i32(0), load_field(b, MapHeader, header, "next_fresh")) as i:
-        slot = _slot(b, header, i)
+        slot = element(b, header, i)
         length = load(b, slot, I32)
-        free, used = _branch(b, b.icmp_unsigned("==", length, i32(FREE)), "free")
+        free, used = branch(b, b.icmp_unsigned("==", length, i32(FREE)), "free")
         following = function.append_basic_block("following")
         b.position_at_end(free)
         first = b.icmp_unsigned("==", load(b, free_out, I32), i32(NO_INDEX))
@@ -176,12 +160,12 @@ def _build_find_exact(module: ir.Module, prefix_match: ir.Function) -> ir.Functi
             store(b, i, free_out)
         b.branch(following)
         b.position_at_end(used)
-        same_length, _other = _branch(b, b.icmp_unsigned("==", length, plen), "length")
+        same_length, _other = branch(b, b.icmp_unsigned("==", length, plen), "length")
         b.position_at_end(_other)
         b.branch(following)
         b.position_at_end(same_length)
         match = b.call(prefix_match, [b.add(slot, i64(4)), b.add(key, i64(4)), plen])
-        found, _differ = _branch(b, match, "match")
+        found, _differ = branch(b, match, "match")
         b.position_at_end(found)
         b.ret(i)
         b.position_at_end(_differ)
@@ -193,10 +177,7 @@ def _build_find_exact(module: ir.Module, prefix_match: ir.Function) -> ir.Functi
 
 def _check_prefixlen(b: ir.IRBuilder, header: ir.Value, key: ir.Value) -> None:
     too_long = b.icmp_unsigned(">", load(b, key, I32), b.mul(_data_size(b, header), i32(8)))
-    bad, good = _branch(b, too_long, "prefixlen")
-    b.position_at_end(bad)
-    b.ret(errno(EINVAL))
-    b.position_at_end(good)
+    return_if(b, too_long, errno(EINVAL), "prefixlen")
 
 
 def build_lpm_module(module: ir.Module) -> None:
@@ -214,7 +195,7 @@ def build_lpm_module(module: ir.Module) -> None:
     b.store(i32(0), best_length)
     plen = load(b, key, I32)
     with counted_loop(b, i32(0), load_field(b, MapHeader, header, "next_fresh")) as i:
-        slot = _slot(b, header, i)
+        slot = element(b, header, i)
         length = load(b, slot, I32)
         # Free slots have prefixlen 0xFFFFFFFF, above any key's: never candidates.
         candidate = b.and_(
@@ -224,7 +205,7 @@ def build_lpm_module(module: ir.Module) -> None:
                 b.icmp_unsigned(">", length, b.load(best_length)),
             ),
         )
-        check, skip = _branch(b, candidate, "candidate")
+        check, skip = branch(b, candidate, "candidate")
         following = inner.append_basic_block("following")
         b.position_at_end(check)
         match = b.call(prefix_match, [b.add(slot, i64(4)), b.add(key, i64(4)), length])
@@ -236,8 +217,10 @@ def build_lpm_module(module: ir.Module) -> None:
         b.branch(following)
         b.position_at_end(following)
     found = b.load(best)
-    b.ret(b.select(b.icmp_unsigned("==", found, i32(NO_INDEX)), i64(0), _value(b, header, found)))
-    _locked(module, f"{LPM_PREFIX}lookup", inner)
+    b.ret(
+        b.select(b.icmp_unsigned("==", found, i32(NO_INDEX)), i64(0), value_block(b, header, found))
+    )
+    locked(module, f"{LPM_PREFIX}lookup", inner)
 
     # update
     inner, b = define(module, f"{LPM_PREFIX}update.locked", I64, [I64] * 5, internal=True)
@@ -246,62 +229,44 @@ def build_lpm_module(module: ir.Module) -> None:
     index = b.call(find_exact, [header, key, b.ptrtoint(free, I64)])
     key_size = load_field(b, MapHeader, header, "key_size")
     value_size = load_field(b, MapHeader, header, "value_size")
-    exists, absent = _branch(b, b.icmp_unsigned("!=", index, i32(NO_INDEX)), "exists")
-    b.position_at_end(exists)
-    refuse, replace = _branch(b, b.icmp_unsigned("==", flags, i64(BPF_NOEXIST)), "noexist")
-    b.position_at_end(refuse)
-    b.ret(errno(EEXIST))
+    replace, create = split_on_existence(b, b.icmp_unsigned("!=", index, i32(NO_INDEX)), flags)
     b.position_at_end(replace)
-    memcpy(b, _slot(b, header, index), key, key_size)
-    memcpy(b, _value(b, header, index), value, value_size)
+    memcpy(b, element(b, header, index), key, key_size)
+    memcpy(b, value_block(b, header, index), value, value_size)
     b.ret(i64(0))
-    b.position_at_end(absent)
-    refuse, create = _branch(b, b.icmp_unsigned("==", flags, i64(BPF_EXIST)), "exist")
-    b.position_at_end(refuse)
-    b.ret(errno(ENOENT))
     b.position_at_end(create)
     count = load_field(b, MapHeader, header, "count")
-    full, room = _branch(
-        b, b.icmp_unsigned(">=", count, load_field(b, MapHeader, header, "max_entries")), "full"
-    )
-    b.position_at_end(full)
-    b.ret(errno(ENOSPC))
-    b.position_at_end(room)
+    max_entries = load_field(b, MapHeader, header, "max_entries")
+    return_if(b, b.icmp_unsigned(">=", count, max_entries), errno(ENOSPC), "full")
     free_slot = b.load(free)
     next_fresh = load_field(b, MapHeader, header, "next_fresh")
     fresh = b.icmp_unsigned("==", free_slot, i32(NO_INDEX))
     with b.if_then(fresh):
         store_field(b, MapHeader, header, "next_fresh", b.add(next_fresh, i32(1)))
     target = b.select(fresh, next_fresh, free_slot)
-    memcpy(b, _slot(b, header, target), key, key_size)
-    memcpy(b, _value(b, header, target), value, value_size)
+    memcpy(b, element(b, header, target), key, key_size)
+    memcpy(b, value_block(b, header, target), value, value_size)
     store_field(b, MapHeader, header, "count", b.add(count, i32(1)))
     b.ret(i64(0))
 
     def update_prelude(b: ir.IRBuilder, function: ir.Function) -> None:
         header, key, _value, flags, _cpu = function.args
-        bad, good = _branch(b, b.icmp_unsigned(">", flags, i64(BPF_EXIST)), "flags")
-        b.position_at_end(bad)
-        b.ret(errno(EINVAL))
-        b.position_at_end(good)
+        return_if(b, b.icmp_unsigned(">", flags, i64(BPF_EXIST)), errno(EINVAL), "flags")
         _check_prefixlen(b, header, key)
 
-    _locked(module, f"{LPM_PREFIX}update", inner, update_prelude)
+    locked(module, f"{LPM_PREFIX}update", inner, update_prelude)
 
     # delete
     inner, b = define(module, f"{LPM_PREFIX}delete.locked", I64, [I64, I64], internal=True)
     header, key = inner.args
     free = b.alloca(I32)
     index = b.call(find_exact, [header, key, b.ptrtoint(free, I64)])
-    missing, present = _branch(b, b.icmp_unsigned("==", index, i32(NO_INDEX)), "missing")
-    b.position_at_end(missing)
-    b.ret(errno(ENOENT))
-    b.position_at_end(present)
-    store(b, i32(FREE), _slot(b, header, index))
+    return_if(b, b.icmp_unsigned("==", index, i32(NO_INDEX)), errno(ENOENT), "missing")
+    store(b, i32(FREE), element(b, header, index))
     count = load_field(b, MapHeader, header, "count")
     store_field(b, MapHeader, header, "count", b.sub(count, i32(1)))
     b.ret(i64(0))
-    _locked(
+    locked(
         module,
         f"{LPM_PREFIX}delete",
         inner,
@@ -309,10 +274,8 @@ def build_lpm_module(module: ir.Module) -> None:
     )
 
     # get_next_key: the first entry after `key` in post-order (or the first).
-    function, b = define(module, f"{LPM_PREFIX}get_next_key", I64, [I64] * 3)
-    header, key, out = function.args
-    lock = field_address(b, MapHeader, header, "lock")
-    spin_lock(b, lock)
+    inner, b = define(module, f"{LPM_PREFIX}get_next_key.locked", I64, [I64] * 3, internal=True)
+    header, key, out = inner.args
     # Every alloca in the entry block: one inside the loop would grow the stack.
     after = b.alloca(I64)  # the key to start after, 0 for "from the first"
     free = b.alloca(I32)
@@ -331,7 +294,7 @@ def build_lpm_module(module: ir.Module) -> None:
     b.store(i32(NO_INDEX), best)
     start = b.load(after)
     with counted_loop(b, i32(0), load_field(b, MapHeader, header, "next_fresh")) as i:
-        slot = _slot(b, header, i)
+        slot = element(b, header, i)
         used = b.icmp_unsigned("!=", load(b, slot, I32), i32(FREE))
         with b.if_then(used):
             b.store(ir.Constant(I1, 1), later)
@@ -342,24 +305,19 @@ def build_lpm_module(module: ir.Module) -> None:
                 first = b.icmp_unsigned("==", current, i32(NO_INDEX))
                 b.store(first, better)
                 with b.if_then(b.not_(first)):
-                    b.store(b.call(before, [slot, _slot(b, header, current)]), better)
+                    b.store(b.call(before, [slot, element(b, header, current)]), better)
                 with b.if_then(b.load(better)):
                     b.store(i, best)
     found = b.load(best)
     b.store(errno(ENOENT), result)
     with b.if_then(b.icmp_unsigned("!=", found, i32(NO_INDEX))):
-        memcpy(b, out, _slot(b, header, found), load_field(b, MapHeader, header, "key_size"))
+        memcpy(b, out, element(b, header, found), load_field(b, MapHeader, header, "key_size"))
         b.store(i64(0), result)
-    spin_unlock(b, lock)
     b.ret(b.load(result))
-    add_entry_points(module, LPM_PREFIX, percpu=False)
+    locked(module, f"{LPM_PREFIX}get_next_key", inner)
 
 
-LPM_NATIVE = NativeModule(
-    "lpm_trie",
-    build_lpm_module,
-    {**prototypes(LPM_PREFIX), **entry_prototypes(LPM_PREFIX, percpu=False)},
-)
+LPM_NATIVE = families_native("lpm_trie", build_lpm_module, [(LPM_PREFIX, False)])
 """Native code of the LPM trie family, compiled on first use."""
 
 

@@ -51,6 +51,7 @@ from ..native import NativeModule
 from ..native.irblocks import (
     I32,
     I64,
+    branch,
     define,
     errno,
     field_address,
@@ -60,6 +61,7 @@ from ..native.irblocks import (
     load_field,
     memcpy,
     pointer,
+    return_if,
     spin_lock,
     spin_unlock,
     store,
@@ -113,14 +115,6 @@ class RingBufHeader(MapHeader):
     ]
 
 
-def _if(builder: ir.IRBuilder, condition: ir.Value, name: str):
-    function = builder.function
-    yes = function.append_basic_block(f"{name}.yes")
-    no = function.append_basic_block(f"{name}.no")
-    builder.cbranch(condition, yes, no)
-    return yes, no
-
-
 def _field(b: ir.IRBuilder, header: ir.Value, name: str) -> ir.Value:
     return load_field(b, RingBufHeader, header, name)
 
@@ -140,20 +134,11 @@ def _record_size(b: ir.IRBuilder, length: ir.Value) -> ir.Value:
 def _build_reserve(module: ir.Module) -> ir.Function:
     function, b = define(module, f"{RINGBUF_PREFIX}reserve", I64, [I64, I64, I64])
     header, size, flags = function.args
-    bad, ok = _if(b, b.icmp_unsigned("!=", flags, i64(0)), "flags")
-    b.position_at_end(bad)
-    b.ret(i64(0))
-    b.position_at_end(ok)
-    large, ok = _if(b, b.icmp_unsigned(">", size, i64(RINGBUF_MAX_RECORD_SZ)), "max")
-    b.position_at_end(large)
-    b.ret(i64(0))
-    b.position_at_end(ok)
+    return_if(b, b.icmp_unsigned("!=", flags, i64(0)), i64(0), "flags")
+    return_if(b, b.icmp_unsigned(">", size, i64(RINGBUF_MAX_RECORD_SZ)), i64(0), "max")
     length = b.and_(b.add(size, i64(BPF_RINGBUF_HDR_SZ + 7)), i64(~7))
     mask = _field(b, header, "mask")
-    too_big, ok = _if(b, b.icmp_unsigned(">", length, b.add(mask, i64(1))), "total")
-    b.position_at_end(too_big)
-    b.ret(i64(0))
-    b.position_at_end(ok)
+    return_if(b, b.icmp_unsigned(">", length, b.add(mask, i64(1))), i64(0), "total")
     data = _field(b, header, "data")
     producer = _field(b, header, "producer")
     pending_at = b.add(producer, i64(8))
@@ -187,7 +172,7 @@ def _build_reserve(module: ir.Module) -> ir.Function:
         b.icmp_unsigned(">", b.sub(new_prod, cons), mask),
         b.icmp_unsigned(">", b.sub(new_prod, pend), mask),
     )
-    no_room, room = _if(b, full, "full")
+    no_room, room = branch(b, full, "full")
     b.position_at_end(no_room)
     spin_unlock(b, lock)
     b.ret(i64(0))
@@ -219,7 +204,7 @@ def _build_commit(module: ir.Module) -> ir.Function:
     rec_pos = b.sub(hdr, data)
     end = b.add(b.add(rec_pos, i64(BPF_RINGBUF_HDR_SZ)), size)
     ring_size = b.add(mask, i64(1))
-    spill, fits = _if(b, b.icmp_unsigned(">", end, ring_size), "spill")
+    spill, fits = branch(b, b.icmp_unsigned(">", end, ring_size), "spill")
     b.position_at_end(spill)
     # The part written into the overflow tail belongs at the start of the
     # area (where the kernel's second mapping of the data pages points).
@@ -236,7 +221,7 @@ def _build_commit(module: ir.Module) -> ir.Function:
         b.icmp_unsigned("==", b.and_(flags, i64(BPF_RB_NO_WAKEUP)), i64(0)),
     )
     forced = b.icmp_unsigned("!=", b.and_(flags, i64(BPF_RB_FORCE_WAKEUP)), i64(0))
-    wake, quiet = _if(b, b.or_(forced, caught_up), "wake")
+    wake, quiet = branch(b, b.or_(forced, caught_up), "wake")
     b.position_at_end(wake)
     wakeups = field_address(b, RingBufHeader, header, "wakeups")
     b.atomic_rmw("add", pointer(b, wakeups), i64(1), "monotonic")
@@ -260,15 +245,9 @@ def build_ringbuf_module(module: ir.Module) -> None:
     function, b = define(module, f"{RINGBUF_PREFIX}output", I64, [I64, I64, I64, I64])
     header, source, size, flags = function.args
     allowed = i64(~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP))
-    bad, ok = _if(b, b.icmp_unsigned("!=", b.and_(flags, allowed), i64(0)), "flags")
-    b.position_at_end(bad)
-    b.ret(errno(EINVAL))
-    b.position_at_end(ok)
+    return_if(b, b.icmp_unsigned("!=", b.and_(flags, allowed), i64(0)), errno(EINVAL), "flags")
     record = b.call(reserve, [header, size, i64(0)])
-    none, got = _if(b, b.icmp_unsigned("==", record, i64(0)), "reserved")
-    b.position_at_end(none)
-    b.ret(errno(EAGAIN))
-    b.position_at_end(got)
+    return_if(b, b.icmp_unsigned("==", record, i64(0)), errno(EAGAIN), "reserved")
     memcpy(b, record, source, size)
     b.call(commit, [record, flags, i64(0)])
     b.ret(i64(0))

@@ -148,6 +148,27 @@ def memset(builder: ir.IRBuilder, dst: ir.Value, byte: int, size: ir.Value) -> N
     )
 
 
+def branch(builder: ir.IRBuilder, condition: ir.Value, name: str) -> tuple[ir.Block, ir.Block]:
+    """Two new blocks `name.yes`/`name.no`, branched to on `condition`.
+
+    The builder stays where it was (after the branch); position it in
+    either block to fill it.
+    """
+    function = builder.function
+    yes = function.append_basic_block(f"{name}.yes")
+    no = function.append_basic_block(f"{name}.no")
+    builder.cbranch(condition, yes, no)
+    return yes, no
+
+
+def return_if(builder: ir.IRBuilder, condition: ir.Value, result: ir.Value, name: str) -> None:
+    """Return `result` when `condition` holds; the builder continues on the other path."""
+    leave, stay = branch(builder, condition, name)
+    builder.position_at_end(leave)
+    builder.ret(result)
+    builder.position_at_end(stay)
+
+
 def _internal(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
     function = ir.Function(module, ir.FunctionType(ret, args), name=name)
     function.linkage = "internal"
