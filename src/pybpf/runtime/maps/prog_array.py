@@ -127,9 +127,7 @@ class FdArrayMap(ArrayMap):
         # a Mapping, iteration yields only the occupied slots, so that
         # `items()` never meets a key whose lookup fails.
         return (
-            struct.pack("<I", index)
-            for index in range(self.spec.max_entries)
-            if self._slot(index)
+            struct.pack("<I", index) for index in range(self.spec.max_entries) if self._slot(index)
         )
 
 
