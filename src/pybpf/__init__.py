@@ -13,6 +13,7 @@ from .errors import (
     ProgramFault,
     PybpfError,
     TestRunError,
+    VerifierError,
 )
 from .runtime.maps import Map
 from .runtime.object import Object, load
@@ -32,6 +33,7 @@ __all__ = [
     "ProgramFault",
     "PybpfError",
     "TestRunError",
+    "VerifierError",
     "__version__",
     "load",
 ]

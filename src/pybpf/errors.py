@@ -109,3 +109,16 @@ class TestRunError(PybpfError):
         self.errno = errno_
         self.reason = message
         super().__init__(f"test run: {message} ({_errno.errorcode.get(errno_, errno_)})")
+
+
+class VerifierError(PybpfError):
+    """The static verifier rejected a program; `report` holds every failure.
+
+    Raised only at the API edge (`pybpf.load`, `pybpf verify`); inside the
+    verifier, failures are values (`pybpf.verifier.report.Failure`).
+    """
+
+    def __init__(self, report: object) -> None:
+        self.report = report
+        render = getattr(report, "render", None)
+        super().__init__(render() if callable(render) else str(report))

@@ -1,1 +1,76 @@
-"""verifier layer of pybpf (see DESIGN.md)."""
+"""Static verifier: abstract interpretation over the CFG, after PREVAIL.
+
+Pipeline: `ir.py` (instructions → IR) → `assertions.py` (what each must
+satisfy) → `cfg.py` (graph, weak topological order) → `fixpoint.py`
+(iteration with `transfer.py`, `assume.py`, `memory.py` over a `State` of
+`domains/`) → `checks.py` (assertions against states) → `report.py`.
+`prevail_yaml.py` runs PREVAIL's YAML test cases.
+
+`verify(insns, prog_type)` returns a `Report`; `VerifierError` is raised
+only by callers that want an exception (the loader).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import VerifierError
+from ..isa import Instruction, with_pcs
+from .constraints import parse_invariant
+from .fixpoint import AnalysisResult, analyze_program
+from .ir import IrInstruction, from_instruction
+from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
+from .report import Failure, Report
+
+__all__ = [
+    "AnalysisOptions",
+    "CtxDescriptor",
+    "Failure",
+    "MapDescriptor",
+    "Report",
+    "VerifierError",
+    "entry_constraints",
+    "to_ir",
+    "verify",
+]
+
+
+def to_ir(insns: Sequence[Instruction]) -> dict[int, IrInstruction]:
+    """Label (pc) → IR instruction for a decoded program."""
+    pairs = list(with_pcs(insns))
+    return {pc: from_instruction(insn, pc, pc + insn.slots) for pc, insn in pairs}
+
+
+def entry_constraints(ctx: CtxDescriptor) -> list[str]:
+    """The state at program entry: r1 is the context, r10 the frame pointer."""
+    lines = [
+        "r1.type=ctx",
+        "r1.ctx_offset=0",
+        "r1.svalue=[1, 2147418112]",
+        "r1.uvalue=[1, 2147418112]",
+        "r10.type=stack",
+        "r10.stack_offset=512",
+        "r10.svalue=[4098, 2147418112]",
+        "r10.uvalue=[4098, 2147418112]",
+        "packet_size=[0, 65534]",
+    ]
+    lines.append("meta_offset=[-4098, 0]" if ctx.meta >= 0 else "meta_offset=0")
+    return lines
+
+
+def verify(
+    insns: Sequence[Instruction],
+    prog_type: str | None = None,
+    *,
+    options: AnalysisOptions | None = None,
+) -> Report:
+    """Verify one program (a single function for now) and return its report.
+
+    `prog_type` names the program type; its context layout comes from
+    `options.ctx` until the platform tables are wired in.
+    """
+    opts = options or AnalysisOptions(program_type=prog_type)
+    result: AnalysisResult = analyze_program(
+        to_ir(insns), parse_invariant(entry_constraints(opts.ctx)), opts
+    )
+    return result.report()

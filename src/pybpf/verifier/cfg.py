@@ -1,0 +1,279 @@
+"""Control-flow graph of one function, and its weak topological order.
+
+Nodes are labels: an instruction's label (an int), a jump edge
+`(from, to)` that holds the implicit `Assume` of a conditional jump (as in
+PREVAIL, so that a branch that can never be taken is reported at
+`from:to`), and the two special nodes `ENTRY` and `EXIT`. Basic blocks are
+the maximal straight-line runs of nodes; the weak topological order
+(Bourdoncle 1993) over nodes drives `fixpoint.py`: components are either a
+single node or a cycle headed by a loop head, where widening happens.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .ir import Assume, CallLocal, Exit, IncrementLoopCounter, IrInstruction, Jmp, Undefined
+
+ENTRY = "entry"
+EXIT = "exit"
+
+Label = int | tuple[int, int] | str
+
+
+def counter_label(head: Label) -> str:
+    """The label of the loop counter node after loop head `head`."""
+    return f"{label_str(head)} (counter)"
+
+
+def label_str(label: Label) -> str:
+    """PREVAIL's printed form of a label (`3`, `2:5`, `entry`)."""
+    if isinstance(label, tuple):
+        return f"{label[0]}:{label[1]}"
+    return str(label)
+
+
+class InvalidControlFlow(Exception):
+    """The program's control flow cannot be analysed (bad jump, recursion)."""
+
+
+@dataclass
+class Cfg:
+    """Nodes, instructions at nodes, and edges of one function."""
+
+    insns: dict[Label, IrInstruction] = field(default_factory=dict)
+    succs: dict[Label, list[Label]] = field(default_factory=dict)
+    preds: dict[Label, list[Label]] = field(default_factory=dict)
+
+    def add_edge(self, a: Label, b: Label) -> None:
+        """Add the edge a → b (once)."""
+        if b not in self.succs.setdefault(a, []):
+            self.succs[a].append(b)
+            self.preds.setdefault(b, []).append(a)
+        self.succs.setdefault(b, [])
+        self.preds.setdefault(a, [])
+
+    @property
+    def nodes(self) -> list[Label]:
+        """All nodes, entry first."""
+        return list(self.succs)
+
+    def basic_blocks(self) -> list[list[Label]]:
+        """Maximal chains of nodes with a single entry and a single exit."""
+        heads = [
+            n
+            for n in self.succs
+            if len(self.preds.get(n, [])) != 1 or len(self.succs[self.preds[n][0]]) != 1
+        ]
+        blocks = []
+        for head in heads:
+            block = [head]
+            n = head
+            while len(self.succs[n]) == 1:
+                nxt = self.succs[n][0]
+                if len(self.preds[nxt]) != 1 or nxt in heads:
+                    break
+                block.append(nxt)
+                n = nxt
+            blocks.append(block)
+        return blocks
+
+
+def build_cfg(program: dict[int, IrInstruction]) -> Cfg:
+    """The CFG of `program` (label → instruction, labels in order)."""
+    cfg = Cfg()
+    labels = sorted(program)
+    cfg.succs[ENTRY] = []
+    cfg.preds[ENTRY] = []
+    if not labels:
+        cfg.add_edge(ENTRY, EXIT)
+        return cfg
+    cfg.add_edge(ENTRY, labels[0])
+    for i, label in enumerate(labels):
+        insn = program[label]
+        cfg.insns[label] = insn
+        cfg.succs.setdefault(label, [])
+        cfg.preds.setdefault(label, [])
+        fallthrough: Label = labels[i + 1] if i + 1 < len(labels) else EXIT
+        if isinstance(insn, Undefined):
+            continue
+        if isinstance(insn, Jmp):
+            if insn.target not in program:
+                raise InvalidControlFlow(f"jump to undefined label {insn.target}")
+            if insn.cond is None:
+                cfg.add_edge(label, insn.target)
+            elif insn.target == fallthrough:
+                cfg.add_edge(label, fallthrough)
+            else:
+                for target, cond in ((insn.target, insn.cond), (fallthrough, insn.cond.reverse())):
+                    node = (label, target)
+                    cfg.insns[node] = Assume(cond, is_implicit=True)
+                    cfg.add_edge(label, node)
+                    cfg.add_edge(node, target)
+        elif isinstance(insn, Exit):
+            cfg.add_edge(label, EXIT)
+        else:
+            if isinstance(insn, CallLocal) and insn.target not in program:
+                raise InvalidControlFlow(f"call to undefined label {insn.target}")
+            cfg.add_edge(label, fallthrough)
+    _inline_calls(cfg, labels[0])
+    return cfg
+
+
+MAX_CALL_STACK_FRAMES = 8
+
+
+def _inline_calls(cfg: Cfg, main_entry: int) -> None:
+    """Replace each reachable bpf-to-bpf call by a copy of the callee (PREVAIL's inlining).
+
+    The copy's nodes are named `<call label>/<callee label>`; its exits return
+    to the call's fall-through. Calls inside the copy are inlined in turn.
+    """
+    flat = {n: list(ss) for n, ss in cfg.succs.items()}
+    flat_insns = dict(cfg.insns)
+    reachable = _reachable(flat, ENTRY)
+    for node in sorted(n for n in reachable if isinstance(n, int)):
+        insn = flat_insns[node]
+        if isinstance(insn, CallLocal):
+            cfg.insns[node] = CallLocal(insn.target, frame=str(node))
+            _inline(cfg, flat, flat_insns, node, insn.target, node, depth=2)
+
+
+def _reachable(succs: dict[Label, list[Label]], root: Label) -> set[Label]:
+    seen = {root}
+    todo = [root]
+    while todo:
+        for m in succs.get(todo.pop(), []):
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return seen
+
+
+def _inline(
+    cfg: Cfg,
+    flat: dict[Label, list[Label]],
+    flat_insns: dict[Label, IrInstruction],
+    caller: Label,
+    target: int,
+    top_caller: int,
+    depth: int,
+) -> None:
+    if depth > MAX_CALL_STACK_FRAMES:
+        raise InvalidControlFlow("too many call stack frames")
+    prefix = label_str(caller)
+    body: set[Label] = set()
+    todo: list[Label] = [target]
+    while todo:
+        n = todo.pop()
+        if n in body or n == EXIT:
+            continue
+        if n == top_caller:
+            raise InvalidControlFlow(f"{prefix}: illegal recursion")
+        body.add(n)
+        todo.extend(flat.get(n, []))
+
+    def clone(n: Label) -> str:
+        return f"{prefix}/{label_str(n)}"
+
+    (return_to,) = cfg.succs[caller]
+    cfg.succs[caller] = []
+    cfg.preds[return_to] = [p for p in cfg.preds[return_to] if p != caller]
+    cfg.add_edge(caller, clone(target))
+    nested = []
+    for n in sorted(body, key=label_str):
+        insn = flat_insns.get(n)
+        if isinstance(insn, Exit):
+            insn = Exit(frame=prefix)
+        elif isinstance(insn, CallLocal):
+            insn = CallLocal(insn.target, frame=clone(n))
+            nested.append((clone(n), insn.target))
+        if insn is not None:
+            cfg.insns[clone(n)] = insn
+        for m in flat.get(n, []):
+            cfg.add_edge(clone(n), return_to if m == EXIT else clone(m))
+    for node, callee in nested:
+        _inline(cfg, flat, flat_insns, node, callee, top_caller, depth + 1)
+
+
+# ---------------------------------------------------------------- WTO
+
+
+@dataclass
+class Cycle:
+    """A WTO component headed by loop head `head`."""
+
+    head: Label
+    components: list[Label | Cycle]
+
+
+def weak_topological_order(cfg: Cfg, root: Label = ENTRY) -> list[Label | Cycle]:
+    """Bourdoncle's recursive weak topological order of the nodes reachable from `root`."""
+    dfn: dict[Label, int] = {}
+    stack: list[Label] = []
+    num = 0
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 4 * len(cfg.succs) + 1000))
+
+    def visit(v: Label, partition: list[Label | Cycle]) -> int:
+        nonlocal num
+        stack.append(v)
+        num += 1
+        dfn[v] = num
+        head = num
+        loop = False
+        for w in cfg.succs.get(v, []):
+            mn = visit(w, partition) if dfn.get(w, 0) == 0 else dfn[w]
+            if mn <= head:
+                head = mn
+                loop = True
+        if head == dfn[v]:
+            dfn[v] = sys.maxsize
+            element = stack.pop()
+            if loop:
+                while element != v:
+                    dfn[element] = 0
+                    element = stack.pop()
+                partition.insert(0, component(v))
+            else:
+                partition.insert(0, v)
+        return head
+
+    def component(v: Label) -> Cycle:
+        partition: list[Label | Cycle] = []
+        for w in cfg.succs.get(v, []):
+            if dfn.get(w, 0) == 0:
+                visit(w, partition)
+        return Cycle(v, partition)
+
+    try:
+        result: list[Label | Cycle] = []
+        visit(root, result)
+        return result
+    finally:
+        sys.setrecursionlimit(old_limit)
+
+
+def loop_heads(wto: list[Label | Cycle]) -> Iterator[Label]:
+    """Every loop head in `wto`."""
+    for c in wto:
+        if isinstance(c, Cycle):
+            yield c.head
+            yield from loop_heads(c.components)
+
+
+def add_loop_counters(cfg: Cfg) -> list[Label]:
+    """Insert a `pc[h] += 1` node after every loop head h; return the heads."""
+    heads = [h for h in loop_heads(weak_topological_order(cfg)) if h not in (ENTRY, EXIT)]
+    for h in heads:
+        node = counter_label(h)
+        cfg.insns[node] = IncrementLoopCounter(h if isinstance(h, int) else label_str(h))
+        succs = cfg.succs[h]
+        for s in succs:
+            cfg.preds[s] = [node if p == h else p for p in cfg.preds[s]]
+        cfg.succs[node] = succs
+        cfg.preds[node] = [h]
+        cfg.succs[h] = [node]
+    return heads

@@ -1,0 +1,300 @@
+"""Deciding assertions against an abstract state (PREVAIL's `ebpf_checker.cpp`).
+
+`check(state, assertion, opts)` returns None when the state proves the
+assertion, else the reason, formatted as PREVAIL prints it:
+`"Upper bound must be at most packet_size (valid_access(r1.offset, width=8) for write)"`.
+"""
+
+from __future__ import annotations
+
+from .assertions import (
+    Addable,
+    Assertion,
+    BoundedLoopCount,
+    Comparable,
+    FuncConstraint,
+    TypeConstraint,
+    TypeGroup,
+    ValidAccess,
+    ValidDivisor,
+    ValidMapKeyValue,
+    ValidSize,
+    ValidStore,
+    ZeroCtxOffset,
+    helper_assertions,
+)
+from .domains.interval import Interval
+from .domains.stack import STACK_SIZE, SUBPROGRAM_STACK_SIZE
+from .ir import Imm, Reg
+from .options import AnalysisOptions
+from .state import State, reg_owner, var
+
+
+class _Fail(Exception):
+    pass
+
+
+class _Formatted(Exception):
+    """A failure message already formatted (from a sub-assertion)."""
+
+
+class Checker:
+    """Checks one assertion in one state; `run` gives the failure text or None."""
+
+    def __init__(self, state: State, assertion: Assertion, opts: AnalysisOptions) -> None:
+        self.state = state
+        self.assertion = assertion
+        self.opts = opts
+
+    def run(self) -> str | None:
+        """The failure message, or None when the assertion holds."""
+        if self.state.is_bottom():
+            return None
+        try:
+            method = getattr(self, "_" + type(self.assertion).__name__)
+            method(self.assertion)
+        except _Fail as e:
+            return f"{e} ({self.assertion})"
+        except _Formatted as e:
+            return str(e)
+        return None
+
+    # -- primitives ------------------------------------------------------------------
+
+    def fail(self, msg: str) -> None:
+        raise _Fail(msg)
+
+    def types(self, reg: Reg) -> frozenset[str]:
+        return self.state.reg_types(reg.v)
+
+    def require_le(
+        self, terms: dict[str, int], const: int, bound_terms: dict[str, int], bound: int, msg: str
+    ) -> None:
+        """Require `sum(terms) + const <= sum(bound_terms) + bound`."""
+        combined = dict(terms)
+        for v, a in bound_terms.items():
+            combined[v] = combined.get(v, 0) - a
+        combined = {v: a for v, a in combined.items() if a}
+        if not self.state.zone.entails_linear_le(combined, bound - const):
+            self.fail(msg)
+
+    # -- assertions -------------------------------------------------------------------
+
+    def _TypeConstraint(self, a: TypeConstraint) -> None:
+        if not self.types(a.reg) <= a.group.types:
+            self.fail("Invalid type")
+
+    def _FuncConstraint(self, a: FuncConstraint) -> None:
+        from ..platform.helper_prototypes import prototype
+
+        value = self.state.eval(var(reg_owner(a.reg.v), "uvalue")).singleton()
+        if value is None or not -(1 << 31) <= value < (1 << 31):
+            self.fail("callx helper function id is not a valid singleton")
+        if prototype(value) is None:
+            self.fail(f"invalid helper function id {value}")
+        for sub in helper_assertions(value):
+            msg = Checker(self.state, sub, self.opts).run()
+            if msg is not None:
+                raise _Formatted(msg)
+
+    def _Addable(self, a: Addable) -> None:
+        ptr_types = self.types(a.ptr)
+        if ptr_types & TypeGroup.pointer.types and not self.types(a.num) <= {"number"}:
+            self.fail("Only numbers can be added to pointers")
+
+    def _ValidStore(self, a: ValidStore) -> None:
+        if self.types(a.mem) != {"stack"} and not self.types(a.val) <= {"number"}:
+            self.fail("Only numbers can be stored to externally-visible regions")
+
+    def _ValidDivisor(self, a: ValidDivisor) -> None:
+        if not self.types(a.reg) <= {"number"}:
+            self.fail("Only numbers can be used as divisors")
+        if self.opts.allow_division_by_zero:
+            return
+        owner = reg_owner(a.reg.v)
+        si, ui = self.state.eval(var(owner, "svalue")), self.state.eval(var(owner, "uvalue"))
+        if a.is64:
+            iv = si if a.is_signed else ui
+            if 0 in iv:
+                self.fail("Possible division by zero")
+        elif 0 in ui.truncate_unsigned(32) and 0 in si.truncate_signed(32):
+            self.fail("Possible division by zero")
+
+    def _ValidSize(self, a: ValidSize) -> None:
+        si = self.state.eval(var(reg_owner(a.reg.v), "svalue"))
+        if si.lo < (0 if a.can_be_zero else 1):
+            self.fail("Invalid size")
+
+    def _ZeroCtxOffset(self, a: ZeroCtxOffset) -> None:
+        off = self.state.eval(var(reg_owner(a.reg.v), "ctx_offset"))
+        if off.singleton() != 0:
+            self.fail("Nonzero context offset")
+
+    def _BoundedLoopCount(self, a: BoundedLoopCount) -> None:
+        if self.state.eval(f"pc[{a.name}]").hi > a.LIMIT:
+            self.fail("Loop counter is too large")
+
+    def _Comparable(self, a: Comparable) -> None:
+        t1, t2 = self.types(a.r1), self.types(a.r2)
+        same = self.state.types.same(reg_owner(a.r1.v), reg_owner(a.r2.v))
+        if (t1 == t2 and len(t1) == 1) or same:
+            rest = t1 - {"number"}
+            if rest and not (rest <= TypeGroup.singleton_ptr.types or rest <= {"map_fd"}):
+                self.fail("Cannot subtract pointers to non-singleton regions")
+            self._ValidAccess(ValidAccess(a.r1))
+            self._ValidAccess(ValidAccess(a.r2))
+        elif t2 != {"number"}:
+            self.fail("Cannot subtract pointers to different regions")
+
+    def _ValidMapKeyValue(self, a: ValidMapKeyValue) -> None:
+        fd = self.state.eval(var(reg_owner(a.map_fd_reg.v), "map_fd")).singleton()
+        desc = self.opts.map(fd or 0)
+        width = desc.key_size if a.key else desc.value_size
+        owner = reg_owner(a.access_reg.v)
+        for t in self.types(a.access_reg):
+            if t == "stack":
+                offs = self.state.eval(var(owner, "stack_offset"))
+                lo = offs.lo if offs.lb_finite() else None
+                ok = offs.is_finite() and all(
+                    self.state.stack.all_numeric(o, width) for o in range(offs.lo, offs.hi + 1)
+                )
+                if not ok:
+                    hi = offs.hi + width if offs.ub_finite() else None
+                    lo_s = "-oo" if lo is None else str(lo)
+                    hi_s = "oo" if hi is None else str(hi)
+                    self.fail(f"Illegal map update with a non-numerical value [{lo_s}-{hi_s})")
+            elif t == "packet":
+                off = var(owner, "packet_offset")
+                self.require_le({}, 0, {off: 1}, 0, "Lower bound must be at least meta_offset")
+                self.require_le(
+                    {off: 1},
+                    width,
+                    {"packet_size": 1},
+                    0,
+                    "Upper bound must be at most packet_size",
+                )
+            elif t == "shared":
+                off = var(owner, "shared_offset")
+                size = var(owner, "shared_region_size")
+                self.require_le({}, 0, {off: 1}, 0, "Lower bound must be at least 0")
+                self.require_le(
+                    {off: 1}, width, {size: 1}, 0, f"Upper bound must be at most {size}"
+                )
+                if self.state.eval(var(owner, "uvalue")).lo < 1:
+                    self.fail("Possible null access")
+            else:
+                self.fail("Only stack, packet, or shared can be used as a parameter")
+
+    def _ValidAccess(self, a: ValidAccess) -> None:
+        owner = reg_owner(a.reg.v)
+        comparison = a.width == Imm(0)
+        if isinstance(a.width, Imm):
+            wterms: dict[str, int] = {}
+            wconst = a.width.v
+        else:
+            wterms = {var(reg_owner(a.width.v), "svalue"): 1}
+            wconst = 0
+        for t in sorted(self.types(a.reg)):
+            if t in ("stack", "ctx", "packet", "shared"):
+                self._region(a, owner, t, wterms, wconst, comparison)
+            elif t == "number":
+                if not comparison:
+                    if a.or_null:
+                        if self.state.eval(var(owner, "svalue")).singleton() != 0:
+                            self.fail("Non-null number")
+                    else:
+                        self.fail("Only pointers can be dereferenced")
+            elif t in ("map_fd", "map_fd_programs"):
+                if not comparison:
+                    self.fail("FDs cannot be dereferenced directly")
+            elif t == "func":
+                if not comparison:
+                    self.fail("Function pointers cannot be dereferenced")
+            else:
+                self.fail("Invalid type")
+
+    def _region(
+        self,
+        a: ValidAccess,
+        owner: str,
+        t: str,
+        wterms: dict[str, int],
+        wconst: int,
+        comparison: bool,
+    ) -> None:
+        off = var(owner, f"{t}_offset")
+        lb = ({off: 1}, a.offset)
+        ub_terms = {off: 1, **wterms}
+        ub_const = a.offset + wconst
+        if t == "stack":
+            r10 = var("r10", "stack_offset")
+            self.require_le(
+                {r10: 1},
+                -SUBPROGRAM_STACK_SIZE,
+                *lb,
+                "Lower bound must be at least r10.stack_offset - subprogram_stack_size",
+            )
+            self.require_le(
+                ub_terms, ub_const, {}, STACK_SIZE, "Upper bound must be at most total_stack_size"
+            )
+            if a.access_type.value == "read":
+                lo = self.state.zone.eval_linear(*lb)
+                hi = self.state.zone.eval_linear(ub_terms, ub_const)
+                if not (lo.is_finite() and hi.is_finite()) or not self.state.stack.all_numeric(
+                    lo.lo, hi.hi - lo.lo
+                ):
+                    if a.offset < 0:
+                        self.fail("Stack content is not numeric")
+                    size = var(owner, "stack_numeric_size")
+                    self.require_le(
+                        wterms, wconst, {size: 1}, -a.offset, "Stack content is not numeric"
+                    )
+        elif t == "ctx":
+            size = self.opts.ctx.size
+            self.require_le({}, 0, *lb, "Lower bound must be at least 0")
+            self.require_le(ub_terms, ub_const, {}, size, f"Upper bound must be at most {size}")
+            if a.access_type.value == "write" and self.opts.ctx.end >= 0:
+                self._ctx_write(a, off, wconst)
+        elif t == "packet":
+            self.require_le({"meta_offset": 1}, 0, *lb, "Lower bound must be at least meta_offset")
+            if comparison:
+                limit = self.opts.max_packet_size
+                self.require_le(
+                    ub_terms, ub_const, {}, limit, f"Upper bound must be at most {limit}"
+                )
+            else:
+                self.require_le(
+                    ub_terms,
+                    ub_const,
+                    {"packet_size": 1},
+                    0,
+                    "Upper bound must be at most packet_size",
+                )
+        else:
+            size = var(owner, "shared_region_size")
+            self.require_le({}, 0, *lb, "Lower bound must be at least 0")
+            self.require_le(ub_terms, ub_const, {size: 1}, 0, f"Upper bound must be at most {size}")
+            if not comparison and not a.or_null:
+                if self.state.eval(var(owner, "uvalue")).lo < 1:
+                    self.fail("Possible null access")
+
+    def _ctx_write(self, a: ValidAccess, off: str, width: int) -> None:
+        desc = self.opts.ctx
+        field_width = desc.end - desc.data
+        lo = self.state.eval(off) + a.offset
+        hi = lo + width
+        for start in (desc.data, desc.end, desc.meta):
+            if start < 0:
+                continue
+            if lo.lo < start + field_width and hi.hi > start:
+                self.fail("Cannot write to context pointer field")
+
+
+def check(state: State, assertion: Assertion, opts: AnalysisOptions) -> str | None:
+    """The reason `assertion` may not hold in `state`, or None."""
+    return Checker(state, assertion, opts).run()
+
+
+def interval_of(state: State, name: str) -> Interval:
+    """Bounds of a variable (for reports)."""
+    return state.eval(name)

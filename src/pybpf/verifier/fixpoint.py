@@ -1,0 +1,239 @@
+"""The forward analysis: iterate the transfer functions over the WTO to a fixpoint.
+
+Each node's pre-state is the join of its predecessors' post-states. Before
+the transfer, the node's assertions are checked; the first that fails is
+recorded and the node's post-state becomes bottom (the error path stops
+there, as in PREVAIL). A cycle of the weak topological order is iterated
+with widening at its head until stable, then narrowed a few times.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .assertions import explicate
+from .cfg import (
+    ENTRY,
+    EXIT,
+    Cfg,
+    Cycle,
+    InvalidControlFlow,
+    Label,
+    add_loop_counters,
+    build_cfg,
+    label_str,
+)
+from .cfg import weak_topological_order as wto_of
+from .checks import check
+from .domains.interval import Interval
+from .ir import Assume, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
+from .options import AnalysisOptions
+from .report import Failure, Report
+from .state import State
+from .transfer import transfer
+
+WIDENING_DELAY = 2
+MAX_ITERATIONS = 1000
+
+
+class NotSupported(Exception):
+    """The program uses something this analysis does not model yet."""
+
+
+@dataclass
+class AnalysisResult:
+    """Pre/post invariants per node, failures and the CFG."""
+
+    cfg: Cfg | None
+    pre: dict[Label, State] = field(default_factory=dict)
+    post: dict[Label, State] = field(default_factory=dict)
+    failures: dict[Label, Failure] = field(default_factory=dict)
+    control_flow_error: str | None = None
+
+    def exit_state(self) -> State:
+        """The invariant at the exit node."""
+        return self.pre.get(EXIT, State.bottom())
+
+    def exit_strings(self) -> set[str]:
+        """The exit invariant as PREVAIL's set of strings."""
+        return self.exit_state().strings()
+
+    def unreachable(self) -> list[str]:
+        """`L: Code becomes unreachable (assume …)` for each assumption that kills a live state."""
+        out = []
+        assert self.cfg is not None
+        for label, insn in self.cfg.insns.items():
+            if not isinstance(insn, Assume) or label in self.failures:
+                continue
+            pre = self.pre.get(label)
+            post = self.post.get(label)
+            if pre is None or pre.is_bottom():
+                continue
+            if post is None or post.is_bottom():
+                out.append(f"{label_str(label)}: Code becomes unreachable ({insn})")
+        return out
+
+    def first_failure(self) -> Failure | None:
+        """The failure PREVAIL would report first (lowest label)."""
+        if not self.failures:
+            return None
+        return min(self.failures.values(), key=lambda f: _label_key(f.label))
+
+    def messages(self) -> set[str]:
+        """First error plus unreachable-code notes (what YAML `messages` lists)."""
+        out = set(self.unreachable())
+        first = self.first_failure()
+        if first is not None:
+            out.add(str(first))
+        return out
+
+    def report(self) -> Report:
+        """A `Report` of this analysis."""
+        if self.control_flow_error is not None:
+            return Report(failures=[Failure(ENTRY, None, self.control_flow_error)])
+        failures = sorted(self.failures.values(), key=lambda f: _label_key(f.label))
+        return Report(
+            failures=failures, unreachable=self.unreachable(), exit_invariant=self.exit_strings()
+        )
+
+
+def _label_key(label: Label) -> tuple:
+    if isinstance(label, int):
+        return (label, -1)
+    if isinstance(label, tuple):
+        return label
+    if label == ENTRY:
+        return (-1, 0)
+    m = re.match(r"\d+", label)
+    return (int(m.group()), 1 << 62) if m else (1 << 62, 0)
+
+
+class Analyzer:
+    """Runs one analysis of one CFG."""
+
+    def __init__(self, cfg: Cfg, entry: State, opts: AnalysisOptions) -> None:
+        self.cfg = cfg
+        self.entry = entry
+        self.opts = opts
+        self.result = AnalysisResult(cfg)
+        self.counters = [
+            f"pc[{insn.name}]"
+            for insn in cfg.insns.values()
+            if isinstance(insn, IncrementLoopCounter)
+        ]
+        self.assertions: dict[Label, list] = {
+            label: explicate(insn) for label, insn in cfg.insns.items()
+        }
+
+    def run(self) -> AnalysisResult:
+        """Compute the fixpoint, then check every reachable node once more."""
+        order = wto_of(self.cfg)
+        self._components(order)
+        self.result.failures.clear()
+        for label in self.cfg.insns:
+            pre = self.result.pre.get(label)
+            if pre is None or pre.is_bottom():
+                continue
+            for assertion in self.assertions.get(label, []):
+                msg = check(pre, assertion, self.opts)
+                if msg is not None:
+                    self.result.failures[label] = Failure(label, assertion, msg)
+                    break
+        return self.result
+
+    def _join_preds(self, label: Label) -> State:
+        if label == ENTRY:
+            return self.entry.copy()
+        state = State.bottom()
+        for p in self.cfg.preds.get(label, []):
+            post = self.result.post.get(p)
+            if post is not None and not post.is_bottom():
+                state = state.join(post)
+        return state
+
+    def _post(self, label: Label, pre: State) -> State:
+        insn: IrInstruction | None = self.cfg.insns.get(label)
+        state = pre.copy()
+        if insn is not None and not pre.is_bottom():
+            checked = (
+                () if isinstance(insn, IncrementLoopCounter) else self.assertions.get(label, [])
+            )
+            for assertion in checked:
+                if check(pre, assertion, self.opts) is not None:
+                    state = State.bottom()
+                    break
+            else:
+                transfer(state, insn, self.opts)
+        self.result.post[label] = state
+        return state
+
+    def _vertex(self, label: Label) -> None:
+        pre = self._join_preds(label)
+        self.result.pre[label] = pre
+        self._post(label, pre)
+
+    def _components(self, components: list) -> None:
+        for c in components:
+            if isinstance(c, Cycle):
+                self._cycle(c)
+            else:
+                self._vertex(c)
+
+    def _step(self, cycle: Cycle, head_pre: State) -> State:
+        """Run one pass over the cycle from `head_pre`; the head's new pre-state."""
+        self.result.pre[cycle.head] = head_pre
+        self._post(cycle.head, head_pre)
+        self._components(cycle.components)
+        return self._join_preds(cycle.head)
+
+    def _cycle(self, cycle: Cycle) -> None:
+        """Ascending iterations (joins, then widening), then descending ones (meet, narrowing)."""
+        inv = self._join_preds(cycle.head)
+        iteration = 0
+        while True:
+            new = self._step(cycle, inv)
+            if new.leq(inv):
+                inv = new
+                break
+            iteration += 1
+            if iteration > MAX_ITERATIONS:
+                raise NotSupported("fixpoint did not converge")
+            if iteration < WIDENING_DELAY:
+                inv = inv.join(new)
+            else:
+                inv = inv.widen(new)
+                if iteration == WIDENING_DELAY:
+                    inv = inv.meet_limits(self.counters)
+        for iteration in range(1, MAX_ITERATIONS):
+            new = self._step(cycle, inv)
+            if inv.leq(new):
+                break
+            inv = inv.meet(new) if iteration == 1 else inv.narrow(new)
+        self._step(cycle, inv)
+
+
+def analyze_program(
+    program: dict[int, IrInstruction], entry: State, opts: AnalysisOptions | None = None
+) -> AnalysisResult:
+    """Analyse one function (label → instruction) from the entry state."""
+    opts = opts or AnalysisOptions()
+    if opts.map_count is not None:
+        for insn in program.values():
+            if isinstance(insn, LoadMapFd | LoadMapAddress) and insn.by_index:
+                if insn.mapfd >= opts.map_count:
+                    return AnalysisResult(
+                        None,
+                        control_flow_error=(
+                            f"invalid map index {insn.mapfd} (have {opts.map_count} maps)"
+                        ),
+                    )
+    try:
+        cfg = build_cfg(program)
+    except InvalidControlFlow as e:
+        return AnalysisResult(None, control_flow_error=str(e))
+    if opts.check_termination:
+        entry = entry.copy()
+        for head in add_loop_counters(cfg):
+            entry.zone.set(f"pc[{head}]", Interval.const(0))
+    return Analyzer(cfg, entry, opts).run()

@@ -1,0 +1,331 @@
+"""Transfer functions for memory: loads, stores, atomics, and helper calls.
+
+The stack is the only region whose contents are tracked: a store at a
+known offset kills the cells it overlaps, creates a cell holding the
+stored register's type and values, and marks the bytes numeric (or not);
+a load of exactly a cell copies it back. Context loads of the `data`,
+`data_end` and `data_meta` fields produce packet pointers at offsets 0,
+`packet_size` and `meta_offset`. Loads from elsewhere give numbers.
+"""
+
+from __future__ import annotations
+
+from ..platform.helper_prototypes import ArgKind, RetKind, prototype
+from .domains.interval import U64_MAX, Interval
+from .domains.stack import STACK_SIZE, cell_name
+from .ir import Atomic, Bin, BinOp, Call, Imm, Mem, Reg
+from .options import AnalysisOptions
+from .state import State, overflow_bounds, reg_owner, var
+
+_ZERO = Interval.const(0)
+# Pointers are non-zero numbers below this bound (PREVAIL's `ptr_max`).
+PTR_MAX = 2147418112
+
+
+def _stack_offset(state: State, reg: Reg, off: int) -> Interval:
+    return state.eval(var(reg_owner(reg.v), "stack_offset")) + off
+
+
+def _kill_cells(state: State, offset: int, size: int, big_endian: bool | None = None) -> None:
+    """Forget the cells overlapping [offset, offset+size).
+
+    With `big_endian` given, the parts of a constant cell left outside the
+    range survive as smaller cells holding their bytes (as PREVAIL splits them).
+    """
+    for cell in state.stack.overlapping(offset, size):
+        name = cell_name(*cell)
+        value = state.eval(var(name, "uvalue")).singleton()
+        numeric = state.types_of(name) == {"number"}
+        state.stack.cells.discard(cell)
+        state.havoc_owner(name)
+        if big_endian is None or value is None or not numeric:
+            continue
+        raw = _to_bytes(value, cell[1], big_endian)
+        for lo, hi in ((cell[0], offset), (offset + size, cell[0] + cell[1])):
+            n = hi - lo
+            if n in (1, 2, 4, 8) and lo >= cell[0] and hi <= cell[0] + cell[1]:
+                part = _from_bytes(raw[lo - cell[0] : hi - cell[0]], big_endian)
+                state.stack.cells.add((lo, n))
+                state.assign_number(
+                    cell_name(lo, n),
+                    Interval.const(part if n < 8 else _signed(part, 8)),
+                    Interval.const(part),
+                )
+
+
+def _to_bytes(value: int, size: int, big_endian: bool) -> bytes:
+    return (value & ((1 << (8 * size)) - 1)).to_bytes(size, "big" if big_endian else "little")
+
+
+def _from_bytes(raw: bytes, big_endian: bool) -> int:
+    return int.from_bytes(raw, "big" if big_endian else "little")
+
+
+def _signed(value: int, size: int) -> int:
+    return value - (1 << (8 * size)) if value >> (8 * size - 1) else value
+
+
+def _compose(state: State, off: int, width: int, big_endian: bool) -> int | None:
+    """The constant stored in [off, off+width) when constant cells cover it exactly."""
+    raw = bytearray(width)
+    covered = 0
+    for o, n in state.stack.overlapping(off, width):
+        name = cell_name(o, n)
+        value = state.eval(var(name, "uvalue")).singleton()
+        if value is None:
+            value = state.eval(var(name, "svalue")).singleton()
+        if value is None or state.types_of(name) != {"number"}:
+            return None
+        cell_bytes = _to_bytes(value, n, big_endian)
+        for i in range(max(o, off), min(o + n, off + width)):
+            raw[i - off] = cell_bytes[i - o]
+            covered += 1
+    if covered != width:
+        return None
+    return _from_bytes(bytes(raw), big_endian)
+
+
+def _narrow_by_width(state: State, owner: str, width: int, signed: bool) -> None:
+    """Bounds a narrow load gives its result (PREVAIL: only 1- and 2-byte loads are bounded)."""
+    s, u = var(owner, "svalue"), var(owner, "uvalue")
+    if signed and width in (1, 2, 4):
+        half = 1 << (8 * width - 1)
+        state.zone.set(s, Interval(-half, half - 1))
+        state.zone.forget(u)
+    elif width in (1, 2):
+        full = Interval(0, (1 << (8 * width)) - 1)
+        state.zone.set(s, full)
+        state.zone.set(u, full)
+
+
+def _load_number(state: State, dst: str, width: int, signed: bool) -> None:
+    state.havoc_owner(dst)
+    state.types.set(dst, {"number"})
+    _narrow_by_width(state, dst, width, signed)
+
+
+def load(state: State, insn: Mem, opts: AnalysisOptions) -> None:
+    """`dst = *(width *)(base + off)`."""
+    base = insn.access.basereg
+    width = insn.access.width
+    assert isinstance(insn.value, Reg)
+    dst = reg_owner(insn.value.v)
+    btypes = state.reg_types(base.v)
+    if base.v == 10 or btypes == {"stack"}:
+        _load_stack(state, base, insn, dst, opts)
+    elif btypes == {"ctx"}:
+        addr = state.eval(var(reg_owner(base.v), "ctx_offset")) + insn.access.offset
+        _load_ctx(state, dst, addr, width, insn.is_signed, opts)
+    elif btypes <= {"packet", "shared", "alloc_mem", "socket", "btf_id"}:
+        _load_number(state, dst, width, insn.is_signed)
+    else:
+        state.havoc_owner(dst)
+
+
+def _load_stack(state: State, base: Reg, insn: Mem, dst: str, opts: AnalysisOptions) -> None:
+    width = insn.access.width
+    off = _stack_offset(state, base, insn.access.offset).singleton()
+    if off is not None and (off, width) in state.stack.cells:
+        cell = cell_name(off, width)
+        ctypes = state.types_of(cell)
+        if width == 8 or ctypes == {"number"}:
+            state.copy_owner(dst, cell)
+            if width < 8:
+                state.havoc_offsets(dst)
+            if insn.is_signed:
+                _narrow_by_width(state, dst, width, True)
+            return
+    if off is not None and not insn.is_signed:
+        value = _compose(state, off, width, opts.big_endian)
+        if value is not None:
+            state.assign_number(
+                dst,
+                Interval.const(_signed(value, width) if width == 8 else value),
+                Interval.const(value),
+            )
+            return
+    size = state.eval(var(reg_owner(base.v), "stack_numeric_size"))
+    numeric = off is not None and state.stack.all_numeric(off, width)
+    if numeric or size.lo >= width + insn.access.offset:
+        state.havoc_owner(dst)
+        state.types.set(dst, {"number"})
+        if insn.is_signed:
+            _narrow_by_width(state, dst, width, True)
+        return
+    state.havoc_owner(dst)
+
+
+def _load_ctx(
+    state: State, dst: str, addr: Interval, width: int, signed: bool, opts: AnalysisOptions
+) -> None:
+    ctx = opts.ctx
+    state.havoc_owner(dst)
+    if ctx.end < 0:
+        _load_number(state, dst, width, signed)
+        return
+    field = ctx.end - ctx.data
+    read = Interval(addr.lo, addr.hi + width - 1) if addr.is_finite() else Interval.top()
+    touches = any(
+        start >= 0 and not read.meet(Interval(start, start + field - 1)).is_bottom
+        for start in (ctx.data, ctx.meta, ctx.end)
+    )
+    at = addr.singleton()
+    if at is None or at not in (ctx.data, ctx.end, ctx.meta) or at < 0:
+        if not touches:
+            _load_number(state, dst, width, signed)
+        return
+    if width != field:
+        return
+    target = var(dst, "packet_offset")
+    state.set_type(dst, {"packet"})
+    if at == ctx.data:
+        state.zone.set(target, _ZERO)
+    elif at == ctx.end:
+        state.zone.assign(target, "packet_size")
+        state.zone.add_constraint_le(target, None, opts.max_packet_size - 1)
+    else:
+        state.zone.assign(target, "meta_offset")
+    state.zone.set(var(dst, "uvalue"), Interval(4098, PTR_MAX))
+
+
+def store(state: State, insn: Mem, opts: AnalysisOptions) -> None:
+    """`*(width *)(base + off) = value`."""
+    base = insn.access.basereg
+    if state.reg_types(base.v) != {"stack"}:
+        return
+    width = insn.access.width
+    offs = _stack_offset(state, base, insn.access.offset)
+    off = offs.singleton()
+    if off is None:
+        if offs.is_finite():
+            lo, hi = max(offs.lo, 0), min(offs.hi + width, STACK_SIZE)
+            _kill_cells(state, lo, hi - lo)
+            if not (isinstance(insn.value, Reg) and state.reg_types(insn.value.v) == {"number"}):
+                state.stack.set_numeric(lo, hi - lo, False)
+        else:
+            for cell in list(state.stack.cells):
+                _kill_cells(state, *cell)
+            state.stack.num_bytes = 0
+        state.stack_changed(0, STACK_SIZE, False)
+        return
+    _kill_cells(state, off, width, opts.big_endian)
+    cell = cell_name(off, width)
+    if isinstance(insn.value, Imm):
+        imm = insn.value.v
+        if width == 8:
+            s, u = imm, imm & U64_MAX
+        else:
+            u = imm & ((1 << (8 * width)) - 1)
+            s = u
+        state.stack.cells.add((off, width))
+        state.assign_number(cell, Interval.const(s), Interval.const(u))
+        state.stack.set_numeric(off, width, True)
+        state.stack_changed(off, width, True)
+        return
+    src = reg_owner(insn.value.v)
+    stypes = state.types_of(src)
+    numeric = stypes == {"number"}
+    state.stack.set_numeric(off, width, numeric)
+    if width == 8 or numeric:
+        state.stack.cells.add((off, width))
+        state.copy_owner(cell, src)
+        if width < 8:
+            state.havoc_offsets(cell)
+            overflow_bounds(state, var(cell, "svalue"), 8 * width, True)
+            overflow_bounds(state, var(cell, "uvalue"), 8 * width, False)
+    state.stack_changed(off, width, numeric)
+
+
+_ATOMIC_BIN = {"ADD": BinOp.ADD, "OR": BinOp.OR, "AND": BinOp.AND, "XOR": BinOp.XOR}
+# Scratch owners for atomic read-modify-write on the stack (not real registers).
+_OLD, _NEW = "r11", "r12"
+
+
+def atomic(state: State, insn: Atomic) -> None:
+    """Atomic read-modify-write; exact on a known numeric stack cell, else values are forgotten."""
+    from .transfer import transfer  # the ALU semantics (imported late: transfer imports us)
+
+    base = insn.access.basereg
+    width = insn.access.width
+    name = insn.op.name.removeprefix("FETCH_")
+    target = reg_owner(0) if name == "CMPXCHG" else reg_owner(insn.valreg.v)
+    off = None
+    if state.reg_types(base.v) == {"stack"}:
+        off = _stack_offset(state, base, insn.access.offset).singleton()
+    cell = cell_name(off, width) if off is not None else None
+    if (
+        cell is not None
+        and (off, width) in state.stack.cells
+        and state.types_of(cell) == {"number"}
+    ):
+        state.copy_owner(_OLD, cell)
+        if name in _ATOMIC_BIN:
+            state.copy_owner(_NEW, cell)
+            transfer(
+                state, Bin(_ATOMIC_BIN[name], Reg(12), insn.valreg, width == 8), AnalysisOptions()
+            )
+        elif name == "XCHG":
+            state.copy_owner(_NEW, reg_owner(insn.valreg.v))
+        else:
+            state.assign_number(_NEW, Interval.top(), Interval.top())
+        state.copy_owner(cell, _NEW)
+        if insn.fetch:
+            state.copy_owner(target, _OLD)
+        state.havoc_owner(_OLD)
+        state.havoc_owner(_NEW)
+        return
+    if off is not None:
+        numeric = state.stack.all_numeric(off, width)
+        _kill_cells(state, off, width)
+        state.stack.set_numeric(off, width, numeric)
+    if insn.fetch:
+        state.assign_number(target, Interval.top(), Interval.top())
+
+
+_WRITES = {
+    ArgKind.PTR_TO_UNINIT_MEM,
+    ArgKind.PTR_TO_UNINIT_MEM_OR_NULL,
+    ArgKind.PTR_TO_UNINIT_MAP_VALUE,
+}
+
+
+def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
+    """A helper call: written stack bytes become numbers, r1-r5 are scratched, r0 set."""
+    proto = prototype(insn.func) if insn is not None else None
+    map_fd = state.eval(var(reg_owner(1), "map_fd")).singleton()
+    if proto is not None:
+        for i, kind in enumerate(proto.args[:5]):
+            if kind not in _WRITES:
+                continue
+            reg = i + 1
+            if state.reg_types(reg) != {"stack"}:
+                continue
+            offs = state.eval(var(reg_owner(reg), "stack_offset"))
+            if kind == ArgKind.PTR_TO_UNINIT_MAP_VALUE:
+                size = Interval.const(opts.map(map_fd or 0).value_size)
+            else:
+                size = state.eval(var(reg_owner(reg + 1), "svalue"))
+            lo = offs.singleton()
+            if lo is not None and size.is_finite() and size.hi > 0:
+                _kill_cells(state, lo, size.hi)
+                state.stack.set_numeric(lo, size.hi, True)
+    for r in range(1, 6):
+        state.havoc_owner(reg_owner(r))
+    r0 = reg_owner(0)
+    state.havoc_owner(r0)
+    if proto is not None and proto.ret == RetKind.PTR_TO_MAP_VALUE_OR_NULL:
+        state.set_type(r0, {"shared"})
+        state.zone.set(var(r0, "shared_offset"), _ZERO)
+        state.zone.set(
+            var(r0, "shared_region_size"), Interval.const(opts.map(map_fd or 0).value_size)
+        )
+        state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+        return
+    state.types.set(r0, {"number"})
+
+
+def forget_stack(state: State, offset: int, size: int) -> None:
+    """Forget the stack bytes [offset, offset+size) (a callee's frame on return)."""
+    _kill_cells(state, offset, size)
+    state.stack.set_numeric(offset, size, False)
+    state.stack_changed(offset, size, False)

@@ -1,0 +1,44 @@
+"""What the analysis needs to know besides the code: options and the program's platform view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CtxDescriptor:
+    """The context layout: size, and the offsets of the data/data_end/meta fields (-1: none)."""
+
+    size: int = 64
+    data: int = 0
+    end: int = 4
+    meta: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class MapDescriptor:
+    """What the verifier knows of a map: key and value sizes, entries and type."""
+
+    key_size: int = 4
+    value_size: int = 4
+    max_entries: int = 4
+    type: int = 0
+
+
+@dataclass(slots=True)
+class AnalysisOptions:
+    """Options of one analysis (defaults as PREVAIL's YAML tests use them)."""
+
+    allow_division_by_zero: bool = True
+    check_termination: bool = False
+    big_endian: bool = False
+    simplify: bool = False
+    ctx: CtxDescriptor = field(default_factory=CtxDescriptor)
+    maps: dict[int, MapDescriptor] = field(default_factory=dict)
+    max_packet_size: int = 0xFFFF
+    program_type: str | None = None
+    map_count: int | None = None  # size of the map table `map_by_idx` indexes (None: unchecked)
+
+    def map(self, fd: int) -> MapDescriptor:
+        """The descriptor of map `fd` (the YAML tests' single fake map by default)."""
+        return self.maps.get(fd, MapDescriptor())

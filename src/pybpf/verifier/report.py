@@ -1,0 +1,67 @@
+"""Verification results as values: `Failure` and `Report`, and their rendering.
+
+A failed proof is a `Failure(pc, assertion, message, source_line)`; a
+`Report` holds the verdict, every failure, unreachable-code notes and
+(optionally) the invariants. `VerifierError` (in `pybpf.errors`) is raised
+only at the API edge, carrying the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .assertions import Assertion
+from .cfg import Label, label_str
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One assertion the analysis could not prove, at `label`."""
+
+    label: Label
+    assertion: Assertion | None
+    message: str
+    source_line: str | None = None
+
+    @property
+    def pc(self) -> int | None:
+        """The instruction's pc (the source pc for a jump edge)."""
+        if isinstance(self.label, int):
+            return self.label
+        if isinstance(self.label, tuple):
+            return self.label[0]
+        return None
+
+    def __str__(self) -> str:
+        return f"{label_str(self.label)}: {self.message}"
+
+
+@dataclass
+class Report:
+    """The outcome of verifying one program."""
+
+    failures: list[Failure] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    exit_invariant: set[str] = field(default_factory=set)
+    invariants: dict[Label, set[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every assertion was proven."""
+        return not self.failures
+
+    @property
+    def first_failure(self) -> Failure | None:
+        """The failure at the lowest label (what a developer should fix first)."""
+        if not self.failures:
+            return None
+        return min(
+            self.failures, key=lambda f: (f.pc if f.pc is not None else -1, label_str(f.label))
+        )
+
+    def render(self) -> str:
+        """A readable verdict with the first failure."""
+        if self.ok:
+            return "PASS"
+        first = self.first_failure
+        return f"FAIL\n{first}"
