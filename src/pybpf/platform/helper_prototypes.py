@@ -119,15 +119,8 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         _p(H.GET_SMP_PROCESSOR_ID, R.INTEGER),
         _p(H.GET_NUMA_NODE_ID, R.INTEGER),
         # output
-        _p(
-            H.TRACE_PRINTK,
-            R.INTEGER,
-            A.PTR_TO_MEM,
-            A.CONST_SIZE,
-            A.ANYTHING,
-            A.ANYTHING,
-            A.ANYTHING,
-        ),
+        # The kernel declares only the format: r3-r5 may be left unset when unused.
+        _p(H.TRACE_PRINTK, R.INTEGER, A.PTR_TO_MEM, A.CONST_SIZE),
         _p(
             H.SNPRINTF,
             R.INTEGER,
@@ -229,9 +222,108 @@ PROTOTYPES: dict[int, HelperPrototype] = {
             A.ANYTHING,
             changes_pkt_data=True,
         ),
+        # tracing, process and socket information (PREVAIL's src/linux/gpl/spec_prototypes.cpp)
+        _p(H.PROBE_READ, R.INTEGER, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING),
+        _p(H.PROBE_READ_STR, R.INTEGER, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING),
+        _p(H.PROBE_READ_KERNEL, R.INTEGER, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE_OR_ZERO, A.ANYTHING),
+        _p(H.PROBE_WRITE_USER, R.INTEGER, A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE),
+        _p(H.GET_CURRENT_PID_TGID, R.INTEGER),
+        _p(H.GET_CURRENT_UID_GID, R.INTEGER),
+        _p(H.GET_CURRENT_TASK, R.INTEGER),
+        _p(H.GET_CURRENT_COMM, R.INTEGER, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE),
+        _p(H.CURRENT_TASK_UNDER_CGROUP, R.INTEGER, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(H.GET_STACKID, R.INTEGER, A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(H.PERF_EVENT_READ, R.INTEGER, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(
+            H.PERF_EVENT_READ_VALUE,
+            R.INTEGER,
+            A.CONST_MAP_PTR,
+            A.ANYTHING,
+            A.PTR_TO_UNINIT_MEM,
+            A.CONST_SIZE,
+        ),
+        _p(H.PERF_PROG_READ_VALUE, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE),
+        _p(H.OVERRIDE_RETURN, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING),
+        _p(H.GET_SOCKET_COOKIE, R.INTEGER, A.PTR_TO_CTX),
+        _p(
+            H.SETSOCKOPT,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE,
+        ),
+        _p(
+            H.GETSOCKOPT,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.PTR_TO_UNINIT_MEM,
+            A.CONST_SIZE,
+        ),
+        _p(H.SOCK_OPS_CB_FLAGS_SET, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING),
+        _p(
+            H.SOCK_MAP_UPDATE,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.CONST_MAP_PTR,
+            A.PTR_TO_MAP_KEY,
+            A.ANYTHING,
+        ),
+        # sk_buff and routing (PREVAIL's src/linux/gpl/spec_prototypes.cpp)
+        _p(
+            H.CLONE_REDIRECT, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, changes_pkt_data=True
+        ),
+        _p(H.SKB_VLAN_PUSH, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, A.ANYTHING, changes_pkt_data=True),
+        _p(H.SKB_VLAN_POP, R.INTEGER, A.PTR_TO_CTX, changes_pkt_data=True),
+        _p(
+            H.SKB_GET_TUNNEL_KEY,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.PTR_TO_UNINIT_MEM,
+            A.CONST_SIZE,
+            A.ANYTHING,
+        ),
+        _p(H.SKB_SET_TUNNEL_KEY, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING),
+        _p(H.SKB_GET_TUNNEL_OPT, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE),
+        _p(H.SKB_SET_TUNNEL_OPT, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE),
+        _p(
+            H.SKB_CHANGE_PROTO,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(H.SKB_CHANGE_TYPE, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING),
+        _p(H.SKB_UNDER_CGROUP, R.INTEGER, A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(H.GET_HASH_RECALC, R.INTEGER, A.PTR_TO_CTX),
+        _p(H.SET_HASH_INVALID, R.INTEGER, A.PTR_TO_CTX),
+        _p(H.SKB_PULL_DATA, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
+        _p(
+            H.SKB_ADJUST_ROOM,
+            R.INTEGER,
+            A.PTR_TO_CTX,
+            A.ANYTHING,
+            A.ANYTHING,
+            A.ANYTHING,
+            changes_pkt_data=True,
+        ),
+        _p(H.FIB_LOOKUP, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE, A.ANYTHING),
+        _p(
+            H.REDIRECT_NEIGH,
+            R.INTEGER,
+            A.ANYTHING,
+            A.PTR_TO_MEM_OR_NULL,
+            A.CONST_SIZE_OR_ZERO,
+            A.ANYTHING,
+        ),
+        _p(H.REDIRECT_PEER, R.INTEGER, A.ANYTHING, A.ANYTHING),
     )
 }
-"""Helper id → prototype, for every helper pybpf implements."""
+"""Helper id → prototype, for every helper pybpf implements or verifies calls to."""
 
 
 def prototype(helper_id: int) -> HelperPrototype | None:

@@ -26,6 +26,7 @@ _OFFSETS = {
     "packet": "packet_offset",
     "stack": "stack_offset",
     "shared": "shared_offset",
+    "alloc_mem": "alloc_mem_offset",
     "map_fd": "map_fd",
     "map_fd_programs": "map_fd_programs",
 }

@@ -147,9 +147,12 @@ class Checker:
             self.fail("Cannot subtract pointers to different regions")
 
     def _ValidMapKeyValue(self, a: ValidMapKeyValue) -> None:
-        fd = self.state.eval(var(reg_owner(a.map_fd_reg.v), "map_fd")).singleton()
-        desc = self.opts.map(fd or 0)
-        width = desc.key_size if a.key else desc.value_size
+        fds = self.state.eval(var(reg_owner(a.map_fd_reg.v), "map_fd"))
+        candidates = self.opts.maps_in(
+            fds.lo if fds.lb_finite() else None, fds.hi if fds.ub_finite() else None
+        )
+        # The key (value) must be readable for whichever map the fd is.
+        width = max(d.key_size if a.key else d.value_size for d in candidates)
         owner = reg_owner(a.access_reg.v)
         for t in self.types(a.access_reg):
             if t == "stack":
@@ -195,7 +198,7 @@ class Checker:
             wterms = {var(reg_owner(a.width.v), "svalue"): 1}
             wconst = 0
         for t in sorted(self.types(a.reg)):
-            if t in ("stack", "ctx", "packet", "shared"):
+            if t in ("stack", "ctx", "packet", "shared", "alloc_mem"):
                 self._region(a, owner, t, wterms, wconst, comparison)
             elif t == "number":
                 if not comparison:
@@ -271,7 +274,7 @@ class Checker:
                     "Upper bound must be at most packet_size",
                 )
         else:
-            size = var(owner, "shared_region_size")
+            size = var(owner, "alloc_mem_size" if t == "alloc_mem" else "shared_region_size")
             self.require_le({}, 0, *lb, "Lower bound must be at least 0")
             self.require_le(ub_terms, ub_const, {size: 1}, 0, f"Upper bound must be at most {size}")
             if not comparison and not a.or_null:

@@ -292,7 +292,15 @@ _WRITES = {
 def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
     """A helper call: written stack bytes become numbers, r1-r5 are scratched, r0 set."""
     proto = prototype(insn.func) if insn is not None else None
-    map_fd = state.eval(var(reg_owner(1), "map_fd")).singleton()
+    fd_range = state.eval(var(reg_owner(1), "map_fd"))
+    map_fd = fd_range.singleton()
+    candidates = opts.maps_in(
+        fd_range.lo if fd_range.lb_finite() else None,
+        fd_range.hi if fd_range.ub_finite() else None,
+    )
+    # Of several possible maps, the smallest value is what is surely there.
+    value_size = min(d.value_size for d in candidates)
+    alloc_size = state.eval(var(reg_owner(2), "svalue"))
     if proto is not None:
         for i, kind in enumerate(proto.args[:5]):
             if kind not in _WRITES:
@@ -302,7 +310,7 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
                 continue
             offs = state.eval(var(reg_owner(reg), "stack_offset"))
             if kind == ArgKind.PTR_TO_UNINIT_MAP_VALUE:
-                size = Interval.const(opts.map(map_fd or 0).value_size)
+                size = Interval.const(value_size)
             else:
                 size = state.eval(var(reg_owner(reg + 1), "svalue"))
             lo = offs.singleton()
@@ -311,14 +319,32 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
                 state.stack.set_numeric(lo, size.hi, True)
     for r in range(1, 6):
         state.havoc_owner(reg_owner(r))
+    if proto is not None and proto.changes_pkt_data:
+        # The packet may have moved: packet pointers kept in r6-r9 are no longer valid.
+        for r in range(6, 10):
+            if "packet" in state.reg_types(r):
+                state.havoc_owner(reg_owner(r))
     r0 = reg_owner(0)
     state.havoc_owner(r0)
     if proto is not None and proto.ret == RetKind.PTR_TO_MAP_VALUE_OR_NULL:
+        inner = opts.map(map_fd).inner if map_fd is not None else None
+        if inner is not None:
+            # A map of maps yields the inner map's fd, or null (PREVAIL's do_load_mapfd).
+            state.set_type(r0, {"map_fd"})
+            state.zone.set(var(r0, "map_fd"), Interval.const(inner))
+            state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+            return
         state.set_type(r0, {"shared"})
         state.zone.set(var(r0, "shared_offset"), _ZERO)
-        state.zone.set(
-            var(r0, "shared_region_size"), Interval.const(opts.map(map_fd or 0).value_size)
-        )
+        state.zone.set(var(r0, "shared_region_size"), Interval.const(value_size))
+        state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+        return
+    if proto is not None and proto.ret == RetKind.PTR_TO_ALLOC_MEM_OR_NULL:
+        # A ringbuf reservation: r2 bytes of fresh memory, or null.
+        state.set_type(r0, {"alloc_mem"})
+        state.zone.set(var(r0, "alloc_mem_offset"), _ZERO)
+        size = alloc_size if alloc_size.lb_finite() else Interval(0, alloc_size.hi)
+        state.zone.set(var(r0, "alloc_mem_size"), size.meet(Interval(0, PTR_MAX)))
         state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
         return
     state.types.set(r0, {"number"})

@@ -23,6 +23,7 @@ class MapDescriptor:
     value_size: int = 4
     max_entries: int = 4
     type: int = 0
+    inner: int | None = None  # for maps of maps: the fd (table index) of the inner map template
 
 
 @dataclass(slots=True)
@@ -42,3 +43,14 @@ class AnalysisOptions:
     def map(self, fd: int) -> MapDescriptor:
         """The descriptor of map `fd` (the YAML tests' single fake map by default)."""
         return self.maps.get(fd, MapDescriptor())
+
+    def maps_in(self, lo: int | None, hi: int | None) -> list[MapDescriptor]:
+        """The descriptors of every map whose fd lies in [lo, hi] (map 0 when unbounded).
+
+        A map fd reloaded from a stack slot written on several paths may be
+        one of several maps; checks then have to hold for each.
+        """
+        if lo is None or hi is None or hi - lo > 4096:
+            return [self.map(0)] if not self.maps else list(self.maps.values())
+        found = [self.maps[fd] for fd in range(max(lo, 0), hi + 1) if fd in self.maps]
+        return found or [self.map(lo)]

@@ -42,6 +42,8 @@ from .options import AnalysisOptions
 from .state import State, overflow_bounds, reg_owner, var
 
 U32_MAX = (1 << 32) - 1
+PROG_ARRAY = 3  # BPF_MAP_TYPE_PROG_ARRAY: its fd is a `map_fd_programs`
+CODE_ADDR = 4  # lddw src=BPF_PSEUDO_FUNC
 
 
 def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
@@ -74,7 +76,8 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
         case LoadMapFd():
             owner = reg_owner(insn.dst.v)
             state.havoc_owner(owner)
-            state.set_type(owner, {"map_fd"})
+            programs = opts.map(insn.mapfd).type == PROG_ARRAY
+            state.set_type(owner, {"map_fd_programs" if programs else "map_fd"})
             state.zone.set(var(owner, "map_fd"), Interval.const(insn.mapfd))
             state.zone.set(var(owner, "uvalue"), Interval(1, PTR_MAX))
         case LoadMapAddress():
@@ -89,7 +92,12 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
             counter = f"pc[{insn.name}]"
             state.zone.assign(counter, counter, 1)
         case LoadPseudo():
-            state.havoc_owner(reg_owner(insn.dst.v))
+            owner = reg_owner(insn.dst.v)
+            state.havoc_owner(owner)
+            if insn.kind == CODE_ADDR:
+                # A callback's address (PREVAIL: type func, uvalue the immediate).
+                state.set_type(owner, {"func"})
+                state.zone.set(var(owner, "uvalue"), Interval.const(insn.imm & U64_MAX))
         case CallLocal():
             _call_local(state, insn)
         case Exit():

@@ -1,0 +1,177 @@
+"""PREVAIL's verdicts on the ebpf-samples corpus (prevail-tests/elf_inventory.json).
+
+The inventory lists, per project and object, each section's programs as
+`{function, reject_load}`, plus `test_overrides` per section (or per
+program under `programs`): `expected_failure` (PREVAIL rejects a program
+that is safe), `reject` (the program is unsafe) and `reject_load` (the
+loader refuses it). Every other program PREVAIL accepts.
+
+`sample_programs(inventory, samples_dir)` turns that into one `Expected`
+per program found on disk, with what pybpf's verdict must be: accept,
+reject, or either (PREVAIL's false positives: accepting them soundly is
+an improvement, rejecting them agrees with PREVAIL).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..elf import load_object_spec
+from .program import verify_program
+
+__all__ = [
+    "Expected",
+    "known_failure_lines",
+    "sample_programs",
+    "verdict_agrees",
+    "verify_sample",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """One sample program and PREVAIL's verdict on it."""
+
+    project: str
+    object: str
+    section: str
+    function: str
+    #: "accept", "reject" (unsafe, or the loader refuses it) or
+    #: "prevail_rejects" (PREVAIL's false positive: either verdict is fine).
+    verdict: str
+    reason: str = ""
+
+    @property
+    def path(self) -> str:
+        """The object's path relative to the samples directory."""
+        return f"{self.project}/{self.object}"
+
+    @property
+    def id(self) -> str:
+        """A stable name: `project/object:section:function`."""
+        return f"{self.path}:{self.section}:{self.function}"
+
+    @property
+    def prevail_accepts(self) -> bool:
+        """PREVAIL's own verdict."""
+        return self.verdict == "accept"
+
+
+def _override(entry: dict, section: str, function: str) -> dict | None:
+    overrides = entry.get("test_overrides", {})
+    by_program = overrides.get("programs", {}).get(section, {}).get(function)
+    return by_program or overrides.get("sections", {}).get(section)
+
+
+def sample_programs(inventory: Path, samples_dir: Path) -> Iterator[Expected]:
+    """Every program of the inventory whose object is in `samples_dir`, in inventory order."""
+    data = json.loads(Path(inventory).read_text())
+    for project, pdata in data["projects"].items():
+        for obj, entry in pdata["objects"].items():
+            if not (Path(samples_dir) / project / obj).exists():
+                continue
+            for section, programs in entry["sections"].items():
+                for program in programs:
+                    function = program["function"]
+                    override = _override(entry, section, function)
+                    status = override.get("status") if override else None
+                    if program.get("reject_load"):
+                        verdict, reason = "reject", program.get("reject_load_reason", "")
+                    elif status in ("reject", "reject_load"):
+                        verdict, reason = "reject", status
+                    elif status == "expected_failure":
+                        verdict = "prevail_rejects"
+                        reason = f"{override.get('kind', '')}: {override.get('reason', '')}"
+                    else:
+                        verdict, reason = "accept", ""
+                    yield Expected(project, obj, section, function, verdict, reason)
+
+
+def verdict_agrees(expected: Expected, ok: bool) -> bool:
+    """Whether pybpf's verdict (`ok`: accepted) is acceptable for this program."""
+    if expected.verdict == "accept":
+        return ok
+    if expected.verdict == "reject":
+        return not ok
+    return True
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise _Timeout
+
+
+_OBJECTS: dict[str, object] = {}
+
+
+def verify_sample(samples: Path, expected: Expected, limit: float) -> dict:
+    """Verify one sample program within `limit` seconds (SIGALRM; main thread only).
+
+    A dict: `id`, `expected`, `ok` (None when the time limit was hit),
+    `failure` (the first failure, or why the object could not be read),
+    `seconds` (verification only), `agrees`.
+    """
+    out: dict = {"id": expected.id, "expected": expected.verdict}
+    start = time.perf_counter()
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        path = str(samples / expected.path)
+        spec = _OBJECTS.get(path)
+        if spec is None:
+            _OBJECTS.clear()  # programs come object by object: keep only the current one
+            spec = _OBJECTS[path] = load_object_spec(path)
+        program = spec.programs.get(expected.function)  # type: ignore[attr-defined]
+        if program is None:
+            out.update(ok=False, failure=f"program {expected.function} not found")
+        else:
+            start = time.perf_counter()  # the object's parsing is not counted
+            report = verify_program(program, spec)  # type: ignore[arg-type]
+            first = report.first_failure
+            out.update(ok=report.ok, failure=str(first) if first else None)
+    except _Timeout:
+        out.update(ok=None, failure=f"time limit ({limit:g} s) exceeded")
+    except Exception as e:  # a load error is a rejection
+        out.update(ok=False, failure=f"{type(e).__name__}: {e}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    out["seconds"] = time.perf_counter() - start
+    if out["ok"] is not None:
+        out["agrees"] = verdict_agrees(expected, out["ok"])
+    return out
+
+
+def _reason(result: dict) -> str:
+    failure = result.get("failure") or "accepted"
+    if "'memset'" in failure or "'memcpy'" in failure:
+        return (
+            "calls the compiler builtin memset/memcpy: PREVAIL models it as a builtin, "
+            "pybpf's loader cannot link it (" + failure + ")"
+        )
+    if "not supported by pybpf" in failure:
+        return "helper without a prototype (socket pointers, ctx-or-null): " + failure
+    if result.get("expected") == "reject":
+        return "unsafe program accepted: " + failure
+    return "rejected where PREVAIL accepts: " + failure
+
+
+def known_failure_lines(results: list[dict]) -> str:
+    """The known-failures file: one `id  reason` line per disagreement (not time-outs)."""
+    lines = [
+        "# Sample programs whose verdict disagrees with PREVAIL's (elf_inventory.json).",
+        "# Regenerate: python benchmarks/bench_verifier.py --jobs 2 \\",
+        "#     --write-known-failures tests/verifier_samples_known_failures.txt",
+    ]
+    for r in results:
+        if r.get("ok") is not None and not r.get("agrees"):
+            lines.append(f"{r['id']}  {_reason(r)}")
+    return "\n".join(lines) + "\n"

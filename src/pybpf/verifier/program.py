@@ -1,0 +1,240 @@
+"""Verification of real programs: a clang object's `ProgramSpec` in its platform.
+
+`verify_program(program_spec, object_spec)` gives the analysis what the
+instructions alone do not say, the way PREVAIL's Linux platform does
+(vbpf/prevail src/linux/linux_platform.cpp):
+
+* the program type, from the section name and the object's path
+  (`pybpf.platform.sections.prevail_program_type`), and with it the
+  context layout: size and the offsets of `data`, `data_end` and
+  `data_meta` (PREVAIL's src/linux/gpl/spec_type_descriptors.hpp);
+* the map table: `lddw src=MAP_FD imm=i` names the object's i-th map
+  (`MapSpec`: type, key and value sizes, entries; maps of maps get their
+  inner map appended to the table so a lookup yields its fd), and
+  `lddw src=MAP_VALUE` points into the value of a global-data map;
+* relocations the loader could not resolve (kfuncs, extern variables):
+  the program is rejected with the symbol's name, as a loader would;
+* helpers without a prototype in `pybpf.platform.helper_prototypes` are
+  rejected (the analysis cannot check what it does not know);
+* each failure carries the C source line from BTF line_info.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
+from ..isa import with_pcs
+from ..platform.helper_ids import helper_name
+from ..platform.helper_prototypes import prototype
+from ..platform.sections import prevail_program_type
+from .cfg import ENTRY
+from .constraints import parse_invariant
+from .fixpoint import NotSupported, analyze_program
+from .ir import Call, from_instruction
+from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
+from .report import Failure, Report
+
+__all__ = ["PREVAIL_CONTEXTS", "context_descriptor", "map_table", "verify_program"]
+
+_SK_BUFF = CtxDescriptor(192, 76, 80, 140)
+_PTREGS = (3 + 63 + 8 + 2) * 8  # PREVAIL's cross-architecture bound on pt_regs
+
+
+def _plain(size: int) -> CtxDescriptor:
+    return CtxDescriptor(size, -1, -1, -1)
+
+
+#: PREVAIL program type name → its context descriptor (spec_type_descriptors.hpp).
+PREVAIL_CONTEXTS: Mapping[str, CtxDescriptor] = {
+    "unspec": _plain(0),
+    "ext": _plain(0),
+    "socket_filter": _SK_BUFF,
+    "lxc": _SK_BUFF,
+    "cgroup_skb": _SK_BUFF,
+    "sched_cls": _SK_BUFF,
+    "sched_act": _SK_BUFF,
+    "lwt_in": _SK_BUFF,
+    "lwt_out": _SK_BUFF,
+    "lwt_xmit": _SK_BUFF,
+    "lwt_seg6local": _SK_BUFF,
+    "sk_skb": _SK_BUFF,
+    "xdp": CtxDescriptor(24, 0, 4, 8),
+    "sk_msg": CtxDescriptor(80, 0, 8, -1),
+    "sk_reuseport": CtxDescriptor(56, 0, 8, -1),
+    "flow_dissector": CtxDescriptor(192, 76, 80, -1),
+    "cgroup_device": _plain(12),
+    "cgroup_sock": _plain(80),
+    "kprobe": _plain(_PTREGS),
+    "perf_event": _plain(3 * 8 + _PTREGS),
+    "tracepoint": _plain(2048),
+    "raw_tracepoint": _plain(2048),
+    "raw_tracepoint_writable": _plain(2048),
+    "sock_ops": _plain(224),
+    "cgroup_sock_addr": _plain(72),
+    "cgroup_sockopt": _plain(40),
+    "sk_lookup": _plain(72),
+    "cgroup_sysctl": _plain(8),
+    "tracing": _plain(12 * 8),
+    "struct_ops": _plain(12 * 8),
+    "lsm": _plain(12 * 8),
+    "lirc_mode2": _plain(4),
+    "netfilter": _plain(2 * 8),
+    "syscall": _plain(65535),
+}
+
+#: Helpers usable only with one context layout (PREVAIL's `ctx_descriptor` in
+#: spec_prototypes.cpp): helper id → the descriptor its program type must have.
+_HELPER_CONTEXTS: Mapping[int, CtxDescriptor] = {
+    **dict.fromkeys((13, 18, 19, 20, 21, 29, 30, 31, 32, 33, 34, 39, 41, 50), _SK_BUFF),
+    53: PREVAIL_CONTEXTS["sock_ops"],  # sock_map_update
+    59: PREVAIL_CONTEXTS["sock_ops"],  # sock_ops_cb_flags_set
+    56: PREVAIL_CONTEXTS["perf_event"],  # perf_prog_read_value
+}
+
+_MAP_TYPES_OF_MAPS = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
+
+
+def context_descriptor(prog_type: str) -> CtxDescriptor:
+    """The context layout of PREVAIL program type `prog_type` (a socket filter's if unknown)."""
+    return PREVAIL_CONTEXTS.get(prog_type, _SK_BUFF)
+
+
+def _descriptor(spec: MapSpec) -> MapDescriptor:
+    return MapDescriptor(spec.key_size, spec.value_size, spec.max_entries, spec.type)
+
+
+def map_table(object_spec: ObjectSpec) -> dict[int, MapDescriptor]:
+    """Map index (the lddw immediate) → descriptor; inner maps are appended after the object's."""
+    specs = list(object_spec.maps.values())
+    table = {i: _descriptor(spec) for i, spec in enumerate(specs)}
+    for i, spec in enumerate(specs):
+        if spec.type in _MAP_TYPES_OF_MAPS and spec.inner_map is not None:
+            inner = len(table)
+            table[inner] = _descriptor(spec.inner_map)
+            table[i] = replace(table[i], inner=inner)
+    return table
+
+
+def _entry(ctx: CtxDescriptor) -> list[str]:
+    from . import entry_constraints
+
+    return entry_constraints(ctx)
+
+
+def verify_program(
+    program_spec: ProgramSpec,
+    object_spec: ObjectSpec,
+    *,
+    prog_type: str | None = None,
+    options: AnalysisOptions | None = None,
+) -> Report:
+    """Verify one program of an object and return its `Report`.
+
+    `prog_type` overrides the PREVAIL program type the section implies
+    (`"xdp"`, `"sched_cls"`, …). `options` may set analysis switches
+    (termination checking, …); its context and map table are replaced by
+    the object's.
+    """
+    if prog_type is None:
+        prog_type = prevail_program_type(program_spec.section, object_spec.path).program_type.name
+    table = map_table(object_spec)
+    opts = replace(options) if options is not None else AnalysisOptions()
+    opts.program_type = prog_type
+    opts.ctx = context_descriptor(prog_type)
+    opts.maps = table
+    opts.map_count = len(object_spec.maps)
+
+    unresolved = [
+        r
+        for r in program_spec.relocations
+        if r.kind in (RelocationKind.KFUNC, RelocationKind.EXTERN)
+    ]
+    if unresolved:
+        first = min(unresolved, key=lambda r: r.pc)
+        what = "kernel function" if first.kind == RelocationKind.KFUNC else "extern symbol"
+        return _with_sources(
+            Report(
+                failures=[
+                    Failure(
+                        first.pc,
+                        None,
+                        f"unresolved {what} {first.symbol!r}: pybpf cannot link it",
+                    )
+                ]
+            ),
+            program_spec,
+        )
+
+    program = {
+        pc: from_instruction(insn, pc, pc + insn.slots)
+        for pc, insn in with_pcs(program_spec.instructions)
+    }
+    unknown = [
+        (pc, insn.func)
+        for pc, insn in program.items()
+        if isinstance(insn, Call) and prototype(insn.func) is None
+    ]
+    wrong_type = [
+        (pc, insn.func)
+        for pc, insn in program.items()
+        if isinstance(insn, Call)
+        and insn.func in _HELPER_CONTEXTS
+        and _HELPER_CONTEXTS[insn.func] != opts.ctx
+    ]
+    if wrong_type:
+        pc, func = wrong_type[0]
+        return _with_sources(
+            Report(
+                failures=[
+                    Failure(
+                        pc,
+                        None,
+                        f"helper {_helper_label(func)} is not available to {prog_type} programs",
+                    )
+                ]
+            ),
+            program_spec,
+        )
+    if unknown:
+        pc, func = unknown[0]
+        return _with_sources(
+            Report(
+                failures=[
+                    Failure(pc, None, f"helper {_helper_label(func)} is not supported by pybpf")
+                ]
+            ),
+            program_spec,
+        )
+    try:
+        result = analyze_program(program, parse_invariant(_entry(opts.ctx)), opts)
+    except NotSupported as e:
+        return Report(failures=[Failure(ENTRY, None, f"analysis not supported: {e}")])
+    except RecursionError:
+        return Report(failures=[Failure(ENTRY, None, "analysis not supported: nesting too deep")])
+    return _with_sources(result.report(), program_spec)
+
+
+def _helper_label(func: int) -> str:
+    try:
+        return f"{helper_name(func)} (id {func})"
+    except (KeyError, ValueError):
+        return f"id {func}"
+
+
+def _with_sources(report: Report, program_spec: ProgramSpec) -> Report:
+    """The report with each failure's C source line (from BTF line_info) filled in."""
+    if not program_spec.line_infos:
+        return report
+    failures = []
+    for failure in report.failures:
+        pc = failure.pc
+        info = program_spec.line_at(pc) if pc is not None and pc >= 0 else None
+        if info is not None and failure.source_line is None:
+            where = f"{info.file_name}:{info.line_number}"
+            text = info.line.strip()
+            failure = replace(failure, source_line=f"{where}: {text}" if text else where)
+        failures.append(failure)
+    report.failures = failures
+    return report
