@@ -36,7 +36,9 @@ def _objects() -> list:
 def test_every_program_runs_or_raises_a_typed_error(path: Path) -> None:
     packet = sample_packets()["udp_dns"]
     try:
-        obj = pybpf.load(path)
+        # verify=False: this sweep tests the bounds-checked interpreter's
+        # robustness on every sample, not the verifier (tests/test_verifier_*).
+        obj = pybpf.load(path, verify=False)
     except PybpfError:
         return  # a one-line load error is the contract for broken objects
     with obj:

@@ -28,7 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MapError, NotSupportedError, ProgramFault, PybpfError, TestRunError
+from .errors import (
+    MapError,
+    NotSupportedError,
+    ProgramFault,
+    PybpfError,
+    TestRunError,
+    VerifierError,
+)
 from .runtime.maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 from .runtime.object import Object, load
 from .runtime.program import Program
@@ -87,6 +94,8 @@ def _errno_of(error: BaseException) -> int:
         return errno.EOPNOTSUPP
     if isinstance(error, ProgramFault):
         return errno.EFAULT
+    if isinstance(error, VerifierError):
+        return errno.EACCES  # what bpf(BPF_PROG_LOAD) returns for a rejected program
     if isinstance(error, OSError) and error.errno:
         return error.errno
     return errno.EINVAL

@@ -7,6 +7,16 @@ read-only global data; it happens on `load()` or when a program is first run,
 so `obj.rodata.x = …` between `pybpf.load()` and the first run configures the
 programs, as with a libbpf skeleton between open and load.
 
+Loading also verifies: every program that can run here is proven safe by
+`pybpf.verifier` (results cached by program hash, see
+`pybpf.verifier.cache`), and a rejection raises `VerifierError` carrying
+the report, as `bpf_object__load` fails when the kernel rejects one
+program. `pybpf.load(path, verify=False)` skips the verifier; such
+programs then run only in the bounds-checked interpreter, which checks
+every access at run time. Programs that cannot run here anyway (kfuncs,
+CO-RE, unsupported maps) are not verified: running them raises
+`NotSupportedError` as before.
+
 Maps of a family pybpf does not implement yet do not stop an object from
 opening: their `NotSupportedError` is raised when the map is looked up
 (`obj.maps[name]`) or a program that uses it is run, so that any object can
@@ -31,14 +41,14 @@ from typing import Any
 from ..btf.values import TypedMap
 from ..elf.map_types import MapType
 from ..elf.specs import MapSpec, ObjectSpec
-from ..errors import LoadError, MapError, NotSupportedError, PybpfError
+from ..errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
 from .context import ExecutionContext
 from .global_data import GlobalDataMap, GlobalVariables, is_global_data
 from .linux_helpers import linux_helpers
 from .maps import Map, create_map
 from .program import Program
 
-__all__ = ["Object", "ObjectMaps", "ObjectPrograms", "load"]
+__all__ = ["Object", "ObjectMaps", "ObjectPrograms", "load", "rejection"]
 
 BPF_OBJ_NAME_LEN = 16
 
@@ -149,8 +159,10 @@ class Object:
         *,
         context: ExecutionContext | None = None,
         ncpus: int | None = None,
+        verify: bool = True,
     ):
         self.spec = spec
+        self.verify = verify
         self.path = spec.path
         self.name = Path(spec.path).name.split(".")[0]  # libbpf cuts at the first dot
         self.btf = spec.btf
@@ -214,15 +226,24 @@ class Object:
     # -- lifecycle ----------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the object as `bpf_object__load` does: freeze read-only global data.
+        """Load the object as `bpf_object__load` does: verify, freeze read-only global data.
 
-        Idempotent; done automatically when a program first runs. Setting
-        `.rodata` variables afterwards raises `MapError(EPERM)`.
+        Idempotent; done automatically when a program first runs. Raises
+        `VerifierError` (nothing loaded) when a program is rejected, unless
+        the object was opened with `verify=False`. Setting `.rodata`
+        variables afterwards raises `MapError(EPERM)`.
         """
         if self.closed:
             raise LoadError(f"{self.path}: object is closed")
         if self.loaded:
             return
+        if self.verify:
+            for program in self.programs.values():
+                if program.unresolved:
+                    continue  # cannot run here: NotSupportedError when run
+                report = program.verify()
+                if not report.ok:
+                    raise rejection(self.path, program.name, report)
         for map_ in self.maps.live().values():
             if isinstance(map_, GlobalDataMap) and map_.spec.frozen:
                 map_.freeze()
@@ -273,10 +294,23 @@ class Object:
         return f"<Object {self.path!r} {state}: programs {list(self.programs)}, maps {list(self.maps)}>"
 
 
-def load(path: str | os.PathLike[str], *, ncpus: int | None = None) -> Object:
+def rejection(path: str, program: str, report: Any) -> VerifierError:
+    """`VerifierError(report)` whose one-line message names the object and the program."""
+    error = VerifierError(report)
+    error.program = program  # type: ignore[attr-defined]
+    first = report.first_failure
+    source = f" [{first.source_line}]" if first is not None and first.source_line else ""
+    error.args = (f"{path}: program {program} rejected by the verifier: {first}{source}",)
+    return error
+
+
+def load(path: str | os.PathLike[str], *, ncpus: int | None = None, verify: bool = True) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
-    `.rodata` stays writable until the first run or `Object.load()`.
-    `ncpus` sets the number of simulated CPUs of per-CPU maps.
+    `.rodata` stays writable until the first run or `Object.load()`, which
+    verifies every program (`VerifierError` if one is rejected).
+    `verify=False` skips the verifier: the programs then run only in the
+    bounds-checked interpreter. `ncpus` sets the number of simulated CPUs
+    of per-CPU maps.
     """
-    return Object(ObjectSpec.from_file(path), ncpus=ncpus)
+    return Object(ObjectSpec.from_file(path), ncpus=ncpus, verify=verify)

@@ -13,7 +13,11 @@ naming the first unresolved item.
 
 The engine (the bounds-checked `Interpreter`, with the Linux helper table
 and the object's `ExecutionContext` as `runtime`) is built on first use;
-building it loads the object (`Object.load`), which freezes `.rodata`.
+building it loads the object (`Object.load`), which freezes `.rodata` and,
+unless the object was opened with `verify=False`, verifies every program
+(`VerifierError` when one is rejected). An unverified program may run only
+in the bounds-checked interpreter: `engine_kind` names the engine and
+`_engine_class` refuses anything else for a program that was not verified.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ if TYPE_CHECKING:
     from .object import Object
 
 __all__ = ["Program", "program_type_of"]
+
+#: Engines that check every memory access at run time, and so may run unverified code.
+BOUNDS_CHECKED_ENGINES = frozenset({"interpreter"})
 
 _SECTION_PREFIXES = (
     ("xdp", ProgramType.XDP),
@@ -61,8 +68,14 @@ class Program:
     ELF section, `prog_type` the `ProgramType` the section gives, `id` the
     program id in the object's `ExecutionContext` (what a prog_array holds),
     `instructions` the linked instructions, `unresolved` the reasons the
-    program cannot run here (empty when it can).
+    program cannot run here (empty when it can). `report` is the verifier's
+    `Report` once verified (None before, or when verification is off);
+    `verified` is True only when the verifier accepted the program.
     """
+
+    #: The engine programs run in; the only one today. A JIT will be allowed
+    #: for verified programs only (see `_engine_class`).
+    engine_kind = "interpreter"
 
     def __init__(self, obj: Object, spec: ProgramSpec):
         self.object = obj
@@ -73,6 +86,8 @@ class Program:
         self.unresolved: list[PybpfError] = []
         self.instructions: tuple[Instruction, ...] = self._link()
         self._engine: Any = None
+        self.report: Any = None
+        self.verified = False
         self.id = obj.context.add_program(self)
 
     def _link(self) -> tuple[Instruction, ...]:
@@ -129,27 +144,68 @@ class Program:
             named = f"{what} ({named})"
         return NotSupportedError(f"{self.object.path}: program {self.name}: pc {pc}: {named}")
 
+    # -- verifying --------------------------------------------------------------
+
+    def verify(self) -> Any:
+        """Verify this program (cached by program hash); return its `Report`.
+
+        Does not raise: `Object.load` turns a rejection into `VerifierError`.
+        """
+        from ..verifier.cache import verify_cached
+
+        report = verify_cached(self.spec, self.object.spec, self.verifier_prog_type)
+        self.report = report
+        self.verified = report.ok
+        return report
+
+    @property
+    def verifier_prog_type(self) -> str | None:
+        """The verifier's name for the type this program runs as (None: the section's)."""
+        from ..verifier.program import PREVAIL_CONTEXTS
+
+        name = self.prog_type.name.lower()
+        return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
+
     # -- running ----------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the object (freezing `.rodata`) and check that this program can run.
+        """Load the object (freezing `.rodata`, verifying) and check that this program can run.
 
         Raises the first unresolved item (`NotSupportedError` for a kfunc,
-        extern, CO-RE relocation or unsupported map family).
+        extern, CO-RE relocation or unsupported map family), or
+        `VerifierError` when the verifier rejected a program of the object.
         """
         self.object.load()
         if self.unresolved:
             raise self.unresolved[0]
+        if self.object.verify and not self.verified:
+            # Object.load verified it; a rejection there already raised.
+            from .object import rejection
+
+            report = self.report if self.report is not None else self.verify()
+            raise rejection(self.object.path, self.name, report)
+
+    def _engine_class(self) -> Any:
+        """The engine class for `engine_kind`; unverified code only in a bounds-checked one."""
+        if not self.verified and self.engine_kind not in BOUNDS_CHECKED_ENGINES:
+            raise LoadError(
+                f"{self.object.path}: program {self.name} is not verified: "
+                f"the {self.engine_kind} engine runs verified programs only"
+            )
+        from ..engine.interpreter import Interpreter
+
+        return Interpreter
 
     @property
     def engine(self) -> Any:
         """The interpreter running this program, built (and the object loaded) on first use."""
         if self._engine is None:
             self.load()
-            from ..engine.interpreter import DEFAULT_BUDGET, Interpreter
+            from ..engine.interpreter import DEFAULT_BUDGET
 
+            engine_class = self._engine_class()
             context = self.object.context
-            self._engine = Interpreter(
+            self._engine = engine_class(
                 self.instructions,
                 helpers=self.object.helpers,
                 memory=context.memory,

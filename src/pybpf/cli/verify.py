@@ -1,0 +1,95 @@
+"""`pybpf verify`: prove the programs of an object safe, or say why not.
+
+Exit codes: 0 when every selected program verifies, 1 when one is
+rejected, 2 on bad input (a file that cannot be read or parsed, an unknown
+section or program). Bad input is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from ..errors import PybpfError
+from .main import app
+
+EXIT_REJECTED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _bad_input(message: str) -> typer.Exit:
+    print(f"pybpf: error: {message}", file=sys.stderr)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command("verify")
+def verify_command(
+    obj: Path = typer.Argument(..., help="A BPF object file built by clang (-target bpf)."),
+    section: str | None = typer.Option(
+        None, "--section", "-s", help="Only programs of this ELF section."
+    ),
+    program: str | None = typer.Option(
+        None, "--program", "-p", help="Only the program with this function name."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Print the invariants before every instruction."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead."),
+) -> None:
+    """Verify the programs of OBJ; on rejection, show where, why, and how to fix it."""
+    from ..elf.loader import load_object_spec
+    from ..verifier.cache import resolve_prog_type
+    from ..verifier.program import verify_program
+    from ..verifier.render import ProgramVerdict, analysis_invariants, render_json, render_text
+
+    try:
+        spec = load_object_spec(obj)
+    except OSError as error:
+        raise _bad_input(f"{obj}: {error.strerror or error}") from None
+    except PybpfError as error:
+        raise _bad_input(str(error)) from None
+    programs = _entry_programs(spec)
+    if section is not None:
+        programs = [p for p in programs if p.section == section]
+        if not programs:
+            known = ", ".join(sorted({p.section for p in _entry_programs(spec)})) or "none"
+            raise _bad_input(f"{obj}: no program in section {section} (sections: {known})")
+    if program is not None:
+        programs = [p for p in programs if p.name == program]
+        if not programs:
+            known = ", ".join(p.name for p in _entry_programs(spec)) or "none"
+            raise _bad_input(f"{obj}: no program named {program} (programs: {known})")
+    if not programs:
+        raise _bad_input(f"{obj}: no programs")
+
+    verdicts = []
+    for program_spec in programs:
+        prog_type = resolve_prog_type(program_spec, spec)
+        start = time.perf_counter()
+        report = verify_program(program_spec, spec, prog_type=prog_type)
+        seconds = time.perf_counter() - start
+        verdict = ProgramVerdict(program_spec, prog_type, report, seconds)
+        if verbose or not report.ok:
+            verdict.invariants = analysis_invariants(program_spec, spec, prog_type)
+        verdicts.append(verdict)
+
+    if as_json:
+        typer.echo(json.dumps(render_json(verdicts, path=str(obj), verbose=verbose), indent=2))
+    else:
+        for verdict in verdicts:
+            for line in render_text(verdict, verbose=verbose):
+                typer.echo(line)
+        rejected = sum(not v.ok for v in verdicts)
+        typer.echo(f"{len(verdicts) - rejected} of {len(verdicts)} program(s) verified")
+    if any(not v.ok for v in verdicts):
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _entry_programs(spec) -> list:
+    """The programs a loader would load: not the `.text` functions other programs call."""
+    called = {fn for p in spec.programs.values() for fn, start in p.functions if start > 0}
+    return [p for name, p in spec.programs.items() if not (p.section == ".text" and name in called)]
