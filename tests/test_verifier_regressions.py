@@ -1,0 +1,204 @@
+"""Unsound acceptances found by the soundness fuzzer (tests/test_verifier_fuzz.py).
+
+Each test holds the minimal program the fuzzer's counterexample shrank to.
+The property is the fuzzer's: the verifier (`verify_program`, the path
+`pybpf.load` takes) either rejects the program, or the bounds-checked
+interpreter runs it on every packet without a fault. A test marked
+`xfail(strict=True, reason="verifier bug: …")` documents a bug still open;
+it turns into a failure (XPASS) once the verifier is fixed, and the mark
+is then removed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzz_programs import Harness, describe
+from pybpf.isa import assemble
+from pybpf.isa.instruction import Instruction
+from pybpf.verifier.program import verify_program
+
+PACKETS = [bytes(n) for n in (14, 20, 34, 60, 128)]
+
+
+@pytest.fixture(scope="module")
+def harness() -> Harness:
+    return Harness()
+
+
+def _assert_sound(harness: Harness, source: str) -> None:
+    outcome = harness.check(source, PACKETS)
+    assert outcome.crash is None, f"verifier crashed: {describe(outcome.crash)}"
+    assert outcome.fault is None, f"accepted, then faulted: {describe(outcome.fault)}"
+
+
+def _assert_rejected_by_default(harness: Harness, source: str) -> None:
+    prog, obj = harness.object_spec(assemble(source))
+    report = verify_program(prog, obj, prog_type="xdp")  # options as pybpf.load uses them
+    assert not report.ok, "accepted"
+
+
+# -- open bugs ------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: stores at or above r10 are accepted (r10 + 0 .. r10 + 4095): "
+    "the stack's upper bound is the 4096-byte total, not the frame pointer",
+)
+def test_store_at_frame_pointer_rejected(harness: Harness) -> None:
+    _assert_sound(harness, "*(u64 *)(r10 + 0) = 1\nr0 = 0\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: stores above r10 through a moved stack pointer are accepted",
+)
+def test_store_above_frame_through_register_rejected(harness: Harness) -> None:
+    _assert_sound(harness, "r1 = 8\nr2 = r10\nr2 += r1\n*(u64 *)(r2 - 8) = 1\nr0 = 0\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: a loop storing to the stack at a variable offset loses the state "
+    "after the loop (an uninitialised r7 is then dereferenced unchecked)",
+)
+def test_loop_with_variable_stack_store_keeps_checking(harness: Harness) -> None:
+    source = """
+        r9 = 0
+    L1:
+        r2 = r10
+        r2 += -256
+        r2 += r9
+        *(u8 *)(r2 + 0) = 1
+        r9 += 1
+        if r9 < 8 goto L1
+        r0 = *(u8 *)(r7 + 0)
+        r0 = 2
+        exit
+    """
+    _assert_sound(harness, source)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: an uninitialised register after a loop with a variable-offset "
+    "stack store is accepted as r0 at exit",
+)
+def test_loop_with_variable_stack_store_uninit_exit_rejected(harness: Harness) -> None:
+    source = """
+        r9 = 0
+    L1:
+        r2 = r10
+        r2 += -256
+        r2 += r9
+        *(u8 *)(r2 + 0) = 1
+        r9 += 1
+        if r9 < 8 goto L1
+        r0 = r7
+        exit
+    """
+    assert not harness.verify(assemble(source)).ok
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: ctx accesses are checked against the context size only; a 1-byte "
+    "read of xdp_md.data (a pointer field) is accepted (the kernel allows 4-byte reads)",
+)
+def test_narrow_read_of_ctx_pointer_field_rejected(harness: Harness) -> None:
+    _assert_sound(harness, "r0 = *(u8 *)(r1 + 0)\nr0 = 0\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: a misaligned 4-byte ctx read (xdp_md + 1) is accepted",
+)
+def test_misaligned_ctx_read_rejected(harness: Harness) -> None:
+    _assert_sound(harness, "r0 = *(u32 *)(r1 + 1)\nr0 = 0\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: xdp_md.egress_ifindex is accepted in a plain XDP program "
+    "(the kernel allows it only for BPF_XDP_DEVMAP)",
+)
+def test_xdp_egress_ifindex_read_rejected(harness: Harness) -> None:
+    _assert_sound(harness, "r0 = *(u32 *)(r1 + 20)\nr0 = 0\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: verify_program's default options (pybpf.load) do not check "
+    "termination, so a loop that never ends is accepted",
+)
+def test_infinite_loop_rejected_by_default(harness: Harness) -> None:
+    _assert_rejected_by_default(harness, "r0 = 0\nL:\ngoto L\nexit\n")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: a counter loop whose step is 0 is accepted by default (found by "
+    "mutating socket_filter.o:filter_b, `r4 += 8` -> nop)",
+)
+def test_loop_without_progress_rejected_by_default(harness: Harness) -> None:
+    source = "r0 = 0\nr1 = 0\nL:\nr1 += 0\nif r1 != 64 goto L\nexit\n"
+    _assert_rejected_by_default(harness, source)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="verifier bug: crash (KeyError 'BE14') instead of a rejection on a byte swap "
+    "of invalid width (found by mutating socket_filter.o:filter_b, be32 -> be14)",
+)
+def test_invalid_byteswap_width_is_rejected_cleanly(harness: Harness) -> None:
+    insns = [
+        Instruction(0xB7, 0, 0, 0, 1),  # r0 = 1
+        Instruction(0xDC, 0, 0, 0, 14),  # r0 = be14 r0
+        Instruction(0x95, 0, 0, 0, 0),  # exit
+    ]
+    report = harness.verify(insns)
+    assert not report.ok
+
+
+# -- guards: shapes the fuzzer relies on, accepted and sound ----------------------------
+
+
+def test_guarded_packet_read_is_accepted_and_sound(harness: Harness) -> None:
+    source = """
+        r6 = r1
+        r7 = *(u32 *)(r6 + 0)
+        r8 = *(u32 *)(r6 + 4)
+        r4 = r7
+        r4 += 14
+        if r4 > r8 goto out
+        r0 = *(u16 *)(r7 + 12)
+    out:
+        r0 = 2
+        exit
+    """
+    outcome = harness.check(source, PACKETS)
+    assert outcome.accepted, outcome.report.render() if outcome.report else outcome.crash
+    assert outcome.fault is None
+
+
+def test_off_by_one_packet_read_is_rejected(harness: Harness) -> None:
+    source = """
+        r6 = r1
+        r7 = *(u32 *)(r6 + 0)
+        r8 = *(u32 *)(r6 + 4)
+        r4 = r7
+        r4 += 14
+        if r4 > r8 goto out
+        r0 = *(u16 *)(r7 + 13)
+    out:
+        r0 = 2
+        exit
+    """
+    assert not harness.check(source, PACKETS).accepted
+
+
+def test_bounded_loop_with_termination_check_is_accepted(harness: Harness) -> None:
+    source = "r0 = 0\nr9 = 0\nL:\nr0 += r9\nr9 += 1\nif r9 < 8 goto L\nr0 = 2\nexit\n"
+    outcome = harness.check(source, PACKETS)
+    assert outcome.accepted and outcome.fault is None
