@@ -69,7 +69,7 @@ ALU_OPS = ("+=", "-=", "*=", "/=", "%=", "|=", "&=", "^=", "<<=", ">>=", "s>>=",
 JMP_OPS = ("==", "!=", ">", ">=", "<", "<=", "s>", "s>=", "s<", "s<=", "&")
 SIZES = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
-AVOID_KNOWN_SHAPES: set[str] = {"loop-stack-store"}
+AVOID_KNOWN_SHAPES: set[str] = set()
 """Shapes that trigger a recorded verifier bug whose faults cannot be told apart by
 message (the state after the loop is lost, so any later mistake passes); the fuzz
 tests leave them out until the regression test turns green. Empty it to explore."""
@@ -620,11 +620,11 @@ class Harness:
         return prog, obj
 
     def verify(self, insns: Sequence[Instruction]) -> Report:
-        """The verdict of `verify_program` (the loader's path), termination checked."""
+        """The verdict of `verify_program` with the loader's options (`AnalysisOptions.for_load`)."""
         from pybpf.verifier.program import verify_program
 
         prog, obj = self.object_spec(insns)
-        options = AnalysisOptions(check_termination=True)
+        options = AnalysisOptions.for_load()
         return verify_program(prog, obj, prog_type="xdp", options=options)
 
     def link(self, insns: Sequence[Instruction]) -> list[Instruction]:
@@ -882,21 +882,9 @@ class ExampleHarness:
 #: Unsoundness already recorded as strict-xfail tests in tests/test_verifier_regressions.py:
 #: name → what identifies its fault. The fuzz tests count these apart and fail only on new ones.
 KNOWN_BUGS: dict[str, Callable[[BaseException], bool]] = {
-    # The verifier checks ctx accesses against the context's size only, not
-    # against its fields (narrow/misaligned reads of pointer fields, fields
-    # not readable for the program type, e.g. xdp_md.egress_ifindex).
-    "ctx-field-layout": lambda e: " of struct " in str(e),
-    # verify_program's default options (the path pybpf.load takes) do not
-    # check termination: a loop that never ends is accepted.
-    "termination-not-checked": lambda e: "instruction budget" in str(e),
     # Stores at or above r10 (r10 + 0 .. r10 + 4095) are accepted: the
     # verifier's stack is 4096 bytes above the 512-byte frame's bottom.
     "stack-above-frame": lambda e: "nearest region stack" in str(e),
-    # A verifier crash, not a fault: a byte swap of an invalid width (imm
-    # not 16/32/64) raises KeyError('BE14') in ir.from_instruction.
-    "byteswap-width-crash": lambda e: (
-        isinstance(e, KeyError) and str(e).strip("'").startswith(("BE", "LE", "BSWAP"))
-    ),
 }
 
 

@@ -71,17 +71,11 @@ def _unsafe_cases() -> list:
 
 # Verdicts the verifier does not give yet (strict: a fix shows), with why.
 UNSAFE_KNOWN_FAILURES = {
-    "stack_above_frame.o:stack_above_frame": "stack access above the frame not rejected",
-    "loop_infinite.o:loop_infinite": "termination is not checked by default (as PREVAIL)",
-    "loop_goto_self.o:loop_goto_self": "termination is not checked by default (as PREVAIL)",
-    "loop_packet_unbounded.o:loop_packet_unbounded": "termination is not checked by default",
     "helper_wrong_map_type.o:helper_wrong_map_type": "helper map-type restrictions not checked",
     "helper_not_allowed.o:helper_not_allowed": "helper/program-type table incomplete",
     "helper_not_allowed.safe.o:helper_not_allowed": "helper without a prototype rejected",
     "ringbuf_leak.o:ringbuf_leak": "ringbuf reference tracking not done",
     "return_value_cgroup.o:return_value_cgroup": "exit value range per program type not checked",
-    "ctx_write_readonly.o:ctx_write_readonly": "ctx field permissions not checked",
-    "ctx_modified_ptr.o:ctx_modified_ptr": "modified ctx pointer dereference not rejected",
     "no_exit_fallthrough.o:no_exit_fallthrough": "falling off the end not rejected",
 }
 UNSAFE_CASES = [

@@ -41,28 +41,14 @@ def _assert_rejected_by_default(harness: Harness, source: str) -> None:
 # -- open bugs ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: stores at or above r10 are accepted (r10 + 0 .. r10 + 4095): "
-    "the stack's upper bound is the 4096-byte total, not the frame pointer",
-)
 def test_store_at_frame_pointer_rejected(harness: Harness) -> None:
     _assert_sound(harness, "*(u64 *)(r10 + 0) = 1\nr0 = 0\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: stores above r10 through a moved stack pointer are accepted",
-)
 def test_store_above_frame_through_register_rejected(harness: Harness) -> None:
     _assert_sound(harness, "r1 = 8\nr2 = r10\nr2 += r1\n*(u64 *)(r2 - 8) = 1\nr0 = 0\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: a loop storing to the stack at a variable offset loses the state "
-    "after the loop (an uninitialised r7 is then dereferenced unchecked)",
-)
 def test_loop_with_variable_stack_store_keeps_checking(harness: Harness) -> None:
     source = """
         r9 = 0
@@ -80,11 +66,6 @@ def test_loop_with_variable_stack_store_keeps_checking(harness: Harness) -> None
     _assert_sound(harness, source)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: an uninitialised register after a loop with a variable-offset "
-    "stack store is accepted as r0 at exit",
-)
 def test_loop_with_variable_stack_store_uninit_exit_rejected(harness: Harness) -> None:
     source = """
         r9 = 0
@@ -101,56 +82,27 @@ def test_loop_with_variable_stack_store_uninit_exit_rejected(harness: Harness) -
     assert not harness.verify(assemble(source)).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: ctx accesses are checked against the context size only; a 1-byte "
-    "read of xdp_md.data (a pointer field) is accepted (the kernel allows 4-byte reads)",
-)
 def test_narrow_read_of_ctx_pointer_field_rejected(harness: Harness) -> None:
     _assert_sound(harness, "r0 = *(u8 *)(r1 + 0)\nr0 = 0\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: a misaligned 4-byte ctx read (xdp_md + 1) is accepted",
-)
 def test_misaligned_ctx_read_rejected(harness: Harness) -> None:
     _assert_sound(harness, "r0 = *(u32 *)(r1 + 1)\nr0 = 0\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: xdp_md.egress_ifindex is accepted in a plain XDP program "
-    "(the kernel allows it only for BPF_XDP_DEVMAP)",
-)
 def test_xdp_egress_ifindex_read_rejected(harness: Harness) -> None:
     _assert_sound(harness, "r0 = *(u32 *)(r1 + 20)\nr0 = 0\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: verify_program's default options (pybpf.load) do not check "
-    "termination, so a loop that never ends is accepted",
-)
 def test_infinite_loop_rejected_by_default(harness: Harness) -> None:
     _assert_rejected_by_default(harness, "r0 = 0\nL:\ngoto L\nexit\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: a counter loop whose step is 0 is accepted by default (found by "
-    "mutating socket_filter.o:filter_b, `r4 += 8` -> nop)",
-)
 def test_loop_without_progress_rejected_by_default(harness: Harness) -> None:
     source = "r0 = 0\nr1 = 0\nL:\nr1 += 0\nif r1 != 64 goto L\nexit\n"
     _assert_rejected_by_default(harness, source)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verifier bug: crash (KeyError 'BE14') instead of a rejection on a byte swap "
-    "of invalid width (found by mutating socket_filter.o:filter_b, be32 -> be14)",
-)
 def test_invalid_byteswap_width_is_rejected_cleanly(harness: Harness) -> None:
     insns = [
         Instruction(0xB7, 0, 0, 0, 1),  # r0 = 1
@@ -159,6 +111,38 @@ def test_invalid_byteswap_width_is_rejected_cleanly(harness: Harness) -> None:
     ]
     report = harness.verify(insns)
     assert not report.ok
+
+
+@pytest.mark.parametrize(
+    ("prog_type", "source"),
+    [
+        ("xdp", "*(u16 *)(r1 + 12) = 0\nr0 = 0\nexit\n"),  # write to a read-only field
+        ("xdp", "*(u32 *)(r1 + 12) = 0\nr0 = 0\nexit\n"),
+        ("xdp", "r1 += 4\nr0 = *(u32 *)(r1 + 0)\nr0 = 0\nexit\n"),  # modified ctx pointer
+        ("socket_filter", "r6 = r1\nr0 = *(u32 *)(r6 + 1)\nr0 = 0\nexit\n"),  # misaligned
+        ("socket_filter", "r0 = *(u32 *)(r1 + 76)\nr0 = 0\nexit\n"),  # data: not here
+        ("socket_filter", "*(u32 *)(r1 + 0) = 0\nr0 = 0\nexit\n"),  # len is read-only
+        ("sched_cls", "r0 = *(u16 *)(r1 + 76)\nr0 = 0\nexit\n"),  # narrow pointer read
+        ("sched_cls", "r0 = *(u32 *)(r1 + 144)\nr0 = 0\nexit\n"),  # flow_keys
+    ],
+)
+def test_ctx_field_rules_checked_by_default(harness: Harness, prog_type: str, source: str) -> None:
+    prog, obj = harness.object_spec(assemble(source))
+    assert not verify_program(prog, obj, prog_type=prog_type).ok, "accepted"
+
+
+@pytest.mark.parametrize(
+    ("prog_type", "source"),
+    [
+        ("xdp", "r2 = *(u32 *)(r1 + 12)\nr0 = *(u32 *)(r1 + 4)\nr0 = 2\nexit\n"),
+        ("socket_filter", "r0 = *(u8 *)(r1 + 1)\n*(u32 *)(r1 + 48) = 1\nr0 = 0\nexit\n"),
+        ("sched_cls", "r0 = *(u32 *)(r1 + 76)\n*(u32 *)(r1 + 8) = 7\nr0 = 0\nexit\n"),
+    ],
+)
+def test_valid_ctx_accesses_accepted(harness: Harness, prog_type: str, source: str) -> None:
+    prog, obj = harness.object_spec(assemble(source))
+    report = verify_program(prog, obj, prog_type=prog_type)
+    assert report.ok, report.render()
 
 
 # -- guards: shapes the fuzzer relies on, accepted and sound ----------------------------

@@ -189,6 +189,13 @@ class ContextAccess:
             raise ProgramFault(f"{where}: partial access to pointer field {field.name}")
         return field
 
+    def check(self, offset: int, size: int, *, write: bool) -> Field:
+        """The field a `size`-byte access at `offset` touches; `ProgramFault` if invalid.
+
+        The static verifier applies the same rules (`linux_ctx_fields`).
+        """
+        return self._field(offset, size, write)
+
     def load(self, region: ContextRegion, offset: int, size: int) -> int:
         """The value of a load: the full address for a pointer field, else the bytes."""
         field = self._field(offset, size, write=False)

@@ -18,7 +18,7 @@ from ..errors import VerifierError
 from ..isa import Instruction, with_pcs
 from .constraints import parse_invariant
 from .fixpoint import AnalysisResult, analyze_program
-from .ir import IrInstruction, from_instruction
+from .ir import IrInstruction, Undefined, from_instruction
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
 from .report import Failure, Report
 
@@ -70,7 +70,17 @@ def verify(
     `options.ctx` until the platform tables are wired in.
     """
     opts = options or AnalysisOptions(program_type=prog_type)
+    program = to_ir(insns)
+    for pc, insn in program.items():
+        if isinstance(insn, Undefined):  # a field the kernel rejects: never analysed
+            return Report(
+                failures=[Failure(pc, None, f"invalid instruction (opcode {insn.opcode:#04x})")]
+            )
     result: AnalysisResult = analyze_program(
-        to_ir(insns), parse_invariant(entry_constraints(opts.ctx)), opts
+        program, parse_invariant(entry_constraints(opts.ctx)), opts
     )
+    if opts.check_termination:
+        from .termination import prove_loops_terminate
+
+        prove_loops_terminate(result, opts)
     return result.report()

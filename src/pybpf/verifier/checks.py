@@ -7,6 +7,11 @@ assertion, else the reason, formatted as PREVAIL prints it:
 
 from __future__ import annotations
 
+import functools
+
+from ..errors import ProgramFault
+from ..platform.contexts import ContextAccess, context_access
+from ..platform.program_types import ProgramType
 from .assertions import (
     Addable,
     Assertion,
@@ -24,7 +29,7 @@ from .assertions import (
     helper_assertions,
 )
 from .domains.interval import Interval
-from .domains.stack import STACK_SIZE, SUBPROGRAM_STACK_SIZE
+from .domains.stack import SUBPROGRAM_STACK_SIZE
 from .ir import Imm, Reg
 from .options import AnalysisOptions
 from .state import State, reg_owner, var
@@ -237,8 +242,14 @@ class Checker:
                 *lb,
                 "Lower bound must be at least r10.stack_offset - subprogram_stack_size",
             )
+            # Frames grow down from the entry frame's r10 (offset 512): nothing at or above
+            # it is stack, while a callee may still reach its callers' frames.
             self.require_le(
-                ub_terms, ub_const, {}, STACK_SIZE, "Upper bound must be at most total_stack_size"
+                ub_terms,
+                ub_const,
+                {},
+                SUBPROGRAM_STACK_SIZE,
+                "Upper bound must be at most total_stack_size",
             )
             if a.access_type.value == "read":
                 lo = self.state.zone.eval_linear(*lb)
@@ -258,6 +269,8 @@ class Checker:
             self.require_le(ub_terms, ub_const, {}, size, f"Upper bound must be at most {size}")
             if a.access_type.value == "write" and self.opts.ctx.end >= 0:
                 self._ctx_write(a, off, wconst)
+            if self.opts.linux_ctx_fields and not comparison and not wterms:
+                self._ctx_field(a, off, wconst)
         elif t == "packet":
             self.require_le({"meta_offset": 1}, 0, *lb, "Lower bound must be at least meta_offset")
             if comparison:
@@ -291,6 +304,36 @@ class Checker:
                 continue
             if lo.lo < start + field_width and hi.hi > start:
                 self.fail("Cannot write to context pointer field")
+
+    def _ctx_field(self, a: ValidAccess, off: str, width: int) -> None:
+        """The Linux rules of a context load/store (pybpf.platform.contexts, as the runtime).
+
+        The kernel rewrites context accesses field by field: the context
+        register must be unmodified ("dereference of modified ctx ptr"), the
+        access must hit one field the program type may read (write), with a
+        width it allows, aligned, and pointer fields (data, data_end,
+        data_meta) only whole.
+        """
+        table = linux_context_access(self.opts.linux_program_type or self.opts.program_type)
+        if table is None or table.layout.size != self.opts.ctx.size:
+            return
+        if self.state.eval(off).singleton() != 0:
+            self.fail("Dereference of modified context pointer")
+        try:
+            table.check(a.offset, width, write=a.access_type.value == "write")
+        except ProgramFault as e:
+            self.fail(f"Invalid context access: {e}")
+
+
+@functools.cache
+def linux_context_access(prog_type: str | None) -> ContextAccess | None:
+    """pybpf's context field table for PREVAIL program type `prog_type` (None: none)."""
+    if prog_type is None:
+        return None
+    try:
+        return context_access(ProgramType[prog_type.upper()])
+    except (KeyError, ValueError):
+        return None
 
 
 def check(state: State, assertion: Assertion, opts: AnalysisOptions) -> str | None:

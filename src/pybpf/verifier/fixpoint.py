@@ -194,6 +194,7 @@ class Analyzer:
         while True:
             new = self._step(cycle, inv)
             if new.leq(inv):
+                ascended = inv  # a post-fixpoint: F(inv) <= inv
                 inv = new
                 break
             iteration += 1
@@ -210,7 +211,12 @@ class Analyzer:
             if inv.leq(new):
                 break
             inv = inv.meet(new) if iteration == 1 else inv.narrow(new)
-        self._step(cycle, inv)
+        if not self._step(cycle, inv).leq(inv):
+            # A failed assertion makes its node's post-state bottom, so the transfer is not
+            # monotone: descending can drop the very states that failed (the back edge
+            # turns live again) and end below a post-fixpoint, which would hide the
+            # failure. Keep the ascending invariant, which is one.
+            self._step(cycle, ascended)
 
 
 def analyze_program(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..elf import load_object_spec
+from .options import AnalysisOptions
 from .program import verify_program
 
 __all__ = [
@@ -134,7 +135,9 @@ def verify_sample(samples: Path, expected: Expected, limit: float) -> dict:
             out.update(ok=False, failure=f"program {expected.function} not found")
         else:
             start = time.perf_counter()  # the object's parsing is not counted
-            report = verify_program(program, spec)  # type: ignore[arg-type]
+            # PREVAIL's own defaults: no termination check, context size only.
+            options = AnalysisOptions(check_termination=False, linux_ctx_fields=False)
+            report = verify_program(program, spec, options=options)  # type: ignore[arg-type]
             first = report.first_failure
             out.update(ok=report.ok, failure=str(first) if first else None)
     except _Timeout:

@@ -360,6 +360,8 @@ def from_instruction(insn: Instruction, label: int, next_label: int) -> IrInstru
     """
     op = insn.opcode
     cls = op & 0x07
+    if not _valid_fields(insn):
+        return Undefined(op)
     if op == LDDW:
         if insn.src == 0:
             return Bin(BinOp.MOV, Reg(insn.dst), Imm(_s64(insn.imm)), True, lddw=True)
@@ -393,6 +395,51 @@ def from_instruction(insn: Instruction, label: int, next_label: int) -> IrInstru
             cond = Condition(_JMP[JmpOp(jop)], Reg(insn.dst), right, cls == InsnClass.JMP)
             return Jmp(cond, next_label + insn.off)
     return Undefined(op)
+
+
+_MAX_REG = 10  # r0..r10; the decoder accepts 4-bit register fields (r11..r15)
+_SWAP_WIDTHS = (16, 32, 64)
+
+
+def _valid_fields(insn: Instruction) -> bool:
+    """False for field values the kernel rejects (`Undefined`, not an exception).
+
+    The decoder accepts any opcode of the table with any register, offset
+    and immediate; the IR would otherwise crash on some (a byte swap of
+    width 14) or misread others (registers past r10, which the analysis
+    uses internally).
+    """
+    op = insn.opcode
+    cls = op & 0x07
+    if insn.dst > _MAX_REG:
+        return False
+    if cls in (InsnClass.ALU, InsnClass.ALU64):
+        aop = op & 0xF0
+        if aop == AluOp.END:
+            if insn.imm not in _SWAP_WIDTHS:
+                return False
+            if cls == InsnClass.ALU64 and op & Source.X:
+                return False  # BPF_ALU64 | BPF_END | BPF_X is reserved
+            return True
+        if op & Source.X and insn.src > _MAX_REG:
+            return False
+        if aop in (AluOp.DIV, AluOp.MOD) and insn.off not in (0, 1):
+            return False
+        if aop == AluOp.MOV and insn.off and (not op & Source.X or insn.off not in (8, 16, 32)):
+            return False
+        return True
+    if cls in (InsnClass.LDX, InsnClass.STX) and insn.src > _MAX_REG:
+        return False
+    if cls == InsnClass.LD and (op & 0xE0) == Mode.IND and insn.src > _MAX_REG:
+        return False
+    if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
+        if insn.imm not in {a.value for a in AtomicOp}:
+            return False
+        if SIZE_BYTES[Size(op & 0x18)] not in (4, 8):
+            return False
+    if cls in (InsnClass.JMP, InsnClass.JMP32) and op & Source.X and op != CALLX:
+        return insn.src <= _MAX_REG
+    return True
 
 
 def _s64(v: int) -> int:

@@ -39,6 +39,22 @@ class AnalysisOptions:
     max_packet_size: int = 0xFFFF
     program_type: str | None = None
     map_count: int | None = None  # size of the map table `map_by_idx` indexes (None: unchecked)
+    # Check each context load/store against the Linux field table of `program_type`
+    # (pybpf.platform.contexts: readable/writable fields, widths, alignment, pointer
+    # fields), as the kernel and pybpf's runtime do; PREVAIL checks only the context
+    # size, so its comparison runners turn this off. Inert for program types without
+    # a table (and when `program_type` is None, as in the YAML tests).
+    linux_ctx_fields: bool = True
+    # The Linux program type whose context table applies (None: `program_type`); for a
+    # section PREVAIL maps differently from libbpf (`tc`: PREVAIL socket_filter, libbpf
+    # and the loader sched_cls), the loader's.
+    linux_program_type: str | None = None
+
+    @classmethod
+    def for_load(cls) -> AnalysisOptions:
+        """The options of the load path (`pybpf.load`, `pybpf verify`): PREVAIL's defaults,
+        plus termination checking and the Linux context field checks."""
+        return cls(check_termination=True, linux_ctx_fields=True)
 
     def map(self, fd: int) -> MapDescriptor:
         """The descriptor of map `fd` (the YAML tests' single fake map by default)."""

@@ -25,16 +25,17 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
-from ..isa import with_pcs
+from ..isa import Instruction, with_pcs
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import prototype
-from ..platform.sections import prevail_program_type
+from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
-from .ir import Call, from_instruction
+from .ir import Call, IrInstruction, Undefined, from_instruction
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
 from .report import Failure, Report
+from .termination import prove_loops_terminate
 
 __all__ = ["PREVAIL_CONTEXTS", "context_descriptor", "map_table", "verify_program"]
 
@@ -135,13 +136,20 @@ def verify_program(
     `prog_type` overrides the PREVAIL program type the section implies
     (`"xdp"`, `"sched_cls"`, …). `options` may set analysis switches
     (termination checking, …); its context and map table are replaced by
-    the object's.
+    the object's. Without `options`, the load path's are used
+    (`AnalysisOptions.for_load()`: termination checked, context accesses
+    checked field by field against the Linux tables); the PREVAIL
+    comparisons pass PREVAIL's defaults instead.
     """
+    linux_type = prog_type
     if prog_type is None:
         prog_type = prevail_program_type(program_spec.section, object_spec.path).program_type.name
+        match = program_type_for_section(program_spec.section)
+        linux_type = match.prog_type.name.lower() if match is not None else prog_type
     table = map_table(object_spec)
-    opts = replace(options) if options is not None else AnalysisOptions()
+    opts = replace(options) if options is not None else AnalysisOptions.for_load()
     opts.program_type = prog_type
+    opts.linux_program_type = linux_type
     opts.ctx = context_descriptor(prog_type)
     opts.maps = table
     opts.map_count = len(object_spec.maps)
@@ -168,9 +176,16 @@ def verify_program(
         )
 
     program = {
-        pc: from_instruction(insn, pc, pc + insn.slots)
-        for pc, insn in with_pcs(program_spec.instructions)
+        pc: _to_ir(insn, pc, pc + insn.slots) for pc, insn in with_pcs(program_spec.instructions)
     }
+    invalid = [pc for pc, insn in program.items() if isinstance(insn, Undefined)]
+    if invalid:
+        pc = invalid[0]
+        raw = dict(with_pcs(program_spec.instructions))[pc]
+        return _with_sources(
+            Report(failures=[Failure(pc, None, f"invalid instruction: {_describe(raw)}")]),
+            program_spec,
+        )
     unknown = [
         (pc, insn.func)
         for pc, insn in program.items()
@@ -209,11 +224,32 @@ def verify_program(
         )
     try:
         result = analyze_program(program, parse_invariant(_entry(opts.ctx)), opts)
+        if opts.check_termination:
+            prove_loops_terminate(result, opts)
     except NotSupported as e:
         return Report(failures=[Failure(ENTRY, None, f"analysis not supported: {e}")])
     except RecursionError:
         return Report(failures=[Failure(ENTRY, None, "analysis not supported: nesting too deep")])
     return _with_sources(result.report(), program_spec)
+
+
+def _to_ir(insn: Instruction, pc: int, next_pc: int) -> IrInstruction:
+    """`from_instruction`, with any field it cannot read turned into `Undefined`."""
+    try:
+        return from_instruction(insn, pc, next_pc)
+    except (KeyError, ValueError, IndexError):
+        return Undefined(insn.opcode)
+
+
+def _describe(insn: Instruction) -> str:
+    """`insn` as text, or its raw fields when the disassembler cannot print it."""
+    fields = (
+        f"opcode={insn.opcode:#04x} dst={insn.dst} src={insn.src} off={insn.off} imm={insn.imm}"
+    )
+    try:
+        return f"{insn} ({fields})"
+    except Exception:  # noqa: BLE001 - an invalid instruction may not disassemble
+        return fields
 
 
 def _helper_label(func: int) -> str:
