@@ -186,3 +186,28 @@ def test_bounded_loop_with_termination_check_is_accepted(harness: Harness) -> No
     source = "r0 = 0\nr9 = 0\nL:\nr0 += r9\nr9 += 1\nif r9 < 8 goto L\nr0 = 2\nexit\n"
     outcome = harness.check(source, PACKETS)
     assert outcome.accepted and outcome.fault is None
+
+
+def test_ringbuf_discard_of_possibly_null_reservation_rejected() -> None:
+    # Found by the slow (random-seed) mutation run: xdp_events.o with the
+    # NULL check after bpf_ringbuf_reserve turned into `goto +0` was
+    # accepted, then bpf_ringbuf_discard(NULL) faulted in the interpreter.
+    import dataclasses
+    from pathlib import Path
+
+    from pybpf.elf.loader import load_object_spec
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "xdp_events.o"
+    spec = load_object_spec(path)
+    prog = spec.programs["xdp_events"]
+    insns = list(prog.instructions)
+    checks = [
+        i for i, ins in enumerate(insns) if ins.opcode == 0x15 and ins.dst == 0 and ins.imm == 0
+    ]
+    assert checks, "xdp_events.o no longer has a NULL check of r0"
+    assert verify_program(prog, spec).ok
+    for i in checks:
+        mutated = list(insns)
+        mutated[i] = Instruction(0x05)  # goto +0: the NULL check is gone
+        report = verify_program(dataclasses.replace(prog, instructions=tuple(mutated)), spec)
+        assert not report.ok, f"NULL check at index {i} removed, still accepted"

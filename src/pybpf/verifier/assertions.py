@@ -54,6 +54,7 @@ class TypeGroup(Enum):
     pointer = "{ctx, stack, packet, shared}"
     ptr_or_num = "{number, ctx, stack, packet, shared}"
     singleton_ptr = "{ctx, stack, packet}"
+    alloc_mem = "alloc_mem"
 
     @property
     def types(self) -> frozenset[str]:
@@ -307,6 +308,15 @@ def helper_assertions(func: int) -> list[Assertion]:
             singles.append(TypeConstraint(reg, TypeGroup.stack_or_num))
         elif kind == A.PTR_TO_FUNC:
             singles.append(TypeConstraint(reg, TypeGroup.func))
+        elif kind == A.PTR_TO_ALLOC_MEM:
+            # ringbuf submit/discard release a reservation: it must be one
+            # (not a number, not possibly null), as the kernel's
+            # ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE requires. A 1-byte read
+            # access at offset 0 checks the type, the bounds and non-null.
+            singles += [
+                TypeConstraint(reg, TypeGroup.alloc_mem),
+                ValidAccess(reg, 0, Imm(1), False, AccessType.read),
+            ]
         elif kind == A.PTR_TO_CTX:
             singles += [TypeConstraint(reg, TypeGroup.ctx), ZeroCtxOffset(reg)]
         elif kind in (A.CONST_SIZE, A.CONST_SIZE_OR_ZERO, A.CONST_ALLOC_SIZE_OR_ZERO):
