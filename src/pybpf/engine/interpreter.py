@@ -352,9 +352,8 @@ class Interpreter:
                 region=region.name,
             ) from None
 
-    def _atomic_lookup(self, address: int, size: int, pc: int) -> tuple[int, int, Any]:
-        # The slow path of an atomic site: a writable region, never the context.
-        region = self.memory.find(address, size)
+    def _refuse_context_atomic(self, region: Any, address: int, size: int, pc: int) -> None:
+        # The kernel never allows atomics on the context; neither do both atomic paths.
         if isinstance(region, ContextRegion):
             raise ProgramFault(
                 f"atomic operation on context region {region.describe()}",
@@ -364,6 +363,11 @@ class Interpreter:
                 size=size,
                 region=region.name,
             )
+
+    def _atomic_lookup(self, address: int, size: int, pc: int) -> tuple[int, int, Any]:
+        # The slow path of an atomic site: a writable region, never the context.
+        region = self.memory.find(address, size)
+        self._refuse_context_atomic(region, address, size, pc)
         if region is None or not region.writable:
             raise access_fault(self.memory, address, size, True, pc, self.instruction_text(pc))
         return region.start, region.size - size, region.view
@@ -372,15 +376,7 @@ class Interpreter:
         # Atomics the translation has no inline code for (invalid operations,
         # odd sizes): the general read-modify-write, which raises the fault.
         region = self.memory.find(address, size)
-        if isinstance(region, ContextRegion):
-            raise ProgramFault(
-                f"atomic operation on context region {region.describe()}",
-                pc=pc,
-                instruction=self.instruction_text(pc),
-                address=address,
-                size=size,
-                region=region.name,
-            )
+        self._refuse_context_atomic(region, address, size, pc)
         start, _, view = self._lookup(address, size, 1, pc)
         offset = address - start
         mask = _M64 if size == 8 else _M32

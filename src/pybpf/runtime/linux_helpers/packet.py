@@ -91,8 +91,9 @@ def set_packet_bounds(memory: Memory, ctx: ContextRegion, start: int, end: int) 
 
 
 def _xdp_bounds(ctx: ContextRegion) -> tuple[int, int] | None:
+    """The frame [hard_start, hard_end) of an XDP context; None for any other context."""
     p = ctx.pointers
-    if "hard_start" not in p or "hard_end" not in p:
+    if not _is_xdp(ctx) or "hard_start" not in p or "hard_end" not in p:
         return None
     return p["hard_start"], p["hard_end"]
 
@@ -100,7 +101,7 @@ def _xdp_bounds(ctx: ContextRegion) -> tuple[int, int] | None:
 def xdp_adjust_head(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """Move data by the signed offset r2 (metadata moves with it): 0 or -EINVAL."""
     ctx = context(env, r1)
-    bounds = _xdp_bounds(ctx) if _is_xdp(ctx) else None
+    bounds = _xdp_bounds(ctx)
     if bounds is None:
         return -ENOTSUPP
     p = ctx.pointers
@@ -120,7 +121,7 @@ def xdp_adjust_head(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
 def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """Move data_meta by r2: 0, -EINVAL out of the headroom, -EACCES for a bad length."""
     ctx = context(env, r1)
-    bounds = _xdp_bounds(ctx) if _is_xdp(ctx) else None
+    bounds = _xdp_bounds(ctx)
     if bounds is None:
         return -ENOTSUPP
     p = ctx.pointers
@@ -138,7 +139,7 @@ def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
 def xdp_adjust_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """Move data_end by r2 (growing zero-fills, up to the frame's end): 0 or -EINVAL."""
     ctx = context(env, r1)
-    bounds = _xdp_bounds(ctx) if _is_xdp(ctx) else None
+    bounds = _xdp_bounds(ctx)
     if bounds is None:
         return -ENOTSUPP
     p = ctx.pointers
