@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..errors import VerifierError
 from ..isa import Instruction, with_pcs
+from .cfg import ENTRY, InvalidControlFlow, check_function_ends
 from .constraints import parse_invariant
 from .fixpoint import AnalysisResult, analyze_program
 from .ir import IrInstruction, Undefined, from_instruction
@@ -76,6 +77,10 @@ def verify(
             return Report(
                 failures=[Failure(pc, None, f"invalid instruction (opcode {insn.opcode:#04x})")]
             )
+    try:
+        check_function_ends(program)
+    except InvalidControlFlow as e:
+        return Report(failures=[Failure(ENTRY if e.pc is None else e.pc, None, str(e))])
     result: AnalysisResult = analyze_program(
         program, parse_invariant(entry_constraints(opts.ctx)), opts
     )

@@ -14,8 +14,10 @@ skipped silently when the directory cannot be created, read or written:
 a cache must never make a load fail. JSON rather than pickle, since the
 files are read back from a directory other processes may write. A cached
 report keeps the verdict, the failures (without their `Assertion`
-objects), the unreachable-code notes and the invariants at failing
-labels; the invariants before every instruction (`-v`) are not stored.
+objects), the unreachable-code notes, the invariants at failing labels
+and the context facts the JIT needs (`context_accesses`,
+`mixed_context_pcs`); the invariants before every instruction (`-v`)
+are not stored.
 
 `stats` counts memory hits, disk hits and misses (what the tests assert).
 """
@@ -46,8 +48,8 @@ __all__ = [
     "verify_cached",
 ]
 
-#: Bump when the JSON layout of a cached report changes.
-FORMAT = 1
+#: Bump when the JSON layout of a cached report changes (2: context accesses).
+FORMAT = 2
 
 
 @dataclass
@@ -163,6 +165,8 @@ def report_to_json(report: Report) -> dict[str, Any]:
             for label, inv in report.invariants.items()
             if label in failing
         ],
+        "context_accesses": [[pc, off] for pc, off in sorted(report.context_accesses.items())],
+        "mixed_context_pcs": sorted(report.mixed_context_pcs),
     }
 
 
@@ -175,7 +179,13 @@ def report_from_json(data: dict[str, Any]) -> Report:
         for f in data["failures"]
     ]
     invariants = {_label_from_json(label): set(inv) for label, inv in data.get("invariants", [])}
-    return Report(failures=failures, unreachable=list(data["unreachable"]), invariants=invariants)
+    return Report(
+        failures=failures,
+        unreachable=list(data["unreachable"]),
+        invariants=invariants,
+        context_accesses={int(pc): int(off) for pc, off in data["context_accesses"]},
+        mixed_context_pcs=frozenset(int(pc) for pc in data["mixed_context_pcs"]),
+    )
 
 
 # -- the cache ---------------------------------------------------------------------

@@ -11,11 +11,26 @@ single node or a cycle headed by a loop head, where widening happens.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .ir import Assume, CallLocal, Exit, IncrementLoopCounter, IrInstruction, Jmp, Undefined
+from .ir import (
+    Assume,
+    Atomic,
+    Call,
+    CallbackEntry,
+    CallbackReturn,
+    CallLocal,
+    Callx,
+    Exit,
+    IncrementLoopCounter,
+    IrInstruction,
+    Jmp,
+    LoadPseudo,
+    Undefined,
+)
 
 ENTRY = "entry"
 EXIT = "exit"
@@ -35,8 +50,25 @@ def label_str(label: Label) -> str:
     return str(label)
 
 
+_LAST_PC = re.compile(r"(\d+)(?::\d+)?(?:/callback(?:-entry|-return)?)?(?: \(counter\))?$")
+
+
+def original_pc(label: Label) -> int | None:
+    """The program pc a node stands for (an inlined callee's `12/34` is pc 34; None: none)."""
+    if isinstance(label, int):
+        return label
+    if isinstance(label, tuple):
+        return label[0]
+    m = _LAST_PC.search(label)
+    return int(m.group(1)) if m else None
+
+
 class InvalidControlFlow(Exception):
-    """The program's control flow cannot be analysed (bad jump, recursion)."""
+    """The program's control flow cannot be analysed (bad jump, recursion); `pc`: where."""
+
+    def __init__(self, message: str, pc: int | None = None) -> None:
+        super().__init__(message)
+        self.pc = pc
 
 
 @dataclass
@@ -81,8 +113,66 @@ class Cfg:
         return blocks
 
 
-def build_cfg(program: dict[int, IrInstruction]) -> Cfg:
-    """The CFG of `program` (label → instruction, labels in order)."""
+CODE_ADDR = 4  # lddw src=BPF_PSEUDO_FUNC: a callback's address
+
+
+def function_starts(program: dict[int, IrInstruction]) -> list[int]:
+    """Where each function begins: the first label, call targets, callback addresses.
+
+    As the kernel's check_subprogs finds them (callback addresses are
+    `lddw src=4` immediates, relative to the lddw's second half).
+    """
+    labels = sorted(program)
+    if not labels:
+        return []
+    starts = {labels[0]}
+    for label in labels:
+        insn = program[label]
+        if isinstance(insn, CallLocal):
+            starts.add(insn.target)
+        elif isinstance(insn, LoadPseudo) and insn.kind == CODE_ADDR:
+            starts.add(callback_target(label, insn))
+    return sorted(s for s in starts if s in program)
+
+
+def callback_target(label: int, insn: LoadPseudo) -> int:
+    """The function `lddw rN, <func>` at `label` names (the kernel: `pc + imm + 1`)."""
+    return label + 1 + _s32(insn.imm)
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >> 31 else v
+
+
+def check_function_ends(program: dict[int, IrInstruction]) -> None:
+    """Each function ends with `exit` or `goto`, and jumps stay inside their function.
+
+    The kernel's check_subprogs: "last insn is not an exit or jmp", "jump
+    out of range from insn A to B".
+    """
+    labels = sorted(program)
+    starts = function_starts(program)
+    bounds = starts[1:] + [labels[-1] + 1] if labels else []
+    for start, end in zip(starts, bounds, strict=True):
+        body = [label for label in labels if start <= label < end]
+        last = program[body[-1]]
+        if not (isinstance(last, Exit) or (isinstance(last, Jmp) and last.cond is None)):
+            raise InvalidControlFlow("last insn is not an exit or jmp", body[-1])
+        for label in body:
+            insn = program[label]
+            if isinstance(insn, Jmp) and not start <= insn.target < end:
+                raise InvalidControlFlow(
+                    f"jump out of range from insn {label} to {insn.target}", label
+                )
+
+
+def build_cfg(program: dict[int, IrInstruction], *, callbacks: bool = False) -> Cfg:
+    """The CFG of `program` (label → instruction, labels in order).
+
+    With `callbacks`, the callback of each `bpf_loop` / `bpf_for_each_map_elem`
+    call is inlined as a loop in front of the call (`_expand_callbacks`).
+    """
     cfg = Cfg()
     labels = sorted(program)
     cfg.succs[ENTRY] = []
@@ -118,7 +208,11 @@ def build_cfg(program: dict[int, IrInstruction]) -> Cfg:
             if isinstance(insn, CallLocal) and insn.target not in program:
                 raise InvalidControlFlow(f"call to undefined label {insn.target}")
             cfg.add_edge(label, fallthrough)
+    flat = {n: list(ss) for n, ss in cfg.succs.items()}
+    flat_insns = dict(cfg.insns)
     _inline_calls(cfg, labels[0])
+    if callbacks:
+        _expand_callbacks(cfg, program, flat, flat_insns)
     return cfg
 
 
@@ -198,6 +292,111 @@ def _inline(
         _inline(cfg, flat, flat_insns, node, callee, top_caller, depth + 1)
 
 
+# ---------------------------------------------------------------- callbacks
+
+#: Helpers that call a callback, and the register holding it.
+CALLBACK_HELPERS = {181: 2, 164: 2}  # bpf_loop, bpf_for_each_map_elem
+CALLBACK_SUFFIX = "/callback"
+
+
+def _writes(insn: IrInstruction, reg: int) -> bool:
+    dst = getattr(insn, "dst", None)
+    if dst is not None and getattr(dst, "v", None) == reg:
+        return True
+    value = getattr(insn, "value", None)
+    if getattr(insn, "is_load", False) and getattr(value, "v", None) == reg:
+        return True
+    return isinstance(insn, Atomic) and insn.fetch and insn.valreg.v == reg
+
+
+def _callback_of(program: dict[int, IrInstruction], pc: int, reg: int) -> int | None:
+    """The function whose address the straight-line code before `pc` puts in `reg`."""
+    labels = sorted(program)
+    joins = {i.target for i in program.values() if isinstance(i, Jmp)}
+    joins.update(i.target for i in program.values() if isinstance(i, CallLocal))
+    at = labels.index(pc)
+    current = pc
+    for label in reversed(labels[max(at - 64, 0) : at]):
+        if current in joins:
+            return None  # reached from elsewhere too: the register may differ there
+        insn = program[label]
+        if isinstance(insn, Jmp | Exit | CallLocal | Callx | Call):
+            return None
+        if _writes(insn, reg):
+            if isinstance(insn, LoadPseudo) and insn.kind == CODE_ADDR:
+                target = callback_target(label, insn)
+                return target if target in program else None
+            return None
+        current = label
+    return None
+
+
+def _frames(label: Label) -> int:
+    text = label_str(label)
+    return 1 + text.count("/") - 2 * text.count(CALLBACK_SUFFIX + "-entry")
+
+
+def _expand_callbacks(
+    cfg: Cfg,
+    program: dict[int, IrInstruction],
+    flat: dict[Label, list[Label]],
+    flat_insns: dict[Label, IrInstruction],
+) -> None:
+    """Analyse each callback where its helper is called, as the kernel does.
+
+    A call `X: call bpf_loop` gets a loop head `X/callback` in front of it:
+    from there either the helper is called (the callback ran as often as it
+    will), or the callback runs once more: `X/callback-entry` sets up its
+    arguments in a new frame, the callee's body follows (inlined, nodes
+    `X/callback-entry/<pc>`), and `X/callback-return` restores the caller's
+    registers and goes back to the head. The fixpoint at the head covers
+    every number of invocations.
+    """
+    done: set[Label] = set()
+    while True:
+        reachable = _reachable(cfg.succs, ENTRY)
+        todo = [
+            n
+            for n in cfg.insns
+            if n in reachable
+            and n not in done
+            and isinstance(cfg.insns[n], Call)
+            and cfg.insns[n].func in CALLBACK_HELPERS
+        ]
+        if not todo:
+            return
+        for node in sorted(todo, key=label_str):
+            done.add(node)
+            insn = cfg.insns[node]
+            pc = original_pc(node)
+            target = None
+            if pc is not None and pc in program:
+                target = _callback_of(program, pc, CALLBACK_HELPERS[insn.func])
+            if target is None:
+                raise InvalidControlFlow(
+                    f"the callback of helper {insn.func} is not a known function", pc
+                )
+            prefix = label_str(node)
+            head, entry, back = (
+                prefix + CALLBACK_SUFFIX,
+                prefix + CALLBACK_SUFFIX + "-entry",
+                prefix + CALLBACK_SUFFIX + "-return",
+            )
+            preds = cfg.preds.get(node, [])
+            for p in preds:
+                cfg.succs[p] = [head if s == node else s for s in cfg.succs[p]]
+            cfg.preds[head] = list(preds)
+            cfg.succs[head] = []
+            cfg.preds[node] = []
+            cfg.add_edge(head, node)
+            cfg.add_edge(head, entry)
+            cfg.add_edge(entry, back)
+            cfg.add_edge(back, head)
+            cfg.insns[entry] = CallbackEntry(insn.func, frame=entry)
+            cfg.insns[back] = CallbackReturn(insn.func, frame=entry)
+            _inline(cfg, flat, flat_insns, entry, target, -1, depth=_frames(node) + 1)
+
+
 # ---------------------------------------------------------------- WTO
 
 
@@ -266,7 +465,11 @@ def loop_heads(wto: list[Label | Cycle]) -> Iterator[Label]:
 
 def add_loop_counters(cfg: Cfg) -> list[Label]:
     """Insert a `pc[h] += 1` node after every loop head h; return the heads."""
-    heads = [h for h in loop_heads(weak_topological_order(cfg)) if h not in (ENTRY, EXIT)]
+    heads = [
+        h
+        for h in loop_heads(weak_topological_order(cfg))
+        if h not in (ENTRY, EXIT) and not (isinstance(h, str) and h.endswith(CALLBACK_SUFFIX))
+    ]
     for h in heads:
         node = counter_label(h)
         cfg.insns[node] = IncrementLoopCounter(h if isinstance(h, int) else label_str(h))

@@ -22,12 +22,14 @@ from .cfg import (
     Label,
     add_loop_counters,
     build_cfg,
+    check_function_ends,
     label_str,
 )
 from .cfg import weak_topological_order as wto_of
 from .checks import check
 from .domains.interval import Interval
 from .ir import Assume, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
+from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
 from .state import State
@@ -50,6 +52,9 @@ class AnalysisResult:
     post: dict[Label, State] = field(default_factory=dict)
     failures: dict[Label, Failure] = field(default_factory=dict)
     control_flow_error: str | None = None
+    control_flow_pc: int | None = None
+    context: ContextFacts = field(default_factory=ContextFacts)
+    collect_invariants: bool = False
 
     def exit_state(self) -> State:
         """The invariant at the exit node."""
@@ -91,10 +96,18 @@ class AnalysisResult:
     def report(self) -> Report:
         """A `Report` of this analysis."""
         if self.control_flow_error is not None:
-            return Report(failures=[Failure(ENTRY, None, self.control_flow_error)])
+            at = ENTRY if self.control_flow_pc is None else self.control_flow_pc
+            return Report(failures=[Failure(at, None, self.control_flow_error)])
         failures = sorted(self.failures.values(), key=lambda f: _label_key(f.label))
+        shown = self.pre if self.collect_invariants else {f.label: None for f in failures}
+        invariants = {label: self.pre[label].strings() for label in shown if label in self.pre}
         return Report(
-            failures=failures, unreachable=self.unreachable(), exit_invariant=self.exit_strings()
+            failures=failures,
+            unreachable=self.unreachable(),
+            exit_invariant=self.exit_strings(),
+            invariants=invariants,
+            context_accesses=dict(sorted(self.context.accesses.items())),
+            mixed_context_pcs=frozenset(self.context.mixed),
         )
 
 
@@ -116,7 +129,7 @@ class Analyzer:
         self.cfg = cfg
         self.entry = entry
         self.opts = opts
-        self.result = AnalysisResult(cfg)
+        self.result = AnalysisResult(cfg, collect_invariants=opts.collect_invariants)
         self.counters = [
             f"pc[{insn.name}]"
             for insn in cfg.insns.values()
@@ -140,6 +153,13 @@ class Analyzer:
                 if msg is not None:
                     self.result.failures[label] = Failure(label, assertion, msg)
                     break
+        self.result.context = context_facts(self.cfg.insns, self.result.pre)
+        if self.opts.linux_rules:
+            errors = linux_rule_failures(
+                self.cfg.insns, self.result.pre, self.result.context, self.opts
+            )
+            for label, msg in errors.items():
+                self.result.failures.setdefault(label, Failure(label, None, msg))
         return self.result
 
     def _join_preds(self, label: Label) -> State:
@@ -235,11 +255,17 @@ def analyze_program(
                         ),
                     )
     try:
-        cfg = build_cfg(program)
+        if opts.linux_rules:
+            check_function_ends(program)  # the YAML cases are snippets without an exit
+        cfg = build_cfg(program, callbacks=opts.linux_rules)
     except InvalidControlFlow as e:
-        return AnalysisResult(None, control_flow_error=str(e))
+        return AnalysisResult(None, control_flow_error=str(e), control_flow_pc=e.pc)
     if opts.check_termination:
         entry = entry.copy()
         for head in add_loop_counters(cfg):
             entry.zone.set(f"pc[{head}]", Interval.const(0))
+    if opts.linux_rules:
+        entry = entry.copy()
+        for pc in acquire_sites(cfg.insns):
+            entry.zone.set(ref_var(pc), Interval.const(0))
     return Analyzer(cfg, entry, opts).run()

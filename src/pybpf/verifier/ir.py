@@ -13,7 +13,7 @@ must hold before each instruction, `transfer.py` gives the semantics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from ..isa import Instruction
@@ -242,9 +242,10 @@ class Atomic:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A helper call by id."""
+    """A helper call by id (`pc`: the instruction's pc, naming a reference it acquires)."""
 
     func: int
+    pc: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +300,27 @@ class IncrementLoopCounter:
     name: int | str
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackEntry:
+    """Enter the callback of helper `func` (bpf_loop, for_each_map_elem) in frame `frame`.
+
+    Not an instruction of the program: the CFG inserts it (with
+    `linux_rules`) so the callback's body is analysed with the arguments
+    the helper passes, once per possible invocation (cfg.py).
+    """
+
+    func: int
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackReturn:
+    """Back from a callback of helper `func`: the caller's r1-r5 as before (cfg.py)."""
+
+    func: int
+    frame: str
+
+
 IrInstruction = (
     Undefined
     | Bin
@@ -316,6 +338,8 @@ IrInstruction = (
     | Jmp
     | Assume
     | IncrementLoopCounter
+    | CallbackEntry
+    | CallbackReturn
 )
 
 # ---------------------------------------------------------------- conversion
@@ -381,7 +405,7 @@ def from_instruction(insn: Instruction, label: int, next_label: int) -> IrInstru
         if op == CALL:
             if insn.src == 1:
                 return CallLocal(next_label + insn.imm)
-            return Call(insn.imm)
+            return Call(insn.imm, label)
         if op == CALLX:
             return Callx(Reg(insn.dst))
         if op == EXIT:

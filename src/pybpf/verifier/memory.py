@@ -10,12 +10,20 @@ a load of exactly a cell copies it back. Context loads of the `data`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..platform.helper_prototypes import ArgKind, RetKind, prototype
 from .domains.interval import U64_MAX, Interval
 from .domains.stack import STACK_SIZE, cell_name
 from .ir import Atomic, Bin, BinOp, Call, Imm, Mem, Reg
 from .options import AnalysisOptions
-from .state import State, overflow_bounds, reg_owner, var
+from .state import NUM_REGS, State, overflow_bounds, reg_owner, var
+
+
+def ref_var(pc: int) -> str:
+    """The zone variable counting the outstanding references acquired at `pc`."""
+    return f"ref[{pc}]"
+
 
 _ZERO = Interval.const(0)
 # Pointers are non-zero numbers below this bound (PREVAIL's `ptr_max`).
@@ -301,6 +309,8 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
     # Of several possible maps, the smallest value is what is surely there.
     value_size = min(d.value_size for d in candidates)
     alloc_size = state.eval(var(reg_owner(2), "svalue"))
+    if proto is not None and proto.releases is not None and opts.linux_rules:
+        _release(state, proto.releases + 1)
     if proto is not None:
         for i, kind in enumerate(proto.args[:5]):
             if kind not in _WRITES:
@@ -320,10 +330,14 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
     for r in range(1, 6):
         state.havoc_owner(reg_owner(r))
     if proto is not None and proto.changes_pkt_data:
-        # The packet may have moved: packet pointers kept in r6-r9 are no longer valid.
-        for r in range(6, 10):
-            if "packet" in state.reg_types(r):
-                state.havoc_owner(reg_owner(r))
+        # The packet may have moved: every packet pointer is invalid, in r6-r9, in the
+        # registers callers saved, and spilled to the stack (the kernel's
+        # clear_all_pkt_pointers after bpf_helper_changes_pkt_data).
+        _invalidate(state, lambda types: "packet" in types)
+        # And its size and headroom are new: what was proven of the old ones is void.
+        state.zone.set("packet_size", Interval(0, opts.max_packet_size - 1))
+        if state.eval("meta_offset").singleton() != 0:
+            state.zone.set("meta_offset", Interval(-4098, 0))
     r0 = reg_owner(0)
     state.havoc_owner(r0)
     if proto is not None and proto.ret == RetKind.PTR_TO_MAP_VALUE_OR_NULL:
@@ -346,8 +360,78 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
         size = alloc_size if alloc_size.lb_finite() else Interval(0, alloc_size.hi)
         state.zone.set(var(r0, "alloc_mem_size"), size.meet(Interval(0, PTR_MAX)))
         state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+        if opts.linux_rules and insn is not None and proto.acquires:
+            # A new reference, named by the reserving call's pc (linux_rules.py).
+            state.zone.set(var(r0, "alloc_mem_id"), Interval.const(insn.pc))
+            ref = ref_var(insn.pc)
+            state.zone.assign(ref, ref, 1)
         return
     state.types.set(r0, {"number"})
+
+
+def _owners(state: State) -> list[str]:
+    """Every register, saved register and stack cell whose type is known."""
+    return list(state.types.types)
+
+
+def _invalidate(state: State, doomed: Callable[[frozenset[str]], bool]) -> None:
+    """Forget every owner whose types satisfy `doomed` (stack cells are dropped)."""
+    cells = {cell_name(*c): c for c in state.stack.cells}
+    for owner in _owners(state):
+        if not doomed(state.types_of(owner)):
+            continue
+        if owner in cells:
+            _kill_cells(state, *cells[owner])
+        else:
+            state.havoc_owner(owner)
+
+
+def _same_reference(state: State, owner: str, ref: int | None) -> bool:
+    if "alloc_mem" not in state.types_of(owner):
+        return False
+    return ref is None or ref in state.eval(var(owner, "alloc_mem_id"))
+
+
+def _release(state: State, reg: int) -> None:
+    """Submit/discard of the reservation in `reg`: one reference less, every copy invalid.
+
+    When the analysis cannot tell which reservation `reg` holds, every
+    reservation's copies become invalid and no count goes down, so the
+    exit check reports the leak.
+    """
+    owner = reg_owner(reg)
+    if state.types_of(owner) != {"alloc_mem"}:
+        return
+    ref = state.eval(var(owner, "alloc_mem_id")).singleton()
+    if ref is not None:
+        name = ref_var(ref)
+        state.zone.assign(name, name, -1)
+    for other in _owners(state):
+        if other != owner and _same_reference(state, other, ref):
+            state.havoc_owner(other)
+
+
+def release_null_references(state: State) -> None:
+    """After a branch condition: a reservation known to be null holds no reference.
+
+    The kernel releases the reference on the branch where the pointer is
+    NULL (mark_ptr_or_null_regs); every copy of it becomes the number 0.
+    """
+    for r in range(NUM_REGS):
+        owner = reg_owner(r)
+        if state.types_of(owner) != {"alloc_mem"}:
+            continue
+        if state.eval(var(owner, "uvalue")).singleton() != 0:
+            continue
+        ref = state.eval(var(owner, "alloc_mem_id")).singleton()
+        if ref is None:
+            continue
+        name = ref_var(ref)
+        state.zone.assign(name, name, -1)
+        for other in _owners(state):
+            if _same_reference(state, other, ref):
+                state.assign_number(other, Interval.top(), Interval.top())
+        state.assign_number(owner, _ZERO, _ZERO)
 
 
 def forget_stack(state: State, offset: int, size: int) -> None:

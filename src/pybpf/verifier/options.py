@@ -49,12 +49,22 @@ class AnalysisOptions:
     # section PREVAIL maps differently from libbpf (`tc`: PREVAIL socket_filter, libbpf
     # and the loader sched_cls), the loader's.
     linux_program_type: str | None = None
+    # The kernel's rules PREVAIL does not have (verifier/linux_rules.py): the exit value
+    # range of the program type (`exit_range`), ringbuf references released on every
+    # path, helpers given maps of the types they accept, context pointers used by one
+    # instruction only as context pointers, at offset 0, never by atomics.
+    linux_rules: bool = False
+    # The values r0 may hold at the entry function's exit ((lo, hi) signed; None: any).
+    exit_range: tuple[int, int] | None = None
+    # Keep every node's pre-invariant in the `Report` (`Report.invariants`), for
+    # `pybpf verify -v` and the failing state in rejections; off on the load path.
+    collect_invariants: bool = False
 
     @classmethod
     def for_load(cls) -> AnalysisOptions:
         """The options of the load path (`pybpf.load`, `pybpf verify`): PREVAIL's defaults,
-        plus termination checking and the Linux context field checks."""
-        return cls(check_termination=True, linux_ctx_fields=True)
+        plus termination checking, the Linux context field checks and the kernel's rules."""
+        return cls(check_termination=True, linux_ctx_fields=True, linux_rules=True)
 
     def map(self, fd: int) -> MapDescriptor:
         """The descriptor of map `fd` (the YAML tests' single fake map by default)."""

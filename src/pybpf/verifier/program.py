@@ -33,6 +33,7 @@ from .cfg import ENTRY
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
 from .ir import Call, IrInstruction, Undefined, from_instruction
+from .linux_rules import exit_value_range, helper_unavailable
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
 from .report import Failure, Report
 from .termination import prove_loops_terminate
@@ -142,9 +143,9 @@ def verify_program(
     comparisons pass PREVAIL's defaults instead.
     """
     linux_type = prog_type
+    match = program_type_for_section(program_spec.section)
     if prog_type is None:
         prog_type = prevail_program_type(program_spec.section, object_spec.path).program_type.name
-        match = program_type_for_section(program_spec.section)
         linux_type = match.prog_type.name.lower() if match is not None else prog_type
     table = map_table(object_spec)
     opts = replace(options) if options is not None else AnalysisOptions.for_load()
@@ -153,6 +154,10 @@ def verify_program(
     opts.ctx = context_descriptor(prog_type)
     opts.maps = table
     opts.map_count = len(object_spec.maps)
+    if opts.linux_rules and opts.exit_range is None:
+        same_type = match is not None and match.prog_type.name.lower() == linux_type
+        attach = match.attach_type if same_type else None
+        opts.exit_range = exit_value_range(linux_type, attach)
 
     unresolved = [
         r
@@ -198,6 +203,16 @@ def verify_program(
         and insn.func in _HELPER_CONTEXTS
         and _HELPER_CONTEXTS[insn.func] != opts.ctx
     ]
+    if opts.linux_rules:
+        refused = [
+            (pc, msg)
+            for pc, insn in program.items()
+            if isinstance(insn, Call)
+            and (msg := helper_unavailable(opts.linux_program_type, insn.func)) is not None
+        ]
+        if refused:
+            pc, msg = refused[0]
+            return _with_sources(Report(failures=[Failure(pc, None, msg)]), program_spec)
     if wrong_type:
         pc, func = wrong_type[0]
         return _with_sources(

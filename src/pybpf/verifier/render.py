@@ -8,10 +8,11 @@ that instruction, and a one-line hint when the failure is one of the common
 mistakes (no bounds check against `data_end`, a map value used without a
 NULL check, uninitialised stack).
 
-The analysis keeps its invariants inside an `AnalysisResult`; a `Report`
-does not carry them. `analysis_invariants` runs the analysis once more to
-get them, so the cost is paid only when a program is rejected or `-v` asks
-for every invariant.
+A `Report` carries the invariant before each failing node (the state
+shown with a rejection), and the invariant before every node when the
+analysis was asked for them (`AnalysisOptions.collect_invariants`, off on
+the load path so loading does not pay for it). `analysis_invariants`
+verifies once more with that option, for `-v`.
 """
 
 from __future__ import annotations
@@ -61,28 +62,24 @@ class ProgramVerdict:
 def analysis_invariants(
     program: ProgramSpec, obj: ObjectSpec, prog_type: str
 ) -> dict[Label, set[str]]:
-    """The pre-invariant of every node, from a second run of the analysis.
+    """The pre-invariant of every node: `verify_program` with `collect_invariants`.
 
-    The same setup as `verify_program` (context layout and map table of the
-    object); empty when the analysis cannot run (a control-flow error).
+    The load path's options (the invariants are those of the verdict);
+    empty when the analysis cannot run (a control-flow error, a helper
+    pybpf does not know).
     """
-    from . import entry_constraints, to_ir
-    from .constraints import parse_invariant
-    from .fixpoint import NotSupported, analyze_program
     from .options import AnalysisOptions
-    from .program import context_descriptor, map_table
+    from .program import verify_program
 
-    opts = AnalysisOptions(program_type=prog_type)
-    opts.ctx = context_descriptor(prog_type)
-    opts.maps = map_table(obj)
-    opts.map_count = len(obj.maps)
-    try:
-        result = analyze_program(
-            to_ir(program.instructions), parse_invariant(entry_constraints(opts.ctx)), opts
-        )
-    except (NotSupported, RecursionError):
-        return {}
-    return {label: state.strings() for label, state in result.pre.items()}
+    opts = AnalysisOptions.for_load()
+    opts.collect_invariants = True
+    return verify_program(program, obj, prog_type=prog_type, options=opts).invariants
+
+
+def _state_at(verdict: ProgramVerdict, label: Label) -> set[str] | None:
+    """The invariant before `label`: the verdict's, else the one the report kept."""
+    state = verdict.invariants.get(label)
+    return state if state is not None else verdict.report.invariants.get(label)
 
 
 # -- plain words -----------------------------------------------------------------
@@ -207,7 +204,7 @@ def _sorted_state(state: set[str]) -> list[str]:
 
 def _failure_text(verdict: ProgramVerdict, failure: Failure, texts: dict[int, str]) -> list[str]:
     pc = failure.pc
-    state = verdict.invariants.get(failure.label)
+    state = _state_at(verdict, failure.label)
     where = label_str(failure.label)
     insn = texts.get(pc) if pc is not None else None
     lines = [f"  at {where}: {insn}" if insn else f"  at {where}"]
@@ -293,7 +290,7 @@ def _label_json(label: Label) -> Any:
 
 def _failure_json(verdict: ProgramVerdict, failure: Failure, texts: dict[int, str]) -> dict:
     pc = failure.pc
-    state = verdict.invariants.get(failure.label)
+    state = _state_at(verdict, failure.label)
     return {
         "label": label_str(failure.label),
         "pc": pc,

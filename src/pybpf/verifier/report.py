@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .assertions import Assertion
-from .cfg import Label, label_str
+from .cfg import Label, label_str, original_pc
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +25,9 @@ class Failure:
 
     @property
     def pc(self) -> int | None:
-        """The instruction's pc (the source pc for a jump edge)."""
-        if isinstance(self.label, int):
-            return self.label
-        if isinstance(self.label, tuple):
-            return self.label[0]
-        return None
+        """The instruction's program pc (the source pc for a jump edge, the callee's pc
+        for a node of an inlined bpf-to-bpf call such as `12/34`; None for entry/exit)."""
+        return original_pc(self.label)
 
     def __str__(self) -> str:
         return f"{label_str(self.label)}: {self.message}"
@@ -38,12 +35,27 @@ class Failure:
 
 @dataclass
 class Report:
-    """The outcome of verifying one program."""
+    """The outcome of verifying one program.
+
+    `invariants` holds the pre-invariant of the failing nodes, and of every
+    node when the analysis was asked for them (`AnalysisOptions.collect_invariants`).
+
+    Facts for the engines (program pcs, callee code inlined per calling
+    context reported at its own pc): `context_accesses` maps each load or
+    store through the context pointer to the accessed offset from the
+    context's start (the instruction's offset plus the base register's
+    proven constant context offset); `mixed_context_pcs` are the loads and
+    stores whose base is the context on one path or calling context and
+    another pointer on another (the kernel's "same insn cannot be used with
+    different pointers"; the load path rejects them).
+    """
 
     failures: list[Failure] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
     exit_invariant: set[str] = field(default_factory=set)
     invariants: dict[Label, set[str]] = field(default_factory=dict)
+    context_accesses: dict[int, int] = field(default_factory=dict)
+    mixed_context_pcs: frozenset[int] = frozenset()
 
     @property
     def ok(self) -> bool:

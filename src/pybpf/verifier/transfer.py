@@ -21,6 +21,8 @@ from .ir import (
     Bin,
     BinOp,
     Call,
+    CallbackEntry,
+    CallbackReturn,
     CallLocal,
     Callx,
     Exit,
@@ -37,7 +39,15 @@ from .ir import (
     Un,
     UnOp,
 )
-from .memory import PTR_MAX, atomic, call_helper, forget_stack, load, store
+from .memory import (
+    PTR_MAX,
+    atomic,
+    call_helper,
+    forget_stack,
+    load,
+    release_null_references,
+    store,
+)
 from .options import AnalysisOptions
 from .state import State, overflow_bounds, reg_owner, var
 
@@ -57,6 +67,8 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
             _un(state, insn, opts)
         case Assume():
             assume(state, insn.cond)
+            if opts.linux_rules:
+                release_null_references(state)
         case Mem():
             if insn.is_load:
                 load(state, insn, opts)
@@ -100,6 +112,13 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
                 state.zone.set(var(owner, "uvalue"), Interval.const(insn.imm & U64_MAX))
         case CallLocal():
             _call_local(state, insn)
+        case CallbackEntry():
+            _callback_entry(state, insn, opts)
+        case CallbackReturn():
+            for r in range(1, 6):
+                saved = f"{insn.frame}/r{r}"
+                state.copy_owner(reg_owner(r), saved)
+                state.havoc_owner(saved)
         case Exit():
             if insn.frame:
                 _return(state, insn.frame)
@@ -525,6 +544,45 @@ def _call_local(state: State, insn: CallLocal) -> None:
     """Enter a callee: save r6-r9 under the frame's name, move r10 to the new frame."""
     for r in _CALLEE_SAVED:
         state.copy_owner(f"{insn.frame}/r{r}", reg_owner(r))
+    _add_imm(state, reg_owner(10), -SUBPROGRAM_STACK_SIZE, 64)
+
+
+LOOP, FOR_EACH_MAP_ELEM = 181, 164
+MAX_LOOPS = 1 << 23  # bpf_loop's limit on nr_loops
+
+
+def _callback_entry(state: State, insn: CallbackEntry, opts: AnalysisOptions) -> None:
+    """Call a helper's callback: save the caller's r1-r9, pass the arguments, new frame.
+
+    bpf_loop(nr, cb, ctx, flags) calls cb(index, ctx); for_each_map_elem(map,
+    cb, ctx, flags) calls cb(map, key, value, ctx), key and value pointing
+    into the map's element.
+    """
+    frame = insn.frame
+    for r in range(1, 10):
+        state.copy_owner(f"{frame}/r{r}", reg_owner(r))
+    if insn.func == LOOP:
+        index = Interval(0, MAX_LOOPS - 1)
+        state.assign_number(reg_owner(1), index, index)
+        state.copy_owner(reg_owner(2), f"{frame}/r3")
+        for r in (3, 4, 5):
+            state.havoc_owner(reg_owner(r))
+    else:
+        fd = state.eval(var(reg_owner(1), "map_fd"))
+        maps = opts.maps_in(fd.lo if fd.lb_finite() else None, fd.hi if fd.ub_finite() else None)
+        for r, size in (
+            (2, min(m.key_size for m in maps)),
+            (3, min(m.value_size for m in maps)),
+        ):
+            owner = reg_owner(r)
+            state.havoc_owner(owner)
+            state.set_type(owner, {"shared"})
+            state.zone.set(var(owner, "shared_offset"), Interval.const(0))
+            state.zone.set(var(owner, "shared_region_size"), Interval.const(size))
+            state.zone.set(var(owner, "uvalue"), Interval(1, PTR_MAX))
+        state.copy_owner(reg_owner(4), f"{frame}/r3")
+        state.havoc_owner(reg_owner(5))
+    state.havoc_owner(reg_owner(0))
     _add_imm(state, reg_owner(10), -SUBPROGRAM_STACK_SIZE, 64)
 
 

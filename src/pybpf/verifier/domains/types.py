@@ -38,7 +38,7 @@ KIND_VARS: dict[str, tuple[str, ...]] = {
     "map_fd_programs": ("map_fd_programs",),
     "socket": ("socket_offset",),
     "btf_id": ("btf_id_offset",),
-    "alloc_mem": ("alloc_mem_offset", "alloc_mem_size"),
+    "alloc_mem": ("alloc_mem_offset", "alloc_mem_size", "alloc_mem_id"),
 }
 VALUE_KINDS = ("svalue", "uvalue")
 

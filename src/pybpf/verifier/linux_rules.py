@@ -1,0 +1,379 @@
+"""The Linux kernel's rules that PREVAIL does not check, and facts the engines need.
+
+Checked on the analysis' final invariants (`AnalysisOptions.linux_rules`,
+on for the load path, off for the PREVAIL comparisons), each with the
+kernel's reason in the message:
+
+* the exit value of the entry function lies in the program type's range
+  (`check_return_code`: cgroup programs return 0 or 1, …);
+* no ringbuf reservation is outstanding at the entry function's exit or at
+  a tail call ("Unreleased reference"); the references themselves are
+  counted by the transfer functions (`memory.py`: `ref[pc]`, one variable
+  per reserving call, up at the reservation, down at submit/discard and on
+  the branch where the reservation is null);
+* skb helpers only in `__sk_buff` programs, xdp helpers only in XDP
+  (`helper_unavailable`, checked by `verify_program` before the analysis);
+* helpers get maps of the types they accept, and maps reach only the
+  helpers their type allows (`check_map_func_compatibility`);
+* callbacks (bpf_loop, for_each_map_elem; analysed where the helper is
+  called, cfg.py) return 0 or 1;
+* a load or store through the context pointer is at a constant offset
+  from an unmodified context pointer, the same instruction never accesses
+  the context on one path and other memory on another ("same insn cannot
+  be used with different pointers"), and atomics never touch the context.
+
+`context_facts` computes, whatever the options, what the JIT needs of
+context accesses (`Report.context_accesses`, `Report.mixed_context_pcs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..platform.helper_ids import HelperId, helper_name
+from ..platform.helper_prototypes import ArgKind, prototype
+from ..platform.program_types import AttachType
+from .cfg import Label, original_pc
+from .ir import Atomic, Call, CallbackReturn, Exit, Mem
+from .memory import ref_var
+from .options import AnalysisOptions
+from .state import State, reg_owner, var
+
+# -- exit values -------------------------------------------------------------------
+
+_ZERO_ONE = (0, 1)
+#: Linux program type name → the values its entry function may return (kernel
+#: check_return_code; a type not listed may return anything).
+_EXIT_RANGES: Mapping[str, tuple[int, int]] = {
+    "cgroup_skb": _ZERO_ONE,
+    "cgroup_sock": _ZERO_ONE,
+    "cgroup_sock_addr": _ZERO_ONE,
+    "sock_ops": _ZERO_ONE,
+    "cgroup_device": _ZERO_ONE,
+    "cgroup_sysctl": _ZERO_ONE,
+    "cgroup_sockopt": _ZERO_ONE,
+    "sk_lookup": _ZERO_ONE,  # SK_DROP, SK_PASS
+    "netfilter": _ZERO_ONE,  # NF_DROP, NF_ACCEPT
+}
+_BY_ATTACH: Mapping[AttachType, tuple[int, int]] = {
+    AttachType.CGROUP_INET_EGRESS: (0, 3),  # bit 1: congestion notification
+    AttachType.CGROUP_INET4_BIND: (0, 3),  # bit 1: bypass the port capability check
+    AttachType.CGROUP_INET6_BIND: (0, 3),
+    AttachType.CGROUP_UDP4_RECVMSG: (1, 1),
+    AttachType.CGROUP_UDP6_RECVMSG: (1, 1),
+    AttachType.CGROUP_UNIX_RECVMSG: (1, 1),
+    AttachType.CGROUP_INET4_GETPEERNAME: (1, 1),
+    AttachType.CGROUP_INET6_GETPEERNAME: (1, 1),
+    AttachType.CGROUP_INET4_GETSOCKNAME: (1, 1),
+    AttachType.CGROUP_INET6_GETSOCKNAME: (1, 1),
+    AttachType.CGROUP_UNIX_GETPEERNAME: (1, 1),
+    AttachType.CGROUP_UNIX_GETSOCKNAME: (1, 1),
+    AttachType.TRACE_FENTRY: (0, 0),
+    AttachType.TRACE_FEXIT: (0, 0),
+}
+
+
+def exit_value_range(prog_type: str | None, attach: AttachType | None) -> tuple[int, int] | None:
+    """The values a program of Linux type `prog_type` may return (None: any)."""
+    if prog_type is None:
+        return None
+    if attach is not None and attach in _BY_ATTACH:
+        if prog_type in ("cgroup_skb", "cgroup_sock_addr", "tracing"):
+            return _BY_ATTACH[attach]
+    return _EXIT_RANGES.get(prog_type)
+
+
+# -- helpers per program type --------------------------------------------------------
+
+#: Helpers that take a `struct __sk_buff` context, and those that take an `xdp_md`.
+SKB_HELPERS = frozenset(
+    {9, 10, 11, 13, 18, 19, 20, 21, 26, 29, 30, 31, 32, 33, 34, 38, 39, 40, 41, 43}
+    | {48, 50, 68, 79, 83, 97, 135}
+)
+XDP_HELPERS = frozenset({44, 54, 65, 188, 189, 190})
+#: Linux program types whose context is an `__sk_buff` (some skb helpers are refused to
+#: some of them too; only the context kind is checked here).
+SKB_TYPES = frozenset(
+    {"socket_filter", "sched_cls", "sched_act", "cgroup_skb", "lwt_in", "lwt_out"}
+    | {"lwt_xmit", "lwt_seg6local", "sk_skb", "sk_reuseport", "flow_dissector"}
+)
+#: Types whose helper tables (the kernel's *_func_proto) are known to have neither kind.
+OTHER_TYPES = frozenset(
+    {"kprobe", "tracepoint", "perf_event", "raw_tracepoint", "cgroup_sock", "sock_ops"}
+    | {"cgroup_sock_addr", "cgroup_device", "sk_msg", "cgroup_sysctl", "cgroup_sockopt"}
+    | {"tracing", "lsm", "sk_lookup", "syscall", "netfilter"}
+)
+
+
+def helper_unavailable(prog_type: str | None, func: int) -> str | None:
+    """The kernel's refusal of helper `func` to Linux program type `prog_type`, or None.
+
+    Only the context kind is checked: skb helpers outside `__sk_buff`
+    programs, xdp helpers outside XDP (the kernel's func_proto tables).
+    """
+    if func in SKB_HELPERS:
+        refused = prog_type == "xdp" or prog_type in OTHER_TYPES
+    elif func in XDP_HELPERS:
+        refused = prog_type in SKB_TYPES or prog_type in OTHER_TYPES
+    else:
+        return None
+    if not refused:
+        return None
+    return f"program of this type cannot use helper {helper_name(func)}#{func}"
+
+
+# -- map types of helpers ------------------------------------------------------------
+
+# BPF_MAP_TYPE_* numbers (uapi/linux/bpf.h).
+HASH, ARRAY, PROG_ARRAY, PERF_EVENT_ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 3, 4, 5, 6
+STACK_TRACE, CGROUP_ARRAY, LRU_PERCPU_HASH = 7, 8, 10
+ARRAY_OF_MAPS, HASH_OF_MAPS, DEVMAP, SOCKMAP, CPUMAP, XSKMAP, SOCKHASH = 12, 13, 14, 15, 16, 17, 18
+CGROUP_STORAGE, REUSEPORT_SOCKARRAY, PERCPU_CGROUP_STORAGE, QUEUE, STACK = 19, 20, 21, 22, 23
+SK_STORAGE, DEVMAP_HASH, RINGBUF, BLOOM_FILTER, USER_RINGBUF = 24, 25, 27, 30, 31
+
+H = HelperId
+_LOOKUP, _UPDATE, _DELETE = H.MAP_LOOKUP_ELEM, H.MAP_UPDATE_ELEM, H.MAP_DELETE_ELEM
+_PERF = frozenset(
+    {H.PERF_EVENT_READ, H.PERF_EVENT_OUTPUT, H.PERF_EVENT_READ_VALUE, H.SKB_OUTPUT, H.XDP_OUTPUT}
+)
+_RINGBUF = frozenset(
+    {H.RINGBUF_OUTPUT, H.RINGBUF_RESERVE, H.RINGBUF_QUERY, H.RINGBUF_RESERVE_DYNPTR}
+)
+_UNDER_CGROUP = frozenset({H.SKB_UNDER_CGROUP, H.CURRENT_TASK_UNDER_CGROUP})
+_REDIRECT = frozenset({H.REDIRECT_MAP, _LOOKUP})
+_ELEMENTS = frozenset({_LOOKUP, _UPDATE, _DELETE})
+_SOCKMAP = (
+    frozenset({H.SK_REDIRECT_MAP, H.SOCK_MAP_UPDATE, H.MSG_REDIRECT_MAP, H.SK_SELECT_REUSEPORT})
+    | _ELEMENTS
+)
+_SOCKHASH = (
+    frozenset({H.SK_REDIRECT_HASH, H.SOCK_HASH_UPDATE, H.MSG_REDIRECT_HASH, H.SK_SELECT_REUSEPORT})
+    | _ELEMENTS
+)
+_QUEUE = frozenset({H.MAP_PUSH_ELEM, H.MAP_POP_ELEM, H.MAP_PEEK_ELEM})
+
+#: Map type → the only helpers it may be passed to (kernel: the map side of
+#: check_map_func_compatibility; a type not listed goes to any helper).
+MAP_HELPERS: Mapping[int, frozenset[int]] = {
+    PROG_ARRAY: frozenset({H.TAIL_CALL}),
+    PERF_EVENT_ARRAY: _PERF,
+    RINGBUF: _RINGBUF,
+    USER_RINGBUF: frozenset({H.USER_RINGBUF_DRAIN}),
+    STACK_TRACE: frozenset({H.GET_STACKID}),
+    CGROUP_ARRAY: _UNDER_CGROUP,
+    CGROUP_STORAGE: frozenset({H.GET_LOCAL_STORAGE}),
+    PERCPU_CGROUP_STORAGE: frozenset({H.GET_LOCAL_STORAGE}),
+    DEVMAP: _REDIRECT,
+    DEVMAP_HASH: _REDIRECT,
+    CPUMAP: frozenset({H.REDIRECT_MAP}),
+    XSKMAP: _REDIRECT,
+    ARRAY_OF_MAPS: frozenset({_LOOKUP}),
+    HASH_OF_MAPS: frozenset({_LOOKUP}),
+    SOCKMAP: _SOCKMAP,
+    SOCKHASH: _SOCKHASH,
+    REUSEPORT_SOCKARRAY: frozenset({H.SK_SELECT_REUSEPORT}) | _ELEMENTS,
+    QUEUE: _QUEUE,
+    STACK: _QUEUE,
+    BLOOM_FILTER: frozenset({H.MAP_PUSH_ELEM, H.MAP_PEEK_ELEM}),
+    SK_STORAGE: frozenset({H.SK_STORAGE_GET, H.SK_STORAGE_DELETE}) | _ELEMENTS,
+}
+
+#: Helper → the map types it accepts (kernel: the helper side).
+HELPER_MAPS: Mapping[int, frozenset[int]] = {
+    H.TAIL_CALL: frozenset({PROG_ARRAY}),
+    **dict.fromkeys(_PERF, frozenset({PERF_EVENT_ARRAY})),
+    **dict.fromkeys(_RINGBUF, frozenset({RINGBUF})),
+    H.USER_RINGBUF_DRAIN: frozenset({USER_RINGBUF}),
+    H.GET_STACKID: frozenset({STACK_TRACE}),
+    **dict.fromkeys(_UNDER_CGROUP, frozenset({CGROUP_ARRAY})),
+    H.REDIRECT_MAP: frozenset({DEVMAP, DEVMAP_HASH, CPUMAP, XSKMAP}),
+    H.SK_REDIRECT_MAP: frozenset({SOCKMAP}),
+    H.SOCK_MAP_UPDATE: frozenset({SOCKMAP}),
+    H.MSG_REDIRECT_MAP: frozenset({SOCKMAP}),
+    H.SK_REDIRECT_HASH: frozenset({SOCKHASH}),
+    H.SOCK_HASH_UPDATE: frozenset({SOCKHASH}),
+    H.MSG_REDIRECT_HASH: frozenset({SOCKHASH}),
+    H.GET_LOCAL_STORAGE: frozenset({CGROUP_STORAGE, PERCPU_CGROUP_STORAGE}),
+    H.SK_SELECT_REUSEPORT: frozenset({REUSEPORT_SOCKARRAY, SOCKMAP, SOCKHASH}),
+    H.MAP_PUSH_ELEM: frozenset({QUEUE, STACK, BLOOM_FILTER}),
+    H.MAP_POP_ELEM: frozenset({QUEUE, STACK}),
+    H.MAP_PEEK_ELEM: frozenset({QUEUE, STACK, BLOOM_FILTER}),
+    H.SK_STORAGE_GET: frozenset({SK_STORAGE}),
+    H.SK_STORAGE_DELETE: frozenset({SK_STORAGE}),
+    H.MAP_LOOKUP_PERCPU_ELEM: frozenset({PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH}),
+}
+
+
+def map_helper_error(map_type: int, func: int) -> str | None:
+    """The kernel's complaint when a map of `map_type` is passed to helper `func`, or None."""
+    allowed = MAP_HELPERS.get(map_type)
+    accepted = HELPER_MAPS.get(func)
+    if (allowed is not None and func not in allowed) or (
+        accepted is not None and map_type not in accepted
+    ):
+        try:
+            name = helper_name(func)
+        except (KeyError, ValueError):
+            name = "helper"
+        return f"cannot pass map_type {map_type} into func {name}#{func}"
+    return None
+
+
+def _map_types(state: State, reg: int, opts: AnalysisOptions) -> set[int] | None:
+    """The types of the maps register `reg` may name (None: not known)."""
+    types = state.reg_types(reg)
+    if types == {"map_fd_programs"}:
+        return {PROG_ARRAY}
+    if types != {"map_fd"}:
+        return None
+    # Only a known map: a range of fds (joined paths) also covers maps never stored there.
+    fd = state.eval(var(reg_owner(reg), "map_fd")).singleton()
+    if fd is None or fd not in opts.maps:
+        return None
+    return {opts.maps[fd].type}
+
+
+# -- context accesses ----------------------------------------------------------------
+
+
+@dataclass
+class ContextFacts:
+    """Context accesses by program pc (see `Report.context_accesses`)."""
+
+    accesses: dict[int, int] = field(default_factory=dict)
+    mixed: set[int] = field(default_factory=set)
+    # node → the kernel's reason to reject it (checked with `linux_rules`)
+    errors: dict[Label, str] = field(default_factory=dict)
+
+
+def context_facts(cfg_insns: Mapping[Label, object], pre: Mapping[Label, State]) -> ContextFacts:
+    """Which loads and stores access the context, at which offset, over every calling context."""
+    facts = ContextFacts()
+    other: set[int] = set()
+    offsets: dict[int, set[int | None]] = {}
+    first_label: dict[int, Label] = {}
+    for label, insn in cfg_insns.items():
+        if not isinstance(insn, Mem | Atomic):
+            continue
+        state = pre.get(label)
+        pc = original_pc(label)
+        if state is None or state.is_bottom() or pc is None:
+            continue
+        base = insn.access.basereg.v
+        types = state.reg_types(base)
+        if "ctx" not in types:
+            other.add(pc)
+            continue
+        first_label.setdefault(pc, label)
+        if types != {"ctx"}:
+            facts.mixed.add(pc)
+            facts.errors.setdefault(
+                label,
+                f"same insn cannot be used with different pointers (r{base} may be the "
+                "context or another pointer)",
+            )
+            continue
+        if isinstance(insn, Atomic):
+            facts.mixed.add(pc)
+            facts.errors.setdefault(label, f"BPF_ATOMIC stores into R{base} ctx is not allowed")
+            continue
+        off = state.eval(var(reg_owner(base), "ctx_offset")).singleton()
+        offsets.setdefault(pc, set()).add(None if off is None else off + insn.access.offset)
+        if off != 0:
+            shown = "a variable offset" if off is None else f"off={off}"
+            facts.errors.setdefault(
+                label, f"dereference of modified ctx ptr R{base} ({shown}) disallowed"
+            )
+    for pc, seen in offsets.items():
+        if len(seen) == 1 and None not in seen:
+            facts.accesses[pc] = next(iter(seen))  # type: ignore[arg-type]
+        else:
+            facts.mixed.add(pc)
+    for pc in sorted(other & (set(offsets) | facts.mixed)):
+        facts.mixed.add(pc)
+        facts.accesses.pop(pc, None)
+        facts.errors.setdefault(
+            first_label[pc],
+            "same insn cannot be used with different pointers (the context in one "
+            "calling context or path, another pointer in another)",
+        )
+    return facts
+
+
+# -- the checks ------------------------------------------------------------------------
+
+
+def _exit_error(
+    state: State, exit_range: tuple[int, int] | None, where: str = "program exit"
+) -> str | None:
+    if exit_range is None:
+        return None
+    lo, hi = exit_range
+    if state.reg_types(0) != {"number"}:
+        return f"At {where} the register R0 is not a known value"
+    s = state.eval(var(reg_owner(0), "svalue"))
+    u = state.eval(var(reg_owner(0), "uvalue"))
+    if s.within(lo, hi) or u.within(lo, hi):
+        return None
+    smin = "-oo" if not s.lb_finite() else str(s.lo)
+    smax = "+oo" if not s.ub_finite() else str(s.hi)
+    return (
+        f"At {where} the register R0 has smin={smin} smax={smax} should have been in [{lo}, {hi}]"
+    )
+
+
+def _leak_error(state: State, sites: list[int], what: str) -> str | None:
+    for pc in sites:
+        if state.eval(ref_var(pc)).hi > 0:
+            return (
+                f"Unreleased reference: the ringbuf reservation at {pc} may be neither "
+                f"submitted nor discarded ({what} would lead to reference leak)"
+            )
+    return None
+
+
+def acquire_sites(cfg_insns: Mapping[Label, object]) -> list[int]:
+    """The pcs of the calls that acquire a reference (ringbuf reserve)."""
+    sites = set()
+    for insn in cfg_insns.values():
+        if isinstance(insn, Call):
+            proto = prototype(insn.func)
+            if proto is not None and proto.acquires:
+                sites.add(insn.pc)
+    return sorted(sites)
+
+
+def linux_rule_failures(
+    cfg_insns: Mapping[Label, object],
+    pre: Mapping[Label, State],
+    facts: ContextFacts,
+    opts: AnalysisOptions,
+) -> dict[Label, str]:
+    """Node → the kernel's reason to reject it, for the rules in the module docstring."""
+    errors: dict[Label, str] = dict(facts.errors)
+    sites = acquire_sites(cfg_insns)
+    for label, insn in cfg_insns.items():
+        state = pre.get(label)
+        if state is None or state.is_bottom():
+            continue
+        msg = None
+        if isinstance(insn, Exit) and not insn.frame:
+            msg = _leak_error(state, sites, "BPF_EXIT instruction in main prog")
+            msg = msg or _exit_error(state, opts.exit_range)
+        elif isinstance(insn, CallbackReturn):
+            # bpf_loop and for_each_map_elem callbacks return 0 (go on) or 1 (stop)
+            msg = _exit_error(state, (0, 1), "callback return")
+        elif isinstance(insn, Call):
+            proto = prototype(insn.func)
+            if insn.func == HelperId.TAIL_CALL:
+                msg = _leak_error(state, sites, "tail_call")
+            if msg is None and proto is not None and ArgKind.CONST_MAP_PTR in proto.args:
+                reg = proto.args.index(ArgKind.CONST_MAP_PTR) + 1
+                for map_type in sorted(_map_types(state, reg, opts) or ()):
+                    msg = map_helper_error(map_type, insn.func)
+                    if msg:
+                        break
+        if msg is not None:
+            errors.setdefault(label, msg)
+    return errors
