@@ -28,8 +28,16 @@ _KNOWN_SECTIONS = {"asm", "result", "mem", "raw", "c", "no register offset", "er
 EngineFactory = Callable[..., Any]
 """``factory(insns, *, helpers, memory, budget, where)`` → object with ``run(r1, r2)``."""
 
-ENGINES: dict[str, EngineFactory] = {"interpreter": Interpreter}
-"""Engines the runner can use, by name; the JIT adds itself here."""
+
+def _jit(insns: list[Instruction], **options: Any) -> Any:
+    # Imported on use: the JIT pulls in llvmlite and the native compiler.
+    from .jit import JitEngine
+
+    return JitEngine(insns, **options)
+
+
+ENGINES: dict[str, EngineFactory] = {"interpreter": Interpreter, "jit": _jit}
+"""Engines the runner can use, by name."""
 
 
 @dataclass(frozen=True, slots=True)

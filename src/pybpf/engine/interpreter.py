@@ -138,8 +138,13 @@ class Interpreter:
         budget: int | None = None,
         where: str | None = None,
         runtime: Any = None,
+        cpu: int | None = None,
     ):
         self.insns = list(insns)
+        # The simulated CPU of a run (per-CPU map slots): `cpu` when given,
+        # else the calling thread's CPU in the execution context, else 0.
+        self.cpu = cpu
+        self._current_cpu = getattr(runtime, "current_cpu", None) if cpu is None else None
         # The execution context (maps, programs, trace output) helpers see as
         # `env.runtime`; None for bare bytecode such as the conformance suite.
         self.runtime = runtime
@@ -163,6 +168,12 @@ class Interpreter:
 
     # -- running ------------------------------------------------------------------
 
+    def _cpu(self) -> int:
+        """The simulated CPU of a run started now by the calling thread."""
+        if self.cpu is not None:
+            return self.cpu
+        return self._current_cpu() if self._current_cpu is not None else 0
+
     def run(self, r1: int = 0, r2: int = 0, r3: int = 0, r4: int = 0, r5: int = 0) -> int:
         """Run the program with r1-r5 as given; return r0 as an unsigned 64-bit value.
 
@@ -170,7 +181,7 @@ class Interpreter:
         """
         m = _M64
         args = (r1 & m, r2 & m, r3 & m, r4 & m, r5 & m)
-        env = HelperEnv(self.memory, args[0], self, self.runtime)
+        env = HelperEnv(self.memory, args[0], self, self.runtime, self._cpu())
         self.executed = 0
         try:
             r0, self.executed = self.enter(args, env)
@@ -212,9 +223,10 @@ class Interpreter:
             stack = memory.allocate_stack()
         frames = stack.frames
         r0 = n = 0
+        cpu = self._cpu()
         try:
             for _ in range(repeat):
-                env = HelperEnv(memory, r1, self, runtime)
+                env = HelperEnv(memory, r1, self, runtime, cpu)
                 try:
                     r0, n = entry(r1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, frames, env)
                 except TailCall as call:
@@ -260,7 +272,7 @@ class Interpreter:
             raise ProgramFault(f"0x{token & _M64:x} is not a callback of this program")
         m = _M64
         if env is None:
-            env = HelperEnv(self.memory, r1 & m, self, self.runtime)
+            env = HelperEnv(self.memory, r1 & m, self, self.runtime, self._cpu())
         frame = env.data.get(CALLBACK_FRAME)
         if frame is None:
             try:

@@ -199,6 +199,8 @@ def _xdp(engine: Any, access: ContextAccess, data: bytes, ctx: bytes | None, rep
     _put(image, XDP_MD, "ingress_ifindex", ingress)
     _put(image, XDP_MD, "rx_queue_index", queue)
     region = memory.allocate_context(bytes(image), "ctx", access, pointers)
+    # The region's native-backed table: what helpers (native or not) moved.
+    pointers = region.pointers
     try:
         retval, duration = _run(engine, region.start, repeat)
     finally:
@@ -301,6 +303,8 @@ def _skb(
     pointers["end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
     packet.expose(first, NET_SKB_PAD + size)
     region = memory.allocate_context(bytes(image), "ctx", access, pointers)
+    # The region's native-backed table: what helpers (native or not) moved.
+    pointers = region.pointers
     try:
         retval, duration = _run(engine, region.start, repeat)
     finally:

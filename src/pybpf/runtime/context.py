@@ -7,6 +7,21 @@ a prog_array holds, like a kernel program fd), the trace output of
 `bpf_trace_printk` (what `trace_pipe` shows on Linux) and the number of
 simulated CPUs for per-CPU maps.
 
+Two things serve the engines directly:
+
+* the native entry table (`native_entries_address`): program id → native
+  address of the program's JIT-compiled entry function, 0 when it runs in
+  the interpreter or is not built yet. JIT-compiled `bpf_tail_call` reads
+  it (`engine.jit.native_tailcall`) to jump to the target without entering
+  Python. Word 0 holds the table's length in words. A table that must grow
+  is copied; the old one stays allocated (runs in progress may still read
+  it; it only lacks programs registered later, which they then reach
+  through Python).
+* the simulated CPU of each OS thread (`current_cpu`): assigned
+  round-robin on a thread's first run in this context, so that threads
+  running programs at once use different per-CPU map slots, as programs on
+  different CPUs do in a kernel.
+
 Helper implementations reach it as `env.runtime` (`HelperEnv`). It holds
 no logic of maps or helpers: those live in `runtime/maps/` and in the helper
 table.
@@ -14,6 +29,7 @@ table.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import threading
@@ -25,6 +41,9 @@ from .memory import Memory
 
 TRACE_LINES_KEPT = 10_000
 """How many trace_printk lines the context keeps (the oldest are dropped)."""
+
+_FIRST_TABLE_WORDS = 64
+"""Words of a context's first native entry table (word 0 is its length)."""
 
 
 class ExecutionContext:
@@ -38,6 +57,11 @@ class ExecutionContext:
         self._next_program_id = itertools.count(1)
         self._lock = threading.Lock()
         self.trace: deque[str] = deque(maxlen=TRACE_LINES_KEPT)
+        self._entries = self._new_table(_FIRST_TABLE_WORDS)
+        self._old_tables: list[Any] = []
+        self._native_engines: dict[int, Any] = {}
+        self._cpu_of_thread = threading.local()
+        self._next_cpu = itertools.count()
 
     # -- maps -----------------------------------------------------------------
 
@@ -79,6 +103,54 @@ class ExecutionContext:
     def program(self, prog_id: int) -> Any | None:
         """The program with this id, or None."""
         return self._programs.get(prog_id)
+
+    # -- native entries (JIT tail calls) ----------------------------------------
+
+    @staticmethod
+    def _new_table(words: int) -> Any:
+        table = (ctypes.c_uint64 * words)()
+        table[0] = words
+        return table
+
+    def native_entries_address(self) -> int:
+        """The address of the native entry table (see the module docstring)."""
+        return ctypes.addressof(self._entries)
+
+    def register_native_entry(self, prog_id: int, engine: Any, address: int) -> None:
+        """Let native tail calls to program `prog_id` call `address` (its JIT entry)."""
+        with self._lock:
+            table = self._entries
+            if prog_id >= table[0]:
+                grown = self._new_table(max(2 * table[0], prog_id + 1))
+                ctypes.memmove(
+                    ctypes.addressof(grown) + 8, ctypes.addressof(table) + 8, 8 * (table[0] - 1)
+                )
+                self._old_tables.append(table)
+                self._entries = table = grown
+            self._native_engines[prog_id] = engine
+            table[prog_id] = address
+
+    def unregister_native_entry(self, prog_id: int) -> None:
+        """Native tail calls to program `prog_id` go through Python again (it closed)."""
+        with self._lock:
+            self._native_engines.pop(prog_id, None)
+            for table in (self._entries, *self._old_tables):
+                if prog_id < table[0]:
+                    table[prog_id] = 0
+
+    def native_engine(self, prog_id: int) -> Any | None:
+        """The engine registered for program `prog_id` (what a native tail call runs)."""
+        return self._native_engines.get(prog_id)
+
+    # -- CPUs -------------------------------------------------------------------
+
+    def current_cpu(self) -> int:
+        """The simulated CPU of the calling thread (assigned round-robin on first use)."""
+        local = self._cpu_of_thread
+        cpu = getattr(local, "cpu", None)
+        if cpu is None:
+            cpu = local.cpu = next(self._next_cpu) % self.ncpus
+        return cpu
 
     # -- trace output ---------------------------------------------------------
 

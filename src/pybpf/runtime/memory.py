@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Protocol
 
 from ..errors import ProgramFault
@@ -115,6 +115,110 @@ class ContextAccess(Protocol):
         ...
 
 
+FRAME_POINTERS = ("hard_start", "hard_end", "head", "end")
+"""Pointer names kept after a layout's own pointer fields in the native array.
+
+`hard_start` / `hard_end` bound the XDP frame the data pointers may move
+within (xdp_adjust_head/tail/meta), `head` / `end` the buffer of an skb
+(skb_change_head/tail). A hook sets only the pair of its program type; an
+absent name reads 0 natively, which is how native helpers tell an XDP
+frame (`hard_end != 0`) from any other context.
+"""
+
+_DEFAULT_POINTERS = ("data", "data_end", "data_meta")
+_M64 = (1 << 64) - 1
+
+
+def pointer_slots_of(layout: object) -> dict[str, int]:
+    """Field name → slot in the native pointer array, for a `StructLayout` (or None).
+
+    The layout's pointer fields come first, in `StructLayout.pointers`
+    order (what `engine.jit.context_loads` numbers), then `FRAME_POINTERS`.
+    Without a layout the slots are those of data, data_end, data_meta.
+    """
+    names = tuple(getattr(layout, "pointers", _DEFAULT_POINTERS)) + FRAME_POINTERS
+    return {name: slot for slot, name in enumerate(names)}
+
+
+def pointer_slot(prog_type_or_layout: object, field_name: str) -> int:
+    """The native slot of pointer `field_name` for a program type, `ContextAccess` or layout.
+
+    Fixed per layout, so usable at compile time (`RunState.ctx_pointers` +
+    8 * slot holds the field's address during a run). KeyError for a name
+    that has no slot.
+    """
+    layout = prog_type_or_layout
+    if not hasattr(layout, "pointers"):
+        layout = getattr(layout, "layout", None)
+    if layout is None:
+        from ..platform.contexts import context_access  # platform imports runtime lazily too
+
+        access = context_access(prog_type_or_layout)  # type: ignore[arg-type]
+        if access is None:
+            raise KeyError(f"no context layout for {prog_type_or_layout!r}")
+        layout = access.layout
+    return pointer_slots_of(layout)[field_name]
+
+
+class PointerTable(MutableMapping):
+    """A context's pointer fields: a dict-like view over a native u64 array.
+
+    Names with a slot (`slots`) live in `array`, where JIT-compiled code
+    reads and moves them (a name never set, or deleted, reads 0 there);
+    any other name is kept in a plain dict. Reads always come from the
+    array, so what native code wrote is what Python sees.
+    """
+
+    __slots__ = ("slots", "array", "_live", "_extra")
+
+    def __init__(self, slots: dict[str, int], values: Mapping[str, int] | None = None):
+        self.slots = slots
+        self.array = (ctypes.c_uint64 * max(1, len(slots)))()
+        self._live: dict[str, int] = {}  # names set, with their slots
+        self._extra: dict[str, int] = {}
+        if values:
+            for name, value in values.items():
+                self[name] = value
+
+    @property
+    def address(self) -> int:
+        """Where the native array starts (what the engine puts in `RunState.ctx_pointers`)."""
+        return ctypes.addressof(self.array)
+
+    def __getitem__(self, name: str) -> int:
+        slot = self._live.get(name)
+        if slot is None:
+            return self._extra[name]
+        return self.array[slot]
+
+    def __setitem__(self, name: str, value: int) -> None:
+        slot = self.slots.get(name)
+        if slot is None:
+            self._extra[name] = value
+            return
+        self.array[slot] = value & _M64
+        self._live[name] = slot
+
+    def __delitem__(self, name: str) -> None:
+        slot = self._live.pop(name, None)
+        if slot is None:
+            del self._extra[name]
+        else:
+            self.array[slot] = 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._live or name in self._extra
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._live, *self._extra])
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._extra)
+
+    def __repr__(self) -> str:
+        return f"PointerTable({dict(self.items())!r})"
+
+
 class ContextRegion(Region):
     """A program's context (r1): accesses go through its field table, never a cache.
 
@@ -123,9 +227,14 @@ class ContextRegion(Region):
     engine asks `access.load`, which returns the full address from
     `pointers` (field name → native address) for a pointer field, and
     checks every other access against the program type's rules.
+
+    `pointers` is a `PointerTable`: a dict-like view of a native u64 array
+    at `pointers_address`, one slot per name in `pointer_slots` (the
+    layout's pointer fields, then `FRAME_POINTERS`), so JIT-compiled code
+    reads and moves the same pointers the interpreter and the helpers use.
     """
 
-    __slots__ = ("access", "pointers", "_reads")
+    __slots__ = ("access", "pointers", "pointer_slots", "_reads")
 
     def __init__(
         self,
@@ -134,12 +243,21 @@ class ContextRegion(Region):
         name: str,
         buffer: object,
         access: ContextAccess,
-        pointers: dict[str, int],
+        pointers: Mapping[str, int],
     ):
         super().__init__(start, size, True, name, buffer)
         self.access = access
-        self.pointers = pointers
+        self.pointer_slots = pointer_slots_of(getattr(access, "layout", None))
+        if isinstance(pointers, PointerTable) and pointers.slots == self.pointer_slots:
+            self.pointers = pointers
+        else:
+            self.pointers = PointerTable(self.pointer_slots, pointers)
         self._reads = _readable_table(access, self)
+
+    @property
+    def pointers_address(self) -> int:
+        """The address of the native pointer array (`RunState.ctx_pointers`)."""
+        return self.pointers.address
 
     def load(self, offset: int, size: int) -> int:
         """What the program reads at `offset` (raises `ProgramFault` without a pc)."""
@@ -237,7 +355,7 @@ class Memory:
         return self.allocate(len(data), name, writable, data)
 
     def allocate_context(
-        self, data: bytes, name: str, access: ContextAccess, pointers: dict[str, int]
+        self, data: bytes, name: str, access: ContextAccess, pointers: Mapping[str, int]
     ) -> ContextRegion:
         """A new `ContextRegion` holding a copy of `data`, added to the table."""
         buffer = _native_buffer(len(data))

@@ -75,16 +75,56 @@ def _is_xdp(ctx: ContextRegion) -> bool:
     return ctx.access.layout.name == "xdp_md"
 
 
+def _packet_region(memory: Memory, ctx: ContextRegion) -> Region | None:
+    """The live `packet` region of `ctx`'s packet, found at data_meta or in the buffer.
+
+    JIT-compiled xdp_adjust_* move the pointers natively without touching
+    the region table, so the region may no longer start at data_meta: then
+    it is the `packet` region inside the frame (or skb buffer) bounds.
+    """
+    p = ctx.pointers
+    found = memory.find(p["data_meta"])
+    if found is not None and found.name == "packet":
+        return found
+    low = p.get("hard_start", p.get("head"))
+    high = p.get("hard_end", p.get("end"))
+    if low is None or high is None:
+        return None
+    for region in memory:
+        if region.name == "packet" and low <= region.start and region.end <= high:
+            return region
+    return None
+
+
 def set_packet_bounds(memory: Memory, ctx: ContextRegion, start: int, end: int) -> None:
-    """Replace the live `packet` region (which starts at the old data_meta) by [start, end)."""
-    old = memory.find(ctx.pointers["data_meta"])
-    if old is None or old.name != "packet":
+    """Replace the live `packet` region of `ctx` by one over [start, end)."""
+    old = _packet_region(memory, ctx)
+    if old is None:
         raise ProgramFault("the context's packet is not a live region")
     if (old.start, old.end) == (start, end):
         return
     buffer = (ctypes.c_ubyte * (end - start)).from_address(start)
     memory.remove(old)
     memory.add(Region(start, end - start, True, "packet", buffer))
+
+
+def sync_packet_region(memory: Memory, ctx: ContextRegion) -> None:
+    """Make the `packet` region match [data_meta, data_end) again.
+
+    For engines whose native helpers moved the packet pointers (JIT code
+    does not edit the region table): call before Python code checks packet
+    memory through `memory` in the same run. No-op when already in step or
+    when `ctx` has no packet.
+    """
+    p = ctx.pointers
+    if "data_meta" not in p or "data_end" not in p:
+        return
+    region = memory.find(p["data_meta"])
+    if region is not None and region.name == "packet" and region.end == p["data_end"]:
+        if region.start == p["data_meta"]:
+            return
+    if _packet_region(memory, ctx) is not None:
+        set_packet_bounds(memory, ctx, p["data_meta"], p["data_end"])
 
 
 # -- XDP -------------------------------------------------------------------------------

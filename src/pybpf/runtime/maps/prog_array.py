@@ -11,6 +11,13 @@ Storage is the array family's native code: slot `i` holds the program id,
 0 for an empty slot (ids start at 1). Programs may not look a prog_array
 up (the verifier refuses it); the native lookup returns the slot address,
 which is what a JIT's tail call reads.
+
+A slot is 8 bytes (values are 4 bytes, rounded up to 8): the id in the
+low 4, and in the high 4 a marker that is 1 when the id does not name the
+stored program in the map's `context` (a program object of another
+context was stored, or the map has no context). JIT-compiled tail calls read the slot as one u64:
+an id below 2**32 is looked up in the context's native entry table,
+anything else goes through Python (`tail_call_target`).
 """
 
 from __future__ import annotations
@@ -76,8 +83,12 @@ class FdArrayMap(ArrayMap):
         start = index * self.header.value_block
         return struct.unpack_from("<I", self.value_region.view, start)[0]
 
-    def _store(self, index: int, value: int) -> None:
-        self.value_region.write(index * self.header.value_block, struct.pack("<I", value))
+    def _store(self, index: int, value: int, marker: int = 0) -> None:
+        self.value_region.write(index * self.header.value_block, struct.pack("<II", value, marker))
+
+    def marker(self, stored: int, keep: Any) -> int:
+        """The high word of a slot holding `stored` for object `keep` (see the module docstring)."""
+        return 0
 
     def slot(self, index: int) -> int:
         """The raw u32 in slot `index` (0: empty)."""
@@ -91,8 +102,9 @@ class FdArrayMap(ArrayMap):
             raise MapError(EINVAL, "update", self.name, "fd arrays only take BPF_ANY")
         index = self._index(key, "update")
         stored, keep = self.resolve(value)
+        marker = self.marker(stored, keep)
         with self._lock:
-            self._store(index, stored)
+            self._store(index, stored, marker)
             if keep is None:
                 self._objects.pop(index, None)
             else:
@@ -146,6 +158,12 @@ class ProgArrayMap(FdArrayMap):
             if self.context.program(identifier) is None:
                 raise MapError(EBADF, "update", self.name, f"no program with id {identifier}")
         return identifier, keep
+
+    def marker(self, stored: int, keep: Any) -> int:
+        """0 when the context knows the stored program by id `stored`, else 1 (Python resolves)."""
+        if self.context is None:
+            return 1
+        return 0 if keep is None or self.context.program(stored) is keep else 1
 
     def tail_call_target(self, index: int) -> Any | None:
         """The program in slot `index` (what bpf_tail_call jumps to), or None.

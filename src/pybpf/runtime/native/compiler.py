@@ -8,6 +8,13 @@ optimised, compiled by MCJIT into the one process-wide execution engine and
 kept there for the life of the process. Compiled objects are also written to
 an `ObjectCache`, so the next process loads them instead of compiling.
 
+JIT-compiled eBPF programs take a lighter path (`_Engine.add_program`):
+their IR goes through `PROGRAM_PASSES` instead of the O2 pipeline, is
+turned into an object by a target machine of their own, and the object is
+added to the same engine, where its calls of the native modules' functions
+and of symbols added with `llvm.add_symbol` resolve; on a cache hit the
+object is read and added without any IR.
+
 Functions are plain C ABI functions: Python calls them through ctypes (which
 releases the GIL during the call), and the JIT can call them directly by
 address.
@@ -33,6 +40,30 @@ try:  # the installed version, so that an upgrade never reuses an old object
     PYBPF_VERSION = _dist_version("pybpf")
 except Exception:  # pragma: no cover - running from a source tree without metadata
     PYBPF_VERSION = "0+unknown"
+
+
+PROGRAM_PASSES = ("always_inliner_pass", "sroa_pass", "sccp_pass", "simplify_cfg_pass")
+"""The IR passes of JIT programs (`_Engine.add_program`), instead of the O2 pipeline.
+
+The translator already gives LLVM SSA registers (phis only where values
+meet), so most of what O2 does (70-140 ms for a 1000-instruction program)
+finds nothing that code generation's own DAG combining does not: these
+passes (a few ms: inlining of the small bpf-to-bpf callees the translator
+marks `alwaysinline`, SROA for the allocas of the repeat loop and of
+native helper emitters, constant propagation, CFG cleanup) left the
+benchmarked programs (benchmarks/bench_engines.py a to d) running as fast
+as O2 did, and so did instcombine, which only added compile time. What O2
+has that this lacks and that shows: loop unrolling (a generated program
+with two 16-iteration loops ran ~12% faster after O2). Code generation
+itself is most of a cold compile now.
+"""
+
+PROGRAM_CODEGEN_OPT = 2
+"""The code generation level of JIT programs. Measured alternatives: level 0
+(FastISel, fast register allocation) generates code ~5x faster but runs
+the compute-loop benchmark ~18% slower (and the XDP counter ~50%); FastISel
+at level 2 (`-fast-isel`) halves instruction selection but runs it ~35%
+slower; level 1 costs as much as level 2."""
 
 
 @dataclass
@@ -64,12 +95,35 @@ class _Engine:
         self.target_machine = target.create_target_machine(
             cpu=self.cpu, features=self.features, opt=2, codemodel="jitdefault"
         )
-        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
+        # MCJIT starts from a module, which it compiles at the first
+        # finalize_object(): an empty one, named so that its object, too,
+        # comes from the cache (code generation is ~2 ms even for nothing).
+        empty = llvm.parse_assembly("")
+        empty.name = "pybpf-empty-" + hashlib.sha256(self.fingerprint().encode()).hexdigest()[:32]
+        self.engine = llvm.create_mcjit_compiler(empty, self.target_machine)
         self.cache = ObjectCache.from_environment()
         self.stats = CompileStats()
         self._preloaded: dict[str, bytes] = {}
+        cached = self.cache.load(empty.name)
+        if cached is not None:
+            self._preloaded[empty.name] = cached
         self.engine.set_object_cache(self._notify, self._getbuffer)
         self.modules: dict[str, llvm.ModuleRef] = {}
+        self.programs: set[str] = set()
+        self._program_machine: llvm.TargetMachine | None = None
+
+    @property
+    def program_machine(self) -> llvm.TargetMachine:
+        """The target machine of JIT programs (made on first compile: not needed on cache hits)."""
+        if self._program_machine is None:
+            target = llvm.Target.from_triple(self.triple)
+            self._program_machine = target.create_target_machine(
+                cpu=self.cpu,
+                features=self.features,
+                opt=PROGRAM_CODEGEN_OPT,
+                codemodel="jitdefault",
+            )
+        return self._program_machine
 
     def fingerprint(self) -> str:
         """Everything besides the IR that decides what machine code comes out."""
@@ -115,6 +169,39 @@ class _Engine:
             self.stats.compiled.append(name)
         self.stats.seconds[name] = time.perf_counter() - started
         self.modules[name] = module
+
+    def add_program(self, name: str, text: str | None) -> None:
+        """Compile (or, with `text` None, load from the cache) the JIT program module `name`.
+
+        Programs take a lighter path than the runtime's native modules (see
+        `PROGRAM_PASSES`, `PROGRAM_CODEGEN_OPT`): the IR is optimised and
+        turned into an object here, by a target machine of their own, and the
+        object is added to the one MCJIT engine, so that its symbols resolve
+        against the native modules and those added with `llvm.add_symbol`.
+        """
+        started = time.perf_counter()
+        if text is None:
+            data = self.cache.load(name)
+            if data is None:
+                raise KeyError(name)
+            self.stats.loaded.append(name)
+        else:
+            module = llvm.parse_assembly(text)
+            module.name = name
+            module.verify()  # well under a millisecond, and LLVM never sees bad IR
+            options = llvm.create_pipeline_tuning_options(speed_level=0)
+            builder = llvm.create_pass_builder(self.program_machine, options)
+            passes = llvm.create_new_module_pass_manager()
+            for added in PROGRAM_PASSES:
+                getattr(passes, f"add_{added}")()
+            passes.run(module, builder)
+            data = self.program_machine.emit_object(module)
+            self.cache.store(name, data)
+            self.stats.compiled.append(name)
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        self.engine.finalize_object()
+        self.stats.seconds[name] = time.perf_counter() - started
+        self.programs.add(name)
 
     def address(self, symbol: str) -> int:
         """The native address of a compiled function (0 if unknown)."""

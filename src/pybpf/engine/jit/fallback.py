@@ -1,0 +1,217 @@
+"""The Python side of JIT-compiled programs: runs, and helpers called through Python.
+
+Native code reaches Python through one process-wide ctypes callback with
+the signature `abi.FALLBACK_PROTOTYPE`, exported to every compiled module
+as the external symbol `FALLBACK_SYMBOL` (resolved with `llvm.add_symbol`
+when a module is linked, so no address is baked into the cached objects).
+
+Its `helper_id` argument packs what the Python side needs besides r1..r5
+(`encode_call`): the helper id (low 32 bits), the caller's frame depth
+(so callback-taking helpers run their callback one frame below, as the
+interpreter does), the pc (for fault messages) and a kind: a helper call,
+a `callx` (the id came from a register) or a fault the native code found
+(a call chain deeper than 8 frames, an invalid atomic operation). A plain
+helper id (all other bits 0) is a valid call of kind helper.
+
+Each concurrent run owns a `RunSlot`: a `RunState`, a `Stack` and the
+run's `HelperEnv`. `RunState.handle` is the slot's number in a process-wide
+table, which is how the callback finds the env. When a helper raises, the
+exception is kept on the slot, `status` is set to 1 and the callback
+returns 0; the native code unwinds and the engine re-raises.
+
+After a native tail call (`native_tailcall`) the slot runs another
+program's code: `RunState.tail_target` names it, and the callback runs
+the helper for that program's engine (its helper table, its instructions
+in fault messages; `env.engine` is set to it, as the interpreter's
+tail-call loop does). `env.tail_calls` is brought up to
+`RunState.tail_calls` before every helper, so a tail call made in Python
+counts the native ones.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import weakref
+from typing import Any
+
+from ...errors import ProgramFault
+from ...runtime.linux_helpers.packet import sync_packet_region
+from ...runtime.memory import ContextRegion, Memory, Stack
+from ..translate import CALLBACK_FRAME, CALLBACK_HELPERS, MAX_DEPTH
+from .abi import FALLBACK_PROTOTYPE, RunState
+
+FALLBACK_SYMBOL = "pybpf_jit_fallback_v1"
+"""The external symbol every compiled module calls for Python helpers."""
+
+KIND_HELPER = 0
+KIND_CALLX = 1
+KIND_FAULT = 2
+
+FAULT_TOO_DEEP = 0
+FAULT_ATOMIC = 1
+
+_M64 = (1 << 64) - 1
+_PC_BITS = 26
+
+
+def encode_call(kind: int, helper_id: int, depth: int = 0, pc: int = 0) -> int:
+    """The `helper_id` argument of a fallback call (a signed 64-bit value).
+
+    Bits 0-31 the id (or fault code), 32-35 the caller's depth, 36-61 the
+    pc (0 when beyond 26 bits), 62-63 the kind.
+    """
+    if pc >= 1 << _PC_BITS:
+        pc = 0
+    code = (kind << 62) | (pc << 36) | ((depth & 0xF) << 32) | (helper_id & 0xFFFFFFFF)
+    return code - (1 << 64) if code >> 63 else code
+
+
+class RunSlot:
+    """The native state of one run: `RunState`, stack, and the Python side's env."""
+
+    __slots__ = (
+        "state",
+        "address",
+        "stack",
+        "engine",
+        "running",
+        "env",
+        "error",
+        "handle",
+        "__weakref__",
+    )
+
+    def __init__(self, engine: Any, memory: Memory):
+        self.engine = engine
+        #: The engine whose code the slot ran last time it entered Python
+        #: (`engine`, or a native tail call's target).
+        self.running = engine
+        self.stack: Stack = memory.allocate_stack(name="jit stack")
+        self.state = RunState()
+        self.address = ctypes.addressof(self.state)
+        frames = self.stack.frames
+        self.state.stack_top0 = frames[0].top
+        self.state.stack_stride = frames[1].top - frames[0].top
+        self.env: Any = None
+        self.error: BaseException | None = None
+        self.handle = next(_handles)
+        self.state.handle = self.handle
+        _slots[self.handle] = self
+
+    def take_error(self) -> BaseException:
+        """The exception that stopped the run; clears it and `status`."""
+        error = self.error
+        self.error = None
+        status = self.state.status
+        self.state.status = 0
+        if error is None:  # a native part set status without a Python exception
+            return ProgramFault(f"native code stopped the run (status {status})")
+        return error
+
+    def release(self) -> None:
+        """Unregister the slot and its stack (the engine is closing)."""
+        _slots.pop(self.handle, None)
+        if self.stack.frames:
+            self.stack.release()
+
+
+_handles = itertools.count(1)
+# Weak: a slot lives as long as its engine keeps it (the engine is its only owner).
+_slots: weakref.WeakValueDictionary[int, RunSlot] = weakref.WeakValueDictionary()
+
+
+def _to_i64(value: int) -> int:
+    value &= _M64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _sync_packet(slot: RunSlot) -> None:
+    # Native xdp_adjust_* move the context's packet pointers but not the
+    # region table; a Python helper checking packet memory must see the
+    # packet where the pointers now say it is.
+    ctx = slot.state.ctx
+    if not slot.state.ctx_pointers or not ctx:
+        return
+    memory = slot.engine.memory
+    region = memory.find(ctx)
+    if isinstance(region, ContextRegion) and region.start == ctx:
+        sync_packet_region(memory, region)
+
+
+def _running_engine(slot: RunSlot, target: int) -> Any:
+    # The engine of program `target` (native tail calls), found through the
+    # execution context the program that started the run belongs to.
+    runtime = slot.engine.runtime
+    engine = runtime.native_engine(target) if runtime is not None else None
+    if engine is None:  # closed while running: keep what is known
+        return slot.engine
+    return engine
+
+
+def _dispatch(slot: RunSlot, code: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    state = slot.state
+    target = state.tail_target
+    engine = slot.running = _running_engine(slot, target) if target else slot.engine
+    env = slot.env
+    if env is not None:
+        env.engine = engine
+        env.tail_calls = state.tail_calls
+    kind = (code >> 62) & 3
+    helper_id = code & 0xFFFFFFFF
+    pc = (code >> 36) & ((1 << _PC_BITS) - 1)
+    if kind != KIND_FAULT:
+        _sync_packet(slot)
+    if kind == KIND_HELPER:
+        spec = engine.helpers.get(helper_id)
+        if spec is None:
+            engine.unknown_helper(helper_id, pc)
+        if helper_id in CALLBACK_HELPERS:
+            env.data[CALLBACK_FRAME] = ((code >> 32) & 0xF, slot)
+        return spec.impl(env, r1, r2, r3, r4, r5)
+    if kind == KIND_CALLX:
+        spec = engine.helpers.get(helper_id)
+        if spec is None:
+            raise ProgramFault(
+                f"callx to unknown helper {helper_id}",
+                pc=pc,
+                instruction=engine.instruction_text(pc),
+            )
+        return spec.impl(env, r1, r2, r3, r4, r5)
+    if helper_id == FAULT_TOO_DEEP:
+        raise ProgramFault(
+            f"call depth exceeds {MAX_DEPTH} frames", pc=pc, instruction=engine.instruction_text(pc)
+        )
+    insn = engine.instruction_at(pc)
+    imm = insn.imm & 0xFFFFFFFF if insn is not None else 0
+    raise ProgramFault(f"invalid atomic operation 0x{imm:x}")
+
+
+def _fallback(run: Any, code: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    state = run[0]
+    slot = _slots[state.handle]
+    try:
+        return _to_i64(_dispatch(slot, code & _M64, r1, r2, r3, r4, r5))
+    except BaseException as error:  # noqa: BLE001 - every exception goes back to the engine
+        slot.error = error
+        state.status = 1
+        return 0
+
+
+FALLBACK = FALLBACK_PROTOTYPE(_fallback)
+"""The ctypes callback object (kept alive for the life of the process)."""
+
+_registered = False
+_lock = threading.Lock()
+
+
+def register_symbol() -> None:
+    """Make `FALLBACK_SYMBOL` resolvable by modules linked from now on."""
+    global _registered
+    with _lock:
+        if not _registered:
+            import llvmlite.binding as llvm
+
+            llvm.add_symbol(FALLBACK_SYMBOL, ctypes.cast(FALLBACK, ctypes.c_void_p).value)
+            _registered = True

@@ -1,0 +1,129 @@
+"""Native `bpf_tail_call` for JIT-compiled programs: JIT → JIT without entering Python.
+
+`bpf_tail_call(ctx, prog_array, index)` as the interpreter's helper
+(`linux_helpers.maps.tail_call`) does it, with the same results:
+
+* r2 not a prog_array: the Python helper (it returns -EINVAL or faults);
+* index (u32) ≥ max_entries: -E2BIG;
+* the slot (one u64, see `runtime.maps.prog_array`): 0 (empty) gives
+  -ENOENT; a marked slot (high word set: the id does not name the stored
+  program in the context) goes to the Python helper;
+* the id's entry in the execution context's native entry table
+  (`RunState.tail_table`, word 0 the table's length): 0 (the target runs
+  in the interpreter, is not built yet, or is closed; or the id is past
+  the table) goes to the Python helper, which builds the target if need
+  be and raises `TailCall` as it always did (the next run finds the
+  entry);
+* `run->tail_calls` ≥ `MAX_TAIL_CALLS`: -ELOOP;
+* else the tail call is made: `tail_calls += 1`, `tail_target = id`, and
+  the target's entry function runs as ``f(run->ctx, 0, 0, 0, 0, depth 0,
+  run)`` (the context pointer the run started with, as the interpreter's
+  tail-call loop passes it). Its r0 goes to `run->tail_r0` and `status`
+  becomes `STATUS_TAIL_DONE` (unless the target itself stopped the run:
+  a deeper tail call already did that, or a Python helper raised), and
+  the current function returns at once. Every caller unwinds (the
+  translator checks `status` after each bpf-to-bpf call); the native
+  repeat loop or the engine takes `tail_r0` as the run's r0.
+
+No address is baked into the IR: the table comes from the `RunState`.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from llvmlite import ir
+
+from ...elf.map_types import MapType
+from ...platform.helper_ids import HelperId
+from ...runtime.helpers import MAX_TAIL_CALLS
+from ...runtime.maps.header import MapHeader
+from ...runtime.native.irblocks import I32, I64, PTR, i64, load, load_field
+from .abi import STATUS_TAIL_DONE
+from .native_site import emit_fallback, run_field, store_run_field
+
+
+def emit_tail_call(site: object) -> ir.Value | None:
+    """Native `bpf_tail_call` (see the module docstring); None without an execution context."""
+    if site.runtime is None:  # type: ignore[attr-defined]
+        return None  # no prog_array can exist: the Python helper says what happens
+    b: ir.IRBuilder = site.builder  # type: ignore[attr-defined]
+    function = b.function
+    prog_array, index_arg = site.args[1], site.args[2]  # type: ignore[attr-defined]
+
+    def block(name: str) -> ir.Block:
+        return function.append_basic_block(f"tail.{name}")
+
+    python, done = block("python"), block("done")
+    results: list[tuple[ir.Value, ir.Block]] = []
+
+    def give(value: int) -> None:
+        # The current block ends the helper with result `value`.
+        results.append((i64(value), b.block))
+        b.branch(done)
+
+    def check(condition: ir.Value, name: str, failed: ir.Block | int) -> None:
+        # Continue in a new block when `condition` is false; else go to `failed`.
+        go_on = block(name)
+        if isinstance(failed, int):
+            result = block(f"{name}.fail")
+            b.cbranch(condition, result, go_on)
+            b.position_at_end(result)
+            give(failed)
+        else:
+            b.cbranch(condition, failed, go_on)
+        b.position_at_end(go_on)
+
+    kind = load_field(b, MapHeader, prog_array, "type")
+    check(b.icmp_unsigned("!=", kind, ir.Constant(I32, int(MapType.PROG_ARRAY))), "map", python)
+    index = b.and_(index_arg, i64(0xFFFFFFFF))
+    entries = b.zext(load_field(b, MapHeader, prog_array, "max_entries"), I64)
+    check(b.icmp_unsigned(">=", index, entries), "index", -errno.E2BIG)
+    stride = b.zext(load_field(b, MapHeader, prog_array, "value_block"), I64)
+    values = load_field(b, MapHeader, prog_array, "values")
+    slot = load(b, b.add(values, b.mul(index, stride)), I64)
+    check(b.icmp_unsigned("==", slot, i64(0)), "slot", -errno.ENOENT)
+    check(b.icmp_unsigned(">", slot, i64(0xFFFFFFFF)), "marker", python)
+    table = run_field(site, "tail_table")
+    check(b.icmp_unsigned("==", table, i64(0)), "table", python)
+    check(b.icmp_unsigned(">=", slot, load(b, table, I64)), "known", python)
+    entry = load(b, b.add(table, b.mul(slot, i64(8))), I64)
+    check(b.icmp_unsigned("==", entry, i64(0)), "entry", python)
+    calls = run_field(site, "tail_calls")
+    check(b.icmp_unsigned(">=", calls, ir.Constant(I32, MAX_TAIL_CALLS)), "limit", -errno.ELOOP)
+
+    # The tail call: the target replaces the whole run.
+    store_run_field(site, "tail_calls", b.add(calls, ir.Constant(I32, 1)))
+    store_run_field(site, "tail_target", slot)
+    run = site.run  # type: ignore[attr-defined]
+    if isinstance(run.type, ir.IntType):
+        run = b.inttoptr(run, PTR)
+    target_type = ir.FunctionType(I64, [I64] * 6 + [PTR])
+    target = b.inttoptr(entry, target_type.as_pointer())
+    zero = i64(0)
+    r0 = b.call(target, [run_field(site, "ctx"), zero, zero, zero, zero, zero, run])
+    finish, leave = block("finish"), block("leave")
+    status = run_field(site, "status")
+    b.cbranch(b.icmp_unsigned("==", status, ir.Constant(I32, 0)), finish, leave)
+    b.position_at_end(finish)
+    store_run_field(site, "tail_r0", r0)
+    store_run_field(site, "status", ir.Constant(I32, STATUS_TAIL_DONE))
+    b.branch(leave)
+    b.position_at_end(leave)
+    b.ret(zero)
+
+    # Cases only the Python helper knows: it returns a result, or raises
+    # TailCall (emit_fallback then returns at once, status set).
+    b.position_at_end(python)
+    results.append((emit_fallback(site, int(HelperId.TAIL_CALL)), b.block))
+    b.branch(done)
+
+    b.position_at_end(done)
+    phi = b.phi(I64, "tail.r0")
+    for value, source in results:
+        phi.add_incoming(value, source)
+    return phi
+
+
+EMITTERS = {HelperId.TAIL_CALL: emit_tail_call}
+"""Helper id → emitter, for `helpers_ir` to register."""
