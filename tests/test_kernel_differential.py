@@ -197,8 +197,12 @@ def _pybpf_contents(obj, maps: list[str], rings: list[str]):
     return ours, our_rings
 
 
+ENGINES = ("interpreter", "jit")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-def test_kernel_and_pybpf_agree(scenario: Scenario) -> None:
+def test_kernel_and_pybpf_agree(scenario: Scenario, engine: str) -> None:
     load = _pybpf_load()
     path = EXAMPLES / scenario.obj
     kernel_globals = {
@@ -206,7 +210,7 @@ def test_kernel_and_pybpf_agree(scenario: Scenario) -> None:
     }
     with KernelObject(path, globals=kernel_globals) as k:
         try:
-            obj = load(path, ncpus=possible_cpus())
+            obj = load(path, ncpus=possible_cpus(), engine=engine)
         except NotSupportedError as missing:
             pytest.skip(f"pybpf cannot open {scenario.obj}: {missing}")
         with obj:
@@ -224,6 +228,7 @@ def test_kernel_and_pybpf_agree(scenario: Scenario) -> None:
                 theirs = _run_kernel(k, scenario.program, frame)
                 ours = _run_pybpf(prog, frame)
                 assert ours == theirs, f"{scenario.name}: packet {packet_name}"
+            assert prog.engine_kind == engine
 
             kernel_maps, kernel_rings = _kernel_contents(k)
             our_maps, our_rings = _pybpf_contents(obj, list(kernel_maps), list(kernel_rings))
@@ -233,7 +238,8 @@ def test_kernel_and_pybpf_agree(scenario: Scenario) -> None:
                 assert our_rings[name] == kernel_rings[name], f"{scenario.name}: ringbuf {name}"
 
 
-def test_skb_truncated_l3_header() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_skb_truncated_l3_header(engine: str) -> None:
     """skb test runs of IPv4 frames that end inside the IP header.
 
     The kernel here (6.18) refuses them with EINVAL before running the
@@ -243,7 +249,7 @@ def test_skb_truncated_l3_header() -> None:
     load = _pybpf_load()
     path = EXAMPLES / "tc_rewrite.o"
     samples = P.sample_packets()
-    with KernelObject(path) as k, load(path, ncpus=possible_cpus()) as obj:
+    with KernelObject(path) as k, load(path, ncpus=possible_cpus(), engine=engine) as obj:
         prog = obj.programs["tc_rewrite"]
         for name in TRUNCATED_L3:
             theirs = _run_kernel(k, "tc_rewrite", samples[name])

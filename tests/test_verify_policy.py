@@ -83,12 +83,12 @@ def test_verify_false_runs_in_the_bounds_checked_interpreter() -> None:
     assert default_cache.stats.misses == 0
 
 
-def test_unverified_program_refused_by_a_non_checking_engine(monkeypatch) -> None:
-    with pybpf.load(unsafe("pkt_read_nocheck.o"), verify=False) as obj:
+def test_unverified_program_refused_by_a_non_checking_engine() -> None:
+    with pybpf.load(unsafe("pkt_read_nocheck.o"), verify=False, engine="jit") as obj:
         program = obj.programs["pkt_read_nocheck"]
-        monkeypatch.setattr(program, "engine_kind", "jit")
         with pytest.raises(pybpf.LoadError, match="verified programs only"):
             program.test_run(data=PACKET)
+        assert program.engine_kind is None
 
 
 def test_libbpf_load_fails_with_eacces() -> None:

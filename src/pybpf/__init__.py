@@ -4,6 +4,7 @@ Load clang-built eBPF objects, verify them, and run them in an interpreter
 or a JIT outside any kernel. See DESIGN.md for the layers.
 """
 
+from .engine.policy import interpreter_only, set_interpreter_only
 from .errors import (
     AsmError,
     DecodeError,
@@ -35,5 +36,7 @@ __all__ = [
     "TestRunError",
     "VerifierError",
     "__version__",
+    "interpreter_only",
     "load",
+    "set_interpreter_only",
 ]

@@ -90,6 +90,11 @@ def run_command(
     ),
     dump_maps: bool = typer.Option(False, "--dump-maps", help="Show every map after the run."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        help="jit or interpreter (default: the JIT unless the interpreter-only policy is on).",
+    ),
 ) -> None:
     """Run one program of OBJ on --data-in; print retval, duration and touched maps."""
     from ..runtime.object import load
@@ -99,7 +104,7 @@ def run_command(
     updates = [_parse_map_option(option) for option in maps or ()]
     data = data_in.read_bytes()
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
-    with load(obj_path) as obj:
+    with load(obj_path, engine=engine) as obj:
         prog = _pick_program(obj, section, program)
         for name, key, value in updates:
             obj.maps[name].update(key, value)
@@ -121,6 +126,7 @@ def run_command(
     if as_json:
         record = {
             "program": prog.name,
+            "engine": prog.engine_kind,
             "retval": result.retval,
             "duration": result.duration,
             "data_size_out": len(result.data_out),
@@ -128,6 +134,9 @@ def run_command(
         }
         typer.echo(json.dumps(record))
         return
-    typer.echo(f"Return value: {result.retval}, duration (average): {result.duration}ns")
+    typer.echo(
+        f"Return value: {result.retval}, duration (average): {result.duration}ns"
+        f" ({prog.engine_kind})"
+    )
     for report in reports:
         print_map(report)

@@ -160,9 +160,18 @@ class Object:
         context: ExecutionContext | None = None,
         ncpus: int | None = None,
         verify: bool = True,
+        engine: str | None = None,
     ):
+        from ..engine.policy import ENGINES
+
+        if engine is not None and engine not in ENGINES:
+            raise LoadError(
+                f"{spec.path}: unknown engine {engine!r} (expected one of {', '.join(ENGINES)})"
+            )
         self.spec = spec
         self.verify = verify
+        #: The engine asked for ("jit", "interpreter"), or None for the default.
+        self.engine = engine
         self.path = spec.path
         self.name = Path(spec.path).name.split(".")[0]  # libbpf cuts at the first dot
         self.btf = spec.btf
@@ -304,13 +313,21 @@ def rejection(path: str, program: str, report: Any) -> VerifierError:
     return error
 
 
-def load(path: str | os.PathLike[str], *, ncpus: int | None = None, verify: bool = True) -> Object:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    ncpus: int | None = None,
+    verify: bool = True,
+    engine: str | None = None,
+) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
     `.rodata` stays writable until the first run or `Object.load()`, which
     verifies every program (`VerifierError` if one is rejected).
     `verify=False` skips the verifier: the programs then run only in the
-    bounds-checked interpreter. `ncpus` sets the number of simulated CPUs
-    of per-CPU maps.
+    bounds-checked interpreter. `engine` is "jit" or "interpreter"; by
+    default verified programs run in the JIT unless the interpreter-only
+    policy is on (`pybpf.engine.policy`). `ncpus` sets the number of
+    simulated CPUs of per-CPU maps.
     """
-    return Object(ObjectSpec.from_file(path), ncpus=ncpus, verify=verify)
+    return Object(ObjectSpec.from_file(path), ncpus=ncpus, verify=verify, engine=engine)

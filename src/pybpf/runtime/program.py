@@ -11,13 +11,17 @@ CO-RE relocations, maps of unsupported families) is recorded, not raised:
 inspecting such a program works, running it raises `NotSupportedError`
 naming the first unresolved item.
 
-The engine (the bounds-checked `Interpreter`, with the Linux helper table
-and the object's `ExecutionContext` as `runtime`) is built on first use;
-building it loads the object (`Object.load`), which freezes `.rodata` and,
-unless the object was opened with `verify=False`, verifies every program
-(`VerifierError` when one is rejected). An unverified program may run only
-in the bounds-checked interpreter: `engine_kind` names the engine and
-`_engine_class` refuses anything else for a program that was not verified.
+The engine (the JIT or the bounds-checked `Interpreter`, with the Linux
+helper table and the object's `ExecutionContext` as `runtime`) is built on
+first use; building it loads the object (`Object.load`), which freezes
+`.rodata` and, unless the object was opened with `verify=False`, verifies
+every program (`VerifierError` when one is rejected). Which engine runs is
+decided by `engine.policy.choose_engine`: the JIT for verified programs
+unless the interpreter-only policy is on or the object asked for the
+interpreter; an unverified program runs only in the bounds-checked
+interpreter. `engine_kind` names the engine once it is built. A JIT
+engine's entry is registered in the context's native entry table, so that
+JIT-compiled tail calls reach the program without entering Python.
 """
 
 from __future__ import annotations
@@ -35,10 +39,7 @@ from ..platform.sections import program_type_for_section
 if TYPE_CHECKING:
     from .object import Object
 
-__all__ = ["Program", "program_type_of"]
-
-#: Engines that check every memory access at run time, and so may run unverified code.
-BOUNDS_CHECKED_ENGINES = frozenset({"interpreter"})
+__all__ = ["Program", "program_type_of", "verifier_prog_type"]
 
 _SECTION_PREFIXES = (
     ("xdp", ProgramType.XDP),
@@ -61,6 +62,18 @@ def program_type_of(section: str) -> ProgramType:
     return ProgramType.UNSPEC
 
 
+def verifier_prog_type(section: str) -> str | None:
+    """The verifier's name for the type a program of `section` runs as.
+
+    The libbpf section table decides, as for running; None when the
+    verifier has no context for that type (it then uses its own table).
+    """
+    from ..verifier.program import PREVAIL_CONTEXTS
+
+    name = program_type_of(section).name.lower()
+    return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
+
+
 class Program:
     """One program of an `Object`: its spec, linked instructions, id and engine.
 
@@ -73,10 +86,6 @@ class Program:
     `verified` is True only when the verifier accepted the program.
     """
 
-    #: The engine programs run in; the only one today. A JIT will be allowed
-    #: for verified programs only (see `_engine_class`).
-    engine_kind = "interpreter"
-
     def __init__(self, obj: Object, spec: ProgramSpec):
         self.object = obj
         self.spec = spec
@@ -86,6 +95,10 @@ class Program:
         self.unresolved: list[PybpfError] = []
         self.instructions: tuple[Instruction, ...] = self._link()
         self._engine: Any = None
+        #: "jit" or "interpreter" once the engine is built (None before).
+        self.engine_kind: str | None = None
+        #: Why the default JIT was not used (e.g. an instruction it lacks), or None.
+        self.fallback_reason: str | None = None
         self.report: Any = None
         self.verified = False
         self.id = obj.context.add_program(self)
@@ -161,10 +174,7 @@ class Program:
     @property
     def verifier_prog_type(self) -> str | None:
         """The verifier's name for the type this program runs as (None: the section's)."""
-        from ..verifier.program import PREVAIL_CONTEXTS
-
-        name = self.prog_type.name.lower()
-        return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
+        return verifier_prog_type(self.section)
 
     # -- running ----------------------------------------------------------------
 
@@ -185,35 +195,59 @@ class Program:
             report = self.report if self.report is not None else self.verify()
             raise rejection(self.object.path, self.name, report)
 
-    def _engine_class(self) -> Any:
-        """The engine class for `engine_kind`; unverified code only in a bounds-checked one."""
-        if not self.verified and self.engine_kind not in BOUNDS_CHECKED_ENGINES:
-            raise LoadError(
-                f"{self.object.path}: program {self.name} is not verified: "
-                f"the {self.engine_kind} engine runs verified programs only"
-            )
-        from ..engine.interpreter import Interpreter
+    def _choose_engine(self) -> str:
+        from ..engine.policy import choose_engine
 
-        return Interpreter
+        where = f"{self.object.path}: program {self.name}"
+        return choose_engine(self.object.engine, self.verified, where)
 
     @property
     def engine(self) -> Any:
-        """The interpreter running this program, built (and the object loaded) on first use."""
+        """The engine running this program, built (and the object loaded) on first use."""
         if self._engine is None:
             self.load()
-            from ..engine.interpreter import DEFAULT_BUDGET
-
-            engine_class = self._engine_class()
-            context = self.object.context
-            self._engine = engine_class(
-                self.instructions,
-                helpers=self.object.helpers,
-                memory=context.memory,
-                budget=DEFAULT_BUDGET,
-                where=f"{self.object.path}:{self.name}",
-                runtime=context,
-            )
+            kind = self._choose_engine()
+            if kind == "jit":
+                try:
+                    self._engine = self._build_jit()
+                except NotSupportedError as error:
+                    if self.object.engine == "jit":
+                        raise
+                    # The default engine: run in the interpreter rather than not at all.
+                    self.fallback_reason = str(error)
+                    kind = "interpreter"
+            if self._engine is None:
+                self._engine = self._build_interpreter()
+            else:
+                # JIT-compiled tail calls to this program jump here natively.
+                self.object.context.register_native_entry(
+                    self.id, self._engine, self._engine.entry_address
+                )
+            self.engine_kind = kind
         return self._engine
+
+    def _engine_arguments(self) -> dict[str, Any]:
+        context = self.object.context
+        return {
+            "helpers": self.object.helpers,
+            "memory": context.memory,
+            "where": f"{self.object.path}:{self.name}",
+            "runtime": context,
+        }
+
+    def _build_interpreter(self) -> Any:
+        from ..engine.interpreter import DEFAULT_BUDGET, Interpreter
+
+        return Interpreter(self.instructions, budget=DEFAULT_BUDGET, **self._engine_arguments())
+
+    def _build_jit(self) -> Any:
+        # Only verified programs get here (choose_engine): the JIT trusts the
+        # verifier's proof and its facts about context accesses.
+        from ..engine.jit import JitEngine
+        from ..engine.jit.context_loads import context_loads
+
+        loads = context_loads(self.instructions, self.report, self.prog_type)
+        return JitEngine(self.instructions, context_loads=loads, **self._engine_arguments())
 
     def test_run(
         self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1
@@ -223,6 +257,7 @@ class Program:
 
     def close(self) -> None:
         """Release the engine's stacks and forget the program id."""
+        self.object.context.unregister_native_entry(self.id)
         if self._engine is not None:
             self._engine.close()
             self._engine = None
