@@ -159,3 +159,24 @@ def test_verbose_json_has_invariants(packet_obj, capsys) -> None:
     assert main(["verify", str(packet_obj), "-p", "checked", "-v", "--json"]) == 0
     (program,) = json.loads(capsys.readouterr().out)["programs"]
     assert "r1.type=ctx" in program["invariants"]["0"]
+
+
+def _manifest() -> list[dict]:
+    return json.loads((EXAMPLES / "unsafe" / "manifest.json").read_text())["programs"]
+
+
+@pytest.mark.parametrize("entry", _manifest(), ids=lambda e: e["name"])
+def test_cli_verdict_is_the_load_verdict(entry: dict, capsys) -> None:
+    """`pybpf verify` verifies with the load path's program type and options."""
+    import pybpf
+
+    path = EXAMPLES / "unsafe" / entry["object"]
+    with pybpf.load(path) as obj:
+        try:
+            obj.load()
+            loaded = True
+        except pybpf.VerifierError:
+            loaded = False
+    code = main(["verify", str(path), "--program", entry["program"]])
+    capsys.readouterr()
+    assert code == (0 if loaded else 1)

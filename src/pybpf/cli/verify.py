@@ -42,9 +42,11 @@ def verify_command(
 ) -> None:
     """Verify the programs of OBJ; on rejection, show where, why, and how to fix it."""
     from ..elf.loader import load_object_spec
+    from ..runtime.program import verifier_prog_type
     from ..verifier.cache import resolve_prog_type
+    from ..verifier.options import AnalysisOptions
     from ..verifier.program import verify_program
-    from ..verifier.render import ProgramVerdict, analysis_invariants, render_json, render_text
+    from ..verifier.render import ProgramVerdict, render_json, render_text
 
     try:
         spec = load_object_spec(obj)
@@ -68,13 +70,19 @@ def verify_command(
 
     verdicts = []
     for program_spec in programs:
-        prog_type = resolve_prog_type(program_spec, spec)
+        # The type `pybpf.load` verifies (and runs) the program as.
+        prog_type = resolve_prog_type(program_spec, spec, verifier_prog_type(program_spec.section))
         start = time.perf_counter()
-        report = verify_program(program_spec, spec, prog_type=prog_type)
+        # The options `pybpf.load` verifies with, so both give the same
+        # verdict; the report keeps the state at a failure, and every
+        # node's invariant only when -v asks for them.
+        options = AnalysisOptions.for_load()
+        options.collect_invariants = verbose
+        report = verify_program(program_spec, spec, prog_type=prog_type, options=options)
         seconds = time.perf_counter() - start
         verdict = ProgramVerdict(program_spec, prog_type, report, seconds)
-        if verbose or not report.ok:
-            verdict.invariants = analysis_invariants(program_spec, spec, prog_type)
+        if verbose:
+            verdict.invariants = report.invariants
         verdicts.append(verdict)
 
     if as_json:
