@@ -219,12 +219,20 @@ class Program:
             if self._engine is None:
                 self._engine = self._build_interpreter()
             else:
-                # JIT-compiled tail calls to this program jump here natively.
+                # JIT-compiled tail calls to this program jump here natively,
+                # to the optimised code once it replaces the first tier.
                 self.object.context.register_native_entry(
                     self.id, self._engine, self._engine.entry_address
                 )
+                self._engine.on_optimised(self._refresh_native_entry)
             self.engine_kind = kind
         return self._engine
+
+    def _refresh_native_entry(self, engine: Any) -> None:
+        # Called (from the JIT's background thread) when `engine` swaps to its
+        # optimised code; a closed program stays unregistered.
+        if self._engine is engine and self.object.context.native_engine(self.id) is engine:
+            self.object.context.register_native_entry(self.id, engine, engine.entry_address)
 
     def _engine_arguments(self) -> dict[str, Any]:
         context = self.object.context

@@ -17,14 +17,33 @@ to the engine as it is (`compiler._Engine.add_program`). Building the IR
 only on a miss is worth it: building the IR of a 1000-instruction program
 with llvmlite takes tens of milliseconds, loading the object well under
 one. The sources digest is computed once per process.
+
+Tiers: on a disk-cache miss the program is compiled twice, as production
+JITs do. First (tier 0) with a code generation setting that is about
+twice as fast (`compiler.PROGRAM_TIER0_OPT`), under a module and symbol
+prefix of its own that never enters the disk cache, and the program runs
+that code at once; then a background thread (`_Optimiser`, one for the
+process) compiles the optimised object (tier 2) from the same IR, in an
+LLVM context and with a target machine of its own, so that code
+generation holds neither `compiler._lock` nor the GIL; only adding the
+object to the shared engine takes the lock. The optimised object is what
+the disk cache stores, so a later process loads tier 2 directly.
+`NativeCode` is the program's code in this process: engines subscribe to
+it and swap their entry points when tier 2 is ready. Old code is never
+removed (runs in progress keep it). `PYBPF_JIT_TIERED=0` compiles the
+optimised object synchronously instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import logging
 import os
+import queue
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +59,32 @@ from .translate import build_ir, function_symbol, repeat_symbol
 _SOURCE_DIRS = (Path(__file__).resolve().parent, Path(compiler.__file__).resolve().parent)
 
 
+TIER_FIRST = 0
+"""The tier of code compiled with the fast code generation setting."""
+
+TIER_OPTIMISED = 2
+"""The tier of optimised code (what the disk cache holds)."""
+
+TIERED_ENV = "PYBPF_JIT_TIERED"
+"""Set to 0 to compile every program's optimised code synchronously (no first tier)."""
+
+EXIT_WAIT = 10.0
+"""Seconds the exiting process lets queued optimisations finish before dropping the rest."""
+
+_log = logging.getLogger(__name__)
+
+
+def tiered() -> bool:
+    """Whether a disk-cache miss compiles a first tier (`PYBPF_JIT_TIERED`, on by default)."""
+    value = os.environ.get(TIERED_ENV, "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def _first_tier_only() -> bool:
+    # PYBPF_JIT_TIERED=first: never optimise (to measure the first tier's code).
+    return os.environ.get(TIERED_ENV, "").strip().lower() == "first"
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledProgram:
     """Native addresses of a compiled program's functions and repeat loop."""
@@ -48,11 +93,131 @@ class CompiledProgram:
     prefix: str
     functions: dict[int, int]
     repeat: int
+    tier: int = TIER_OPTIMISED
+
+
+Listener = Callable[[CompiledProgram], None]
+
+
+class NativeCode:
+    """A program's native code in this process: its current tier, upgraded at most once.
+
+    `current` is the `CompiledProgram` to run; `tier` is its tier. A first
+    tier becomes optimised when the background compile ends (`_upgrade`),
+    which calls every subscriber with the new code; a failed background
+    compile (`error`) leaves the first tier running.
+    """
+
+    def __init__(self, current: CompiledProgram):
+        self.current = current
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._finished = current.tier == TIER_OPTIMISED
+        self._listeners: list[Listener] = []
+        self._done = threading.Event()
+        if self._finished:
+            self._done.set()
+
+    @property
+    def tier(self) -> int:
+        return self.current.tier
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(code)` when the optimised code is ready (now if it is already)."""
+        with self._lock:
+            if not self._finished:
+                self._listeners.append(listener)
+                return
+            current = self.current
+        if current.tier == TIER_OPTIMISED:
+            listener(current)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background compile to end; True if the code is optimised."""
+        self._done.wait(timeout)
+        return self.tier == TIER_OPTIMISED
+
+    def _finish(self, optimised: CompiledProgram | None, error: BaseException | None) -> None:
+        with self._lock:
+            if optimised is not None:
+                self.current = optimised
+            self.error = error
+            self._finished = True
+            listeners, self._listeners = self._listeners, []
+        try:
+            if optimised is not None:
+                for listener in listeners:
+                    try:
+                        listener(optimised)
+                    except Exception:  # noqa: BLE001 - one engine must not stop the others
+                        _log.exception("JIT: installing optimised code failed")
+        finally:
+            self._done.set()
+
+
+class _Optimiser:
+    """The background thread that compiles optimised code (one per process, made on first use).
+
+    Jobs run one at a time, in order, each parsing its IR in an LLVM
+    context of its own and emitting with the thread's own target machine,
+    so nothing LLVM-side is shared with other threads until the object is
+    added to the engine under `compiler._lock`. At exit, queued jobs run
+    for up to `EXIT_WAIT` seconds (their objects go to the disk cache), the
+    rest are dropped, and the one running is waited for, so that LLVM never
+    shuts down under it.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._stopping = False
+        self._machine: Any = None
+        self._thread = threading.Thread(target=self._loop, name="pybpf-jit-optimiser", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def machine(self) -> Any:
+        """The optimising target machine of the background thread (only it uses it)."""
+        if self._machine is None:
+            self._machine = compiler._get_engine().new_program_machine()
+        return self._machine
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            job()
+
+    def stop(self) -> None:
+        """At exit: finish the queued jobs for a while (the cache keeps their objects), then drop."""
+        self._jobs.put(None)
+        self._thread.join(timeout=EXIT_WAIT)
+        self._stopping = True
+        self._thread.join(timeout=30)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+
+_optimiser: _Optimiser | None = None
+_optimiser_lock = threading.Lock()
 
 
 _sources_digest: str | None = None
-_compiled: dict[str, CompiledProgram] = {}
+_compiled: dict[str, NativeCode] = {}
 _memo_lock = threading.Lock()
+
+
+def _get_optimiser() -> _Optimiser:
+    global _optimiser
+    with _optimiser_lock:
+        if _optimiser is None:
+            _optimiser = _Optimiser()
+        return _optimiser
 
 
 def _sources() -> str:
@@ -107,12 +272,42 @@ def program_key(
     return digest.hexdigest()
 
 
-def _addresses(engine: Any, name: str, prefix: str, pcs: list[int]) -> CompiledProgram | None:
+def _addresses(
+    engine: Any, name: str, prefix: str, pcs: list[int], tier: int = TIER_OPTIMISED
+) -> CompiledProgram | None:
     functions = {pc: engine.address(function_symbol(prefix, pc)) for pc in pcs}
     repeat = engine.address(repeat_symbol(prefix))
     if not repeat or not all(functions.values()):
         return None
-    return CompiledProgram(name, prefix, functions, repeat)
+    return CompiledProgram(name, prefix, functions, repeat, tier)
+
+
+def _optimise(code: NativeCode, name: str, prefix: str, pcs: list[int], text: str) -> None:
+    """The background job: compile the optimised object, add and cache it, upgrade `code`."""
+    optimiser = _get_optimiser()
+    if optimiser.stopping:
+        code._finish(None, RuntimeError("the process is exiting"))
+        return
+    optimised = None
+    error: BaseException | None = None
+    try:
+        started = time.perf_counter()
+        context = compiler.llvm.create_context()
+        try:
+            data = compiler.emit_program_object(optimiser.machine(), name, text, context=context)
+        finally:
+            context.close()
+        seconds = time.perf_counter() - started
+        with compiler._lock:
+            engine = compiler._get_engine()
+            engine.add_program_object(name, data, seconds)
+            optimised = _addresses(engine, name, prefix, pcs)
+        if optimised is None:
+            raise RuntimeError(f"JIT module {name}: compiled functions not found")
+    except BaseException as failed:  # noqa: BLE001 - the first tier keeps running
+        _log.exception("JIT: optimising %s failed", name)
+        optimised, error = None, failed
+    code._finish(optimised, error)
 
 
 def compile_program(
@@ -125,8 +320,10 @@ def compile_program(
 ) -> tuple[CompiledProgram, str | None]:
     """Compile (or load from the disk cache) a checked program.
 
-    Returns the addresses and the IR text (None when no IR was built: an
-    in-process or disk-cache hit).
+    Returns the program's `NativeCode` and the IR text (None when no IR
+    was built: an in-process or disk-cache hit). On a miss, unless
+    `tiered()` is off, the code is a first tier and the optimised object
+    is compiled in the background (see the module docstring).
     """
     loads = dict(context_loads or {})
     key = program_key(insns, helpers, runtime, loads)
@@ -147,6 +344,7 @@ def compile_program(
             return known, None
         text = None
         compiled = None
+        background = False
         if engine.cache.contains(name):
             try:
                 engine.add_program(name, None)
@@ -165,17 +363,29 @@ def compile_program(
                 context_loads=loads,
                 triple=engine.triple,
             )
-            if engine.cache.contains(name) or name in engine.programs:
+            retry = engine.cache.contains(name) or name in engine.programs
+            if retry:
                 name = f"{name}-r"
                 text = text.replace(prefix, f"{prefix}r")
                 prefix = f"{prefix}r"
-            engine.add_program(name, text)
-            compiled = _addresses(engine, name, prefix, pcs)
+            if tiered() and not retry:
+                # The first tier: symbols of its own, never stored in the disk cache.
+                first_prefix = f"{prefix}t0"
+                engine.add_program(name, text.replace(prefix, first_prefix), tier0=True)
+                compiled = _addresses(engine, name, first_prefix, pcs, TIER_FIRST)
+                background = True
+            else:
+                engine.add_program(name, text)
+                compiled = _addresses(engine, name, prefix, pcs)
             if compiled is None:
                 raise RuntimeError(f"JIT module {name}: compiled functions not found")
+        code = NativeCode(compiled)
         with _memo_lock:
-            _compiled[memo] = compiled
-    return compiled, text
+            _compiled[memo] = code
+        if background and not _first_tier_only():
+            source = text
+            _get_optimiser().submit(lambda: _optimise(code, name, prefix, pcs, source))
+    return code, text
 
 
 def ir_text(

@@ -20,12 +20,21 @@ runs natively (`engine.jit.native_tailcall`); any other tail call raises
 The simulated CPU of a run (per-CPU map slots, bpf_get_smp_processor_id)
 is `cpu` when given, else the calling thread's CPU in the execution
 context (`ExecutionContext.current_cpu`), else 0.
+
+Tiers (`engine.jit.compile`): after a disk-cache miss the engine first runs
+quickly generated code (`tier` 0) while the optimised code is compiled in
+the background; when it is ready the engine's entry points are swapped
+(`tier` 2; each is one attribute assignment, and a run reads the ones it
+uses when it starts, so runs in progress finish in the old code, which
+stays loaded) and `on_optimised` callbacks run (`Program` re-registers its
+native tail-call entry there). `wait_optimised()` waits for that.
 """
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ...errors import DecodeError, NotSupportedError, ProgramFault
@@ -36,7 +45,7 @@ from ...runtime.memory import ContextRegion, Memory
 from ..cfg import analyze
 from ..translate import CALLBACK_FRAME, FUNC_TOKEN, MAX_DEPTH
 from .abi import STATUS_TAIL_DONE
-from .compile import CompiledProgram, compile_program, ir_text
+from .compile import TIER_OPTIMISED, CompiledProgram, compile_program, ir_text
 from .fallback import RunSlot
 from .native_maps import fill_map_ops
 
@@ -106,24 +115,60 @@ class JitEngine:
         # could not name at compile time; on a disk-cache hit no emitter ran
         # to fill it, so fill it here for every live map.
         fill_map_ops(runtime)
-        compiled, self._ir = compile_program(
+        self._native, self._ir = compile_program(
             self.layout,
             self.insns,
             helpers=self.helpers,
             runtime=runtime,
             context_loads=self.context_loads,
         )
-        self.compiled: CompiledProgram = compiled
-        self._functions = {
-            pc: FUNCTION_PROTOTYPE(address) for pc, address in compiled.functions.items()
-        }
-        self._entry = self._functions[0]
-        #: The native address of the entry function (what native tail calls call).
-        self.entry_address: int = compiled.functions[0]
         self._tail_table = getattr(runtime, "native_entries_address", None)
-        self._repeat = REPEAT_PROTOTYPE(compiled.repeat)
         self._pool: list[RunSlot] = []
         self._slots: list[RunSlot] = []  # every slot made, for close()
+        self._tier_lock = threading.Lock()
+        self._on_optimised: list[Callable[[JitEngine], None]] = []
+        self._install(self._native.current)
+        self._native.subscribe(self._install)
+
+    def _install(self, compiled: CompiledProgram) -> None:
+        # The entry points of `compiled` (the first tier, or the optimised code
+        # replacing it): each assignment is atomic for the threads running the
+        # engine, and mixing tiers is harmless (the same program, the same ABI).
+        with self._tier_lock:
+            current = getattr(self, "compiled", None)
+            if current is not None and current.tier >= compiled.tier:
+                return
+            self._functions = {
+                pc: FUNCTION_PROTOTYPE(address) for pc, address in compiled.functions.items()
+            }
+            self._entry = self._functions[0]
+            self._repeat = REPEAT_PROTOTYPE(compiled.repeat)
+            #: The native address of the entry function (what native tail calls call).
+            self.entry_address: int = compiled.functions[0]
+            self.compiled: CompiledProgram = compiled
+            #: The tier of the code runs start in: 0 (fast to compile) or 2 (optimised).
+            self.tier: int = compiled.tier
+            callbacks: list[Callable[[JitEngine], None]] = []
+            if compiled.tier == TIER_OPTIMISED:
+                callbacks, self._on_optimised = self._on_optimised, []
+        for callback in callbacks:
+            callback(self)
+
+    def on_optimised(self, callback: Callable[[JitEngine], None]) -> None:
+        """Call `callback(engine)` once the optimised code runs (now if it already does)."""
+        with self._tier_lock:
+            if self.tier != TIER_OPTIMISED:
+                self._on_optimised.append(callback)
+                return
+        callback(self)
+
+    def wait_optimised(self, timeout: float | None = None) -> bool:
+        """Wait until the engine runs optimised code (tier 2); False if it does not by `timeout`.
+
+        Also False when the background compile failed (the first tier keeps running).
+        """
+        self._native.wait(timeout)
+        return self.tier == TIER_OPTIMISED
 
     # -- introspection ------------------------------------------------------------
 

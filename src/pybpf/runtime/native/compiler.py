@@ -13,7 +13,11 @@ their IR goes through `PROGRAM_PASSES` instead of the O2 pipeline, is
 turned into an object by a target machine of their own, and the object is
 added to the same engine, where its calls of the native modules' functions
 and of symbols added with `llvm.add_symbol` resolve; on a cache hit the
-object is read and added without any IR.
+object is read and added without any IR. On a miss the JIT first adds a
+quickly generated first tier (`PROGRAM_TIER0_OPT`) and makes the optimised
+object in a background thread (`emit_program_object` in a context of its
+own, then `_Engine.add_program_object` under `_lock`); see
+`engine.jit.compile`.
 
 Functions are plain C ABI functions: Python calls them through ctypes (which
 releases the GIL during the call), and the JIT can call them directly by
@@ -65,6 +69,19 @@ the compute-loop benchmark ~18% slower (and the XDP counter ~50%); FastISel
 at level 2 (`-fast-isel`) halves instruction selection but runs it ~35%
 slower; level 1 costs as much as level 2."""
 
+PROGRAM_TIER0_OPT = 0
+"""The code generation level of a program's first tier (see `engine.jit.compile`):
+on a disk-cache miss a program first runs code from a target machine at
+this level, with FastISel off (`PROGRAM_TIER0_FAST_ISEL`), while the
+`PROGRAM_CODEGEN_OPT` object is made in the background."""
+
+PROGRAM_TIER0_FAST_ISEL = False
+"""Whether first-tier code generation uses FastISel. Off: SelectionDAG at
+level 0 (with the fast register allocator) takes about half the time of
+level 2 and its code runs far closer to level 2's than FastISel's does.
+LLVM decides this from its global `-fast-isel` option, which only changes
+what level-0 target machines do (level 2 never uses FastISel unless asked)."""
+
 
 @dataclass
 class CompileStats:
@@ -78,6 +95,9 @@ class CompileStats:
     compiled: list[str] = field(default_factory=list)
     loaded: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: JIT programs compiled here as a first tier (also in `compiled`; their
+    #: first-tier compile's seconds are under `<name>-t0`, the optimised one's under the name).
+    first_tier: list[str] = field(default_factory=list)
 
 
 class _Engine:
@@ -111,6 +131,7 @@ class _Engine:
         self.modules: dict[str, llvm.ModuleRef] = {}
         self.programs: set[str] = set()
         self._program_machine: llvm.TargetMachine | None = None
+        self._tier0_machine: llvm.TargetMachine | None = None
 
     @property
     def program_machine(self) -> llvm.TargetMachine:
@@ -124,6 +145,22 @@ class _Engine:
                 codemodel="jitdefault",
             )
         return self._program_machine
+
+    @property
+    def tier0_machine(self) -> llvm.TargetMachine:
+        """The target machine of first-tier program code (`PROGRAM_TIER0_OPT`)."""
+        if self._tier0_machine is None:
+            if not PROGRAM_TIER0_FAST_ISEL:
+                _fast_isel_off()
+            self._tier0_machine = self.new_program_machine(PROGRAM_TIER0_OPT)
+        return self._tier0_machine
+
+    def new_program_machine(self, opt: int = PROGRAM_CODEGEN_OPT) -> llvm.TargetMachine:
+        """A new target machine for program code (one per thread that emits objects)."""
+        target = llvm.Target.from_triple(self.triple)
+        return target.create_target_machine(
+            cpu=self.cpu, features=self.features, opt=opt, codemodel="jitdefault"
+        )
 
     def fingerprint(self) -> str:
         """Everything besides the IR that decides what machine code comes out."""
@@ -170,7 +207,9 @@ class _Engine:
         self.stats.seconds[name] = time.perf_counter() - started
         self.modules[name] = module
 
-    def add_program(self, name: str, text: str | None) -> None:
+    def add_program(
+        self, name: str, text: str | None, *, tier0: bool = False, store: bool = True
+    ) -> None:
         """Compile (or, with `text` None, load from the cache) the JIT program module `name`.
 
         Programs take a lighter path than the runtime's native modules (see
@@ -178,34 +217,93 @@ class _Engine:
         turned into an object here, by a target machine of their own, and the
         object is added to the one MCJIT engine, so that its symbols resolve
         against the native modules and those added with `llvm.add_symbol`.
+        `tier0` compiles with the first-tier machine (`PROGRAM_TIER0_OPT`)
+        a module named `<name>-t0` that never enters the disk cache (its IR
+        must use symbols of its own); `store` False keeps any object out of
+        the cache. The caller holds `_lock`.
         """
         started = time.perf_counter()
+        module = f"{name}-t0" if tier0 else name
         if text is None:
             data = self.cache.load(name)
             if data is None:
                 raise KeyError(name)
             self.stats.loaded.append(name)
         else:
-            module = llvm.parse_assembly(text)
-            module.name = name
-            module.verify()  # well under a millisecond, and LLVM never sees bad IR
-            options = llvm.create_pipeline_tuning_options(speed_level=0)
-            builder = llvm.create_pass_builder(self.program_machine, options)
-            passes = llvm.create_new_module_pass_manager()
-            for added in PROGRAM_PASSES:
-                getattr(passes, f"add_{added}")()
-            passes.run(module, builder)
-            data = self.program_machine.emit_object(module)
-            self.cache.store(name, data)
+            machine = self.tier0_machine if tier0 else self.program_machine
+            data = emit_program_object(machine, module, text, verify=True)
+            if store and not tier0:
+                self.cache.store(name, data)
             self.stats.compiled.append(name)
+            if tier0:
+                self.stats.first_tier.append(name)
+        self._add_object(module, data)
+        self.stats.seconds[module] = time.perf_counter() - started
+
+    def add_program_object(self, name: str, data: bytes, seconds: float) -> None:
+        """Add a program object made by `emit_program_object` elsewhere; store it in the cache.
+
+        The caller holds `_lock`; `seconds` is what making the object took.
+        """
+        started = time.perf_counter()
+        self.cache.store(name, data)
+        if name not in self.stats.compiled:
+            self.stats.compiled.append(name)
+        self._add_object(name, data)
+        self.stats.seconds[name] = seconds + time.perf_counter() - started
+
+    def _add_object(self, name: str, data: bytes) -> None:
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         self.engine.finalize_object()
-        self.stats.seconds[name] = time.perf_counter() - started
         self.programs.add(name)
 
     def address(self, symbol: str) -> int:
         """The native address of a compiled function (0 if unknown)."""
         return self.engine.get_function_address(symbol)
+
+
+def emit_program_object(
+    machine: llvm.TargetMachine,
+    name: str,
+    text: str,
+    *,
+    verify: bool = False,
+    context: llvm.ContextRef | None = None,
+) -> bytes:
+    """The object of JIT program IR `text`: parsed, run through `PROGRAM_PASSES`, emitted.
+
+    Touches no engine state. With a `context` of its own and a `machine`
+    no other thread uses, this runs without `_lock`, in parallel with the
+    rest of the compiler (llvmlite releases the GIL in LLVM calls); with
+    the global context (None) the caller holds `_lock`.
+    """
+    module = llvm.parse_assembly(text, context)
+    try:
+        module.name = name
+        if verify:
+            module.verify()  # well under a millisecond, and LLVM never sees bad IR
+        options = llvm.create_pipeline_tuning_options(speed_level=0)
+        builder = llvm.create_pass_builder(machine, options)
+        passes = llvm.create_new_module_pass_manager()
+        for added in PROGRAM_PASSES:
+            getattr(passes, f"add_{added}")()
+        passes.run(module, builder)
+        return machine.emit_object(module)
+    finally:
+        module.close()
+
+
+_fast_isel_set = False
+
+
+def _fast_isel_off() -> None:
+    # A global LLVM option (only level-0 target machines consult it), set once:
+    # LLVM refuses an option given twice.
+    global _fast_isel_set
+    with _lock:
+        if not _fast_isel_set:
+            _fast_isel_set = True
+            llvm.set_option("pybpf", "-fast-isel=false")
 
 
 _engine: _Engine | None = None
