@@ -13,7 +13,7 @@ names (include/linux/bpf.h), without the `ARG_`/`RET_` prefixes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 
 from .helper_ids import HelperId
 
@@ -34,6 +34,7 @@ class ArgKind(Enum):
     CONST_SIZE_OR_ZERO = "const_size_or_zero"
     CONST_ALLOC_SIZE_OR_ZERO = "const_alloc_size_or_zero"  # size of a new allocation
     PTR_TO_CTX = "ptr_to_ctx"
+    PTR_TO_CTX_OR_NULL = "ptr_to_ctx_or_null"  # the context (offset 0) or the constant 0
     PTR_TO_FUNC = "ptr_to_func"  # a callback (lddw with src=BPF_PSEUDO_FUNC)
     PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"
     PTR_TO_CONST_STR = "ptr_to_const_str"  # NUL-terminated string in read-only map data
@@ -245,6 +246,8 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         _p(H.PERF_PROG_READ_VALUE, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE),
         _p(H.OVERRIDE_RETURN, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING),
         _p(H.GET_SOCKET_COOKIE, R.INTEGER, A.PTR_TO_CTX),
+        # sock_addr, sock, sockopt and sk_msg programs: the context or NULL (init_net's cookie)
+        _p(H.GET_NETNS_COOKIE, R.INTEGER, A.PTR_TO_CTX_OR_NULL),
         _p(
             H.SETSOCKOPT,
             R.INTEGER,
@@ -329,3 +332,65 @@ PROTOTYPES: dict[int, HelperPrototype] = {
 def prototype(helper_id: int) -> HelperPrototype | None:
     """The prototype of a helper, or None when pybpf does not know it."""
     return PROTOTYPES.get(helper_id)
+
+
+# -- compiler builtins -------------------------------------------------------------------
+
+
+class BuiltinId(IntEnum):
+    """Compiler builtins a program may call as undefined external functions.
+
+    clang emits `call memset` (a relocation against the undefined symbol)
+    when it does not inline a large `__builtin_memset`/`memcpy`. PREVAIL's
+    Linux platform resolves these names to builtins with negative ids
+    (`LINUX_BUILTIN_CALL_*`, src/linux/linux_platform.cpp) for the call
+    sites the relocations name; so does `verify_program`. The Linux kernel
+    has no such functions, and pybpf's engines cannot run them yet.
+    """
+
+    MEMSET = -11
+    MEMCPY = -12
+    MEMMOVE = -13
+    MEMCMP = -14
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinPrototype:
+    """What a builtin requires (PREVAIL's `get_builtin_call_linux` contract).
+
+    `numbers` are registers that must hold numbers; `writes` (`reads`)
+    registers that point to `size` writable (readable) bytes of stack,
+    packet or shared memory, where `size` names the register holding a
+    number greater than 0. r0 is a number afterwards.
+    """
+
+    id: BuiltinId
+    numbers: tuple[int, ...] = ()
+    writes: tuple[int, ...] = ()
+    reads: tuple[int, ...] = ()
+    size: int = 3
+
+    @property
+    def name(self) -> str:
+        """The C name, e.g. `memset`."""
+        return self.id.name.lower()
+
+
+BUILTINS: dict[str, BuiltinPrototype] = {
+    proto.name: proto
+    for proto in (
+        BuiltinPrototype(BuiltinId.MEMSET, numbers=(2,), writes=(1,)),
+        BuiltinPrototype(BuiltinId.MEMCPY, writes=(1,), reads=(2,)),
+        BuiltinPrototype(BuiltinId.MEMMOVE, writes=(1,), reads=(2,)),
+        BuiltinPrototype(BuiltinId.MEMCMP, reads=(1, 2)),
+    )
+}
+"""Symbol name → prototype, for the builtins a call relocation may name."""
+
+
+def builtin_prototype(builtin_id: int) -> BuiltinPrototype | None:
+    """The prototype of builtin `builtin_id` (a negative `BuiltinId`), or None."""
+    for proto in BUILTINS.values():
+        if proto.id == builtin_id:
+            return proto
+    return None

@@ -253,8 +253,14 @@ def _explicate_cond(cond: Condition) -> list[Assertion]:
     return res
 
 
-def helper_assertions(func: int) -> list[Assertion]:
-    """What a helper's prototype requires of r1-r5 (unknown helpers: nothing)."""
+def helper_assertions(func: int, privileged: bool = False) -> list[Assertion]:
+    """What a helper's prototype requires of r1-r5 (unknown helpers: nothing).
+
+    `privileged` (PREVAIL's `is_privileged` program types): an ANYTHING
+    argument may be a pointer (a pointer leak, which the kernel allows such
+    loaders; no memory is reached through it, the helper takes a value;
+    but probe_write_user's destination stays a number).
+    """
     from ..platform.helper_prototypes import ArgKind as A
     from ..platform.helper_prototypes import prototype
 
@@ -294,7 +300,10 @@ def helper_assertions(func: int) -> list[Assertion]:
             i += 2
             continue
         if kind == A.ANYTHING:
-            singles.append(TypeConstraint(reg, TypeGroup.number))
+            # probe_write_user writes where its ANYTHING argument points: never a pointer
+            # the analysis tracks (the kernel's copy_to_user never reaches BPF memory).
+            if not privileged or proto.id.name == "PROBE_WRITE_USER":
+                singles.append(TypeConstraint(reg, TypeGroup.number))
         elif kind == A.CONST_MAP_PTR and proto.id.name == "TAIL_CALL":
             singles.append(TypeConstraint(reg, TypeGroup.map_fd_programs))
         elif kind == A.CONST_MAP_PTR:
@@ -319,6 +328,8 @@ def helper_assertions(func: int) -> list[Assertion]:
             ]
         elif kind == A.PTR_TO_CTX:
             singles += [TypeConstraint(reg, TypeGroup.ctx), ZeroCtxOffset(reg)]
+        elif kind == A.PTR_TO_CTX_OR_NULL:
+            singles += [TypeConstraint(reg, TypeGroup.ctx_or_num), ZeroCtxOffset(reg, True)]
         elif kind in (A.CONST_SIZE, A.CONST_SIZE_OR_ZERO, A.CONST_ALLOC_SIZE_OR_ZERO):
             singles += [
                 TypeConstraint(reg, TypeGroup.number),
@@ -328,15 +339,46 @@ def helper_assertions(func: int) -> list[Assertion]:
     return singles + pairs
 
 
-def explicate(insn: IrInstruction) -> list[Assertion]:
-    """The assertions that must hold before `insn` (PREVAIL's `get_assertions`)."""
+def builtin_assertions(func: int) -> list[Assertion]:
+    """What a compiler builtin (memset, memcpy, …) requires of r1-r3.
+
+    PREVAIL's contract (`get_builtin_call_linux`): numbers where asked,
+    then for each pointer the size pair's assertions, as for a helper's
+    (pointer, size) arguments: the size a number > 0, the pointer into
+    stack, packet or shared memory with that many accessible bytes.
+    """
+    from ..platform.helper_prototypes import builtin_prototype
+
+    proto = builtin_prototype(func)
+    if proto is None:
+        return []
+    res: list[Assertion] = [TypeConstraint(Reg(r), TypeGroup.number) for r in proto.numbers]
+    size = Reg(proto.size)
+    for regs, access in ((proto.writes, AccessType.write), (proto.reads, AccessType.read)):
+        for r in regs:
+            res += [
+                TypeConstraint(size, TypeGroup.number),
+                ValidSize(size, False),
+                TypeConstraint(Reg(r), TypeGroup.mem),
+                ValidAccess(Reg(r), 0, size, False, access),
+            ]
+    return res
+
+
+def explicate(insn: IrInstruction, privileged: bool = False) -> list[Assertion]:
+    """The assertions that must hold before `insn` (PREVAIL's `get_assertions`).
+
+    `privileged`: the program type is privileged (`AnalysisOptions.privileged`).
+    """
     match insn:
         case IncrementLoopCounter():
             return [BoundedLoopCount(insn.name)]
         case Exit():
             return [] if insn.frame else [TypeConstraint(Reg(0), TypeGroup.number)]
         case Call():
-            return helper_assertions(insn.func)
+            if insn.builtin:
+                return builtin_assertions(insn.func)
+            return helper_assertions(insn.func, privileged)
         case Callx():
             return [TypeConstraint(insn.func, TypeGroup.number), FuncConstraint(insn.func)]
         case Packet():
@@ -346,7 +388,7 @@ def explicate(insn: IrInstruction) -> list[Assertion]:
         case Jmp():
             return _explicate_cond(insn.cond) if insn.cond else []
         case Mem():
-            return _explicate_mem(insn)
+            return _explicate_mem(insn, privileged)
         case Atomic():
             a = insn.access
             return [
@@ -361,7 +403,7 @@ def explicate(insn: IrInstruction) -> list[Assertion]:
     return []
 
 
-def _explicate_mem(insn: Mem) -> list[Assertion]:
+def _explicate_mem(insn: Mem, privileged: bool = False) -> list[Assertion]:
     a = insn.access
     kind = AccessType.read if insn.is_load else AccessType.write
     if a.basereg.v == 10:
@@ -372,7 +414,9 @@ def _explicate_mem(insn: Mem) -> list[Assertion]:
         TypeConstraint(a.basereg, TypeGroup.dereferenceable),
         ValidAccess(a.basereg, a.offset, Imm(a.width), False, kind),
     ]
-    if not insn.is_load and isinstance(insn.value, Reg):
+    # Privileged program types may store pointers anywhere (PREVAIL; the kernel's
+    # allow_ptr_leaks): what is stored outside the stack is only ever read as a number.
+    if not insn.is_load and isinstance(insn.value, Reg) and not privileged:
         if a.width != 8:
             res.append(TypeConstraint(insn.value, TypeGroup.number))
         else:

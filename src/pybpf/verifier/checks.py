@@ -97,7 +97,7 @@ class Checker:
             self.fail("callx helper function id is not a valid singleton")
         if prototype(value) is None:
             self.fail(f"invalid helper function id {value}")
-        for sub in helper_assertions(value):
+        for sub in helper_assertions(value, self.opts.privileged):
             msg = Checker(self.state, sub, self.opts).run()
             if msg is not None:
                 raise _Formatted(msg)
@@ -131,7 +131,16 @@ class Checker:
             self.fail("Invalid size")
 
     def _ZeroCtxOffset(self, a: ZeroCtxOffset) -> None:
-        off = self.state.eval(var(reg_owner(a.reg.v), "ctx_offset"))
+        owner = reg_owner(a.reg.v)
+        if a.or_null and "number" in self.types(a.reg):
+            # A context or NULL (ARG_PTR_TO_CTX_OR_NULL): a number must be the constant 0.
+            # PREVAIL lets a register that is a number on one path and the context on
+            # another through; the state does not split per type, so neither does this.
+            zero = self.state.eval(var(owner, "uvalue")).singleton() == 0
+            if self.types(a.reg) != {"number"} or not zero:
+                self.fail("Nonzero context offset")
+            return
+        off = self.state.eval(var(owner, "ctx_offset"))
         if off.singleton() != 0:
             self.fail("Nonzero context offset")
 

@@ -136,7 +136,7 @@ class Analyzer:
             if isinstance(insn, IncrementLoopCounter)
         ]
         self.assertions: dict[Label, list] = {
-            label: explicate(insn) for label, insn in cfg.insns.items()
+            label: explicate(insn, opts.privileged) for label, insn in cfg.insns.items()
         }
 
     def run(self) -> AnalysisResult:

@@ -242,10 +242,17 @@ class Atomic:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A helper call by id (`pc`: the instruction's pc, naming a reference it acquires)."""
+    """A helper call by id (`pc`: the instruction's pc, naming a reference it acquires).
+
+    With `builtin`, `func` is a compiler builtin (`BuiltinId`: memset,
+    memcpy, …) that a call relocation named; `verify_program` makes these
+    from the relocations, as PREVAIL gates builtins per call site (a plain
+    `call -11` stays an unknown helper).
+    """
 
     func: int
     pc: int = field(default=-1, compare=False)
+    builtin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

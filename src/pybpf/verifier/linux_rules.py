@@ -337,7 +337,7 @@ def acquire_sites(cfg_insns: Mapping[Label, object]) -> list[int]:
     """The pcs of the calls that acquire a reference (ringbuf reserve)."""
     sites = set()
     for insn in cfg_insns.values():
-        if isinstance(insn, Call):
+        if isinstance(insn, Call) and not insn.builtin:
             proto = prototype(insn.func)
             if proto is not None and proto.acquires:
                 sites.add(insn.pc)
@@ -364,7 +364,7 @@ def linux_rule_failures(
         elif isinstance(insn, CallbackReturn):
             # bpf_loop and for_each_map_elem callbacks return 0 (go on) or 1 (stop)
             msg = _exit_error(state, (0, 1), "callback return")
-        elif isinstance(insn, Call):
+        elif isinstance(insn, Call) and not insn.builtin:
             proto = prototype(insn.func)
             if insn.func == HelperId.TAIL_CALL:
                 msg = _leak_error(state, sites, "tail_call")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..platform.helper_prototypes import ArgKind, RetKind, prototype
+from ..platform.helper_prototypes import ArgKind, RetKind, builtin_prototype, prototype
 from .domains.interval import U64_MAX, Interval
 from .domains.stack import STACK_SIZE, cell_name
 from .ir import Atomic, Bin, BinOp, Call, Imm, Mem, Reg
@@ -124,10 +124,27 @@ def load(state: State, insn: Mem, opts: AnalysisOptions) -> None:
     elif btypes == {"ctx"}:
         addr = state.eval(var(reg_owner(base.v), "ctx_offset")) + insn.access.offset
         _load_ctx(state, dst, addr, width, insn.is_signed, opts)
-    elif btypes <= {"packet", "shared", "alloc_mem", "socket", "btf_id"}:
+    elif btypes <= _NUMERIC_REGIONS:
+        _load_number(state, dst, width, insn.is_signed)
+    elif btypes <= _NUMERIC_REGIONS | {"stack"} and _stack_numeric(state, base, insn):
+        # The stack on some paths, a region of numbers on the others (PREVAIL joins
+        # the load over the types): numeric stack bytes give a number too.
         _load_number(state, dst, width, insn.is_signed)
     else:
         state.havoc_owner(dst)
+
+
+_NUMERIC_REGIONS = frozenset({"packet", "shared", "alloc_mem", "socket", "btf_id"})
+
+
+def _stack_numeric(state: State, base: Reg, insn: Mem) -> bool:
+    """Whether the stack bytes a load through `base` may read are all numbers."""
+    width = insn.access.width
+    offs = _stack_offset(state, base, insn.access.offset)
+    if offs.is_finite() and state.stack.all_numeric(offs.lo, offs.hi - offs.lo + width):
+        return True
+    size = state.eval(var(reg_owner(base.v), "stack_numeric_size"))
+    return insn.access.offset >= 0 and size.lb_finite() and size.lo >= width + insn.access.offset
 
 
 def _load_stack(state: State, base: Reg, insn: Mem, dst: str, opts: AnalysisOptions) -> None:
@@ -199,22 +216,27 @@ def _load_ctx(
 def store(state: State, insn: Mem, opts: AnalysisOptions) -> None:
     """`*(width *)(base + off) = value`."""
     base = insn.access.basereg
-    if state.reg_types(base.v) != {"stack"}:
+    btypes = state.reg_types(base.v)
+    if "stack" not in btypes:
         return
     width = insn.access.width
     offs = _stack_offset(state, base, insn.access.offset)
-    off = offs.singleton()
+    # A base that may point elsewhere too (`{stack, shared}`) may or may not write the
+    # stack: what it may overwrite is forgotten, as for an unknown offset.
+    off = offs.singleton() if btypes == {"stack"} else None
     if off is None:
+        number = isinstance(insn.value, Imm) or state.reg_types(insn.value.v) == {"number"}
         if offs.is_finite():
             lo, hi = max(offs.lo, 0), min(offs.hi + width, STACK_SIZE)
             _kill_cells(state, lo, hi - lo)
-            if not (isinstance(insn.value, Reg) and state.reg_types(insn.value.v) == {"number"}):
+            if not number:
                 state.stack.set_numeric(lo, hi - lo, False)
         else:
             for cell in list(state.stack.cells):
                 _kill_cells(state, *cell)
-            state.stack.num_bytes = 0
-        state.stack_changed(0, STACK_SIZE, False)
+            if not number:
+                state.stack.num_bytes = 0
+        state.stack_changed(0, STACK_SIZE, number)
         return
     _kill_cells(state, off, width, opts.big_endian)
     cell = cell_name(off, width)
@@ -258,8 +280,20 @@ def atomic(state: State, insn: Atomic) -> None:
     name = insn.op.name.removeprefix("FETCH_")
     target = reg_owner(0) if name == "CMPXCHG" else reg_owner(insn.valreg.v)
     off = None
-    if state.reg_types(base.v) == {"stack"}:
+    btypes = state.reg_types(base.v)
+    if btypes == {"stack"}:
         off = _stack_offset(state, base, insn.access.offset).singleton()
+    if off is None and "stack" in btypes:
+        # An unknown stack offset, or a base that may point elsewhere: every cell the
+        # operation may change is forgotten (its bytes stay as numeric as they were).
+        offs = _stack_offset(state, base, insn.access.offset)
+        if offs.is_finite():
+            lo, hi = max(offs.lo, 0), min(offs.hi + width, STACK_SIZE)
+            if hi > lo:
+                _kill_cells(state, lo, hi - lo)
+        else:
+            for c in list(state.stack.cells):
+                _kill_cells(state, *c)
     cell = cell_name(off, width) if off is not None else None
     if (
         cell is not None
@@ -316,17 +350,12 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
             if kind not in _WRITES:
                 continue
             reg = i + 1
-            if state.reg_types(reg) != {"stack"}:
-                continue
-            offs = state.eval(var(reg_owner(reg), "stack_offset"))
             if kind == ArgKind.PTR_TO_UNINIT_MAP_VALUE:
                 size = Interval.const(value_size)
             else:
                 size = state.eval(var(reg_owner(reg + 1), "svalue"))
-            lo = offs.singleton()
-            if lo is not None and size.is_finite() and size.hi > 0:
-                _kill_cells(state, lo, size.hi)
-                state.stack.set_numeric(lo, size.hi, True)
+            # The kernel marks the whole (largest) range written for uninit memory.
+            write_stack_numbers(state, reg, size, whole_range=True)
     for r in range(1, 6):
         state.havoc_owner(reg_owner(r))
     if proto is not None and proto.changes_pkt_data:
@@ -367,6 +396,53 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
             state.zone.assign(ref, ref, 1)
         return
     state.types.set(r0, {"number"})
+
+
+def write_stack_numbers(state: State, reg: int, size: Interval, *, whole_range: bool) -> None:
+    """A callee writes `size` bytes of numbers where `reg` points, if that is the stack.
+
+    Every cell the write may touch is forgotten (the old values are stale
+    wherever the pointer or the size is not one constant, and whatever
+    other region the pointer may point to). The bytes become numbers when
+    `reg` surely points to the stack at one offset: the bytes surely
+    written (`size`'s lower bound), or with `whole_range` all `size.hi`
+    (helpers' uninit memory, which the kernel marks written in full).
+    """
+    types = state.reg_types(reg)
+    if "stack" not in types or (size.ub_finite() and size.hi <= 0):
+        return
+    offs = state.eval(var(reg_owner(reg), "stack_offset"))
+    if not (offs.is_finite() and size.is_finite()):
+        for cell in list(state.stack.cells):
+            _kill_cells(state, *cell)
+        return
+    lo, hi = max(offs.lo, 0), min(offs.hi + size.hi, STACK_SIZE)
+    if hi > lo:
+        _kill_cells(state, lo, hi - lo)
+    start = offs.singleton()
+    if types == {"stack"} and start is not None:
+        end = start + (size.hi if whole_range else max(size.lo, 0))
+        if end > start:
+            state.stack.set_numeric(start, end - start, True)
+    # Numbers only add numeric bytes: the registers' stack_numeric_size stay true.
+
+
+def call_builtin(state: State, insn: Call) -> None:
+    """A compiler builtin (memset, memcpy, …): the destination's bytes become numbers.
+
+    Its assertions (assertions.builtin_assertions) proved the size a
+    positive number, the destination writable and the sources readable
+    (readable stack is numeric, so what a copy writes is numbers too).
+    r1-r5 are scratched and r0 is a number, as after a helper.
+    """
+    proto = builtin_prototype(insn.func)
+    if proto is not None:
+        size = state.eval(var(reg_owner(proto.size), "svalue"))
+        for reg in proto.writes:
+            write_stack_numbers(state, reg, size, whole_range=False)
+    for r in range(0, 6):
+        state.havoc_owner(reg_owner(r))
+    state.types.set(reg_owner(0), {"number"})
 
 
 def _owners(state: State) -> list[str]:

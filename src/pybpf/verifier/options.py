@@ -59,6 +59,10 @@ class AnalysisOptions:
     # Keep every node's pre-invariant in the `Report` (`Report.invariants`), for
     # `pybpf verify -v` and the failing state in rejections; off on the load path.
     collect_invariants: bool = False
+    # A privileged program type (PREVAIL's `is_privileged`: kprobe, raw_tracepoint,
+    # raw_tracepoint_writable, which the kernel loads only with CAP_PERFMON, where
+    # pointer leaks are allowed): a helper argument of kind ANYTHING may be a pointer.
+    privileged: bool = False
 
     @classmethod
     def for_load(cls) -> AnalysisOptions:

@@ -14,6 +14,10 @@ instructions alone do not say, the way PREVAIL's Linux platform does
   `lddw src=MAP_VALUE` points into the value of a global-data map;
 * relocations the loader could not resolve (kfuncs, extern variables):
   the program is rejected with the symbol's name, as a loader would;
+  except calls of the compiler builtins `memset`, `memcpy`, `memmove`
+  and `memcmp`, which PREVAIL's Linux platform resolves: those call
+  sites become builtin `Call`s checked against their contracts
+  (`helper_prototypes.BUILTINS`); pybpf's engines cannot run them yet;
 * helpers without a prototype in `pybpf.platform.helper_prototypes` are
   rejected (the analysis cannot check what it does not know);
 * each failure carries the C source line from BTF line_info.
@@ -27,7 +31,7 @@ from dataclasses import replace
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
 from ..platform.helper_ids import helper_name
-from ..platform.helper_prototypes import prototype
+from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY
 from .constraints import parse_invariant
@@ -95,6 +99,9 @@ _HELPER_CONTEXTS: Mapping[int, CtxDescriptor] = {
     56: PREVAIL_CONTEXTS["perf_event"],  # perf_prog_read_value
 }
 
+#: PREVAIL's privileged program types (PTYPE_PRIVILEGED in linux_platform.cpp).
+PRIVILEGED_TYPES = frozenset({"kprobe", "raw_tracepoint", "raw_tracepoint_writable"})
+
 _MAP_TYPES_OF_MAPS = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS
 
 
@@ -152,6 +159,7 @@ def verify_program(
     opts.program_type = prog_type
     opts.linux_program_type = linux_type
     opts.ctx = context_descriptor(prog_type)
+    opts.privileged = prog_type in PRIVILEGED_TYPES
     opts.maps = table
     opts.map_count = len(object_spec.maps)
     if opts.linux_rules and opts.exit_range is None:
@@ -159,10 +167,15 @@ def verify_program(
         attach = match.attach_type if same_type else None
         opts.exit_range = exit_value_range(linux_type, attach)
 
+    builtins = {
+        r.pc: BUILTINS[r.symbol].id
+        for r in program_spec.relocations
+        if r.kind == RelocationKind.KFUNC and r.symbol in BUILTINS
+    }
     unresolved = [
         r
         for r in program_spec.relocations
-        if r.kind in (RelocationKind.KFUNC, RelocationKind.EXTERN)
+        if r.kind in (RelocationKind.KFUNC, RelocationKind.EXTERN) and r.pc not in builtins
     ]
     if unresolved:
         first = min(unresolved, key=lambda r: r.pc)
@@ -183,6 +196,9 @@ def verify_program(
     program = {
         pc: _to_ir(insn, pc, pc + insn.slots) for pc, insn in with_pcs(program_spec.instructions)
     }
+    for pc, builtin in builtins.items():
+        if isinstance(program.get(pc), Call):
+            program[pc] = Call(int(builtin), pc, builtin=True)
     invalid = [pc for pc, insn in program.items() if isinstance(insn, Undefined)]
     if invalid:
         pc = invalid[0]
@@ -194,12 +210,13 @@ def verify_program(
     unknown = [
         (pc, insn.func)
         for pc, insn in program.items()
-        if isinstance(insn, Call) and prototype(insn.func) is None
+        if isinstance(insn, Call) and not insn.builtin and prototype(insn.func) is None
     ]
     wrong_type = [
         (pc, insn.func)
         for pc, insn in program.items()
         if isinstance(insn, Call)
+        and not insn.builtin
         and insn.func in _HELPER_CONTEXTS
         and _HELPER_CONTEXTS[insn.func] != opts.ctx
     ]
@@ -208,6 +225,7 @@ def verify_program(
             (pc, msg)
             for pc, insn in program.items()
             if isinstance(insn, Call)
+            and not insn.builtin
             and (msg := helper_unavailable(opts.linux_program_type, insn.func)) is not None
         ]
         if refused:

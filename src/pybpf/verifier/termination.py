@@ -99,7 +99,7 @@ def _post(cfg: Cfg, label: Label, pre: State, opts: AnalysisOptions) -> State:
     insn = cfg.insns.get(label)
     if insn is None or pre.is_bottom() or isinstance(insn, IncrementLoopCounter):
         return pre
-    for assertion in explicate(insn):
+    for assertion in explicate(insn, opts.privileged):
         if check(pre, assertion, opts) is not None:
             return State.bottom()
     state = pre.copy()

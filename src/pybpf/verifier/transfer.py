@@ -42,6 +42,7 @@ from .ir import (
 from .memory import (
     PTR_MAX,
     atomic,
+    call_builtin,
     call_helper,
     forget_stack,
     load,
@@ -77,7 +78,10 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
         case Atomic():
             atomic(state, insn)
         case Call():
-            call_helper(state, insn, opts)
+            if insn.builtin:
+                call_builtin(state, insn)
+            else:
+                call_helper(state, insn, opts)
         case Callx():
             func = state.eval(var(reg_owner(insn.func.v), "uvalue")).singleton()
             call_helper(state, Call(func) if func is not None else None, opts)
