@@ -390,6 +390,10 @@ class PybpfSide(Side):
             kind = getattr(self.prog, "engine_kind", "interpreter")
             if kind != engine:
                 raise Unavailable(f"asked for the {engine}, the program runs in the {kind}")
+            # Measure the optimised code, not the first tier of a cold compile.
+            wait = getattr(self.prog.engine, "wait_optimised", None)
+            if wait is not None:
+                wait(60)
         except BaseException:
             self.close()
             raise
