@@ -29,10 +29,9 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import NotSupportedError, ProgramFault
+from ..errors import ProgramFault
 from ..isa.instruction import Instruction
 from ..isa.opcodes import AtomicOp
-from ..platform.helper_ids import HelperId, helper_name
 from ..runtime.helpers import HelperEnv, HelperTable, TailCall
 from ..runtime.memory import (
     MAX_CALL_FRAMES,
@@ -42,6 +41,7 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
+from .common import follow_tail_calls, instruction_text, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
     EMPTY_CACHE,
@@ -123,9 +123,6 @@ def atomic_result(op: int, old: int, src: int, r0: int, mask: int) -> int:
     raise ProgramFault(f"invalid atomic operation 0x{op:x}")
 
 
-_LINUX_HELPER_IDS = frozenset(int(h) for h in HelperId)
-
-
 class Interpreter:
     """A program translated once, run any number of times with bounds checks."""
 
@@ -192,19 +189,8 @@ class Interpreter:
     def _follow_tail_calls(
         self, call: TailCall, env: HelperEnv, args: tuple[int, ...] | None = None
     ) -> int:
-        # Each target runs with the same context pointer and nothing else;
-        # `HelperEnv.tail_call` enforces the chain limit before raising.
-        if args is None:
-            args = (env.ctx, 0, 0, 0, 0)
-        while True:
-            engine = env.engine = call.target
-            try:
-                r0, n = engine.enter(args, env)
-            except TailCall as again:
-                call = again
-                continue
-            self.executed = n
-            return r0
+        r0, self.executed = follow_tail_calls(call, env, args or (env.ctx, 0, 0, 0, 0))
+        return r0
 
     def run_repeated(self, r1: int, repeat: int) -> int:
         """Run the program `repeat` times with context pointer r1; return the last r0.
@@ -307,16 +293,7 @@ class Interpreter:
 
     def instruction_text(self, pc: int) -> str:
         """The instruction at `pc` as text, for fault messages."""
-        insn = self._by_pc.get(pc)
-        if insn is None:
-            return f"<pc {pc}>"
-        try:
-            return str(insn)
-        except Exception:  # the disassembler is optional here; never mask a fault
-            return (
-                f"opcode 0x{insn.opcode:02x} dst=r{insn.dst} src=r{insn.src} "
-                f"off={insn.off} imm={insn.imm}"
-            )
+        return instruction_text(self._by_pc, pc)
 
     def _lookup(self, address: int, size: int, write: int, pc: int) -> tuple[int, int, Any]:
         # The slow path of every store: refill the site's cache.
@@ -423,15 +400,7 @@ class Interpreter:
         return spec.impl(env, r1, r2, r3, r4, r5)
 
     def _unknown_helper(self, helper_id: int, pc: int) -> None:
-        if self.runtime is not None and helper_id in _LINUX_HELPER_IDS:
-            # A real Linux helper pybpf has not implemented yet: a gap in
-            # pybpf, not a fault of the program.
-            raise NotSupportedError(
-                f"pc {pc}: helper {helper_name(helper_id)} ({helper_id}) is not implemented yet"
-            )
-        raise ProgramFault(
-            f"call to unknown helper {helper_id}", pc=pc, instruction=self.instruction_text(pc)
-        )
+        raise unknown_helper(self.runtime, helper_id, pc, self.instruction_text(pc))
 
     def _namespace(self) -> dict[str, Any]:
         ns: dict[str, Any] = {

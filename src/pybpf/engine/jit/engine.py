@@ -37,12 +37,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ...errors import DecodeError, NotSupportedError, ProgramFault
+from ...errors import DecodeError, ProgramFault
 from ...isa.instruction import Instruction, check_fields
-from ...platform.helper_ids import HelperId, helper_name
 from ...runtime.helpers import HelperEnv, HelperTable, TailCall
 from ...runtime.memory import ContextRegion, Memory
 from ..cfg import analyze
+from ..common import follow_tail_calls, instruction_text, unknown_helper
 from ..translate import CALLBACK_FRAME, FUNC_TOKEN, MAX_DEPTH
 from .abi import STATUS_TAIL_DONE
 from .compile import TIER_OPTIMISED, CompiledProgram, compile_program, ir_text
@@ -57,8 +57,6 @@ FUNCTION_PROTOTYPE = ctypes.CFUNCTYPE(_U64, _U64, _U64, _U64, _U64, _U64, _U64, 
 
 REPEAT_PROTOTYPE = ctypes.CFUNCTYPE(_U64, _U64, _U64, ctypes.c_void_p)
 """The native repeat loop: ``u64 repeat(r1, n, RunState*)``."""
-
-_LINUX_HELPER_IDS = frozenset(int(h) for h in HelperId)
 
 
 class FinishedRun:
@@ -196,26 +194,11 @@ class JitEngine:
 
     def instruction_text(self, pc: int) -> str:
         """The instruction at `pc` as text, for fault messages."""
-        insn = self._by_pc.get(pc)
-        if insn is None:
-            return f"<pc {pc}>"
-        try:
-            return str(insn)
-        except Exception:  # the disassembler is optional here; never mask a fault
-            return (
-                f"opcode 0x{insn.opcode:02x} dst=r{insn.dst} src=r{insn.src} "
-                f"off={insn.off} imm={insn.imm}"
-            )
+        return instruction_text(self._by_pc, pc)
 
     def unknown_helper(self, helper_id: int, pc: int) -> None:
         """Raise what the interpreter raises for a call of a helper not in the table."""
-        if self.runtime is not None and helper_id in _LINUX_HELPER_IDS:
-            raise NotSupportedError(
-                f"pc {pc}: helper {helper_name(helper_id)} ({helper_id}) is not implemented yet"
-            )
-        raise ProgramFault(
-            f"call to unknown helper {helper_id}", pc=pc, instruction=self.instruction_text(pc)
-        )
+        raise unknown_helper(self.runtime, helper_id, pc, self.instruction_text(pc))
 
     # -- run slots ------------------------------------------------------------------
 
@@ -287,17 +270,8 @@ class JitEngine:
     def _follow_tail_calls(
         self, call: TailCall, env: HelperEnv, args: tuple[int, ...] | None = None
     ) -> int:
-        # As the interpreter: each target starts with the same context pointer.
-        if args is None:
-            args = (env.ctx, 0, 0, 0, 0)
-        while True:
-            engine = env.engine = call.target
-            try:
-                r0, _ = engine.enter(args, env)
-            except TailCall as again:
-                call = again
-                continue
-            return r0
+        r0, _ = follow_tail_calls(call, env, args or (env.ctx, 0, 0, 0, 0))
+        return r0
 
     def enter(self, args: tuple[int, ...], env: HelperEnv) -> tuple[int, int]:
         """Run from pc 0 with a fresh frame; return (r0, 0): the JIT counts no instructions."""
