@@ -325,3 +325,56 @@ def test_redirect_returns_the_action_and_records_the_target():
     assert xdp("r1 = 3\nr2 = 1\ncall 23\nexit").retval == 0
     assert tc("r1 = 3\nr2 = 1\ncall 23\nexit", FRAME).retval == 7
     assert tc("r1 = 3\nr2 = 2\ncall 23\nexit", FRAME).retval == 2
+
+
+# -- bpf_xdp_load_bytes / store_bytes / get_buff_len (189, 190, 188) ---------------------
+
+LOAD_BYTES = """
+r6 = r1
+r1 = r6
+r2 = {offset}
+r3 = r10
+r3 += -8
+r4 = {size}
+call 189
+if r0 != 0 goto out
+r0 = *(u32 *)(r10 - 8)
+out:
+exit
+"""
+
+STORE_BYTES = """
+r6 = r1
+*(u32 *)(r10 - 8) = 0x11223344
+r1 = r6
+r2 = {offset}
+r3 = r10
+r3 += -8
+r4 = 4
+call 190
+exit
+"""
+
+
+@pytest.mark.parametrize(
+    ("offset", "size", "expected"),
+    [
+        (0, 4, int.from_bytes(FRAME[:4], "little")),
+        (len(FRAME) - 4, 4, int.from_bytes(FRAME[-4:], "little")),
+        (len(FRAME) - 3, 4, neg32(errno.EINVAL)),  # past data_end
+        (0x10000, 4, neg32(errno.EFAULT)),  # offsets above 0xffff, as bpf_xdp_pointer
+    ],
+)
+def test_xdp_load_bytes(offset, size, expected):
+    assert xdp(LOAD_BYTES.format(offset=offset, size=size)).retval == expected
+
+
+def test_xdp_store_bytes_writes_the_packet_and_refuses_past_the_end():
+    run = xdp(STORE_BYTES.format(offset=14))
+    assert run.retval == 0
+    assert run.data_out[14:18] == MARK and run.data_out[:14] == FRAME[:14]
+    assert xdp(STORE_BYTES.format(offset=len(FRAME) - 2)).retval == neg32(errno.EINVAL)
+
+
+def test_xdp_get_buff_len():
+    assert xdp("call 188\nexit").retval == len(FRAME)

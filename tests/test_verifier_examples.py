@@ -70,11 +70,7 @@ def _unsafe_cases() -> list:
 
 
 # Verdicts the verifier does not give yet (strict: a fix shows), with why.
-UNSAFE_KNOWN_FAILURES = {
-    "helper_not_allowed.safe.o:helper_not_allowed": (
-        "bpf_xdp_load_bytes has no prototype (nor runtime implementation) in pybpf"
-    ),
-}
+UNSAFE_KNOWN_FAILURES: dict[str, str] = {}
 UNSAFE_CASES = [
     pytest.param(
         *case.values,

@@ -163,6 +163,11 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         _p(H.XDP_ADJUST_HEAD, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
         _p(H.XDP_ADJUST_TAIL, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
         _p(H.XDP_ADJUST_META, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, changes_pkt_data=True),
+        _p(H.XDP_GET_BUFF_LEN, R.INTEGER, A.PTR_TO_CTX),
+        _p(
+            H.XDP_LOAD_BYTES, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE
+        ),
+        _p(H.XDP_STORE_BYTES, R.INTEGER, A.PTR_TO_CTX, A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE),
         _p(H.REDIRECT, R.INTEGER, A.ANYTHING, A.ANYTHING),
         _p(H.REDIRECT_MAP, R.INTEGER, A.CONST_MAP_PTR, A.ANYTHING, A.ANYTHING),
         _p(

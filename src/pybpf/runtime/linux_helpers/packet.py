@@ -305,6 +305,57 @@ def l4_csum_replace(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     return 0
 
 
+# -- xdp bytes -------------------------------------------------------------------------
+
+
+def _xdp_pointer(ctx: ContextRegion, offset: int, size: int) -> int:
+    """The packet address of [offset, offset+size) of an XDP frame, or -errno.
+
+    As the kernel's bpf_xdp_pointer for a linear (single-buffer) frame:
+    offsets and sizes above 0xffff give -EFAULT, a range past data_end -EINVAL.
+    """
+    if not _is_xdp(ctx):
+        return -errno.EINVAL
+    if offset > 0xFFFF or size > 0xFFFF:
+        return -errno.EFAULT
+    data, end = ctx.pointers["data"], ctx.pointers["data_end"]
+    if offset + size > end - data:
+        return -errno.EINVAL
+    return data + offset
+
+
+def xdp_load_bytes(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Copy r4 bytes at offset r2 of the XDP packet to r3: 0, -EFAULT or -EINVAL."""
+    ctx = context(env, r1)
+    size = r4 & _M32
+    env.memory.check(r3, size, write=True)
+    address = _xdp_pointer(ctx, r2 & _M32, size)
+    if address < 0:
+        return address
+    env.memory.write(r3, ctypes.string_at(address, size))
+    return 0
+
+
+def xdp_store_bytes(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Copy r4 bytes from r3 to offset r2 of the XDP packet: 0, -EFAULT or -EINVAL."""
+    ctx = context(env, r1)
+    size = r4 & _M32
+    data = env.memory.read(r3, size)
+    address = _xdp_pointer(ctx, r2 & _M32, size)
+    if address < 0:
+        return address
+    ctypes.memmove(address, data, size)
+    return 0
+
+
+def xdp_get_buff_len(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """The length of the XDP frame (data_end - data: frames here have no fragments)."""
+    ctx = context(env, r1)
+    if not _is_xdp(ctx):
+        return -errno.EINVAL
+    return ctx.pointers["data_end"] - ctx.pointers["data"]
+
+
 # -- skb bytes and size ----------------------------------------------------------------
 
 
@@ -411,6 +462,9 @@ HELPERS: list[HelperSpec] = [
     helper_spec(HelperId.CSUM_DIFF, csum_diff),
     helper_spec(HelperId.L3_CSUM_REPLACE, l3_csum_replace),
     helper_spec(HelperId.L4_CSUM_REPLACE, l4_csum_replace),
+    helper_spec(HelperId.XDP_LOAD_BYTES, xdp_load_bytes),
+    helper_spec(HelperId.XDP_STORE_BYTES, xdp_store_bytes),
+    helper_spec(HelperId.XDP_GET_BUFF_LEN, xdp_get_buff_len),
     helper_spec(HelperId.SKB_LOAD_BYTES, skb_load_bytes),
     helper_spec(HelperId.SKB_STORE_BYTES, skb_store_bytes),
     helper_spec(HelperId.SKB_CHANGE_TAIL, skb_change_tail),
