@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
+from child_process import run_child
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
 from pybpf.engine.interpreter import Interpreter
@@ -166,17 +165,9 @@ def test_a_cached_object_resolves_the_fallback_and_native_helpers(tmp_path: Path
         "call 100",
         "add %r0, %r7",
     )
-    env = {**os.environ, "PYBPF_CACHE_DIR": str(tmp_path)}
 
-    def child() -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-c", _CACHE_SCRIPT, source],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout)
+    def child() -> dict:
+        return run_child(_CACHE_SCRIPT, source, tmp_path)
 
     first, second = child(), child()
     expected = 5 + os.getpid() % 1000 + 1000 + 1

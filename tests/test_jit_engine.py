@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from child_process import run_child
 from pybpf.engine.interpreter import Interpreter
 from pybpf.engine.jit import JitEngine
 from pybpf.errors import DecodeError, NotSupportedError, ProgramFault
@@ -430,17 +428,9 @@ print(json.dumps({
 
 def test_second_process_loads_the_program_from_the_disk_cache(tmp_path: Path) -> None:
     source = prog("mov %r0, %r1", f"add %r0, {os.getpid() % 1000}", "mul %r0, 3")
-    env = {**os.environ, "PYBPF_CACHE_DIR": str(tmp_path)}
 
-    def child() -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-c", _CACHE_SCRIPT, source],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout)
+    def child() -> dict:
+        return run_child(_CACHE_SCRIPT, source, tmp_path)
 
     first, second = child(), child()
     expected = (5 + os.getpid() % 1000) * 3

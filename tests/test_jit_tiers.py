@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from child_process import run_child
 from pybpf.engine.interpreter import Interpreter
 from pybpf.engine.jit import JitEngine
 from pybpf.hooks.test_run import test_run as run_hook
@@ -111,18 +112,9 @@ print(json.dumps({
 
 def test_the_disk_cache_holds_the_optimised_object(tmp_path: Path) -> None:
     source = program(3)
-    env = {**os.environ, "PYBPF_CACHE_DIR": str(tmp_path)}
-    env.pop("PYBPF_JIT_TIERED", None)
 
-    def child() -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHILD, source],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout)
+    def child() -> dict:
+        return run_child(_CHILD, source, tmp_path, unset=("PYBPF_JIT_TIERED",))
 
     interpreter = Interpreter(assemble(source))
     expected = results(interpreter, interpreter.memory, [bytes(range(8))])[0]
