@@ -36,7 +36,7 @@ from ...runtime.maps.header import MapHeader
 from ...runtime.maps.map_in_map import MAP_IN_MAP_LOOKUP, MAP_IN_MAP_NATIVE
 from ...runtime.maps.ringbuf import RINGBUF_NATIVE, RINGBUF_PREFIX, RingBufMap
 from ...runtime.native.irblocks import I32, I64, i64, load, load_field
-from .native_site import add_symbol, call_symbol, emit_fallback, run_cpu
+from .native_site import add_symbol, call_symbol, native_or_fallback, run_cpu
 
 MAP_OPS_SYMBOL = "pybpf_jit_map_ops_v1"
 """The external symbol of `MAP_OPS` in compiled programs."""
@@ -204,24 +204,12 @@ def _call_or_fallback(
 ) -> ir.Value:
     """Call native `target` with `args` when it is not 0, else the Python helper."""
     b: ir.IRBuilder = site.builder  # type: ignore[attr-defined]
-    native_block = b.append_basic_block(f"{name}.native")
-    python_block = b.append_basic_block(f"{name}.python")
-    done = b.append_basic_block(f"{name}.done")
-    b.cbranch(b.icmp_unsigned("!=", target, i64(0)), native_block, python_block)
-    b.position_at_end(native_block)
-    kind = ir.FunctionType(I64, [I64] * len(args))
-    native_result = b.call(b.inttoptr(target, kind.as_pointer()), args)
-    native_end = b.block
-    b.branch(done)
-    b.position_at_end(python_block)
-    python_result = emit_fallback(site, helper_id)
-    python_end = b.block
-    b.branch(done)
-    b.position_at_end(done)
-    result = b.phi(I64, f"{name}.r0")
-    result.add_incoming(native_result, native_end)
-    result.add_incoming(python_result, python_end)
-    return result
+
+    def call() -> ir.Value:
+        kind = ir.FunctionType(I64, [I64] * len(args))
+        return b.call(b.inttoptr(target, kind.as_pointer()), args)
+
+    return native_or_fallback(site, b.icmp_unsigned("!=", target, i64(0)), call, helper_id, name)
 
 
 def _dynamic(site: object, op: str, helper_id: int) -> ir.Value:

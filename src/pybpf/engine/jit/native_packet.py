@@ -52,7 +52,7 @@ from ...runtime.native.irblocks import (
 from ...runtime.native.irblocks import (
     errno as neg_errno,
 )
-from .native_site import emit_fallback, run_field
+from .native_site import native_or_fallback, run_field
 
 _M16 = 0xFFFF
 _M32 = 0xFFFFFFFF
@@ -300,22 +300,12 @@ def _emitter(name: str, build: Build, helper_id: int, needs_context: bool = True
         args = list(site.args)  # type: ignore[attr-defined]
         if not needs_context:
             return b.call(function, [i64(0), *args])
+        # Without a context region (bare bytecode) the Python helper decides.
         pointers = run_field(site, "ctx_pointers")
-        native, python = branch(b, b.icmp_unsigned("!=", pointers, i64(0)), f"{name}.ctx")
-        done = b.append_basic_block(f"{name}.done")
-        b.position_at_end(native)
-        native_result = b.call(function, [pointers, *args])
-        native_end = b.block
-        b.branch(done)
-        b.position_at_end(python)
-        python_result = emit_fallback(site, helper_id)
-        python_end = b.block
-        b.branch(done)
-        b.position_at_end(done)
-        result = b.phi(I64)
-        result.add_incoming(native_result, native_end)
-        result.add_incoming(python_result, python_end)
-        return result
+        has_context = b.icmp_unsigned("!=", pointers, i64(0))
+        return native_or_fallback(
+            site, has_context, lambda: b.call(function, [pointers, *args]), helper_id, name
+        )
 
     emit.__name__ = f"emit_{name}"
     emit.__doc__ = f"Native `bpf_{name}` (see the module docstring)."

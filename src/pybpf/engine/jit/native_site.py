@@ -13,6 +13,7 @@ the translator does after its own fallback calls.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -101,4 +102,36 @@ def emit_fallback(site: object, helper_id: int) -> ir.Value:
     builder.position_at_end(failed)
     builder.ret(i64(0))
     builder.position_at_end(ok)
+    return result
+
+
+def native_or_fallback(
+    site: object,
+    use_native: ir.Value,
+    native: Callable[[], ir.Value],
+    helper_id: int,
+    name: str,
+) -> ir.Value:
+    """r0 of `native()` where `use_native` holds, else of the Python helper `helper_id`.
+
+    `native` emits the native path at the builder's position (in its own
+    block) and returns its i64 result; the two results meet in one phi.
+    """
+    b: ir.IRBuilder = site.builder  # type: ignore[attr-defined]
+    native_block = b.append_basic_block(f"{name}.native")
+    python_block = b.append_basic_block(f"{name}.python")
+    done = b.append_basic_block(f"{name}.done")
+    b.cbranch(use_native, native_block, python_block)
+    b.position_at_end(native_block)
+    native_result = native()
+    native_end = b.block
+    b.branch(done)
+    b.position_at_end(python_block)
+    python_result = emit_fallback(site, helper_id)
+    python_end = b.block
+    b.branch(done)
+    b.position_at_end(done)
+    result = b.phi(I64, f"{name}.r0")
+    result.add_incoming(native_result, native_end)
+    result.add_incoming(python_result, python_end)
     return result
