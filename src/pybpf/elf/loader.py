@@ -20,6 +20,7 @@ from ..btf.parse import parse_btf
 from ..btf.spec import Spec as BtfSpec
 from ..errors import LoadError
 from .code import CodeSection, load_code_sections
+from .datasec import fixup_datasecs
 from .link import build_program
 from .maps import collect_maps
 from .reader import PARSE_ERRORS, ElfImage, read_elf
@@ -91,7 +92,7 @@ def _btf(image: ElfImage) -> tuple[BtfSpec | None, ExtInfo | None]:
     section = image.section_named(".BTF")
     if section is None:
         return None, None
-    btf = parse_btf(section.data, f"{image.path}: section .BTF")
+    btf = fixup_datasecs(image, parse_btf(section.data, f"{image.path}: section .BTF"))
     ext_section = image.section_named(".BTF.ext")
     ext = None
     if ext_section is not None:

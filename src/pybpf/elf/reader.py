@@ -89,6 +89,7 @@ class Symbol:
     type: int
     bind: str
     section: int
+    visibility: str = "STV_DEFAULT"
 
     @property
     def is_section(self) -> bool:
@@ -204,7 +205,16 @@ def _read_symbols(elf: ELFFile, symtab_index: int, path: str) -> list[Symbol]:
         info = sym["st_info"]
         stype = _STT_NAMES.get(info["type"], -1) if isinstance(info["type"], str) else info["type"]
         symbols.append(
-            Symbol(index, name, sym["st_value"], sym["st_size"], stype, str(info["bind"]), shndx)
+            Symbol(
+                index,
+                name,
+                sym["st_value"],
+                sym["st_size"],
+                stype,
+                str(info["bind"]),
+                shndx,
+                str(sym["st_other"]["visibility"]),
+            )  # fmt: skip
         )
     return symbols
 

@@ -277,26 +277,33 @@ class Object:
 
     # -- global data views (a skeleton's skel->rodata / data / bss) -----------------
 
-    def _section(self, name: str) -> GlobalVariables:
-        map_ = self.maps.get(name)
+    def variables(self, section: str) -> GlobalVariables:
+        """The variables of global-data section `section` (`.data.custom`, `.rodata.cfg`, …).
+
+        `obj.rodata`, `obj.data` and `obj.bss` are this for the three usual
+        sections; custom sections (`.data.<name>`, `.rodata.<name>`, one map
+        each, as libbpf makes them) are reached by name. AttributeError when
+        the object has no such section.
+        """
+        map_ = self.maps.get(section)
         if not isinstance(map_, GlobalDataMap):
-            raise AttributeError(f"{self.path} has no {name} section")
+            raise AttributeError(f"{self.path} has no {section} section")
         return GlobalVariables(map_, self.btf)
 
     @property
     def rodata(self) -> GlobalVariables:
         """The variables of `.rodata` (settable until the object is loaded)."""
-        return self._section(".rodata")
+        return self.variables(".rodata")
 
     @property
     def data(self) -> GlobalVariables:
         """The variables of `.data`."""
-        return self._section(".data")
+        return self.variables(".data")
 
     @property
     def bss(self) -> GlobalVariables:
         """The variables of `.bss`."""
-        return self._section(".bss")
+        return self.variables(".bss")
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("loaded" if self.loaded else "open")

@@ -97,6 +97,9 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "bpf_map__key_size": (ctypes.c_uint32, [ctypes.c_void_p]),
     "bpf_map__value_size": (ctypes.c_uint32, [ctypes.c_void_p]),
     "bpf_map__max_entries": (ctypes.c_uint32, [ctypes.c_void_p]),
+    "bpf_map__btf_value_type_id": (ctypes.c_uint32, [ctypes.c_void_p]),
+    "bpf_object__btf": (ctypes.c_void_p, [ctypes.c_void_p]),
+    "btf__raw_data": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]),
     "bpf_map__initial_value": (
         ctypes.c_void_p,
         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)],
@@ -448,6 +451,26 @@ class KernelObject:
             lib.bpf_map__value_size(handle),
             lib.bpf_map__max_entries(handle),
         )
+
+    def btf_raw(self) -> bytes:
+        """The object's BTF as libbpf holds it after opening (DATASECs fixed up)."""
+        btf = _lib().bpf_object__btf(self._live)
+        if not btf:
+            raise KernelError("bpf_object__btf", errno_mod.ENOENT, "object has no BTF")
+        size = ctypes.c_uint32()
+        data = _lib().btf__raw_data(btf, ctypes.byref(size))
+        if not data:
+            raise KernelError("btf__raw_data", errno_mod.ENOMEM)
+        return ctypes.string_at(data, size.value)
+
+    def map_value_type_id(self, name: str) -> int:
+        """The BTF type id libbpf gave map `name`'s value (a DATASEC for global data)."""
+        handle = _lib().bpf_object__find_map_by_name(self._live, name.encode())
+        if not handle and name.startswith("."):
+            handle = self._map_handle_by_suffix(name)
+        if not handle:
+            raise KernelError(f"map {name!r}", errno_mod.ENOENT, f"maps: {self.map_names()}")
+        return _lib().bpf_map__btf_value_type_id(handle)
 
     def set_prog_array(self, map_name: str, index: int, prog_name: str) -> None:
         """Put program `prog_name` in slot `index` of prog_array `map_name`."""
