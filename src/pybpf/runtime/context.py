@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import ProgramFault
 from .memory import Memory
+from .task import TASK_STRUCT_SIZE, CurrentTask
 
 TRACE_LINES_KEPT = 10_000
 """How many trace_printk lines the context keeps (the oldest are dropped)."""
@@ -62,6 +63,9 @@ class ExecutionContext:
         self._native_engines: dict[int, Any] = {}
         self._cpu_of_thread = threading.local()
         self._next_cpu = itertools.count()
+        #: The task programs see as `current` (`runtime.task`); None: the calling host thread.
+        self.current_task: CurrentTask | None = None
+        self._task_structs: dict[bytes, int] = {}
 
     # -- maps -----------------------------------------------------------------
 
@@ -151,6 +155,30 @@ class ExecutionContext:
         if cpu is None:
             cpu = local.cpu = next(self._next_cpu) % self.ncpus
         return cpu
+
+    # -- the current task and synthetic kernel memory ----------------------------
+
+    def task(self) -> CurrentTask:
+        """The task a program running now sees as `current` (`current_task` or the host's)."""
+        return self.current_task or CurrentTask.host()
+
+    def task_struct_address(self, task: CurrentTask) -> int:
+        """The address of `task`'s synthetic, read-only `task_struct` (allocated once per image)."""
+        address = self._task_structs.get(task.task_struct)
+        if address is None:
+            size = max(TASK_STRUCT_SIZE, len(task.task_struct))
+            region = self.memory.allocate(size, "task_struct", False, task.task_struct)
+            address = self._task_structs[task.task_struct] = region.start
+        return address
+
+    def add_memory(self, data: bytes, name: str = "probe", writable: bool = False) -> int:
+        """Add a region holding `data` (memory a tracing program probes); return its address.
+
+        For synthetic kernel or user memory: `bpf_probe_read_*` reads any
+        live region, so a test puts the bytes a program follows a pointer
+        to here and hands the address in through the context or a map.
+        """
+        return self.memory.allocate_from(data, name, writable).start
 
     # -- trace output ---------------------------------------------------------
 

@@ -73,6 +73,22 @@ class HelperTable:
         return len(self._by_id)
 
 
+def missing_helpers(instructions: Iterable[Any], table: HelperTable) -> list[tuple[int, int]]:
+    """(pc, helper id) of every `call imm` (helper call) whose id `table` lacks, in pc order.
+
+    The load path refuses a program with such a call (`NotSupportedError`
+    naming the helper and its pc) instead of failing when the call runs.
+    """
+    from ..isa.instruction import with_pcs
+    from ..isa.opcodes import CALL, CallSrc
+
+    return [
+        (pc, insn.imm)
+        for pc, insn in with_pcs(instructions)
+        if insn.opcode == CALL and insn.src == CallSrc.HELPER and insn.imm not in table
+    ]
+
+
 class TailCall(Exception):  # noqa: N818 - control flow, not an error
     """Raised by a tail-call helper to replace the running program.
 

@@ -33,8 +33,10 @@ from ..errors import LoadError, NotSupportedError, PybpfError
 from ..hooks.test_run import TestRunResult, test_run
 from ..isa.instruction import Instruction, with_pcs
 from ..isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
+from ..platform.helper_ids import helper_name
 from ..platform.program_types import ProgramType
 from ..platform.sections import program_type_for_section
+from .helpers import missing_helpers
 
 if TYPE_CHECKING:
     from .object import Object
@@ -140,6 +142,13 @@ class Program:
             elif insn.opcode == CALL and insn.src == CallSrc.KFUNC:
                 self.unresolved.append(self._unsupported(pc, "kfunc call"))
             out.append(insn)
+        for pc, helper_id in missing_helpers(spec.instructions, obj.helpers):
+            self.unresolved.append(
+                NotSupportedError(
+                    f"{where}: pc {pc}: calls {helper_name(helper_id)} ({helper_id}), "
+                    "which pybpf does not implement"
+                )
+            )
         if spec.core_relocations:
             first = spec.core_relocations[0]
             self.unresolved.append(

@@ -97,6 +97,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "bpf_map__key_size": (ctypes.c_uint32, [ctypes.c_void_p]),
     "bpf_map__value_size": (ctypes.c_uint32, [ctypes.c_void_p]),
     "bpf_map__max_entries": (ctypes.c_uint32, [ctypes.c_void_p]),
+    "bpf_program__set_autoload": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_bool]),
+    "bpf_map__set_max_entries": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint32]),
     "bpf_map__btf_value_type_id": (ctypes.c_uint32, [ctypes.c_void_p]),
     "bpf_object__btf": (ctypes.c_void_p, [ctypes.c_void_p]),
     "btf__raw_data": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]),
@@ -345,9 +347,19 @@ class KernelObject:
 
     `globals` sets variables of `.rodata`/`.data`/`.bss` before loading, by
     symbol name, as a libbpf skeleton does: `{"limit": struct.pack("<Q", 5)}`.
+    `autoload` turns programs on or off by name (`bpf_program__set_autoload`)
+    and `max_entries` resizes maps by name (`bpf_map__set_max_entries`),
+    both between open and load.
     """
 
-    def __init__(self, path: str | os.PathLike, globals: dict[str, bytes] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        globals: dict[str, bytes] | None = None,
+        *,
+        autoload: dict[str, bool] | None = None,
+        max_entries: dict[str, int] | None = None,
+    ):
         self.path = Path(path)
         lib = _lib()
         self._obj: int | None = lib.bpf_object__open_file(os.fsencode(self.path), None)
@@ -359,6 +371,19 @@ class KernelObject:
         try:
             if globals:
                 self._set_globals(globals)
+            for name, on in (autoload or {}).items():
+                handle = lib.bpf_object__find_program_by_name(self._obj, name.encode())
+                if not handle:
+                    raise KernelError(f"program {name!r}", errno_mod.ENOENT)
+                _check(f"bpf_program__set_autoload({name})", lib.bpf_program__set_autoload(handle, on))
+            for name, entries in (max_entries or {}).items():
+                handle = lib.bpf_object__find_map_by_name(self._obj, name.encode())
+                if not handle:
+                    raise KernelError(f"map {name!r}", errno_mod.ENOENT)
+                _check(
+                    f"bpf_map__set_max_entries({name})",
+                    lib.bpf_map__set_max_entries(handle, entries),
+                )
             result = lib.bpf_object__load(self._obj)
             if result < 0:
                 raise KernelError(
@@ -522,6 +547,21 @@ class KernelObject:
             None if ctx_out is None else ctx_out.raw[: opts.ctx_size_out],
             opts.duration,
         )
+
+    def run_syscall(self, prog_name: str, ctx_in: bytes | None = None) -> int:
+        """Run the `syscall` program `prog_name` once in this thread; its return value.
+
+        The kernel refuses data, ctx_out and repeat for this type: only
+        `ctx_in` is passed (the program may write to it; those writes are lost).
+        """
+        opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts))
+        if ctx_in is not None:
+            buf = ctypes.create_string_buffer(bytes(ctx_in), max(len(ctx_in), 1))
+            opts.ctx_in = ctypes.cast(buf, ctypes.c_void_p)
+            opts.ctx_size_in = len(ctx_in)
+        result = _lib().bpf_prog_test_run_opts(self.program(prog_name), ctypes.byref(opts))
+        _check(f"bpf_prog_test_run_opts({prog_name})", result)
+        return opts.retval
 
     def close(self) -> None:
         """Unload the object (idempotent)."""
