@@ -18,6 +18,7 @@ from .errors import (
 )
 from .runtime.maps import Map
 from .runtime.object import Object, load
+from .runtime.object import load as open  # libbpf's open: loading happens on first run
 from .runtime.program import Program
 
 __version__ = "0.1.0"
@@ -38,5 +39,6 @@ __all__ = [
     "__version__",
     "interpreter_only",
     "load",
+    "open",
     "set_interpreter_only",
 ]

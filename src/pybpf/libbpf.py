@@ -157,7 +157,8 @@ def bpf_object__load(obj: Object) -> int:
     try:
         obj.load()
         for program in obj.programs.values():
-            program.load()
+            if program.autoload:
+                program.load()
     except PybpfError as error:
         return -_errno_of(error)
     return 0
@@ -203,6 +204,117 @@ def bpf_program__fd(prog: Program) -> int:
 def bpf_program__name(prog: Program) -> str:
     """The program's function name."""
     return prog.name
+
+
+def bpf_program__set_autoload(prog: Program, autoload: bool) -> int:
+    """Load `prog` with its object or not: 0, or -EINVAL once the object is loaded."""
+    try:
+        prog.autoload = autoload
+    except PybpfError:
+        return -errno.EINVAL
+    return 0
+
+
+def bpf_program__autoload(prog: Program) -> bool:
+    """Whether `bpf_object__load` loads `prog`."""
+    return prog.autoload
+
+
+def _owner(map_: Map) -> Object | None:
+    return getattr(map_, "owner", None)
+
+
+def _configure(map_: Map, action: Callable[[Object], None]) -> int:
+    owner = _owner(map_)
+    if owner is None:
+        return -errno.EINVAL
+    try:
+        action(owner)
+    except PybpfError as error:
+        return -_errno_of(error)
+    return 0
+
+
+def bpf_map__set_max_entries(map_: Map, max_entries: int) -> int:
+    """Resize a map before load: 0, -EBUSY once loaded, -EINVAL for 0."""
+    return _configure(map_, lambda obj: obj.set_max_entries(map_.spec.name, max_entries))
+
+
+def bpf_map__set_value_size(map_: Map, size: int) -> int:
+    """Change a map's value size before load: 0, -EBUSY once loaded, -EINVAL."""
+    return _configure(map_, lambda obj: obj.set_value_size(map_.spec.name, size))
+
+
+def bpf_map__set_initial_value(map_: Map, data: Any) -> int:
+    """Replace a global-data map's bytes before load: 0, -EINVAL (size), -EBUSY once loaded."""
+    return _configure(map_, lambda obj: obj.set_initial_value(map_.spec.name, _bytes(data)))
+
+
+def bpf_map__max_entries(map_: Map) -> int:
+    """The map's `max_entries`."""
+    return map_.spec.max_entries
+
+
+def bpf_map__value_size(map_: Map) -> int:
+    """The map's value size in bytes."""
+    return map_.spec.value_size
+
+
+def bpf_map__key_size(map_: Map) -> int:
+    """The map's key size in bytes."""
+    return map_.spec.key_size
+
+
+def bpf_map__lookup_elem(
+    map_: Map, key: Any, key_sz: int | None = None, value_sz: int | None = None, flags: int = 0
+) -> bytes | list[bytes] | None:
+    """The value at `key` (per-CPU maps: one per CPU), or None (`libbpf_errno()` ENOENT, EINVAL).
+
+    libbpf fills a caller's buffer and checks `key_sz`/`value_sz` against
+    the map; here the value is returned, and the sizes, when given, are
+    still checked (EINVAL).
+    """
+    raw = _bytes(key)
+    if (key_sz is not None and key_sz != map_.spec.key_size) or (
+        value_sz is not None and value_sz != _value_buffer_size(map_)
+    ):
+        _fail(errno.EINVAL)
+        return None
+    try:
+        found = map_.lookup(raw)
+    except PybpfError as error:
+        _fail(_errno_of(error))
+        return None
+    if found is None:
+        _fail(errno.ENOENT)
+    return found
+
+
+def bpf_map__update_elem(
+    map_: Map,
+    key: Any,
+    value: Any,
+    flags: int = BPF_ANY,
+    key_sz: int | None = None,
+    value_sz: int | None = None,
+) -> int:
+    """Set `key` to `value`: 0 or -errno (-EINVAL for sizes that do not match the map)."""
+    if (key_sz is not None and key_sz != map_.spec.key_size) or (
+        value_sz is not None and value_sz != _value_buffer_size(map_)
+    ):
+        return -errno.EINVAL
+    try:
+        map_.update(_bytes(key), value if isinstance(value, list) else _bytes(value), flags)
+    except PybpfError as error:
+        return -_errno_of(error)
+    return 0
+
+
+def _value_buffer_size(map_: Map) -> int:
+    # libbpf's check: per-CPU maps take one 8-byte aligned value per CPU.
+    if map_.percpu:
+        return ((map_.spec.value_size + 7) & ~7) * map_.ncpus
+    return map_.spec.value_size
 
 
 def bpf_map__fd(map_: Map) -> int:
@@ -389,3 +501,84 @@ def ring_buffer__free(rb: ring_buffer | None) -> None:
     """Forget the rings (the maps stay with their object)."""
     if rb is not None:
         rb.rings.clear()
+
+
+# -- perf buffers -------------------------------------------------------------------
+
+PerfSampleCallback = Callable[[Any, int, bytes, int], None]
+"""`sample_cb(ctx, cpu, data, size)`, as libbpf's `perf_buffer_sample_fn`."""
+PerfLostCallback = Callable[[Any, int, int], None]
+"""`lost_cb(ctx, cpu, count)`, as libbpf's `perf_buffer_lost_fn`."""
+
+
+@dataclass
+class perf_buffer:  # noqa: N801 - libbpf's struct name
+    """`struct perf_buffer`: a reader attached to every CPU slot of a perf_event_array."""
+
+    reader: Any
+    sample_cb: PerfSampleCallback | None
+    lost_cb: PerfLostCallback | None
+    ctx: Any
+    lost_seen: int = 0
+
+
+def perf_buffer__new(
+    map_fd: int,
+    page_cnt: int,
+    sample_cb: PerfSampleCallback | None,
+    lost_cb: PerfLostCallback | None = None,
+    ctx: Any = None,
+    opts: Any = None,
+) -> perf_buffer | None:
+    """Attach a reader of `page_cnt` pages per CPU; None (`libbpf_errno()`) on failure.
+
+    EBADF for an unknown fd, EINVAL for a map that is not a perf_event_array
+    or a `page_cnt` that is not a power of two (as libbpf checks).
+    """
+    map_ = _lookup_fd(map_fd, Map)
+    if map_ is None:
+        _fail(errno.EBADF)
+        return None
+    if not callable(getattr(map_, "open_reader", None)) or page_cnt <= 0:
+        _fail(errno.EINVAL)
+        return None
+    if page_cnt & (page_cnt - 1):
+        _fail(errno.EINVAL)
+        return None
+    reader = map_.open_reader(capacity=page_cnt * 4096)
+    return perf_buffer(reader, sample_cb, lost_cb, ctx)
+
+
+def _deliver(pb: perf_buffer, samples: list[tuple[int, bytes]]) -> int:
+    lost = pb.reader.lost - pb.lost_seen
+    if lost and pb.lost_cb is not None:
+        pb.lost_cb(pb.ctx, -1, lost)  # pybpf counts losses per reader, not per CPU
+    pb.lost_seen = pb.reader.lost
+    if pb.sample_cb is not None:
+        for cpu, data in samples:
+            pb.sample_cb(pb.ctx, cpu, data, len(data))
+    return len(samples)
+
+
+def perf_buffer__consume(pb: perf_buffer) -> int:
+    """Hand every pending sample to the callbacks: 0 (libbpf returns 0 on success)."""
+    _deliver(pb, pb.reader.read())
+    return 0
+
+
+def perf_buffer__poll(pb: perf_buffer, timeout_ms: int) -> int:
+    """Wait up to `timeout_ms` (-1: forever) for samples; the number handed to `sample_cb`."""
+    deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+    while True:
+        samples = pb.reader.read()
+        if samples or pb.reader.lost != pb.lost_seen:
+            return _deliver(pb, samples)
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0
+        time.sleep(0.001)
+
+
+def perf_buffer__free(pb: perf_buffer | None) -> None:
+    """Detach the reader from the map's CPU slots."""
+    if pb is not None:
+        pb.reader.close()

@@ -106,6 +106,10 @@ def run_command(
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
     with load(obj_path, engine=engine) as obj:
         prog = _pick_program(obj, section, program)
+        for other in obj.programs.values():
+            # bpftool loads the object; here only the program run is loaded
+            # and verified, so that a sibling pybpf rejects does not block it.
+            other.autoload = other is prog
         for name, key, value in updates:
             obj.maps[name].update(key, value)
         live = obj.maps.live()

@@ -79,9 +79,13 @@ def build_program(
         _relocate_function(builder, *builder.queue[done])
         done += 1
     section = sections[entry.section].name
+    # libbpf's SEC("?xdp"): an xdp program that starts with autoload off; the
+    # `?` is not part of the section name from then on.
+    autoload = not section.startswith("?")
     return ProgramSpec(
         name=entry.name,
-        section=section,
+        section=section.removeprefix("?"),
+        autoload=autoload,
         instructions=tuple(builder.insns),
         functions=tuple(builder.functions),
         relocations=tuple(sorted(builder.relocations, key=lambda r: r.pc)),

@@ -100,6 +100,8 @@ class ProgramSpec:
     subprogram it reaches, appended once each with calls fixed up (as libbpf
     does); `functions` lists `(name, start_pc)` of each. `func_infos`,
     `line_infos` and `core_relocations` use pcs of `instructions`.
+    `autoload` is False for a section written `SEC("?name")` (libbpf's
+    convention; `section` is then the name without the `?`).
     """
 
     name: str
@@ -111,6 +113,7 @@ class ProgramSpec:
     func_infos: tuple[FuncInfo, ...] = ()
     line_infos: tuple[LineInfo, ...] = ()
     license: str = ""
+    autoload: bool = True
 
     def line_at(self, pc: int) -> LineInfo | None:
         """The line_info record in force at `pc` (the last one at or before it)."""

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,7 @@ class Object:
         ncpus: int | None = None,
         verify: bool = True,
         engine: str | None = None,
+        autoload: Iterable[str] | None = None,
     ):
         from ..engine.policy import ENGINES
 
@@ -190,8 +192,19 @@ class Object:
                 continue
             programs[name] = Program(self, program_spec)
         self.programs = ObjectPrograms(self, programs)
+        if autoload is not None:
+            self._autoload_only(autoload)
+        self._relink = False  # a map was re-created: programs must be linked again
         for map_spec in spec.maps.values():
             self._fill_contents(map_spec)
+
+    def _autoload_only(self, names: Iterable[str]) -> None:
+        wanted = set(names)
+        unknown = wanted - set(self.programs)
+        if unknown:
+            raise LoadError(f"{self.path}: no program named {sorted(unknown)[0]!r}")
+        for name, program in self.programs.items():
+            program.autoload = name in wanted
 
     def _create_map(self, spec: MapSpec) -> None:
         maps = self.maps
@@ -215,6 +228,7 @@ class Object:
                 map_.typed = lambda: TypedMap(map_, btf, key_type, value_type)  # type: ignore[attr-defined]
             if hasattr(map_, "context"):  # fd arrays resolve program ids through it
                 map_.context = self.context
+            map_.owner = self  # type: ignore[attr-defined]  # for libbpf's bpf_map__set_*
             self.context.add_map(map_)
             maps._live[spec.name] = map_
         if is_global_data(spec.name):
@@ -232,24 +246,99 @@ class Object:
             if target is not None:
                 map_[index.to_bytes(4, "little")] = target
 
+    # -- configuring maps before load (libbpf's bpf_map__set_*) --------------------
+
+    def set_max_entries(self, name: str, max_entries: int) -> None:
+        """Change map `name`'s `max_entries` before load (`bpf_map__set_max_entries`).
+
+        The map is created anew, empty (global data keeps its bytes);
+        `obj.maps[name]` is the new map from then on. `MapError(EBUSY)`
+        once the object is loaded, as libbpf returns -EBUSY.
+        """
+        self._reconfigure(name, "set_max_entries", max_entries=max_entries)
+
+    def set_value_size(self, name: str, value_size: int) -> None:
+        """Change map `name`'s value size before load (`bpf_map__set_value_size`).
+
+        Not for global-data sections, whose size their variables decide
+        (`MapError(EINVAL)`); otherwise as `set_max_entries`.
+        """
+        if is_global_data(name):
+            raise MapError(errno.EINVAL, "set_value_size", name, "global data has a fixed size")
+        self._reconfigure(name, "set_value_size", value_size=value_size)
+
+    def set_initial_value(self, name: str, data: bytes) -> None:
+        """Replace a global-data section's bytes before load (`bpf_map__set_initial_value`).
+
+        `MapError(EINVAL)` when `data` is not exactly the section's size or
+        `name` is not global data; `MapError(EBUSY)` once loaded.
+        """
+        map_ = self._configurable(name, "set_initial_value")
+        if not isinstance(map_, GlobalDataMap):
+            raise MapError(errno.EINVAL, "set_initial_value", name, "not a global-data map")
+        if len(data) != map_.spec.value_size:
+            raise MapError(
+                errno.EINVAL,
+                "set_initial_value",
+                name,
+                f"{len(data)} bytes for a {map_.spec.value_size}-byte section",
+            )
+        map_.update(b"\0\0\0\0", bytes(data))
+
+    def _configurable(self, name: str, op: str) -> Map:
+        if self.loaded:
+            raise MapError(errno.EBUSY, op, name, "the object is already loaded")
+        return self.maps[name]
+
+    def _reconfigure(self, name: str, op: str, **changes: int) -> None:
+        map_ = self._configurable(name, op)
+        real = map_.spec.name
+        for field, value in changes.items():
+            if not isinstance(value, int) or value <= 0:
+                raise MapError(errno.EINVAL, op, real, f"{field} must be a positive integer")
+        keep = map_.lookup(b"\0\0\0\0") if isinstance(map_, GlobalDataMap) else None
+        spec = replace(map_.spec, **changes)
+        if keep is not None:
+            spec = replace(spec, initial_data=keep)
+        self.context.remove_map(map_)
+        map_.recreate(spec)  # the same Map object: handles to it stay valid
+        self.context.add_map(map_)
+        if keep is not None:
+            map_.update(b"\0\0\0\0", keep[: spec.value_size].ljust(spec.value_size, b"\0"))
+        self.spec = replace(self.spec, maps={**self.spec.maps, real: spec})
+        self._fill_contents(spec)
+        self._relink = True  # the map's native addresses changed
+
     # -- lifecycle ----------------------------------------------------------------
 
     def load(self) -> None:
         """Load the object as `bpf_object__load` does: verify, freeze read-only global data.
 
-        Idempotent; done automatically when a program first runs. Raises
-        `VerifierError` (nothing loaded) when a program is rejected, unless
-        the object was opened with `verify=False`. Setting `.rodata`
-        variables afterwards raises `MapError(EPERM)`.
+        Idempotent; done automatically when a program first runs. Only
+        programs whose `autoload` is on are loaded. Raises `VerifierError`
+        (nothing loaded) when one of them is rejected, unless the object was
+        opened with `verify=False`, and `NotSupportedError` naming the
+        program and what it uses when one cannot run here (a kfunc, a typeless
+        ksym, an unimplemented helper, a map family pybpf lacks). Setting
+        `.rodata` variables afterwards raises `MapError(EPERM)`, and map
+        sizes can no longer change (`MapError(EBUSY)`).
         """
         if self.closed:
             raise LoadError(f"{self.path}: object is closed")
         if self.loaded:
             return
-        if self.verify:
+        if self._relink:
             for program in self.programs.values():
-                if program.unresolved:
-                    continue  # cannot run here: NotSupportedError when run
+                program.link()
+            self._relink = False
+        for program in self.programs.values():
+            if not program.autoload:
+                continue
+            # As bpf_object__load: one autoloaded program that cannot be loaded
+            # fails the whole object, naming it; autoload=False leaves it out.
+            if program.unresolved:
+                raise program.unresolved[0]
+            if self.verify:
                 report = program.verify()
                 if not report.ok:
                     raise rejection(self.path, program.name, report)
@@ -326,15 +415,21 @@ def load(
     ncpus: int | None = None,
     verify: bool = True,
     engine: str | None = None,
+    autoload: Iterable[str] | None = None,
 ) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
-    `.rodata` stays writable until the first run or `Object.load()`, which
-    verifies every program (`VerifierError` if one is rejected).
+    This is libbpf's open: `.rodata` stays writable, map sizes can change
+    (`Object.set_max_entries`) and programs can be left out
+    (`program.autoload = False`, or `autoload=[names]` to load only those)
+    until the first run or `Object.load()`, which verifies every autoloaded
+    program (`VerifierError` if one is rejected).
     `verify=False` skips the verifier: the programs then run only in the
     bounds-checked interpreter. `engine` is "jit" or "interpreter"; by
     default verified programs run in the JIT unless the interpreter-only
     policy is on (`pybpf.engine.policy`). `ncpus` sets the number of
     simulated CPUs of per-CPU maps.
     """
-    return Object(ObjectSpec.from_file(path), ncpus=ncpus, verify=verify, engine=engine)
+    return Object(
+        ObjectSpec.from_file(path), ncpus=ncpus, verify=verify, engine=engine, autoload=autoload
+    )

@@ -95,7 +95,9 @@ class Program:
         self.section = spec.section
         self.prog_type = program_type_of(spec.section)
         self.unresolved: list[PybpfError] = []
-        self.instructions: tuple[Instruction, ...] = self._link()
+        self._autoload = spec.autoload
+        self.instructions: tuple[Instruction, ...] = ()
+        self.link()
         self._engine: Any = None
         #: "jit" or "interpreter" once the engine is built (None before).
         self.engine_kind: str | None = None
@@ -106,6 +108,32 @@ class Program:
         self.id = obj.context.add_program(self)
 
     def _link(self) -> tuple[Instruction, ...]:
+    @property
+    def autoload(self) -> bool:
+        """Whether `Object.load` loads this program (libbpf's `bpf_program__autoload`).
+
+        On by default, off for a `SEC("?…")` program. Settable until the
+        object is loaded (then `LoadError`, as libbpf's -EINVAL); a program
+        left out is not verified, and running it raises `LoadError`.
+        """
+        return self._autoload
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        if self.object.loaded:
+            raise LoadError(
+                f"{self.object.path}: program {self.name}: autoload cannot change after load"
+            )
+        self._autoload = bool(value)
+
+    def link(self) -> None:
+        """Link the instructions against the object's live maps (again, after a map changed).
+
+        Sets `instructions` and `unresolved`.
+        """
+        self.unresolved = []
+        self.instructions = self._link()
+
         obj, spec = self.object, self.spec
         names = list(obj.spec.maps)
         where = f"{obj.path}: program {self.name}"
@@ -196,6 +224,10 @@ class Program:
         """
         self.object.load()
         if self.unresolved:
+        if not self.autoload:
+            raise LoadError(
+                f"{self.object.path}: program {self.name} was not loaded (autoload is off)"
+            )
             raise self.unresolved[0]
         if self.object.verify and not self.verified:
             # Object.load verified it; a rejection there already raised.

@@ -375,7 +375,9 @@ class KernelObject:
                 handle = lib.bpf_object__find_program_by_name(self._obj, name.encode())
                 if not handle:
                     raise KernelError(f"program {name!r}", errno_mod.ENOENT)
-                _check(f"bpf_program__set_autoload({name})", lib.bpf_program__set_autoload(handle, on))
+                _check(
+                    f"bpf_program__set_autoload({name})", lib.bpf_program__set_autoload(handle, on)
+                )
             for name, entries in (max_entries or {}).items():
                 handle = lib.bpf_object__find_map_by_name(self._obj, name.encode())
                 if not handle:

@@ -174,6 +174,17 @@ class Map(MutableMapping):
         address = self._lookup(self.address, self._key(key, "lookup"), cpu)
         return address or None
 
+    def recreate(self, spec: MapSpec) -> None:
+        """Build this map anew, empty, for `spec` (a new size, before its object loads).
+
+        The Python object stays the same, so handles to it (libbpf's
+        `struct bpf_map *`) stay valid; its native addresses change, so
+        programs must be linked again. Every family takes the same
+        constructor arguments, which is what makes this possible here once.
+        """
+        self.close()
+        type(self).__init__(self, spec, self.memory, ncpus=self.ncpus if self.percpu else None)
+
     def close(self) -> None:
         """Take the values out of the memory's region table."""
         self.memory.remove(self.value_region)
