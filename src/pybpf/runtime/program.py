@@ -107,7 +107,6 @@ class Program:
         self.verified = False
         self.id = obj.context.add_program(self)
 
-    def _link(self) -> tuple[Instruction, ...]:
     @property
     def autoload(self) -> bool:
         """Whether `Object.load` loads this program (libbpf's `bpf_program__autoload`).
@@ -134,6 +133,7 @@ class Program:
         self.unresolved = []
         self.instructions = self._link()
 
+    def _link(self) -> tuple[Instruction, ...]:
         obj, spec = self.object, self.spec
         names = list(obj.spec.maps)
         where = f"{obj.path}: program {self.name}"
@@ -223,11 +223,11 @@ class Program:
         `VerifierError` when the verifier rejected a program of the object.
         """
         self.object.load()
-        if self.unresolved:
         if not self.autoload:
             raise LoadError(
                 f"{self.object.path}: program {self.name} was not loaded (autoload is off)"
             )
+        if self.unresolved:
             raise self.unresolved[0]
         if self.object.verify and not self.verified:
             # Object.load verified it; a rejection there already raised.
