@@ -312,8 +312,10 @@ def _skb(
         memory.remove(region)
     if not is_l2:  # the kernel pushes the Ethernet header back as zeros
         ctypes.memset(packet.base + NET_SKB_PAD, 0, ETH_HLEN)
-    # skb_change_head may have moved data in front of the original headroom.
-    data_out = packet.read(min(packet.base + NET_SKB_PAD, pointers["data"]), pointers["data_end"])
+    # As the kernel: from skb->data, wherever helpers moved it (skb_change_head,
+    # adjust_room, vlan_pop); a socket filter's from the zeroed Ethernet header.
+    first = pointers["data"] if is_l2 else packet.base + NET_SKB_PAD
+    data_out = packet.read(first, pointers["data_end"])
     ctx_out = None
     if skb_in is not None:
         after = region.read()

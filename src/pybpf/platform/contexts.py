@@ -1,4 +1,9 @@
-"""Context layouts: `struct xdp_md` and `struct __sk_buff`, and who may touch what.
+"""Context layouts of every program type pybpf runs, and who may touch what.
+
+`struct xdp_md`, `struct __sk_buff` (with `flow_keys` a pointer for flow
+dissectors), `struct bpf_sk_lookup`, x86-64 `struct pt_regs` (kprobe),
+`struct bpf_perf_event_data`, a raw tracepoint's u64 arguments and a
+tracepoint's record.
 
 A program receives a pointer to its context in r1. The kernel's verifier
 checks every context access against the program type's rules
@@ -26,7 +31,17 @@ if TYPE_CHECKING:
     from ..runtime.memory import ContextRegion
 
 __all__ = [
+    "BPF_FLOW_KEYS_SIZE",
+    "FLOW_DISSECTOR_SKB",
+    "MAX_BPF_FUNC_ARGS",
+    "PERF_EVENT_DATA",
+    "PERF_MAX_TRACE_SIZE",
+    "PT_REGS",
+    "PT_REGS_NAMES",
+    "RAW_TP_ARGS",
     "SK_BUFF",
+    "SK_LOOKUP",
+    "TRACEPOINT_RECORD",
     "XDP_MD",
     "ContextAccess",
     "Field",
@@ -57,11 +72,23 @@ class Field:
     read_sizes: frozenset[int] = _NARROW
     write_sizes: frozenset[int] = _WORD
     pointer: bool = False
+    #: Bits the kernel keeps (0: all): `tc_classid`, `tc_index` and
+    #: `queue_mapping` live in 16-bit members of the sk_buff, so a program
+    #: that stores 0x12345 there reads back 0x2345.
+    bits: int = 0
 
     @property
     def end(self) -> int:
         """First offset past the field."""
         return self.offset + self.size
+
+    def read_mask(self, offset: int, size: int) -> int | None:
+        """The mask a `size`-byte read at `offset` gets from `bits`, or None if it keeps all."""
+        if not self.bits:
+            return None
+        whole = (1 << (8 * size)) - 1
+        mask = ((1 << self.bits) - 1) >> (8 * (offset - self.offset)) & whole
+        return None if mask == whole else mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +144,7 @@ SK_BUFF = StructLayout(
         _u32("len", 0),
         _u32("pkt_type", 4),
         _u32("mark", 8),
-        _u32("queue_mapping", 12),
+        _u32("queue_mapping", 12, bits=16),
         _u32("protocol", 16),
         _u32("vlan_present", 20),
         _u32("vlan_tci", 24),
@@ -125,10 +152,10 @@ SK_BUFF = StructLayout(
         _u32("priority", 32),
         _u32("ingress_ifindex", 36),
         _u32("ifindex", 40),
-        _u32("tc_index", 44),
+        _u32("tc_index", 44, bits=16),
         Field("cb", 48, 20, read_sizes=_ANY, write_sizes=_ANY),
         _u32("hash", 68),
-        _u32("tc_classid", 72),
+        _u32("tc_classid", 72, bits=16),
         _u32("data", 76, read_sizes=_WORD, pointer=True),
         _u32("data_end", 80, read_sizes=_WORD, pointer=True),
         _u32("napi_id", 84),
@@ -145,12 +172,98 @@ SK_BUFF = StructLayout(
         _u32("wire_len", 160),
         _u32("gso_segs", 164),
         Field("sk", 168, 8, read_sizes=_DWORD, write_sizes=frozenset()),
-        _u32("gso_size", 176),
+        _u32("gso_size", 176, bits=16),
         Field("tstamp_type", 180, 1, read_sizes=frozenset(), write_sizes=frozenset()),
         Field("hwtstamp", 184, 8, read_sizes=_DWORD, write_sizes=frozenset()),
     ),
 )
 """`struct __sk_buff` (192 bytes); sizes per `bpf_skb_is_valid_access`."""
+
+FLOW_DISSECTOR_SKB = StructLayout(
+    "__sk_buff",
+    SK_BUFF.size,
+    tuple(
+        Field("flow_keys", f.offset, 8, read_sizes=_DWORD, write_sizes=frozenset(), pointer=True)
+        if f.name == "flow_keys"
+        else f
+        for f in SK_BUFF.fields
+    ),
+)
+"""`struct __sk_buff` as a flow dissector sees it: `flow_keys` is a pointer
+(to a `struct bpf_flow_keys`), loaded whole as 64 bits."""
+
+BPF_FLOW_KEYS_SIZE = 56
+"""sizeof(struct bpf_flow_keys): what a flow dissector fills and a test run returns."""
+
+SK_LOOKUP = StructLayout(
+    "bpf_sk_lookup",
+    72,
+    (
+        # The selected socket (or NULL); `cookie` in the union when given by user space.
+        Field("sk", 0, 8, read_sizes=_DWORD, write_sizes=frozenset()),
+        _u32("family", 8),
+        _u32("protocol", 12),
+        _u32("remote_ip4", 16),
+        Field("remote_ip6", 20, 16),
+        # __be16 remote_port and its 16-bit zero padding: both readable.
+        _u32("remote_port", 36),
+        _u32("local_ip4", 40),
+        Field("local_ip6", 44, 16),
+        _u32("local_port", 60),
+        _u32("ingress_ifindex", 64),
+    ),
+)
+"""`struct bpf_sk_lookup` (72 bytes); read-only (`sk_lookup_is_valid_access`)."""
+
+PT_REGS_NAMES = (
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx",
+    "si", "di", "orig_ax", "ip", "cs", "flags", "sp", "ss",
+)  # fmt: skip
+"""x86-64 `struct pt_regs`, in order (21 u64 slots, 168 bytes)."""
+
+PT_REGS = StructLayout(
+    "pt_regs",
+    8 * len(PT_REGS_NAMES),
+    tuple(Field(n, 8 * i, 8, read_sizes=_ANY) for i, n in enumerate(PT_REGS_NAMES)),
+)
+"""A kprobe's context: any aligned read inside it, no writes (`kprobe_prog_is_valid_access`)."""
+
+PERF_EVENT_DATA = StructLayout(
+    "bpf_perf_event_data",
+    PT_REGS.size + 16,
+    (
+        *(Field(f.name, f.offset, 8, read_sizes=_DWORD) for f in PT_REGS.fields),
+        Field("sample_period", PT_REGS.size, 8, read_sizes=_ANY),
+        Field("addr", PT_REGS.size + 8, 8, read_sizes=_ANY),
+    ),
+)
+"""`struct bpf_perf_event_data`: registers read as whole u64s, the rest narrowly
+(`pe_prog_is_valid_access`)."""
+
+MAX_BPF_FUNC_ARGS = 12
+
+RAW_TP_ARGS = StructLayout(
+    "bpf_raw_tracepoint_args",
+    8 * MAX_BPF_FUNC_ARGS,
+    tuple(Field(f"args{i}", 8 * i, 8, read_sizes=_ANY) for i in range(MAX_BPF_FUNC_ARGS)),
+)
+"""A raw tracepoint's u64 arguments: aligned reads (`raw_tp_prog_is_valid_access`)."""
+
+PERF_MAX_TRACE_SIZE = 8192
+
+TRACEPOINT_RECORD = StructLayout(
+    "trace_event_record",
+    PERF_MAX_TRACE_SIZE,
+    (
+        Field("common", 0, 8, read_sizes=frozenset(), write_sizes=frozenset()),
+        *(
+            Field(f"word{i}", 8 * i, 8, read_sizes=_ANY, write_sizes=frozenset())
+            for i in range(1, PERF_MAX_TRACE_SIZE // 8)
+        ),
+    ),
+)
+"""A tracepoint's record: the common fields (first 8 bytes) are not readable,
+the rest by aligned reads (`tp_prog_is_valid_access`)."""
 
 _SOCK_FIELDS = frozenset(
     {"family", "remote_ip4", "local_ip4", "remote_ip6", "local_ip6", "remote_port", "local_port"}
@@ -201,7 +314,9 @@ class ContextAccess:
         field = self._field(offset, size, write=False)
         if field.pointer:
             return region.pointers[field.name]
-        return int.from_bytes(region.view[offset : offset + size], "little")
+        value = int.from_bytes(region.view[offset : offset + size], "little")
+        mask = field.read_mask(offset, size)
+        return value if mask is None else value & mask
 
     def check_store(self, region: ContextRegion, offset: int, size: int) -> None:
         """Raise `ProgramFault` unless the program type may store here."""
@@ -231,11 +346,41 @@ _SCHED_CLS = ContextAccess(
     unsupported=frozenset({"sk"}),
 )
 
+_CGROUP_SKB = ContextAccess(
+    SK_BUFF,
+    _names(SK_BUFF) - {"tc_classid", "data_meta", "wire_len", "flow_keys", "tstamp_type"},
+    frozenset({"mark", "priority", "cb", "tstamp"}),
+    unsupported=frozenset({"sk"}),
+)  # cg_skb_is_valid_access
+
+_FLOW_DISSECTOR = ContextAccess(
+    FLOW_DISSECTOR_SKB, frozenset({"data", "data_end", "flow_keys"}), frozenset()
+)  # flow_dissector_is_valid_access: data, data_end (32-bit) and flow_keys (64-bit), no writes
+
+
+def _read_only(layout: StructLayout) -> ContextAccess:
+    return ContextAccess(layout, _names(layout), frozenset())
+
+
+_RAW_TP = _read_only(RAW_TP_ARGS)
+
 _BY_TYPE = {
     ProgramType.XDP: _XDP,
     ProgramType.SOCKET_FILTER: _SOCKET_FILTER,
     ProgramType.SCHED_CLS: _SCHED_CLS,
     ProgramType.SCHED_ACT: _SCHED_CLS,
+    ProgramType.CGROUP_SKB: _CGROUP_SKB,
+    ProgramType.FLOW_DISSECTOR: _FLOW_DISSECTOR,
+    ProgramType.SK_LOOKUP: _read_only(SK_LOOKUP),
+    ProgramType.KPROBE: _read_only(PT_REGS),
+    ProgramType.PERF_EVENT: _read_only(PERF_EVENT_DATA),
+    ProgramType.RAW_TRACEPOINT: _RAW_TP,
+    ProgramType.RAW_TRACEPOINT_WRITABLE: ContextAccess(
+        RAW_TP_ARGS, _names(RAW_TP_ARGS), _names(RAW_TP_ARGS)
+    ),
+    ProgramType.TRACEPOINT: ContextAccess(
+        TRACEPOINT_RECORD, _names(TRACEPOINT_RECORD) - {"common"}, frozenset()
+    ),
 }
 
 

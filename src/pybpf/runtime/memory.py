@@ -308,6 +308,8 @@ def _readable_table(access: ContextAccess, region: ContextRegion) -> dict[int, s
                     access.load(region, offset, size)
                 except Exception:  # noqa: BLE001 - refused (or unanswerable): no shortcut
                     continue
+                if getattr(field, "read_mask", None) and field.read_mask(offset, size) is not None:
+                    continue  # a narrow kernel member: access.load masks the bytes
                 table[offset << 4 | size] = field.name if getattr(field, "pointer", False) else None
     with _READ_TABLES_LOCK:
         _READ_TABLES[key] = (access, table)  # the access stays referenced: its id stays unique

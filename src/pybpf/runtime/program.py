@@ -26,6 +26,7 @@ JIT-compiled tail calls reach the program without entering Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..elf.specs import ProgramSpec, RelocationKind
@@ -299,10 +300,32 @@ class Program:
         return JitEngine(self.instructions, context_loads=loads, **self._engine_arguments())
 
     def test_run(
-        self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1
+        self,
+        data: bytes = b"",
+        ctx: bytes | None = None,
+        repeat: int = 1,
+        *,
+        args: Iterable[int] | None = None,
+        regs: dict[str, int] | None = None,
     ) -> TestRunResult:
-        """Run once (or `repeat` times) as `bpf_prog_test_run_opts` would; see `hooks.test_run`."""
-        return test_run(self.engine, self.prog_type, data=data, ctx=ctx, repeat=repeat)
+        """Run once (or `repeat` times) as `bpf_prog_test_run_opts` would; see `hooks.test_run`.
+
+        `args`: a raw tracepoint's arguments (or a tracepoint record's u64
+        words); `regs`: a kprobe's or perf_event's registers, by name.
+        """
+        from ..hooks.test_run import max_ctx_offset
+
+        engine = self.engine
+        return test_run(
+            engine,
+            self.prog_type,
+            data=data,
+            ctx=ctx,
+            repeat=repeat,
+            args=args,
+            regs=regs,
+            max_ctx_offset=max_ctx_offset(self.instructions, self.report),
+        )
 
     def close(self) -> None:
         """Release the engine's stacks and forget the program id."""

@@ -525,27 +525,32 @@ class KernelObject:
         fd = self.program(prog_name)
         data = ctypes.create_string_buffer(bytes(data_in), max(len(data_in), 1))
         out_size = data_out_size if data_out_size is not None else len(data_in) + 4096
-        out = ctypes.create_string_buffer(out_size)
+        out = ctypes.create_string_buffer(max(out_size, 1))
         opts = _TestRunOpts(sz=ctypes.sizeof(_TestRunOpts))
-        opts.data_in = ctypes.cast(data, ctypes.c_void_p)
-        opts.data_size_in = len(data_in)
-        opts.data_out = ctypes.cast(out, ctypes.c_void_p)
-        opts.data_size_out = out_size
+        # Empty data and a zero data_out_size / ctx_out_size pass NULL, as
+        # raw_tracepoint and sk_lookup runs require.
+        if data_in:
+            opts.data_in = ctypes.cast(data, ctypes.c_void_p)
+            opts.data_size_in = len(data_in)
+        if out_size:
+            opts.data_out = ctypes.cast(out, ctypes.c_void_p)
+            opts.data_size_out = out_size
         opts.repeat = repeat
         ctx_buf = ctx_out = None
         if ctx_in is not None:
             ctx_buf = ctypes.create_string_buffer(bytes(ctx_in), max(len(ctx_in), 1))
-            ctx_out = ctypes.create_string_buffer(max(ctx_out_size, len(ctx_in)))
             opts.ctx_in = ctypes.cast(ctx_buf, ctypes.c_void_p)
             opts.ctx_size_in = len(ctx_in)
-            opts.ctx_out = ctypes.cast(ctx_out, ctypes.c_void_p)
-            opts.ctx_size_out = ctypes.sizeof(ctx_out)
+            if ctx_out_size:
+                ctx_out = ctypes.create_string_buffer(max(ctx_out_size, len(ctx_in)))
+                opts.ctx_out = ctypes.cast(ctx_out, ctypes.c_void_p)
+                opts.ctx_size_out = ctypes.sizeof(ctx_out)
         with _on_cpu(cpu):
             result = _lib().bpf_prog_test_run_opts(fd, ctypes.byref(opts))
         _check(f"bpf_prog_test_run_opts({prog_name})", result)
         return TestRun(
             opts.retval,
-            out.raw[: opts.data_size_out],
+            out.raw[: opts.data_size_out] if out_size else b"",
             None if ctx_out is None else ctx_out.raw[: opts.ctx_size_out],
             opts.duration,
         )

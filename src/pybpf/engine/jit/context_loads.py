@@ -8,8 +8,10 @@ The JIT does the same with pybpf's verifier facts: `Report.context_accesses`
 pointer). A load whose offset is a pointer field of the program type's
 layout becomes a load of that field's slot in the context region's native
 pointer array (`RunState.ctx_pointers`); slots are numbered in the order
-of `StructLayout.pointers`. Every other context access reads the context
-bytes directly.
+of `StructLayout.pointers`. A load of a field the kernel keeps narrower
+than its slot (`Field.bits`: tc_classid is 16 bits) maps to `~mask`, a
+negative number: the JIT loads the bytes and keeps only `mask`. Every other
+context access reads the context bytes directly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from ...errors import NotSupportedError
 from ...isa.instruction import Instruction, with_pcs
-from ...isa.opcodes import InsnClass
+from ...isa.opcodes import SIZE_BYTES, InsnClass, Size
 from ...platform.contexts import context_access
 
 
@@ -58,4 +60,8 @@ def context_loads(insns: Sequence[Instruction], report: Any, prog_type: Any) -> 
         field = layout.field_at(offset)
         if field is not None and field.pointer and field.offset == offset:
             loads[pc] = pointer_slot(layout, field.name)
+        elif field is not None:
+            mask = field.read_mask(offset, SIZE_BYTES[Size(insn.opcode & 0x18)])
+            if mask is not None:
+                loads[pc] = ~mask
     return loads

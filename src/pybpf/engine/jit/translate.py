@@ -389,6 +389,9 @@ class _FunctionBuilder:
             slot = self.program.context_loads.get(pc)
             if slot is None:
                 ops.load(regs, insn)
+            elif slot < 0:  # a field the kernel keeps narrower: only the bits ~slot
+                ops.load(regs, insn)
+                regs.set(insn.dst, self.builder.and_(regs.get(insn.dst), i64(~slot)))
             else:
                 self.context_load(insn, slot)
         elif cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:

@@ -308,52 +308,80 @@ def l4_csum_replace(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
 # -- xdp bytes -------------------------------------------------------------------------
 
 
-def _xdp_pointer(ctx: ContextRegion, offset: int, size: int) -> int:
-    """The packet address of [offset, offset+size) of an XDP frame, or -errno.
+def _xdp_segments(ctx: ContextRegion) -> list[tuple[int, int]]:
+    """(address, length) of the linear part, then of each fragment of a multi-buffer frame.
 
-    As the kernel's bpf_xdp_pointer for a linear (single-buffer) frame:
-    offsets and sizes above 0xffff give -EFAULT, a range past data_end -EINVAL.
+    The test run records fragments in the context's pointer table
+    (`nr_frags`, `frag<i>`, `frag<i>_len`), as skb_shared_info holds them.
+    """
+    pointers = ctx.pointers
+    data = pointers["data"]
+    segments = [(data, pointers["data_end"] - data)]
+    nr_frags = pointers["nr_frags"] if "nr_frags" in pointers else 0
+    for i in range(nr_frags):
+        segments.append((pointers[f"frag{i}"], pointers[f"frag{i}_len"]))
+    return segments
+
+
+def _xdp_span(ctx: ContextRegion, offset: int, size: int) -> list[tuple[int, int]] | int:
+    """The (address, length) pieces of [offset, offset+size) of an XDP frame, or -errno.
+
+    As the kernel's bpf_xdp_pointer / bpf_xdp_copy_buf: offsets and sizes
+    above 0xffff give -EFAULT, a range past the frame (linear part and
+    fragments) -EINVAL.
     """
     if not _is_xdp(ctx):
         return -errno.EINVAL
     if offset > 0xFFFF or size > 0xFFFF:
         return -errno.EFAULT
-    data, end = ctx.pointers["data"], ctx.pointers["data_end"]
-    if offset + size > end - data:
+    segments = _xdp_segments(ctx)
+    if offset + size > sum(length for _, length in segments):
         return -errno.EINVAL
-    return data + offset
+    pieces = []
+    for address, length in segments:
+        if size and offset < length:
+            take = min(size, length - offset)
+            pieces.append((address + offset, take))
+            size -= take
+            offset = 0
+        else:
+            offset -= length
+    return pieces
 
 
 def xdp_load_bytes(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """Copy r4 bytes at offset r2 of the XDP packet to r3: 0, -EFAULT or -EINVAL."""
+    """Copy r4 bytes at offset r2 of the XDP frame to r3: 0, -EFAULT or -EINVAL."""
     ctx = context(env, r1)
     size = r4 & _M32
     env.memory.check(r3, size, write=True)
-    address = _xdp_pointer(ctx, r2 & _M32, size)
-    if address < 0:
-        return address
-    env.memory.write(r3, ctypes.string_at(address, size))
+    pieces = _xdp_span(ctx, r2 & _M32, size)
+    if isinstance(pieces, int):
+        return pieces
+    env.memory.write(r3, b"".join(ctypes.string_at(a, n) for a, n in pieces))
     return 0
 
 
 def xdp_store_bytes(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """Copy r4 bytes from r3 to offset r2 of the XDP packet: 0, -EFAULT or -EINVAL."""
+    """Copy r4 bytes from r3 to offset r2 of the XDP frame: 0, -EFAULT or -EINVAL."""
     ctx = context(env, r1)
     size = r4 & _M32
     data = env.memory.read(r3, size)
-    address = _xdp_pointer(ctx, r2 & _M32, size)
-    if address < 0:
-        return address
-    ctypes.memmove(address, data, size)
+    pieces = _xdp_span(ctx, r2 & _M32, size)
+    if isinstance(pieces, int):
+        return pieces
+    at = 0
+    for address, length in pieces:
+        ctypes.memmove(address, data[at : at + length], length)
+        at += length
     return 0
 
 
 def xdp_get_buff_len(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """The length of the XDP frame (data_end - data: frames here have no fragments)."""
+    """The length of the XDP frame: the linear part plus the fragments."""
     ctx = context(env, r1)
     if not _is_xdp(ctx):
         return -errno.EINVAL
-    return ctx.pointers["data_end"] - ctx.pointers["data"]
+    return sum(length for _, length in _xdp_segments(ctx))
 
 
 # -- skb bytes and size ----------------------------------------------------------------
