@@ -1,25 +1,59 @@
 """Test runs with the semantics of the kernel's `BPF_PROG_TEST_RUN` (net/bpf/test_run.c).
 
-`test_run(program, prog_type, data=..., ctx=..., repeat=N)` builds the
-packet and the context the kernel would build for that program type, runs
-the program `repeat` times on them and returns a `TestRunResult` with the
-same fields `bpf_prog_test_run_opts` fills in:
+`test_run(program, prog_type, data=..., ctx=..., args=..., regs=..., repeat=N)`
+builds the input the kernel would build for that program type, runs the
+program `repeat` times on it and returns a `TestRunResult` with the fields
+`bpf_prog_test_run_opts` fills in. Input the kernel refuses raises
+`TestRunError` with its errno.
 
-* XDP: the packet sits after `XDP_PACKET_HEADROOM` (256) bytes of headroom
-  in a native buffer; `ctx` (a `struct xdp_md`) may carry
-  ingress_ifindex / rx_queue_index and, as in the kernel, must have
-  data_meta = 0 and data_end = len(data); its `data` is the metadata
-  length (the first `data` bytes of `data` become metadata). `data_out`
-  runs from data_meta to data_end.
-* socket_filter, sched_cls, sched_act: a `struct __sk_buff` filled as the
-  kernel does after `eth_type_trans` on the loopback device (len,
-  pkt_type, protocol, ifindex, data pointers for tc); `ctx` may set only
-  mark, priority, ingress_ifindex, ifindex, cb, tstamp, wire_len,
-  gso_segs, gso_size and hwtstamp. A socket filter sees the packet from
-  the network header on, and its `data_out` has the Ethernet header
-  zeroed, as the kernel returns it.
+* xdp: the packet sits after `XDP_PACKET_HEADROOM` (256) bytes of headroom
+  in a page; `ctx` (a `struct xdp_md`) may carry ingress_ifindex /
+  rx_queue_index and must have data_meta = 0 and data_end = len(data); its
+  `data` is the metadata length. A frame longer than the page holds (3520
+  bytes without metadata) becomes a multi-buffer frame as in the kernel: the
+  linear part plus up to 17 page-sized fragments (ENOMEM beyond), which
+  `bpf_xdp_get_buff_len` counts and `bpf_xdp_load_bytes`/`store_bytes`
+  reach, while `data_end` covers the linear part only. Linux 6.18 gives
+  them to any XDP program in a test run, `xdp.frags` or not (checked
+  against the kernel). `data_out` runs from data_meta to data_end, then
+  the fragments.
+* socket_filter, sched_cls, sched_act, cgroup_skb: a `struct __sk_buff`
+  filled as `bpf_prog_test_run_skb` does after `eth_type_trans` on the
+  loopback device (whose address, and broadcast address, are all zeros: a
+  frame to 00:00:00:00:00:00 is PACKET_HOST, any other group address,
+  ff:ff:ff:ff:ff:ff included, PACKET_MULTICAST, the rest PACKET_OTHERHOST).
+  `ctx` may set only mark, priority, ingress_ifindex, ifindex, cb, tstamp,
+  wire_len, gso_segs, gso_size and hwtstamp (EINVAL otherwise);
+  `ctx_out` is `ctx` with mark, priority, ingress_ifindex, ifindex, tstamp,
+  cb, wire_len, gso_segs and hwtstamp copied back (`convert_skb_to___skb`).
+  tc_classid, tc_index, queue_mapping and gso_size are 16-bit members of
+  the sk_buff: a program reads back only their low 16 bits. Only tc
+  programs see the Ethernet header; the others start at the network header,
+  and their `data_out` has the Ethernet header zeroed. A cgroup_skb program
+  sees the test run's socket: family, and local/remote addresses taken from
+  the IPv4/IPv6 header (ports 0).
+* flow_dissector: the frame from its Ethernet header; the program fills a
+  `struct bpf_flow_keys` (n_proto, nhoff = thoff = 14 and `flags` from
+  `ctx`, which may set nothing else) and `data_out` is the 56 bytes of keys,
+  nhoff/thoff clamped as `bpf_flow_dissect` does; `ctx_out` is `ctx`.
+* sk_lookup: no data (EINVAL); `ctx` is a `struct bpf_sk_lookup` and is
+  required (EINVAL), with sk = 0 and nothing after local_port (EINVAL),
+  local_port ≤ 65535 (ERANGE), family AF_INET or AF_INET6 (EAFNOSUPPORT).
+  `ctx_out` is `ctx` with cookie 0 (no socket can be selected here).
+* raw_tracepoint: the u64 arguments (`args=[...]`, or `ctx` bytes), at most
+  12 (EINVAL), no data and repeat ≤ 1 (EINVAL), and at least as many bytes
+  as the program reads (`max_ctx_offset`, EINVAL).
 
-Bad input raises `TestRunError` with the errno the kernel would return.
+and, which Linux cannot test-run (ENOTSUPP there), with a synthetic context:
+
+* tracepoint: the event record as u64 words (`args=[...]`, the first word
+  being the 8 bytes of common fields, which the program may not read) or
+  `ctx` bytes, up to 8192 bytes.
+* kprobe (and uprobe, the same program type): an x86-64 `struct pt_regs`
+  from `regs={"di": 1, "si": 2, ...}` (kernel names, or rdi/rsi/rip/... as
+  in assembly) over `ctx` bytes (168).
+* perf_event: a `struct bpf_perf_event_data`: `ctx` bytes (184: the
+  registers, sample_period, addr), with `regs` over the registers.
 """
 
 from __future__ import annotations
@@ -33,13 +67,28 @@ from typing import Any
 
 from ..errors import NotSupportedError, TestRunError
 from ..isa.instruction import Instruction
-from ..platform.contexts import SK_BUFF, XDP_MD, ContextAccess, StructLayout, context_access
+from ..platform.contexts import (
+    BPF_FLOW_KEYS_SIZE,
+    FLOW_DISSECTOR_SKB,
+    MAX_BPF_FUNC_ARGS,
+    PERF_EVENT_DATA,
+    PERF_MAX_TRACE_SIZE,
+    PT_REGS,
+    PT_REGS_NAMES,
+    SK_BUFF,
+    SK_LOOKUP,
+    XDP_MD,
+    ContextAccess,
+    StructLayout,
+    context_access,
+)
 from ..platform.program_types import ProgramType
 from ..runtime.helpers import HelperTable
 from ..runtime.memory import Memory, Region
 
 __all__ = [
     "ETH_HLEN",
+    "MAX_SKB_FRAGS",
     "XDP_PACKET_HEADROOM",
     "TestRunError",
     "TestRunResult",
@@ -60,11 +109,13 @@ NET_SKB_PAD = 64
 """Headroom of an skb test run (NET_SKB_PAD + NET_IP_ALIGN on x86-64)."""
 
 XDP_METADATA_MAX = 32
+MAX_SKB_FRAGS = 17
+"""Fragments of a multi-buffer XDP frame (CONFIG_MAX_SKB_FRAGS, 17 by default)."""
 LOOPBACK_IFINDEX = 1
 GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SEGS = 65535
 
-_PACKET_HOST, _PACKET_BROADCAST, _PACKET_MULTICAST, _PACKET_OTHERHOST = 0, 1, 2, 3
+_PACKET_HOST, _PACKET_MULTICAST, _PACKET_OTHERHOST = 0, 2, 3
 _M32 = 0xFFFFFFFF
 
 
@@ -151,6 +202,10 @@ def _run(engine: Any, ctx_addr: int, repeat: int) -> tuple[int, int]:
     # run), r0 of the last run, the mean time per run.
     repeat = max(1, repeat)
     run_repeated = getattr(engine, "run_repeated", None)
+    # First-use set-up (a run slot, a stack) is not part of `duration`.
+    prepare = getattr(engine, "prepare_run", None)
+    if prepare is not None:
+        prepare()
     start = time.perf_counter_ns()
     if run_repeated is not None:  # the engine's own loop, set-up hoisted out of it
         r0 = run_repeated(ctx_addr, repeat)
@@ -162,7 +217,8 @@ def _run(engine: Any, ctx_addr: int, repeat: int) -> tuple[int, int]:
     return r0 & _M32, max(1, elapsed // repeat)
 
 
-def _xdp(engine: Any, access: ContextAccess, data: bytes, ctx: bytes | None, repeat: int):
+def _xdp(engine: Any, access: ContextAccess, req: _Request):
+    data, ctx, repeat = req.data, req.ctx, req.repeat
     memory: Memory = engine.memory
     md = _ctx_in(ctx, XDP_MD)
     size = len(data)
@@ -186,15 +242,29 @@ def _xdp(engine: Any, access: ContextAccess, data: bytes, ctx: bytes | None, rep
     if size - meta < ETH_HLEN:
         raise TestRunError(f"packet of {size - meta} bytes is shorter than ETH_HLEN")
     headroom = XDP_PACKET_HEADROOM - meta
-    if size > PAGE_SIZE - headroom - SKB_SHARED_INFO:
-        raise NotSupportedError("multi-buffer (fragmented) XDP test runs")
-    packet = _Packet(memory, PAGE_SIZE, data, headroom)
+    linear = min(size, PAGE_SIZE - headroom - SKB_SHARED_INFO)
+    # The rest goes to page-sized fragments, as bpf_prog_test_run_xdp does.
+    frags = [data[at : at + PAGE_SIZE] for at in range(linear, size, PAGE_SIZE)]
+    if len(frags) > MAX_SKB_FRAGS:
+        raise TestRunError(
+            f"a frame of {size} bytes needs {len(frags)} fragments; "
+            f"the kernel allows {MAX_SKB_FRAGS}",
+            errno.ENOMEM,
+        )
+    frag_buffers = [
+        (ctypes.c_ubyte * PAGE_SIZE).from_buffer_copy(f.ljust(PAGE_SIZE, b"\0")) for f in frags
+    ]
+    packet = _Packet(memory, PAGE_SIZE, data[:linear], headroom)
     start = packet.base + headroom
-    pointers = {"data_meta": start, "data": start + meta, "data_end": start + size}
+    pointers = {"data_meta": start, "data": start + meta, "data_end": start + linear}
+    pointers["nr_frags"] = len(frags)
+    for i, (buffer, frag) in enumerate(zip(frag_buffers, frags, strict=True)):
+        pointers[f"frag{i}"] = ctypes.addressof(buffer)
+        pointers[f"frag{i}_len"] = len(frag)
     # The frame around the packet, for xdp_adjust_head/tail/meta (frame_sz is a page).
     pointers["hard_start"] = packet.base
     pointers["hard_end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
-    packet.expose(headroom, headroom + size)
+    packet.expose(headroom, headroom + linear)
     image = bytearray(XDP_MD.size)
     _put(image, XDP_MD, "ingress_ifindex", ingress)
     _put(image, XDP_MD, "rx_queue_index", queue)
@@ -207,6 +277,9 @@ def _xdp(engine: Any, access: ContextAccess, data: bytes, ctx: bytes | None, rep
         packet.release()
         memory.remove(region)
     data_out = packet.read(pointers["data_meta"], pointers["data_end"])
+    # Fragments as the run left them (a helper may have trimmed them).
+    for i in range(pointers["nr_frags"]):
+        data_out += ctypes.string_at(pointers[f"frag{i}"], pointers[f"frag{i}_len"])
     ctx_out = None
     if md is not None:
         _put(md, XDP_MD, "data", pointers["data"] - pointers["data_meta"])
@@ -222,14 +295,22 @@ _SKB_CTX_IN += ("gso_segs", "gso_size", "hwtstamp")
 _SKB_CTX_OUT = ("mark", "priority", "ingress_ifindex", "ifindex", "tstamp", "cb", "wire_len")
 _SKB_CTX_OUT += ("gso_segs", "hwtstamp")
 
+_AF_INET, _AF_INET6 = 2, 10
+_ETH_P_IP, _ETH_P_IPV6 = 0x0800, 0x86DD
+
 
 def _eth_type_trans(frame: bytes) -> tuple[int, int]:
-    """(pkt_type, protocol as the kernel stores it: big-endian u16 read as little-endian)."""
+    """(pkt_type, protocol as the kernel stores it: big-endian u16 read as little-endian).
+
+    As `eth_type_trans` on the loopback device, whose own address and
+    broadcast address are both all zeros: all-zero is PACKET_HOST, every
+    other group address (ff:ff:ff:ff:ff:ff too) PACKET_MULTICAST.
+    """
     dest = frame[:6]
-    if dest == bytes(6):  # the loopback device's own (all-zero) address
+    if dest == bytes(6):
         pkt_type = _PACKET_HOST
     elif dest[0] & 1:
-        pkt_type = _PACKET_BROADCAST if dest == b"\xff" * 6 else _PACKET_MULTICAST
+        pkt_type = _PACKET_MULTICAST
     else:
         pkt_type = _PACKET_OTHERHOST
     proto = int.from_bytes(frame[12:14], "big")
@@ -238,7 +319,7 @@ def _eth_type_trans(frame: bytes) -> tuple[int, int]:
     return pkt_type, int.from_bytes(proto.to_bytes(2, "big"), "little")
 
 
-_L3_HEADER_MIN = {0x0800: 20, 0x86DD: 40}
+_L3_HEADER_MIN = {_ETH_P_IP: 20, _ETH_P_IPV6: 40}
 """EtherType → the network header a test run needs in full (IPv4, IPv6)."""
 
 
@@ -255,15 +336,26 @@ def _check_l3_header(frame: bytes) -> None:
         )
 
 
-def _skb(
-    engine: Any,
-    access: ContextAccess,
-    prog_type: ProgramType,
-    data: bytes,
-    ctx: bytes | None,
-    repeat: int,
-):
+def _test_socket(image: bytearray, frame: bytes) -> None:
+    # The socket bpf_prog_test_run_skb attaches: family and addresses from the
+    # network header (sk_rcv_saddr = saddr, sk_daddr = daddr), ports 0.
+    ethertype = int.from_bytes(frame[12:14], "big")
+    l3 = frame[ETH_HLEN:]
+    if ethertype == _ETH_P_IP:
+        _put(image, SK_BUFF, "family", _AF_INET)
+        if len(l3) >= 20:
+            image[96:100] = l3[12:16]  # local_ip4: the source address
+            image[92:96] = l3[16:20]  # remote_ip4: the destination
+    elif ethertype == _ETH_P_IPV6:
+        _put(image, SK_BUFF, "family", _AF_INET6)
+        if len(l3) >= 40:
+            image[116:132] = l3[8:24]  # local_ip6
+            image[100:116] = l3[24:40]  # remote_ip6
+
+
+def _skb(engine: Any, access: ContextAccess, req: _Request):
     memory: Memory = engine.memory
+    data, ctx, prog_type = req.data, req.ctx, req.prog_type
     size = len(data)
     if size < ETH_HLEN or size > PAGE_SIZE - NET_SKB_PAD - SKB_SHARED_INFO:
         raise TestRunError(f"packet of {size} bytes: need {ETH_HLEN} to 3712 bytes")
@@ -279,7 +371,9 @@ def _skb(
         if _get(skb_in, SK_BUFF, "ifindex") > LOOPBACK_IFINDEX:
             raise TestRunError("no network devices but loopback in pybpf", errno.ENODEV)
         image[:] = skb_in
-    is_l2 = prog_type != ProgramType.SOCKET_FILTER
+        # skb_shinfo(skb)->gso_size is an unsigned short.
+        _put(image, SK_BUFF, "gso_size", _get(skb_in, SK_BUFF, "gso_size") & 0xFFFF)
+    is_l2 = prog_type in (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT)
     length = size if is_l2 else size - ETH_HLEN
     wire_len = _get(image, SK_BUFF, "wire_len")
     if wire_len and (wire_len < length or wire_len > GSO_LEGACY_MAX_SIZE):
@@ -293,6 +387,8 @@ def _skb(
     _put(image, SK_BUFF, "protocol", protocol)
     _put(image, SK_BUFF, "ifindex", LOOPBACK_IFINDEX)
     _put(image, SK_BUFF, "wire_len", wire_len or length)
+    if prog_type == ProgramType.CGROUP_SKB:
+        _test_socket(image, data)
     packet = _Packet(memory, PAGE_SIZE, data, NET_SKB_PAD)
     first = NET_SKB_PAD + (0 if is_l2 else ETH_HLEN)
     start = packet.base + first
@@ -306,7 +402,7 @@ def _skb(
     # The region's native-backed table: what helpers (native or not) moved.
     pointers = region.pointers
     try:
-        retval, duration = _run(engine, region.start, repeat)
+        retval, duration = _run(engine, region.start, req.repeat)
     finally:
         packet.release()
         memory.remove(region)
@@ -326,32 +422,278 @@ def _skb(
     return TestRunResult(retval, data_out, ctx_out, duration)
 
 
+# -- flow dissector ---------------------------------------------------------------
+
+
+def _flow_dissector(engine: Any, access: ContextAccess, req: _Request):
+    memory: Memory = engine.memory
+    data = req.data
+    if len(data) < ETH_HLEN or len(data) > PAGE_SIZE:
+        raise TestRunError(f"packet of {len(data)} bytes: need {ETH_HLEN} to {PAGE_SIZE} bytes")
+    flags = 0
+    user = None
+    if req.ctx is not None:
+        user = bytes(req.ctx[:BPF_FLOW_KEYS_SIZE].ljust(BPF_FLOW_KEYS_SIZE, b"\0"))
+        if any(req.ctx[BPF_FLOW_KEYS_SIZE:]):
+            raise TestRunError("ctx_in has non-zero bytes past struct bpf_flow_keys", errno.E2BIG)
+        if any(user[:48]) or any(user[52:]):
+            raise TestRunError("bpf_flow_keys ctx_in may set only flags")
+        flags = int.from_bytes(user[48:52], "little")
+    keys = (ctypes.c_ubyte * BPF_FLOW_KEYS_SIZE)()
+    keys_region = memory.wrap(keys, "flow_keys")
+    packet = _Packet(memory, len(data), data, 0)
+    packet.expose(0, len(data))
+    pointers = {
+        "data": packet.base,
+        "data_end": packet.base + len(data),
+        "flow_keys": ctypes.addressof(keys),
+    }
+    region = memory.allocate_context(bytes(FLOW_DISSECTOR_SKB.size), "ctx", access, pointers)
+    retval, duration = 0, 1
+    try:
+        # bpf_flow_dissect's set-up before each run, its clamps after it.
+        for _ in range(max(1, req.repeat)):
+            ctypes.memset(keys, 0, BPF_FLOW_KEYS_SIZE)
+            view = memoryview(keys).cast("B")
+            view[10:12] = data[12:14]  # n_proto, network byte order
+            view[0:2] = view[2:4] = ETH_HLEN.to_bytes(2, "little")  # nhoff, thoff
+            view[48:52] = flags.to_bytes(4, "little")
+            retval, duration = _run(engine, region.start, 1)
+            nhoff = min(max(int.from_bytes(view[0:2], "little"), ETH_HLEN), len(data))
+            thoff = min(max(int.from_bytes(view[2:4], "little"), nhoff), len(data))
+            view[0:2] = nhoff.to_bytes(2, "little")
+            view[2:4] = thoff.to_bytes(2, "little")
+    finally:
+        packet.release()
+        memory.remove(region)
+        memory.remove(keys_region)
+    return TestRunResult(retval, bytes(keys), user, duration)
+
+
+# -- sk_lookup ----------------------------------------------------------------------
+
+
+def _sk_lookup(engine: Any, access: ContextAccess, req: _Request):
+    if req.data:
+        raise TestRunError("sk_lookup test runs take no packet")
+    user = _ctx_in(req.ctx, SK_LOOKUP)
+    if user is None:
+        raise TestRunError("sk_lookup test runs need a struct bpf_sk_lookup ctx")
+    if _get(user, SK_LOOKUP, "sk"):
+        raise TestRunError("bpf_sk_lookup ctx_in: sk must be 0")
+    if any(user[SK_LOOKUP.field("local_port").end :]):
+        raise TestRunError("bpf_sk_lookup ctx_in: nothing may follow local_port")
+    if _get(user, SK_LOOKUP, "local_port") > 0xFFFF:
+        raise TestRunError("bpf_sk_lookup ctx_in: local_port above 65535", errno.ERANGE)
+    family = _get(user, SK_LOOKUP, "family") & 0xFFFF
+    if family not in (_AF_INET, _AF_INET6):
+        raise TestRunError(f"bpf_sk_lookup ctx_in: family {family}", errno.EAFNOSUPPORT)
+    # struct bpf_sk_lookup_kern: u16 family, protocol and ports; only the
+    # family's addresses; no socket selected, no ingress device.
+    image = bytearray(SK_LOOKUP.size)
+    _put(image, SK_LOOKUP, "family", family)
+    _put(image, SK_LOOKUP, "protocol", _get(user, SK_LOOKUP, "protocol") & 0xFFFF)
+    image[36:38] = user[36:38]  # remote_port (__be16); the padding after it reads 0
+    _put(image, SK_LOOKUP, "local_port", _get(user, SK_LOOKUP, "local_port"))
+    names = ("remote_ip4", "local_ip4") if family == _AF_INET else ("remote_ip6", "local_ip6")
+    for name in names:
+        f = SK_LOOKUP.field(name)
+        image[f.offset : f.end] = user[f.offset : f.end]
+    region = engine.memory.allocate_context(bytes(image), "ctx", access, {})
+    try:
+        retval, duration = _run(engine, region.start, req.repeat)
+    finally:
+        engine.memory.remove(region)
+    _put(user, SK_LOOKUP, "sk", 0)  # the cookie of the selected socket: none
+    return TestRunResult(retval, b"", bytes(user), duration)
+
+
+# -- tracing: raw_tracepoint (as the kernel), tracepoint, kprobe, perf_event ------
+
+
+def _words(args: Iterable[int]) -> bytes:
+    return b"".join((int(a) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in args)
+
+
+def _plain_context(engine: Any, access: ContextAccess, image: bytes, repeat: int):
+    region = engine.memory.allocate_context(image, "ctx", access, {})
+    try:
+        retval, duration = _run(engine, region.start, repeat)
+        after = region.read()
+    finally:
+        engine.memory.remove(region)
+    return retval, after, duration
+
+
+def _raw_tracepoint(engine: Any, access: ContextAccess, req: _Request):
+    if req.data:
+        raise TestRunError("raw_tracepoint test runs take no packet (data_in)")
+    if req.repeat > 1:
+        raise TestRunError("raw_tracepoint test runs do not repeat")
+    image = _words(req.args) if req.args is not None else bytes(req.ctx or b"")
+    if len(image) > MAX_BPF_FUNC_ARGS * 8:
+        raise TestRunError(f"{len(image)} bytes of arguments: at most {MAX_BPF_FUNC_ARGS} u64")
+    if req.max_ctx_offset is not None and len(image) < req.max_ctx_offset:
+        raise TestRunError(
+            f"the program reads {req.max_ctx_offset} bytes of arguments, the run gives {len(image)}"
+        )
+    retval, _, duration = _plain_context(engine, access, image, 1)
+    return TestRunResult(retval, b"", None, duration)
+
+
+def _tracepoint(engine: Any, access: ContextAccess, req: _Request):
+    if req.data:
+        raise TestRunError("tracepoint runs take no packet")
+    image = _words(req.args) if req.args is not None else bytes(req.ctx or b"")
+    if len(image) > PERF_MAX_TRACE_SIZE:
+        raise TestRunError(f"a record of {len(image)} bytes: at most {PERF_MAX_TRACE_SIZE}")
+    retval, _, duration = _plain_context(engine, access, image.ljust(8, b"\0"), req.repeat)
+    return TestRunResult(retval, b"", None, duration)
+
+
+_REG_ALIASES = {name: name for name in PT_REGS_NAMES}
+_REG_ALIASES.update(
+    {f"r{name}": name for name in ("ax", "bx", "cx", "dx", "si", "di", "bp", "sp", "ip")},
+    orig_rax="orig_ax",
+    eflags="flags",
+)
+"""pt_regs member names, and the assembly names (rdi, rip, …) for them."""
+
+
+def _pt_regs(regs: dict[str, int] | None, base: bytes) -> bytearray:
+    image = bytearray(base[: PT_REGS.size].ljust(PT_REGS.size, b"\0"))
+    for name, value in (regs or {}).items():
+        field = _REG_ALIASES.get(name.lower().removeprefix("%"))
+        if field is None:
+            raise TestRunError(
+                f"no register {name!r} in x86-64 pt_regs ({', '.join(PT_REGS_NAMES)})"
+            )
+        _put(image, PT_REGS, field, int(value))
+    return image
+
+
+def _kprobe(engine: Any, access: ContextAccess, req: _Request):
+    if req.data:
+        raise TestRunError("kprobe runs take no packet")
+    base = _ctx_in(req.ctx, PT_REGS) or bytes(PT_REGS.size)
+    image = _pt_regs(req.regs, bytes(base))
+    retval, _, duration = _plain_context(engine, access, bytes(image), req.repeat)
+    return TestRunResult(retval, b"", None if req.ctx is None else bytes(image), duration)
+
+
+def _perf_event(engine: Any, access: ContextAccess, req: _Request):
+    if req.data:
+        raise TestRunError("perf_event runs take no packet")
+    base = _ctx_in(req.ctx, PERF_EVENT_DATA) or bytearray(PERF_EVENT_DATA.size)
+    image = _pt_regs(req.regs, bytes(base)) + base[PT_REGS.size :]
+    retval, _, duration = _plain_context(engine, access, bytes(image), req.repeat)
+    return TestRunResult(retval, b"", None if req.ctx is None else bytes(image), duration)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What one test run was given."""
+
+    prog_type: ProgramType
+    data: bytes
+    ctx: bytes | None
+    repeat: int
+    args: tuple[int, ...] | None = None
+    regs: dict[str, int] | None = None
+    max_ctx_offset: int | None = None
+
+
+_RUNNERS = {
+    ProgramType.XDP: _xdp,
+    ProgramType.SOCKET_FILTER: _skb,
+    ProgramType.SCHED_CLS: _skb,
+    ProgramType.SCHED_ACT: _skb,
+    ProgramType.CGROUP_SKB: _skb,
+    ProgramType.FLOW_DISSECTOR: _flow_dissector,
+    ProgramType.SK_LOOKUP: _sk_lookup,
+    ProgramType.RAW_TRACEPOINT: _raw_tracepoint,
+    ProgramType.RAW_TRACEPOINT_WRITABLE: _raw_tracepoint,
+    ProgramType.TRACEPOINT: _tracepoint,
+    ProgramType.KPROBE: _kprobe,
+    ProgramType.PERF_EVENT: _perf_event,
+}
+_TAKES_ARGS = (
+    ProgramType.RAW_TRACEPOINT,
+    ProgramType.RAW_TRACEPOINT_WRITABLE,
+    ProgramType.TRACEPOINT,
+)
+_TAKES_REGS = (ProgramType.KPROBE, ProgramType.PERF_EVENT)
+
+
+def max_ctx_offset(instructions: Iterable[Instruction], report: Any) -> int | None:
+    """How far into its context a verified program reads (the kernel's `max_ctx_offset`).
+
+    From the verifier's facts (`Report.context_accesses`: pc → offset); None without them.
+    """
+    accesses = getattr(report, "context_accesses", None)
+    if accesses is None:
+        return None
+    from ..isa.instruction import with_pcs
+    from ..isa.opcodes import SIZE_BYTES, Size
+
+    by_pc = dict(with_pcs(instructions))
+    reach = 0
+    for pc, offset in accesses.items():
+        insn = by_pc.get(pc)
+        if insn is not None:
+            reach = max(reach, offset + SIZE_BYTES[Size(insn.opcode & 0x18)])
+    return reach
+
+
 def test_run(
     program: Any,
     prog_type: ProgramType | int,
     *,
-    data: bytes,
+    data: bytes = b"",
     ctx: bytes | None = None,
     repeat: int = 1,
+    args: Iterable[int] | None = None,
+    regs: dict[str, int] | None = None,
+    max_ctx_offset: int | None = None,
     memory: Memory | None = None,
     helpers: HelperTable | None = None,
 ) -> TestRunResult:
-    """Run `program` on `data` as `bpf_prog_test_run_opts` would; see the module docstring.
+    """Run `program` as `bpf_prog_test_run_opts` would; see the module docstring.
 
     `program` is an engine (e.g. an `Interpreter`), a `ProgramSpec` or a
     sequence of instructions; in the last two cases an interpreter is built
-    on `memory` with `helpers` and closed afterwards. `ctx_out` is None when
-    no `ctx` was given (the kernel copies it out only then).
+    on `memory` with `helpers` and closed afterwards. `args` (u64 values)
+    are the arguments of a raw tracepoint or the words of a tracepoint
+    record, `regs` (register name → value) the registers of a kprobe or
+    perf_event; `max_ctx_offset` how far the program reads its context (raw
+    tracepoints need that many bytes). `ctx_out` is None when no `ctx` was
+    given (the kernel copies it out only then), or for types without one.
     """
     prog_type = ProgramType(prog_type)
     access = context_access(prog_type)
-    if access is None:
+    runner = _RUNNERS.get(prog_type)
+    if access is None or runner is None:
         raise NotSupportedError(f"test runs of {prog_type.c_name} programs")
+    if args is not None and prog_type not in _TAKES_ARGS:
+        raise TestRunError(
+            f"{prog_type.c_name} test runs take no args (raw_tracepoint, tracepoint do)"
+        )
+    if regs is not None and prog_type not in _TAKES_REGS:
+        raise TestRunError(f"{prog_type.c_name} test runs take no regs (kprobe, perf_event do)")
+    if args is not None and ctx is not None:
+        raise TestRunError("give args or ctx, not both")
+    req = _Request(
+        prog_type,
+        bytes(data),
+        None if ctx is None else bytes(ctx),
+        repeat,
+        None if args is None else tuple(args),
+        None if regs is None else dict(regs),
+        max_ctx_offset,
+    )
     engine, owned = _engine(program, memory, helpers)
     try:
-        if prog_type == ProgramType.XDP:
-            return _xdp(engine, access, bytes(data), ctx, repeat)
-        return _skb(engine, access, prog_type, bytes(data), ctx, repeat)
+        return runner(engine, access, req)
     finally:
         if owned:
             engine.close()
