@@ -58,6 +58,10 @@ class Spec:
             raise LoadError(f"{self.where}: BTF type id {type_id} out of range")
         return self.types[type_id]
 
+    def names(self) -> list[str]:
+        """Every distinct non-empty type name."""
+        return list(self._by_name)
+
     def ids_by_name(self, name: str) -> list[int]:
         """Every type id whose record is called `name`."""
         return list(self._by_name.get(name, ()))
