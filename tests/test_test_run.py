@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import platform
 import re
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -317,3 +319,190 @@ def test_clang_xdp_matches_kernel(xdp_object: Path, tmp_path: Path, packet: byte
     retval, data_out = _kernel_run(xdp_object, packet, tmp_path)
     ours = test_run(load_object_spec(xdp_object).programs["swap"], ProgramType.XDP, data=packet)
     assert (ours.retval, ours.data_out) == (retval, data_out)
+
+
+# -- more program types: synthetic tracing contexts, sk_lookup, widths ------------
+
+
+def test_kprobe_regs_by_name() -> None:
+    # r0 = di + 2 * si (PT_REGS_PARM1/2 on x86-64: offsets 112 and 104) + low byte of ip (128)
+    text = """
+    r0 = *(u64 *)(r1 + 112)
+    r2 = *(u64 *)(r1 + 104)
+    r2 <<= 1
+    r0 += r2
+    r3 = *(u8 *)(r1 + 128)
+    r0 += r3
+    exit
+    """
+    result = test_run(assemble(text), ProgramType.KPROBE, regs={"rdi": 5, "si": 7, "ip": 0x1FF})
+    assert result.retval == 5 + 14 + 0xFF
+    assert result.ctx_out is None and result.data_out == b""
+
+
+def test_kprobe_refuses_unknown_register_and_writes() -> None:
+    with pytest.raises(TestRunError) as info:
+        test_run(assemble("r0 = 0\nexit"), ProgramType.KPROBE, regs={"xmm0": 1})
+    assert info.value.errno == errno.EINVAL
+    with pytest.raises(ProgramFault):
+        test_run(assemble("r2 = 1\n*(u64 *)(r1 + 0) = r2\nr0 = 0\nexit"), ProgramType.KPROBE)
+
+
+def test_perf_event_sample_period_and_regs() -> None:
+    ctx = bytearray(184)
+    ctx[168:176] = (1000).to_bytes(8, "little")  # sample_period
+    text = "r0 = *(u32 *)(r1 + 168)\nr2 = *(u64 *)(r1 + 80)\nr0 += r2\nexit"  # + ax
+    result = test_run(assemble(text), ProgramType.PERF_EVENT, ctx=bytes(ctx), regs={"rax": 3})
+    assert result.retval == 1003
+    # Registers are read as whole u64s only (pe_prog_is_valid_access).
+    with pytest.raises(ProgramFault):
+        test_run(assemble("r0 = *(u32 *)(r1 + 80)\nexit"), ProgramType.PERF_EVENT)
+
+
+def test_tracepoint_record_from_args() -> None:
+    # The common fields (first 8 bytes) are not readable; the next words are.
+    text = "r0 = *(u64 *)(r1 + 8)\nr2 = *(u32 *)(r1 + 16)\nr0 -= r2\nexit"
+    result = test_run(assemble(text), ProgramType.TRACEPOINT, args=[0xAAAA, 50, 8])
+    assert result.retval == 42
+    with pytest.raises(ProgramFault):
+        test_run(assemble("r0 = *(u64 *)(r1 + 0)\nexit"), ProgramType.TRACEPOINT, args=[1, 2])
+
+
+def test_raw_tracepoint_args_and_refusals() -> None:
+    text = "r0 = *(u64 *)(r1 + 8)\nexit"
+    assert test_run(assemble(text), ProgramType.RAW_TRACEPOINT, args=[1, 99]).retval == 99
+    for kw in (
+        {"args": list(range(13))},
+        {"args": [1, 2], "data": FRAME},
+        {"args": [1], "repeat": 2},
+    ):
+        with pytest.raises(TestRunError) as info:
+            test_run(assemble(text), ProgramType.RAW_TRACEPOINT, **kw)
+        assert info.value.errno == errno.EINVAL
+    with pytest.raises(TestRunError):  # the program reads 16 bytes, the run gives 8
+        test_run(assemble(text), ProgramType.RAW_TRACEPOINT, args=[1], max_ctx_offset=16)
+
+
+def test_args_and_regs_only_where_taken() -> None:
+    with pytest.raises(TestRunError):
+        test_run(assemble("r0 = 2\nexit"), ProgramType.XDP, data=FRAME, args=[1])
+    with pytest.raises(TestRunError):
+        test_run(assemble("r0 = 2\nexit"), ProgramType.RAW_TRACEPOINT, regs={"di": 1})
+
+
+def test_sk_lookup_errnos() -> None:
+    insns = assemble("r0 = *(u32 *)(r1 + 60)\nexit")  # local_port
+    ctx = bytearray(72)
+    ctx[8:12] = (2).to_bytes(4, "little")
+    ctx[60:64] = (80).to_bytes(4, "little")
+    assert test_run(insns, ProgramType.SK_LOOKUP, ctx=bytes(ctx)).retval == 80
+    for offset, value, code in [(8, 1, errno.EAFNOSUPPORT), (60, 70000, errno.ERANGE)]:
+        bad = bytearray(ctx)
+        bad[offset : offset + 4] = value.to_bytes(4, "little")
+        with pytest.raises(TestRunError) as info:
+            test_run(insns, ProgramType.SK_LOOKUP, ctx=bytes(bad))
+        assert info.value.errno == code
+    with pytest.raises(TestRunError) as info:
+        test_run(insns, ProgramType.SK_LOOKUP)
+    assert info.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize(
+    ("dst", "pkt_type"),
+    [("000000000000", 0), ("ffffffffffff", 2), ("01005e000001", 2), ("020000000001", 3)],
+)
+def test_skb_pkt_type_on_loopback(dst: str, pkt_type: int) -> None:
+    frame = bytes.fromhex(dst) + FRAME[6:]
+    result = test_run(assemble("r0 = *(u32 *)(r1 + 4)\nexit"), ProgramType.SCHED_CLS, data=frame)
+    assert result.retval == pkt_type
+
+
+def test_tc_classid_reads_back_16_bits() -> None:
+    text = "r2 = 0x12345\n*(u32 *)(r1 + 72) = r2\nr0 = *(u32 *)(r1 + 72)\nexit"
+    assert test_run(assemble(text), ProgramType.SCHED_CLS, data=FRAME).retval == 0x2345
+
+
+def test_xdp_multi_buffer_frame() -> None:
+    # r0 = data_end - data (the linear part); data_out is the whole frame.
+    text = "r2 = *(u32 *)(r1 + 0)\nr0 = *(u32 *)(r1 + 4)\nr0 -= r2\nexit"
+    frame = FRAME + bytes(i & 0xFF for i in range(9000))
+    result = test_run(assemble(text), ProgramType.XDP, data=frame)
+    assert result.retval == 4096 - XDP_PACKET_HEADROOM - 320
+    assert result.data_out == frame
+    with pytest.raises(TestRunError) as info:
+        test_run(assemble(text), ProgramType.XDP, data=bytes(3520 + 17 * 4096 + 1))
+    assert info.value.errno == errno.ENOMEM
+
+
+TRACING_C = r"""
+#include <linux/bpf.h>
+#define SEC(n) __attribute__((section(n), used))
+SEC("raw_tp/sys_enter") int raw(struct bpf_raw_tracepoint_args *ctx) {
+    return ctx->args[0] * 10 + ctx->args[1];
+}
+SEC("kprobe/do_sys_open") int probe(unsigned long long *regs) {
+    return regs[14] - regs[13];  /* di - si */
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+@pytest.fixture(scope="module")
+def tracing_object(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if CLANG is None:
+        pytest.skip("clang is not installed")
+    out = tmp_path_factory.mktemp("tracing")
+    (out / "tracing.c").write_text(TRACING_C)
+    subprocess.run(
+        [
+            CLANG,
+            "-O2",
+            "-target",
+            "bpf",
+            f"-I/usr/include/{platform.machine()}-linux-gnu",
+            "-c",
+            str(out / "tracing.c"),
+            "-o",
+            str(out / "tracing.o"),
+        ],
+        check=True,
+    )
+    return out / "tracing.o"
+
+
+@pytest.mark.parametrize(
+    ("options", "retval"),
+    [
+        (["--program", "raw", "--args", "4,2"], 42),
+        (["--program", "probe", "--regs", "rdi=50,rsi=0x8"], 42),
+    ],
+)
+def test_cli_args_and_regs(tracing_object: Path, options: list[str], retval: int) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pybpf", "prog", "run", str(tracing_object), *options, "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["retval"] == retval
+
+
+def test_cli_regs_refuses_bad_input(tracing_object: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pybpf",
+            "prog",
+            "run",
+            str(tracing_object),
+            "--program",
+            "probe",
+            "--regs",
+            "xmm0=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "xmm0" in run.stderr and "Traceback" not in run.stderr

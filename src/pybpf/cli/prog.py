@@ -1,11 +1,15 @@
 """`pybpf prog run`: one test run of a program of an object, as `bpftool prog run`.
 
-    pybpf prog run OBJ [--section S | --program NAME] --data-in FILE
+    pybpf prog run OBJ [--section S | --program NAME] [--data-in FILE]
         [--data-out FILE] [--ctx-in FILE] [--ctx-out FILE] [--repeat N]
+        [--args U64,…] [--regs NAME=VALUE,…]
         [--map NAME=KEY:VALUE …] [--dump-maps] [--json]
 
 `--map` fills a map before the run (KEY and VALUE as hex bytes, e.g.
-`proto_count=11000000:0100000000000000`). The output gives the return
+`proto_count=11000000:0100000000000000`). `--args` gives a raw
+tracepoint's arguments (or a tracepoint record's u64 words), `--regs` a
+kprobe's or perf_event's registers; what each program type takes, and the
+kernel's errno for what it refuses, is in `pybpf.hooks.test_run`. The output gives the return
 value, the mean duration and the maps the run left non-empty or changed
 (`--dump-maps`: every map). Output files are written only when the whole
 command succeeds, each through a temporary file renamed into place.
@@ -48,6 +52,29 @@ def _parse_map_option(option: str) -> tuple[str, bytes, bytes]:
     return name, _hex(key, "key", name), _hex(value, "value", name)
 
 
+def _number(text: str, option: str) -> int:
+    try:
+        return int(text.strip(), 0)
+    except ValueError:
+        raise TestRunError(f"{option}: {text!r} is not a number") from None
+
+
+def _parse_args(text: str) -> list[int]:
+    """`--args 1,2,0x3` → [1, 2, 3]."""
+    return [_number(part, "--args") for part in text.split(",") if part.strip()]
+
+
+def _parse_regs(text: str) -> dict[str, int]:
+    """`--regs rdi=1,rsi=0x2` → {"rdi": 1, "rsi": 2}."""
+    regs = {}
+    for part in text.split(","):
+        name, eq, value = part.partition("=")
+        if not eq or not name.strip():
+            raise TestRunError(f"--regs: {part!r}: expected NAME=VALUE")
+        regs[name.strip()] = _number(value, "--regs")
+    return regs
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
@@ -80,10 +107,18 @@ def run_command(
     obj_path: Path = typer.Argument(..., metavar="OBJ", help="The eBPF object file."),
     section: str = typer.Option(None, "--section", help="Run the program of this ELF section."),
     program: str = typer.Option(None, "--program", help="Run the program with this name."),
-    data_in: Path = typer.Option(..., "--data-in", help="The packet (raw bytes)."),
+    data_in: Path = typer.Option(
+        None, "--data-in", help="The packet (raw bytes); none for sk_lookup and tracing types."
+    ),
     data_out: Path = typer.Option(None, "--data-out", help="Write the packet after the run."),
     ctx_in: Path = typer.Option(None, "--ctx-in", help="The context struct (raw bytes)."),
     ctx_out: Path = typer.Option(None, "--ctx-out", help="Write the context after the run."),
+    args: str = typer.Option(
+        None, "--args", help="Raw tracepoint arguments (tracepoint record words): u64s, 1,2,0x3."
+    ),
+    regs: str = typer.Option(
+        None, "--regs", help="kprobe/perf_event registers (x86-64 pt_regs): rdi=1,rsi=0x2,rip=…"
+    ),
     repeat: int = typer.Option(1, "--repeat", min=0, help="Run this many times."),
     maps: list[str] = typer.Option(
         None, "--map", help="NAME=KEY:VALUE (hex bytes) stored before the run; repeatable."
@@ -102,8 +137,10 @@ def run_command(
     if ctx_out is not None and ctx_in is None:
         raise TestRunError("--ctx-out needs --ctx-in (the kernel copies the context out only then)")
     updates = [_parse_map_option(option) for option in maps or ()]
-    data = data_in.read_bytes()
+    data = data_in.read_bytes() if data_in is not None else b""
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
+    run_args = _parse_args(args) if args is not None else None
+    run_regs = _parse_regs(regs) if regs is not None else None
     with load(obj_path, engine=engine) as obj:
         prog = _pick_program(obj, section, program)
         for other in obj.programs.values():
@@ -114,7 +151,7 @@ def run_command(
             obj.maps[name].update(key, value)
         live = obj.maps.live()
         before = _snapshot(live)
-        result = prog.test_run(data=data, ctx=ctx, repeat=repeat)
+        result = prog.test_run(data=data, ctx=ctx, repeat=repeat, args=run_args, regs=run_regs)
         after = _snapshot(live)
         reports = []
         for name, map_ in live.items():

@@ -14,7 +14,7 @@ the report, as `bpf_object__load` fails when the kernel rejects one
 program. `pybpf.load(path, verify=False)` skips the verifier; such
 programs then run only in the bounds-checked interpreter, which checks
 every access at run time. Programs that cannot run here anyway (kfuncs,
-CO-RE, unsupported maps) are not verified: running them raises
+unsupported maps, failed CO-RE relocations) are not verified: running them raises
 `NotSupportedError` as before.
 
 Maps of a family pybpf does not implement yet do not stop an object from
@@ -39,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..btf.target import BtfSource, apply_core
 from ..btf.values import TypedMap
 from ..elf.map_types import MapType
 from ..elf.specs import MapSpec, ObjectSpec
@@ -163,6 +164,7 @@ class Object:
         verify: bool = True,
         engine: str | None = None,
         autoload: Iterable[str] | None = None,
+        btf: BtfSource | None = None,
     ):
         from ..engine.policy import ENGINES
 
@@ -170,6 +172,14 @@ class Object:
             raise LoadError(
                 f"{spec.path}: unknown engine {engine!r} (expected one of {', '.join(ENGINES)})"
             )
+        # CO-RE first, as libbpf's load: what is verified, linked and run is
+        # the relocated code (a program whose relocations fail cannot run).
+        core = apply_core(spec, btf)
+        spec = core.spec
+        #: What each CO-RE relocation resolved to, by program name (`btf.core.CoreResult`).
+        self.core_results = core.results
+        #: Programs whose CO-RE relocations failed, with the error (they cannot run).
+        self.core_errors = core.errors
         self.spec = spec
         self.verify = verify
         #: The engine asked for ("jit", "interpreter"), or None for the default.
@@ -416,6 +426,7 @@ def load(
     verify: bool = True,
     engine: str | None = None,
     autoload: Iterable[str] | None = None,
+    btf: BtfSource | None = None,
 ) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
@@ -429,7 +440,16 @@ def load(
     default verified programs run in the JIT unless the interpreter-only
     policy is on (`pybpf.engine.policy`). `ncpus` sets the number of
     simulated CPUs of per-CPU maps.
+    `btf` is the target BTF of CO-RE relocations (a file or a `btf.Spec`,
+    libbpf's `btf_custom_path`); by default the kernel's
+    `/sys/kernel/btf/vmlinux`, else the BTF pybpf ships for the context
+    and packet-header types it hosts (`pybpf.btf.target`).
     """
     return Object(
-        ObjectSpec.from_file(path), ncpus=ncpus, verify=verify, engine=engine, autoload=autoload
+        ObjectSpec.from_file(path),
+        ncpus=ncpus,
+        verify=verify,
+        engine=engine,
+        autoload=autoload,
+        btf=btf,
     )

@@ -7,7 +7,7 @@ map pointer (`Map.address`), an `lddw` of global data (src=MAP_VALUE,
 imm = index | offset << 32) the native address of that byte of the
 section's value. Function addresses (src=FUNC) stay for the engine.
 What cannot be resolved outside a kernel (kfuncs, ksym/kconfig externs,
-CO-RE relocations, maps of unsupported families) is recorded, not raised:
+CO-RE relocations that failed, maps of unsupported families) is recorded, not raised:
 inspecting such a program works, running it raises `NotSupportedError`
 naming the first unresolved item.
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..btf.core import POISON_IMM
 from ..elf.specs import ProgramSpec, RelocationKind
 from ..errors import LoadError, NotSupportedError, PybpfError
 from ..hooks.test_run import TestRunResult, test_run
@@ -172,20 +173,18 @@ class Program:
                 self.unresolved.append(self._unsupported(pc, "kfunc call"))
             out.append(insn)
         for pc, helper_id in missing_helpers(spec.instructions, obj.helpers):
+            if helper_id == POISON_IMM:
+                continue  # a failed CO-RE relocation: the verifier rejects it if reachable
             self.unresolved.append(
                 NotSupportedError(
                     f"{where}: pc {pc}: calls {helper_name(helper_id)} ({helper_id}), "
                     "which pybpf does not implement"
                 )
             )
-        if spec.core_relocations:
-            first = spec.core_relocations[0]
-            self.unresolved.append(
-                NotSupportedError(
-                    f"{where}: {len(spec.core_relocations)} CO-RE relocation(s), "
-                    f"first at pc {getattr(first, 'pc', '?')}"
-                )
-            )
+        # CO-RE was applied when the object opened (`Object.core_results`).
+        core_error = getattr(obj, "core_errors", {}).get(self.name)
+        if core_error is not None:
+            self.unresolved.append(core_error)
         return tuple(out)
 
     def _unsupported(self, pc: int, what: str) -> NotSupportedError:

@@ -28,12 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from ..btf.core import POISON_IMM, poison_message
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.sections import prevail_program_type, program_type_for_section
-from .cfg import ENTRY
+from .cfg import ENTRY, original_pc
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
 from .ir import Call, IrInstruction, Undefined, from_instruction
@@ -207,10 +208,21 @@ def verify_program(
             Report(failures=[Failure(pc, None, f"invalid instruction: {_describe(raw)}")]),
             program_spec,
         )
+    # libbpf's poisoned instruction (a CO-RE relocation that failed) is an
+    # error only where the analysis reaches it, as in the kernel: dead code
+    # behind `bpf_core_field_exists` is fine. Checked after the analysis.
+    poisoned = {
+        pc
+        for pc, insn in program.items()
+        if isinstance(insn, Call) and not insn.builtin and insn.func == POISON_IMM
+    }
     unknown = [
         (pc, insn.func)
         for pc, insn in program.items()
-        if isinstance(insn, Call) and not insn.builtin and prototype(insn.func) is None
+        if isinstance(insn, Call)
+        and not insn.builtin
+        and prototype(insn.func) is None
+        and pc not in poisoned
     ]
     wrong_type = [
         (pc, insn.func)
@@ -226,6 +238,7 @@ def verify_program(
             for pc, insn in program.items()
             if isinstance(insn, Call)
             and not insn.builtin
+            and pc not in poisoned
             and (msg := helper_unavailable(opts.linux_program_type, insn.func)) is not None
         ]
         if refused:
@@ -259,6 +272,10 @@ def verify_program(
         result = analyze_program(program, parse_invariant(_entry(opts.ctx)), opts)
         if opts.check_termination:
             prove_loops_terminate(result, opts)
+        for label, state in result.pre.items():
+            if original_pc(label) in poisoned and not state.is_bottom():
+                message = poison_message(program_spec, object_spec.btf, original_pc(label))
+                result.failures.setdefault(label, Failure(label, None, message))
     except NotSupported as e:
         return Report(failures=[Failure(ENTRY, None, f"analysis not supported: {e}")])
     except RecursionError:
