@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -174,3 +175,43 @@ def test_bad_skb_context_access_faults(prog_type: ProgramType, text: str) -> Non
 def test_socket_filter_writes_cb() -> None:
     text = "r2 = 9\n*(u32 *)(r1 + 52) = r2\nr0 = *(u64 *)(r1 + 48)\nexit"
     assert _run_on_ctx(text, ProgramType.SOCKET_FILTER, bytes(192), {}) == 9 << 32
+
+
+#: The kernel's pt_regs names → user space's <asm/ptrace.h> ones.
+_UAPI_REGS = {n: "r" + n for n in ("bp", "bx", "ax", "cx", "dx", "si", "di", "ip", "sp")}
+_UAPI_REGS.update(orig_ax="orig_rax", flags="eflags")
+
+
+@pytest.mark.skipif(not Path("/usr/include/linux/bpf.h").exists(), reason="no linux/bpf.h")
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="pt_regs is x86-64's")
+def test_tracing_and_sk_lookup_layouts_match_headers(tmp_path: Path) -> None:
+    from pybpf.platform.contexts import BPF_FLOW_KEYS_SIZE, PERF_EVENT_DATA, PT_REGS, SK_LOOKUP
+
+    lines = [
+        "#include <linux/bpf.h>",
+        "#include <linux/bpf_perf_event.h>",
+        "#include <asm/ptrace.h>",
+    ]
+    lines += ["#include <stdio.h>", "#include <stddef.h>", "int main(){"]
+    checks = []  # (C expression, expected value)
+    for layout, struct in ((SK_LOOKUP, "bpf_sk_lookup"), (PT_REGS, "pt_regs")):
+        checks.append((f"sizeof(struct {struct})", layout.size))
+        for f in layout.fields:
+            name = _UAPI_REGS.get(f.name, f.name) if struct == "pt_regs" else f.name
+            checks.append((f"offsetof(struct {struct}, {name})", f.offset))
+            if f.name != "remote_port":  # a __be16, whose padding pybpf's field covers
+                checks.append((f"sizeof(((struct {struct} *)0)->{name})", f.size))
+    checks.append(("sizeof(struct bpf_perf_event_data)", PERF_EVENT_DATA.size))
+    for name in ("sample_period", "addr"):
+        checks.append(
+            (f"offsetof(struct bpf_perf_event_data, {name})", PERF_EVENT_DATA.field(name).offset)
+        )
+    checks.append(("sizeof(struct bpf_flow_keys)", BPF_FLOW_KEYS_SIZE))
+    lines += [f'printf("%zu\\n", (size_t)({expr}));' for expr, _ in checks]
+    lines.append("return 0;}")
+    (tmp_path / "layout.c").write_text("\n".join(lines))
+    subprocess.run(["cc", "-o", str(tmp_path / "layout"), str(tmp_path / "layout.c")], check=True)
+    out = subprocess.run([str(tmp_path / "layout")], capture_output=True, text=True, check=True)
+    got = [int(x) for x in out.stdout.split()]
+    assert list(zip([e for e, _ in checks], got, strict=True)) == [(e, v) for e, v in checks]
