@@ -16,6 +16,7 @@ from ..btf.ext import CoreRelocation, ExtInfo, FuncInfo, LineInfo
 from ..errors import DecodeError, LoadError
 from ..isa.instruction import Instruction, decode, pc_index
 from ..isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
+from .externs import KCONFIG_MAP
 from .maps import MapTable
 from .reader import SHN_UNDEF, STT_FUNC, ElfImage, RawRelocation, Section, Symbol
 from .specs import RelocationKind
@@ -200,7 +201,7 @@ def _lddw_reloc(
     low = insn.imm & 0xFFFFFFFF
     low = low - (1 << 32) if low & 0x80000000 else low
     if sym.section == SHN_UNDEF:
-        return SectionReloc(RelocationKind.EXTERN, sym.name), insn
+        return _extern_reloc(insn, sym.name, maps, low)
     if sym.section in sections:
         offset = sym.value + low
         if offset % INSN_SIZE:
@@ -232,6 +233,25 @@ def _lddw_reloc(
         return reloc, new
     new = Instruction(insn.opcode, insn.dst, PseudoSrc.MAP_FD, insn.off, index)
     return SectionReloc(RelocationKind.MAP, _symbol_name(image, sym), loc.name), new
+
+
+def _extern_reloc(
+    insn: Instruction, name: str, maps: MapTable, low: int
+) -> tuple[SectionReloc, Instruction]:
+    """An extern's lddw: a `.kconfig` slot, the 0 of an absent weak ksym, or unresolved."""
+    extern = maps.externs.get(name)
+    if extern is not None and extern.is_kconfig:
+        index = maps.index(KCONFIG_MAP)
+        offset = extern.offset + low
+        new = Instruction(
+            insn.opcode, insn.dst, PseudoSrc.MAP_VALUE, insn.off, index | offset << 32
+        )
+        return SectionReloc(RelocationKind.KCONFIG, name, KCONFIG_MAP, offset), new
+    if extern is not None and extern.weak:
+        # No kernel symbols exist here: libbpf gives a weak ksym it cannot find 0.
+        zero = Instruction(insn.opcode, insn.dst, PseudoSrc.IMM64, insn.off, 0)
+        return SectionReloc(RelocationKind.WEAK_KSYM, name), zero
+    return SectionReloc(RelocationKind.EXTERN, name), insn
 
 
 def instructions_between(code: CodeSection, start: int, end: int) -> list[Instruction]:

@@ -21,6 +21,7 @@ from ..btf.spec import Spec as BtfSpec
 from ..errors import LoadError
 from .code import CodeSection, load_code_sections
 from .datasec import fixup_datasecs
+from .externs import collect_externs
 from .link import build_program
 from .maps import collect_maps
 from .reader import PARSE_ERRORS, ElfImage, read_elf
@@ -59,7 +60,8 @@ def _parse(data: bytes, path: str) -> ObjectSpec:
     image = read_elf(data, path)
     license = _license(image)
     btf, ext = _btf(image)
-    maps = collect_maps(image, btf)
+    externs = collect_externs(image, btf)
+    maps = collect_maps(image, btf, externs)
     sections = load_code_sections(image, maps, ext)
     programs = _programs(image, sections, license)
     return ObjectSpec(
@@ -69,6 +71,7 @@ def _parse(data: bytes, path: str) -> ObjectSpec:
         license=license,
         kern_version=_kern_version(image),
         btf=btf,
+        externs=externs,
     )
 
 

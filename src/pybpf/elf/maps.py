@@ -11,11 +11,12 @@ relocations (which name a section and an offset) can find it.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..btf.spec import Spec as BtfSpec
 from ..btf.types import Array, Datasec, FuncProto, Ptr, Struct, Var
 from ..errors import LoadError
+from .externs import ExternSpec, kconfig_map_spec
 from .map_types import MAP_IN_MAP_TYPES, MapType
 from .reader import SHF_ALLOC, ElfImage, Section
 from .specs import MapSpec
@@ -44,10 +45,15 @@ class MapLocation:
 
 @dataclass
 class MapTable:
-    """The maps of an object in libbpf order, with their ELF locations."""
+    """The maps of an object in libbpf order, with their ELF locations.
+
+    `externs` are the object's externs (`elf.externs`): a `__kconfig` one is
+    a slot of the `.kconfig` map, which comes last, as libbpf creates it.
+    """
 
     specs: dict[str, MapSpec]
     locations: list[MapLocation]
+    externs: dict[str, ExternSpec] = field(default_factory=dict)
 
     def index(self, name: str) -> int:
         """Index of map `name` in `specs` order."""
@@ -74,9 +80,11 @@ def is_global_data_section(section: Section) -> bool:
     return any(name == p or name.startswith(p + ".") for p in (".data", ".rodata", ".bss"))
 
 
-def collect_maps(image: ElfImage, btf: BtfSpec | None) -> MapTable:
-    """Every map the object defines, in libbpf order."""
-    table = MapTable({}, [])
+def collect_maps(
+    image: ElfImage, btf: BtfSpec | None, externs: dict[str, ExternSpec] | None = None
+) -> MapTable:
+    """Every map the object defines, in libbpf order (`.kconfig` last, when it has externs)."""
+    table = MapTable({}, [], dict(externs or {}))
     inner_refs: list[tuple[str, int]] = []
     for section in image.sections:
         if is_legacy_maps_section(section):
@@ -90,6 +98,10 @@ def collect_maps(image: ElfImage, btf: BtfSpec | None) -> MapTable:
         if is_global_data_section(section) and section.size > 0:
             loc = MapLocation(section.name, section.index, 0, section.size, data=True)
             _add(table, _global_data_map(section, btf), loc, image)
+    kconfig = kconfig_map_spec(table.externs)
+    if kconfig is not None:
+        # No ELF section backs it: relocations reach it through `externs`.
+        _add(table, kconfig, MapLocation(kconfig.name, -1, 0, kconfig.value_size, data=True), image)
     return table
 
 

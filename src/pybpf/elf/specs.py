@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..btf.ext import CoreRelocation, FuncInfo, LineInfo
 from ..btf.spec import Spec as BtfSpec
 from ..isa.instruction import Instruction
 from .map_types import map_type_name
+
+if TYPE_CHECKING:
+    from .externs import ExternSpec
 
 
 class RelocationKind(str, Enum):
@@ -25,7 +29,9 @@ class RelocationKind(str, Enum):
     CALL = "call"  # bpf-to-bpf call: imm = relative offset of the callee
     FUNC = "func"  # lddw of a function address (callback): src=FUNC
     KFUNC = "kfunc"  # call of an undefined (kernel) function, unresolved
-    EXTERN = "extern"  # lddw of an undefined variable (ksym/kconfig), unresolved
+    EXTERN = "extern"  # lddw of an undefined variable (a strong ksym), unresolved
+    KCONFIG = "kconfig"  # lddw of a __kconfig extern: its slot of the .kconfig map (MAP_VALUE)
+    WEAK_KSYM = "weak_ksym"  # lddw of a weak __ksym no kernel provides here: the constant 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,10 @@ class Relocation:
         if self.kind == RelocationKind.MAP_VALUE:
             named = "" if self.symbol == self.map else f" ({self.symbol})"
             return f"map_value {self.map}+{self.offset}{named}"
+        if self.kind == RelocationKind.KCONFIG:
+            return f"kconfig {self.symbol} ({self.map}+{self.offset})"
+        if self.kind == RelocationKind.WEAK_KSYM:
+            return f"weak ksym {self.symbol} (absent: 0)"
         if self.kind in (RelocationKind.CALL, RelocationKind.FUNC):
             return f"{self.kind.value} {self.symbol} -> pc {self.target_pc}"
         return f"{self.kind.value} {self.symbol} (unresolved)"
@@ -127,7 +137,10 @@ class ProgramSpec:
 
 @dataclass(frozen=True)
 class ObjectSpec:
-    """Everything an object file defines: programs and maps in ELF order."""
+    """Everything an object file defines: programs and maps in ELF order.
+
+    `externs` are its `__kconfig` and `__ksym` externs by name (`elf.externs`).
+    """
 
     path: str
     programs: dict[str, ProgramSpec] = field(default_factory=dict)
@@ -135,6 +148,7 @@ class ObjectSpec:
     license: str = ""
     kern_version: int = 0
     btf: BtfSpec | None = None
+    externs: dict[str, ExternSpec] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ObjectSpec:

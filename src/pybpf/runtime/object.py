@@ -41,10 +41,12 @@ from typing import Any
 
 from ..btf.target import BtfSource, apply_core
 from ..btf.values import TypedMap
+from ..elf.externs import KCONFIG_MAP
 from ..elf.map_types import MapType
 from ..elf.specs import MapSpec, ObjectSpec
 from ..errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
 from .context import ExecutionContext
+from .externs import KconfigInput, kconfig_bytes
 from .global_data import GlobalDataMap, GlobalVariables, is_global_data
 from .linux_helpers import linux_helpers
 from .maps import Map, create_map
@@ -165,6 +167,7 @@ class Object:
         engine: str | None = None,
         autoload: Iterable[str] | None = None,
         btf: BtfSource | None = None,
+        kconfig: KconfigInput = None,
     ):
         from ..engine.policy import ENGINES
 
@@ -188,6 +191,8 @@ class Object:
         self.name = Path(spec.path).name.split(".")[0]  # libbpf cuts at the first dot
         self.btf = spec.btf
         self.license = spec.license
+        #: The user's `__kconfig` values (see `runtime.externs`), applied at load.
+        self.kconfig = kconfig
         self.context = context if context is not None else ExecutionContext(ncpus=ncpus)
         self.helpers = linux_helpers()
         self.loaded = False
@@ -219,7 +224,9 @@ class Object:
     def _create_map(self, spec: MapSpec) -> None:
         maps = self.maps
         try:
-            if is_global_data(spec.name) and spec.type == MapType.ARRAY:
+            if (is_global_data(spec.name) or spec.name == KCONFIG_MAP) and (
+                spec.type == MapType.ARRAY
+            ):
                 map_: Map = GlobalDataMap(spec, self.context.memory)
                 if spec.initial_data:
                     data = spec.initial_data[: spec.value_size].ljust(spec.value_size, b"\0")
@@ -337,6 +344,7 @@ class Object:
             raise LoadError(f"{self.path}: object is closed")
         if self.loaded:
             return
+        self._resolve_externs()
         if self._relink:
             for program in self.programs.values():
                 program.link()
@@ -356,6 +364,15 @@ class Object:
             if isinstance(map_, GlobalDataMap) and map_.spec.frozen:
                 map_.freeze()
         self.loaded = True
+
+    def _resolve_externs(self) -> None:
+        # libbpf's bpf_object__resolve_externs: fill `.kconfig` before anything
+        # runs; it is frozen with the read-only data right after.
+        map_ = self.maps.get(KCONFIG_MAP)
+        if isinstance(map_, GlobalDataMap) and not map_.frozen:
+            size = map_.spec.value_size
+            data = kconfig_bytes(self.spec.externs, size, self.kconfig, self.path)
+            map_.update(b"\0\0\0\0", data)
 
     def close(self) -> None:
         """Free the maps and programs (idempotent)."""
@@ -427,6 +444,7 @@ def load(
     engine: str | None = None,
     autoload: Iterable[str] | None = None,
     btf: BtfSource | None = None,
+    kconfig: KconfigInput = None,
 ) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
@@ -434,7 +452,8 @@ def load(
     (`Object.set_max_entries`) and programs can be left out
     (`program.autoload = False`, or `autoload=[names]` to load only those)
     until the first run or `Object.load()`, which verifies every autoloaded
-    program (`VerifierError` if one is rejected).
+    program (`VerifierError` if one is rejected) and resolves `__kconfig`
+    externs (`kconfig`: the user's values, see `pybpf.runtime.externs`).
     `verify=False` skips the verifier: the programs then run only in the
     bounds-checked interpreter. `engine` is "jit" or "interpreter"; by
     default verified programs run in the JIT unless the interpreter-only
@@ -452,4 +471,5 @@ def load(
         engine=engine,
         autoload=autoload,
         btf=btf,
+        kconfig=kconfig,
     )

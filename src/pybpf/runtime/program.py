@@ -172,6 +172,16 @@ class Program:
             elif insn.opcode == CALL and insn.src == CallSrc.KFUNC:
                 self.unresolved.append(self._unsupported(pc, "kfunc call"))
             out.append(insn)
+        for reloc in spec.relocations:
+            if reloc.kind == RelocationKind.EXTERN:
+                # A strong __ksym names a kernel symbol; there is no kernel here.
+                self.unresolved.append(
+                    NotSupportedError(
+                        f"{where}: pc {reloc.pc}: extern __ksym {reloc.symbol!r} needs a "
+                        "kernel symbol, which pybpf cannot provide (declare it __weak "
+                        "to read it as absent)"
+                    )
+                )
         for pc, helper_id in missing_helpers(spec.instructions, obj.helpers):
             if helper_id == POISON_IMM:
                 continue  # a failed CO-RE relocation: the verifier rejects it if reachable
