@@ -37,6 +37,7 @@ from collections import deque
 from typing import Any
 
 from ..errors import ProgramFault
+from .fib import ForwardingTable
 from .memory import Memory
 from .task import TASK_STRUCT_SIZE, CurrentTask
 
@@ -65,6 +66,8 @@ class ExecutionContext:
         self._next_cpu = itertools.count()
         #: The task programs see as `current` (`runtime.task`); None: the calling host thread.
         self.current_task: CurrentTask | None = None
+        #: What bpf_fib_lookup consults (`runtime.fib`); None: only the loopback device.
+        self.fib: ForwardingTable | None = None
         self._task_structs: dict[bytes, int] = {}
 
     # -- maps -----------------------------------------------------------------
