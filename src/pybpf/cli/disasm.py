@@ -18,26 +18,48 @@ def disasm_command(
         None, "--section", "-s", help="Only programs of this ELF section."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead."),
+    btf: Path | None = typer.Option(
+        None,
+        "--btf",
+        metavar="FILE",
+        help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
+    ),
 ) -> None:
-    """Disassemble OBJ: maps, programs, relocations and instructions with source lines."""
+    """Disassemble OBJ: maps, programs, relocations and instructions with source lines.
+
+    Programs with CO-RE relocations are shown relocated, as they load, each
+    relocation with what it resolved to against the target BTF.
+    """
+    from ..btf.target import apply_core
     from ..elf.loader import load_object_spec
 
-    spec = load_object_spec(obj)
+    core = apply_core(load_object_spec(obj), btf)
+    spec = core.spec
     programs = [p for p in spec.programs.values() if section is None or p.section == section]
     if section is not None and not programs:
         known = ", ".join(sorted({p.section for p in spec.programs.values()})) or "none"
         raise LoadError(f"{obj}: no program in section {section} (sections: {known})")
     if as_json:
-        typer.echo(json.dumps(_object_json(spec, programs), indent=2))
+        typer.echo(json.dumps(_object_json(spec, programs, core), indent=2))
         return
-    for line in _object_text(spec, programs):
+    for line in _object_text(spec, programs, core):
         typer.echo(line)
+
+
+def _core_results(core, p) -> dict:
+    """The CO-RE results of program `p` by pc ({} when none were applied)."""
+    return {r.pc: r for r in core.results.get(p.name, ())}
+
+
+def _core_error(core, p) -> str | None:
+    error = core.errors.get(p.name)
+    return str(error) if error is not None else None
 
 
 # --- plain text ---------------------------------------------------------------
 
 
-def _object_text(spec, programs) -> list[str]:
+def _object_text(spec, programs, core) -> list[str]:
     btf = f"{len(spec.btf)} BTF types" if spec.btf is not None else "no BTF"
     license = repr(spec.license) if spec.license else "(none)"
     lines = [f"{spec.path}: license {license}, {btf}"]
@@ -50,7 +72,7 @@ def _object_text(spec, programs) -> list[str]:
     for p in programs:
         lines.append(f"  {p.section:<32} {p.name:<32} {sum(i.slots for i in p.instructions)} insns")
     for p in programs:
-        lines += [""] + _program_text(spec, p)
+        lines += [""] + _program_text(spec, p, core)
     return lines
 
 
@@ -72,22 +94,26 @@ def _map_line(m) -> str:
     return text
 
 
-def _program_text(spec, p) -> list[str]:
+def _program_text(spec, p, core) -> list[str]:
     from ..isa.disasm import format_program
 
     lines = [f"Disassembly of program {p.name} (section {p.section}):"]
     if p.relocations:
         lines.append(f"  relocations ({len(p.relocations)}):")
         lines += [f"    pc {r.pc}: {r.describe()}" for r in p.relocations]
+    results = _core_results(core, p)
     if p.core_relocations:
         lines.append(f"  CO-RE relocations ({len(p.core_relocations)}):")
-        lines += [f"    pc {c.pc}: {_core_text(spec, c)}" for c in p.core_relocations]
+        lines += [f"    pc {c.pc}: {_core_text(spec, c, results)}" for c in p.core_relocations]
+        error = _core_error(core, p)
+        if error is not None:
+            lines.append(f"    failed: {error}")
     sources = {info.pc: info for info in p.line_infos}
     notes: dict[int, list[str]] = {}
     for r in p.relocations:
         notes.setdefault(r.pc, []).append(f"\t\t; {r.describe()}")
     for c in p.core_relocations:
-        notes.setdefault(c.pc, []).append(f"\t\t; CO-RE {_core_text(spec, c)}")
+        notes.setdefault(c.pc, []).append(f"\t\t; CO-RE {_core_text(spec, c, results)}")
     last_line: list[tuple[str, int] | None] = [None]
 
     def source_above(pc: int) -> list[str]:
@@ -107,7 +133,10 @@ def _program_text(spec, p) -> list[str]:
     return lines
 
 
-def _core_text(spec, c) -> str:
+def _core_text(spec, c, results: dict) -> str:
+    result = results.get(c.pc)
+    if result is not None:  # `byte_off struct iphdr.protocol -> 9 (access 0:9)`
+        return f"{result.describe()} (access {c.access})"
     type_name = spec.btf.type_name(c.type_id) if spec.btf is not None else f"type {c.type_id}"
     return f"{c.kind_name} {type_name} access {c.access}"
 
@@ -115,14 +144,14 @@ def _core_text(spec, c) -> str:
 # --- JSON -----------------------------------------------------------------------
 
 
-def _object_json(spec, programs) -> dict:
+def _object_json(spec, programs, core) -> dict:
     return {
         "path": spec.path,
         "license": spec.license,
         "kern_version": spec.kern_version,
         "btf_types": len(spec.btf) if spec.btf is not None else None,
         "maps": [_map_json(m) for m in spec.maps.values()],
-        "programs": [_program_json(spec, p) for p in programs],
+        "programs": [_program_json(spec, p, core) for p in programs],
     }
 
 
@@ -144,11 +173,12 @@ def _map_json(m) -> dict:
     }
 
 
-def _program_json(spec, p) -> dict:
+def _program_json(spec, p, core) -> dict:
     from ..isa.disasm import format_instruction
     from ..isa.instruction import with_pcs
 
     sources = {info.pc: info for info in p.line_infos}
+    results = _core_results(core, p)
     insns = []
     for pc, insn in with_pcs(p.instructions):
         entry = {"pc": pc, "text": format_instruction(insn, pc), "hex": insn.encode().hex()}
@@ -179,8 +209,10 @@ def _program_json(spec, p) -> dict:
                 "access": c.access,
                 "type_id": c.type_id,
                 "type": spec.btf.type_name(c.type_id) if spec.btf is not None else None,
+                "resolved": results[c.pc].to_json() if c.pc in results else None,
             }
             for c in p.core_relocations
         ],
+        "core_error": _core_error(core, p),
         "instructions": insns,
     }

@@ -39,8 +39,15 @@ def verify_command(
         False, "--verbose", "-v", help="Print the invariants before every instruction."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead."),
+    btf: Path | None = typer.Option(
+        None,
+        "--btf",
+        metavar="FILE",
+        help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
+    ),
 ) -> None:
     """Verify the programs of OBJ; on rejection, show where, why, and how to fix it."""
+    from ..btf.target import apply_core
     from ..elf.loader import load_object_spec
     from ..runtime.program import verifier_prog_type
     from ..verifier.cache import resolve_prog_type
@@ -54,6 +61,11 @@ def verify_command(
         raise _bad_input(f"{obj}: {error.strerror or error}") from None
     except PybpfError as error:
         raise _bad_input(str(error)) from None
+    try:
+        core = apply_core(spec, btf)  # as `pybpf.load`: the relocated code is verified
+    except PybpfError as error:
+        raise _bad_input(str(error)) from None
+    spec = core.spec
     programs = _entry_programs(spec)
     if section is not None:
         programs = [p for p in programs if p.section == section]
@@ -68,6 +80,9 @@ def verify_command(
     if not programs:
         raise _bad_input(f"{obj}: no programs")
 
+    failed = [p.name for p in programs if p.name in core.errors]
+    if failed:
+        raise _bad_input(str(core.errors[failed[0]]))
     verdicts = []
     for program_spec in programs:
         # The type `pybpf.load` verifies (and runs) the program as.
