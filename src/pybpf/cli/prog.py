@@ -130,6 +130,12 @@ def run_command(
         "--engine",
         help="jit or interpreter (default: the JIT unless the interpreter-only policy is on).",
     ),
+    btf: Path = typer.Option(
+        None,
+        "--btf",
+        metavar="FILE",
+        help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
+    ),
 ) -> None:
     """Run one program of OBJ on --data-in; print retval, duration and touched maps."""
     from ..runtime.object import load
@@ -141,7 +147,7 @@ def run_command(
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
     run_args = _parse_args(args) if args is not None else None
     run_regs = _parse_regs(regs) if regs is not None else None
-    with load(obj_path, engine=engine) as obj:
+    with load(obj_path, engine=engine, btf=btf) as obj:
         prog = _pick_program(obj, section, program)
         for other in obj.programs.values():
             # bpftool loads the object; here only the program run is loaded
