@@ -398,3 +398,24 @@ def test_ipv4_frames_are_what_the_parser_expects() -> None:
     # Guard for the table above: real IPv4/TCP, so the kernel agrees on it.
     frame = FRAMES[0][1]
     assert struct.unpack("!H", frame[12:14])[0] == ETH_P_IP and frame[14] == 0x45
+
+
+def test_libbpf_btf_custom_path(no_kernel_btf) -> None:
+    from pybpf import libbpf
+
+    # The object's own BTF as custom path: relocations keep the local layout.
+    obj = libbpf.bpf_object__open_file(FIELDS, {"btf_custom_path": str(FIELDS)})
+    try:
+        first = obj.core_results["core_values"][0]
+        assert first.value == first.original == 4
+    finally:
+        libbpf.bpf_object__close(obj)
+    opts = type("bpf_object_open_opts", (), {"btf_custom_path": str(HOSTED_BTF).encode()})()
+    obj = libbpf.bpf_object__open_file(FIELDS, opts)
+    try:
+        assert (
+            obj.core_results["core_values"][0].value
+            == layout(hosted_btf(), "iphdr")["protocol"][0] // 8
+        )
+    finally:
+        libbpf.bpf_object__close(obj)

@@ -139,12 +139,22 @@ def _fill(buffer: Any, data: bytes) -> None:
 
 
 def bpf_object__open_file(path: str | os.PathLike[str], opts: Any = None) -> Object | None:
-    """Open an object file; None (and `libbpf_errno()`: ENOENT, EINVAL …) on failure."""
+    """Open an object file; None (and `libbpf_errno()`: ENOENT, EINVAL …) on failure.
+
+    `opts` (`struct bpf_object_open_opts`: any object or mapping) may give
+    `btf_custom_path`, the target BTF of CO-RE relocations.
+    """
     if not os.path.exists(path):
         _fail(errno.ENOENT)
         return None
+    if isinstance(opts, dict):
+        btf = opts.get("btf_custom_path")
+    else:
+        btf = getattr(opts, "btf_custom_path", None)
+    if isinstance(btf, bytes):
+        btf = os.fsdecode(btf)
     try:
-        return load(path)
+        return load(path, btf=btf)
     except OSError as error:
         _fail(error.errno or errno.ENOENT)
     except PybpfError as error:
