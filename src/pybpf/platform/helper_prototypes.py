@@ -39,6 +39,7 @@ class ArgKind(Enum):
     PTR_TO_STACK_OR_NULL = "ptr_to_stack_or_null"
     PTR_TO_CONST_STR = "ptr_to_const_str"  # NUL-terminated string in read-only map data
     PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # a ringbuf reservation (released by the call)
+    PTR_TO_SPIN_LOCK = "ptr_to_spin_lock"  # a struct bpf_spin_lock in a map value
 
 
 class RetKind(Enum):
@@ -111,6 +112,8 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         ),
         _p(H.LOOP, R.INTEGER, A.ANYTHING, A.PTR_TO_FUNC, A.PTR_TO_STACK_OR_NULL, A.ANYTHING),
         _p(H.TAIL_CALL, R.VOID, A.PTR_TO_CTX, A.CONST_MAP_PTR, A.ANYTHING),
+        _p(H.SPIN_LOCK, R.VOID, A.PTR_TO_SPIN_LOCK),
+        _p(H.SPIN_UNLOCK, R.VOID, A.PTR_TO_SPIN_LOCK),
         # time, randomness, CPU
         _p(H.KTIME_GET_NS, R.INTEGER),
         _p(H.KTIME_GET_BOOT_NS, R.INTEGER),

@@ -326,6 +326,14 @@ def helper_assertions(func: int, privileged: bool = False) -> list[Assertion]:
                 TypeConstraint(reg, TypeGroup.alloc_mem),
                 ValidAccess(reg, 0, Imm(1), False, AccessType.read),
             ]
+        elif kind == A.PTR_TO_SPIN_LOCK:
+            # The kernel also wants the lock at the BTF offset of the value's
+            # struct bpf_spin_lock and tracks that it is held; here: 4 writable
+            # bytes of a map value.
+            singles += [
+                TypeConstraint(reg, TypeGroup.shared),
+                ValidAccess(reg, 0, Imm(4), False, AccessType.write),
+            ]
         elif kind == A.PTR_TO_CTX:
             singles += [TypeConstraint(reg, TypeGroup.ctx), ZeroCtxOffset(reg)]
         elif kind == A.PTR_TO_CTX_OR_NULL:
