@@ -28,9 +28,12 @@ def pybpf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
     )
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    """A failed command: exit 1, one line on stderr naming the needles, no traceback."""
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+def assert_one_line_error(
+    proc: subprocess.CompletedProcess[str], *needles: str, code: int = 2
+) -> None:
+    """A failed command: exit `code` (2 bad input, 1 rejected or failed), one line on
+    stderr naming the needles, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     err = proc.stderr.strip()
     assert "Traceback" not in proc.stderr
     assert len(err.splitlines()) == 1, err

@@ -58,7 +58,7 @@ def test_disasm_json_map_in_map(capsys) -> None:
 
 
 def test_disasm_unknown_section_is_one_line_error(capsys) -> None:
-    assert main(["disasm", "--section", "nope", sample("build/bpf2bpf.o")]) == 1
+    assert main(["disasm", "--section", "nope", sample("build/bpf2bpf.o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
 
@@ -67,7 +67,7 @@ def test_disasm_unknown_section_is_one_line_error(capsys) -> None:
 def test_disasm_bad_file_is_one_line_error(tmp_path, capsys, content: bytes) -> None:
     path = tmp_path / "bad.o"
     path.write_bytes(content)
-    assert main(["disasm", str(path)]) == 1
+    assert main(["disasm", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"pybpf: error: {path}") and err.count("\n") == 1
 
@@ -80,7 +80,7 @@ def test_disasm_missing_file_in_subprocess(tmp_path) -> None:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and str(missing) in result.stderr
 
@@ -90,5 +90,5 @@ def test_disasm_rejected_sample_in_subprocess() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pybpf", "disasm", path], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"pybpf: error: {path}")

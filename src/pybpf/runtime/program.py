@@ -66,16 +66,26 @@ def program_type_of(section: str) -> ProgramType:
     return ProgramType.UNSPEC
 
 
-def verifier_prog_type(section: str) -> str | None:
+def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> str | None:
     """The verifier's name for the type a program of `section` runs as.
 
-    The libbpf section table decides, as for running; None when the
-    verifier has no context for that type (it then uses its own table).
+    `prog_type` when given (`--type`, `prog_type=`), else the libbpf
+    section table decides, as for running; None when the verifier has no
+    context for that type (it then uses its own table, from the section
+    name alone).
     """
     from ..verifier.program import PREVAIL_CONTEXTS
 
-    name = program_type_of(section).name.lower()
+    name = (prog_type or program_type_of(section)).name.lower()
     return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
+
+
+def untyped_section_message(section: str) -> str:
+    """Why a program whose section says no type cannot load (libbpf: missing BPF prog type)."""
+    return (
+        f"section {section!r} does not name a program type: give one"
+        " (--type / prog_type=, bpftool's names: xdp, tc, socket, cgroup/skb, …)"
+    )
 
 
 class Program:
@@ -95,9 +105,10 @@ class Program:
         self.spec = spec
         self.name = spec.name
         self.section = spec.section
-        self.prog_type = program_type_of(spec.section)
-        self.unresolved: list[PybpfError] = []
+        #: `prog_type=` of the object when given (bpftool's `type`), else the section's.
+        self.prog_type = getattr(obj, "prog_type", None) or program_type_of(spec.section)
         self._autoload = spec.autoload
+        self.unresolved: list[PybpfError] = []
         self.instructions: tuple[Instruction, ...] = ()
         self.link()
         self._engine: Any = None
@@ -212,8 +223,14 @@ class Program:
         Does not raise: `Object.load` turns a rejection into `VerifierError`.
         """
         from ..verifier.cache import verify_cached
+        from ..verifier.report import Failure, Report
 
-        report = verify_cached(self.spec, self.object.spec, self.verifier_prog_type)
+        if self.prog_type == ProgramType.UNSPEC:
+            # As libbpf, which refuses to load it ("missing BPF prog type"):
+            # never a type guessed from the object's path.
+            report = Report(failures=[Failure(0, None, untyped_section_message(self.section))])
+        else:
+            report = verify_cached(self.spec, self.object.spec, self.verifier_prog_type)
         self.report = report
         self.verified = report.ok
         return report
@@ -221,7 +238,7 @@ class Program:
     @property
     def verifier_prog_type(self) -> str | None:
         """The verifier's name for the type this program runs as (None: the section's)."""
-        return verifier_prog_type(self.section)
+        return verifier_prog_type(self.section, self.prog_type)
 
     # -- running ----------------------------------------------------------------
 

@@ -265,12 +265,16 @@ default_cache = VerifierCache()
 
 
 def resolve_prog_type(program: ProgramSpec, obj: ObjectSpec, prog_type: str | None = None) -> str:
-    """The PREVAIL program type name to verify with (the section's, unless given)."""
+    """The PREVAIL program type name to verify with (the section's, unless given).
+
+    From the section name only, never the object's path (PREVAIL's cilium
+    path convention is for its sample-inventory comparison alone).
+    """
     if prog_type is not None:
         return prog_type
     from ..platform.sections import prevail_program_type
 
-    return prevail_program_type(program.section, obj.path).program_type.name
+    return prevail_program_type(program.section).program_type.name
 
 
 def verify_cached(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -57,6 +58,11 @@ FUNCTION_PROTOTYPE = ctypes.CFUNCTYPE(_U64, _U64, _U64, _U64, _U64, _U64, _U64, 
 
 REPEAT_PROTOTYPE = ctypes.CFUNCTYPE(_U64, _U64, _U64, ctypes.c_void_p)
 """The native repeat loop: ``u64 repeat(r1, n, RunState*)``."""
+
+REPEAT_FIRST_CHUNK = 256
+"""Runs in the first native call of `run_repeated`; later calls double it (see there)."""
+REPEAT_CHUNK_SECONDS = 0.05
+"""A native call of `run_repeated` stops growing once it takes this long."""
 
 
 class FinishedRun:
@@ -288,6 +294,11 @@ class JitEngine:
             self._release(slot)
         return r0, 0
 
+    def prepare_run(self) -> None:
+        """Set up a run slot now, so that the next run does not (a test run's timer)."""
+        if not self._pool:
+            self._release(self._acquire(self._env(0), 0))
+
     def run_repeated(self, r1: int, repeat: int) -> int:
         """Run the program `repeat` times with context pointer r1; return the last r0.
 
@@ -304,16 +315,27 @@ class JitEngine:
         args = (r1, 0, 0, 0, 0)
         remaining = repeat
         r0 = 0
+        chunk = REPEAT_FIRST_CHUNK
         while remaining > 0:
+            # In chunks, so that Python regains control now and then: a signal
+            # handler (Ctrl-C) runs between two native calls. A chunk doubles
+            # while it takes under REPEAT_CHUNK_SECONDS, so a long loop makes
+            # one native call per ~50 ms and the per-run cost is unchanged.
+            runs = min(remaining, chunk)
             env = self._env(r1)
             slot = self._acquire(env, r1)
+            started = time.perf_counter()
             try:
-                result = self._repeat(r1, remaining, slot.address)
-                if not slot.state.status:
-                    return result
-                error = slot.take_error()
+                result = self._repeat(r1, runs, slot.address)
+                error = slot.take_error() if slot.state.status else None
             finally:
                 self._release(slot)
+            if error is None:
+                r0 = result
+                remaining -= runs
+                if time.perf_counter() - started < REPEAT_CHUNK_SECONDS:
+                    chunk *= 2
+                continue
             remaining -= result  # runs started, including the one that stopped
             if not isinstance(error, TailCall):
                 raise error
