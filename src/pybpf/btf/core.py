@@ -539,7 +539,7 @@ def relocate_object(obj: Any, target: Spec | None) -> CoreOutcome:
             programs[name], outcome.results[name] = relocate_program(
                 program, obj.btf, target, cache
             )
-        except CoreError as error:
+        except LoadError as error:  # CoreError, or malformed BTF met on the way
             outcome.errors[name] = CoreError(f"{obj.path}: {error}")
     outcome.spec = replace(obj, programs=programs)
     return outcome

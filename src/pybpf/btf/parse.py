@@ -88,21 +88,45 @@ def _slice(data: bytes, start: int, length: int, where: str, what: str) -> bytes
 
 
 class _Reader:
-    """A cursor over the type section that reports truncation as LoadError."""
+    """A cursor over the type section that reports truncation as LoadError.
+
+    Formats are compiled once and strings decoded once per offset: a
+    kernel's BTF has over 100 000 types, most sharing member names.
+    """
 
     def __init__(self, data: bytes, order: str, where: str):
         self.data = data
         self.order = order
         self.where = where
         self.pos = 0
+        self._formats: dict[str, struct.Struct] = {}
+        self._strings: dict[int, str] = {}
 
     def unpack(self, fmt: str) -> tuple[int, ...]:
-        size = struct.calcsize(self.order + fmt)
-        if self.pos + size > len(self.data):
+        compiled = self._formats.get(fmt)
+        if compiled is None:
+            compiled = self._formats[fmt] = struct.Struct(self.order + fmt)
+        if self.pos + compiled.size > len(self.data):
             raise LoadError(f"{self.where}: BTF type section truncated at byte {self.pos}")
-        values = struct.unpack_from(self.order + fmt, self.data, self.pos)
-        self.pos += size
+        values = compiled.unpack_from(self.data, self.pos)
+        self.pos += compiled.size
         return values
+
+    def unpack_many(self, fmt: str, count: int) -> list[tuple[int, ...]]:
+        """`count` records of `fmt` at once (members, enumerators, parameters)."""
+        record = struct.Struct(self.order + fmt)
+        end = self.pos + record.size * count
+        if end > len(self.data):
+            raise LoadError(f"{self.where}: BTF type section truncated at byte {self.pos}")
+        values = list(record.iter_unpack(self.data[self.pos : end]))
+        self.pos = end
+        return values
+
+    def string(self, strings: bytes, offset: int) -> str:
+        text = self._strings.get(offset)
+        if text is None:
+            text = self._strings[offset] = read_string(strings, offset, self.where)
+        return text
 
 
 def _parse_types(data: bytes, strings: bytes, order: str, where: str) -> list[Type]:
@@ -113,7 +137,7 @@ def _parse_types(data: bytes, strings: bytes, order: str, where: str) -> list[Ty
         start = reader.pos
         name_off, info, size_or_type = reader.unpack("III")
         try:
-            name = read_string(strings, name_off, where)
+            name = reader.string(strings, name_off)
             kind = Kind((info >> 24) & 0x1F)
         except ValueError:
             raise LoadError(
@@ -131,7 +155,7 @@ def _parse_types(data: bytes, strings: bytes, order: str, where: str) -> list[Ty
 
 def _names(reader: _Reader, strings: bytes, offset: int) -> str:
     """The name of a member, enumerator or parameter."""
-    return read_string(strings, offset, reader.where)
+    return reader.string(strings, offset)
 
 
 def _parse_one(
@@ -148,18 +172,17 @@ def _parse_one(
         return Array(name, elem, index, nelems)
     if kind in (Kind.STRUCT, Kind.UNION):
         members = []
-        for _ in range(vlen):
-            m_name, m_type, m_off = reader.unpack("III")
+        for m_name, m_type, m_off in reader.unpack_many("III", vlen):
             # With kind_flag the offset word packs the bitfield size in its top byte.
             bits, offset = (m_off >> 24, m_off & 0xFFFFFF) if kind_flag else (0, m_off)
             members.append(Member(_names(reader, strings, m_name), m_type, offset, bits))
         cls = Struct if kind == Kind.STRUCT else Union
         return cls(name, sot, tuple(members))
     if kind == Kind.ENUM:
-        values = []
-        for _ in range(vlen):
-            v_name, value = reader.unpack("Ii")
-            values.append(EnumValue(_names(reader, strings, v_name), value))
+        values = [
+            EnumValue(_names(reader, strings, v_name), value)
+            for v_name, value in reader.unpack_many("Ii", vlen)
+        ]
         return Enum(name, sot, tuple(values), kind_flag)
     if kind == Kind.ENUM64:
         values = []
@@ -173,10 +196,10 @@ def _parse_one(
     if kind == Kind.FWD:
         return Fwd(name, kind_flag)
     if kind == Kind.FUNC_PROTO:
-        params = []
-        for _ in range(vlen):
-            p_name, p_type = reader.unpack("II")
-            params.append(Param(_names(reader, strings, p_name), p_type))
+        params = [
+            Param(_names(reader, strings, p_name), p_type)
+            for p_name, p_type in reader.unpack_many("II", vlen)
+        ]
         return FuncProto(name, sot, tuple(params))
     if kind == Kind.VAR:
         (linkage,) = reader.unpack("I")
