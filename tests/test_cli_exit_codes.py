@@ -199,3 +199,7 @@ def test_help_says_what_duration_means() -> None:
     text = " ".join(proc.stdout.split())
     assert "mean time of one run in ns over --repeat runs" in text
     assert "not in it" in text
+
+
+def test_map_dump_of_an_unknown_map_is_bad_input() -> None:
+    one_line(pybpf("map", "dump", str(EXAMPLES / "xdp_counter.o"), "nope"), 2, "nope", "maps:")

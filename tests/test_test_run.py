@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import pybpf
 from pybpf.elf.loader import load_object_spec
 from pybpf.errors import ProgramFault
 from pybpf.hooks.test_run import XDP_PACKET_HEADROOM, TestRunError, test_run
@@ -506,3 +507,15 @@ def test_cli_regs_refuses_bad_input(tracing_object: Path) -> None:
     )
     assert run.returncode != 0
     assert "xmm0" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_repeat_beyond_the_kernels_u32_is_refused():
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    with pybpf.load(examples / "xdp_counter.o") as obj:
+        program = obj.programs["xdp_count"]
+        with pytest.raises(TestRunError) as info:
+            program.test_run(data=bytes(64), repeat=1 << 32)
+        assert info.value.errno == errno.EINVAL
+        with pytest.raises(TestRunError):
+            program.test_run(data=bytes(64), repeat=-1)
+        assert program.test_run(data=bytes(64), repeat=0).retval == 2  # 0 runs once, as Linux

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from .main import app
+from .main import BadInput, app
 
 map_app = typer.Typer(name="map", help="Inspect the maps of an object file.", no_args_is_help=True)
 app.add_typer(map_app, name="map")
@@ -99,6 +99,9 @@ def dump_command(
     from ..runtime.object import load
 
     with load(obj) as loaded:
+        if name not in loaded.maps:
+            known = ", ".join(loaded.maps) or "none"
+            raise BadInput(f"{obj}: no map named {name!r} (maps: {known})")
         map_ = loaded.maps[name]
         report = map_report(map_, map_entries(map_))
     if as_json:

@@ -95,6 +95,7 @@ __all__ = [
     "test_run",
 ]
 
+U32_MAX = 0xFFFFFFFF
 XDP_PACKET_HEADROOM = 256
 """Bytes before the packet in an XDP test run (and in drivers)."""
 
@@ -682,6 +683,9 @@ def test_run(
         raise TestRunError(f"{prog_type.c_name} test runs take no regs (kprobe, perf_event do)")
     if args is not None and ctx is not None:
         raise TestRunError("give args or ctx, not both")
+    if not 0 <= repeat <= U32_MAX:
+        # bpf_attr.test.repeat is a __u32: no larger count reaches the kernel.
+        raise TestRunError(f"repeat {repeat} is outside the kernel's u32 range (0..{U32_MAX})")
     req = _Request(
         prog_type,
         bytes(data),
