@@ -1,6 +1,7 @@
 /* The types pybpf hosts, as a target BTF for CO-RE when the machine has no
  * kernel BTF (/sys/kernel/btf/vmlinux): the UAPI context structs of the
- * program types pybpf runs and the stable packet-header structs.
+ * program types pybpf runs, the structs programs hand to helpers
+ * (bpf_fib_lookup, bpf_sock_tuple, …) and the stable packet-header structs.
  *
  * Layouts are Linux's (include/uapi/linux/bpf.h, if_ether.h, ip.h, ipv6.h,
  * tcp.h, udp.h, icmp.h, icmpv6.h, if_arp.h, include/linux/if_vlan.h and
@@ -294,6 +295,130 @@ struct bpf_cgroup_dev_ctx {
 	__u32 minor;
 };
 
+/* --- structs programs pass to helpers (vmlinux.h relocates their fields) -- */
+
+struct bpf_spin_lock {
+	__u32 val;
+};
+
+struct bpf_sock_tuple {
+	union {
+		struct {
+			__be32 saddr;
+			__be32 daddr;
+			__be16 sport;
+			__be16 dport;
+		} ipv4;
+		struct {
+			__be32 saddr[4];
+			__be32 daddr[4];
+			__be16 sport;
+			__be16 dport;
+		} ipv6;
+	};
+};
+
+struct bpf_tcp_sock {
+	__u32 snd_cwnd;
+	__u32 srtt_us;
+	__u32 rtt_min;
+	__u32 snd_ssthresh;
+	__u32 rcv_nxt;
+	__u32 snd_nxt;
+	__u32 snd_una;
+	__u32 mss_cache;
+	__u32 ecn_flags;
+	__u32 rate_delivered;
+	__u32 rate_interval_us;
+	__u32 packets_out;
+	__u32 retrans_out;
+	__u32 total_retrans;
+	__u32 segs_in;
+	__u32 data_segs_in;
+	__u32 segs_out;
+	__u32 data_segs_out;
+	__u32 lost_out;
+	__u32 sacked_out;
+	__u64 bytes_received;
+	__u64 bytes_acked;
+	__u32 dsack_dups;
+	__u32 delivered;
+	__u32 delivered_ce;
+	__u32 icsk_retransmits;
+};
+
+struct bpf_xdp_sock {
+	__u32 queue_id;
+};
+
+struct bpf_tunnel_key {
+	__u32 tunnel_id;
+	union {
+		__u32 remote_ipv4;
+		__u32 remote_ipv6[4];
+	};
+	__u8 tunnel_tos;
+	__u8 tunnel_ttl;
+	union {
+		__u16 tunnel_ext;
+		__be16 tunnel_flags;
+	};
+	__u32 tunnel_label;
+	union {
+		__u32 local_ipv4;
+		__u32 local_ipv6[4];
+	};
+};
+
+struct bpf_fib_lookup {
+	__u8 family;
+	__u8 l4_protocol;
+	__be16 sport;
+	__be16 dport;
+	union {
+		__u16 tot_len;
+		__u16 mtu_result;
+	};
+	__u32 ifindex;
+	union {
+		__u8 tos;
+		__be32 flowinfo;
+		__u32 rt_metric;
+	};
+	union {
+		__be32 ipv4_src;
+		__u32 ipv6_src[4];
+	};
+	union {
+		__be32 ipv4_dst;
+		__u32 ipv6_dst[4];
+	};
+	union {
+		struct {
+			__be16 h_vlan_proto;
+			__be16 h_vlan_TCI;
+		};
+		__u32 tbid;
+	};
+	union {
+		struct {
+			__u32 mark;
+		};
+		struct {
+			__u8 smac[6];
+			__u8 dmac[6];
+		};
+	};
+};
+
+struct bpf_redir_neigh {
+	__u32 nh_family;
+	union {
+		__be32 ipv4_nh;
+		__u32 ipv6_nh[4];
+	};
+};
+
 /* --- packet headers ------------------------------------------------------- */
 
 struct ethhdr {
@@ -404,6 +529,11 @@ struct icmpv6_echo {
 	__be16 sequence;
 };
 
+struct ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
 struct icmp6hdr {
 	__u8 icmp6_type;
 	__u8 icmp6_code;
@@ -442,6 +572,14 @@ struct pybpf_hosted_types {
 	struct udphdr udphdr;
 	struct icmphdr icmphdr;
 	struct icmp6hdr icmp6hdr;
+	struct ipv6_opt_hdr ipv6_opt_hdr;
+	struct bpf_spin_lock bpf_spin_lock;
+	struct bpf_sock_tuple bpf_sock_tuple;
+	struct bpf_tcp_sock bpf_tcp_sock;
+	struct bpf_xdp_sock bpf_xdp_sock;
+	struct bpf_tunnel_key bpf_tunnel_key;
+	struct bpf_fib_lookup bpf_fib_lookup;
+	struct bpf_redir_neigh bpf_redir_neigh;
 };
 
 struct pybpf_hosted_types pybpf_hosted_types __attribute__((used));
