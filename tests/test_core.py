@@ -20,6 +20,7 @@ import pytest
 import pybpf
 from pybpf.btf import core_match
 from pybpf.btf.core import POISON_IMM, CoreError, relocate_program
+from pybpf.btf.ext import CoreRelocation, CoreReloKind
 from pybpf.btf.spec import Spec
 from pybpf.btf.target import (
     ENV_KERNEL_BTF,
@@ -29,10 +30,12 @@ from pybpf.btf.target import (
     load_btf_file,
     target_btf,
 )
-from pybpf.btf.types import Struct, Union
+from pybpf.btf.types import Enum, Enum64, EnumValue, Fwd, Int, Member, Ptr, Struct, Union, Void
 from pybpf.cli.main import main
 from pybpf.elf.loader import load_object_spec
-from pybpf.isa.instruction import with_pcs
+from pybpf.elf.specs import ProgramSpec
+from pybpf.isa.instruction import Instruction, with_pcs
+from pybpf.isa.opcodes import EXIT, InsnClass, Mode, Size
 from pybpf.testing import kernel
 from pybpf.testing.packets import ETH_P_IP, ETH_P_IPV6, checksum, ethernet, ip4
 
@@ -419,3 +422,92 @@ def test_libbpf_btf_custom_path(no_kernel_btf) -> None:
         )
     finally:
         libbpf.bpf_object__close(obj)
+
+
+# -- libbpf's rules on synthetic BTF ----------------------------------------------------------
+
+
+LDX = InsnClass.LDX | Mode.MEM
+
+
+def btf_of(*types) -> Spec:
+    return Spec([Void(), *types], b"\0", "<synthetic>")
+
+
+def one_field(name: str, field_type) -> Spec:
+    # [1] the field's type, [2] struct `name` { field_type x at byte 8 }
+    return btf_of(field_type, Struct(name, 16, (Member("x", 1, 64),)))
+
+
+def load_x(local: Spec, target: Spec, width: Size):
+    program = ProgramSpec(
+        "p",
+        "xdp",
+        (Instruction(LDX | width, 0, 1, 8, 0), Instruction(EXIT)),
+        core_relocations=(CoreRelocation(0, 2, "0:0", CoreReloKind.FIELD_BYTE_OFFSET),),
+    )
+    relocated, (result,) = relocate_program(program, local, target)
+    return relocated.instructions[0], result
+
+
+def test_load_width_follows_an_unsigned_field_that_grew() -> None:
+    local = one_field("s", Int("unsigned int", 4, 0, 0, 32))
+    target = btf_of(
+        Int("long unsigned int", 8, 0, 0, 64),
+        Struct("s___v2", 24, (Member("pad", 1, 0), Member("x", 1, 128))),
+    )
+    insn, result = load_x(local, target, Size.W)
+    assert (insn.off, insn.opcode & 0x18, result.value) == (16, Size.DW, 16)
+
+
+def test_signed_field_of_another_size_poisons_the_load() -> None:
+    local = one_field("s", Int("int", 4, 1, 0, 32))
+    target = one_field("s", Int("long", 8, 1, 0, 64))
+    insn, result = load_x(local, target, Size.W)
+    assert result.poisoned and insn.imm == POISON_IMM
+
+
+def test_field_of_incompatible_kind_is_not_a_match() -> None:
+    local = one_field("s", Int("int", 4, 1, 0, 32))
+    target = btf_of(Struct("t", 4, ()), Ptr("", 1), Struct("s", 16, (Member("x", 2, 64),)))
+    program = ProgramSpec(
+        "p",
+        "xdp",
+        (Instruction(InsnClass.ALU64 | 0xB0, 0, 0, 0, 1), Instruction(EXIT)),
+        core_relocations=(CoreRelocation(0, 2, "0:0", CoreReloKind.FIELD_EXISTS),),
+    )
+    _, (result,) = relocate_program(program, local, target)
+    assert result.value == 0  # an int is not read as a pointer
+
+
+def test_two_flavors_deciding_differently_are_ambiguous() -> None:
+    local = one_field("s", Int("int", 4, 1, 0, 32))
+    target = btf_of(
+        Int("int", 4, 1, 0, 32),
+        Struct("s___a", 16, (Member("x", 1, 64),)),
+        Struct("s___b", 16, (Member("x", 1, 96),)),
+    )
+    with pytest.raises(CoreError, match="ambiguity"):
+        load_x(local, target, Size.W)
+
+
+@pytest.mark.parametrize(
+    ("local", "target", "matches"),
+    [
+        (Int("int", 4, 1, 0, 32), Int("int", 4, 1, 0, 32), True),
+        (Int("int", 4, 1, 0, 32), Int("int", 4, 0, 0, 32), False),  # signedness
+        (Enum("e", 4, (EnumValue("A", 1),)), Enum64("e", 4, (EnumValue("A", 9),)), True),
+        (Enum("e", 4, (EnumValue("A", 1),)), Enum("e", 8, (EnumValue("A", 1),)), False),
+        (Enum("e", 4, (EnumValue("B", 1),)), Enum("e", 4, (EnumValue("A", 1),)), False),
+    ],
+)
+def test_types_match_rules(local, target, matches: bool) -> None:
+    assert core_match.types_match(btf_of(local), 1, btf_of(target), 1) is matches
+
+
+def test_types_match_a_struct_behind_a_pointer_with_a_forward_declaration() -> None:
+    local = btf_of(Struct("t", 4, ()), Ptr("", 1), Struct("s", 8, (Member("p", 2, 0),)))
+    target = btf_of(Fwd("t"), Ptr("", 1), Struct("s", 8, (Member("p", 2, 0),)))
+    union = btf_of(Fwd("t", union=True), Ptr("", 1), Struct("s", 8, (Member("p", 2, 0),)))
+    assert core_match.types_match(local, 3, target, 3)
+    assert not core_match.types_match(local, 3, union, 3)
