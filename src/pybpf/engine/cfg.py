@@ -114,12 +114,18 @@ def func_target(pc: int, insn: Instruction) -> int | None:
     return None
 
 
+LEGACY_PACKET_LOADS = frozenset(
+    InsnClass.LD | mode | size for mode in (Mode.ABS, Mode.IND) for size in (0x00, 0x08, 0x10)
+)
+"""LD_ABS / LD_IND of a word, half word or byte (`runtime.packet_loads`); no double word."""
+
+
 def _check_insn(pc: int, insn: Instruction, where: str | None) -> None:
     op = insn.opcode
     cls = op & 0x07
-    if cls == InsnClass.LD and op != 0x18:
+    if cls == InsnClass.LD and op != 0x18 and op not in LEGACY_PACKET_LOADS:
         raise NotSupportedError(
-            f"{where + ': ' if where else ''}pc {pc}: legacy ld_abs/ld_ind packet loads are not supported"
+            f"{where + ': ' if where else ''}pc {pc}: ld opcode 0x{op:02x} is not supported"
         )
     if op == 0x18 and insn.src not in (0, PseudoSrc.FUNC):
         raise NotSupportedError(

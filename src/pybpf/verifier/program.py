@@ -37,7 +37,7 @@ from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY, original_pc
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
-from .ir import Call, IrInstruction, Undefined, from_instruction
+from .ir import Call, IrInstruction, Packet, Undefined, from_instruction
 from .linux_rules import exit_value_range, helper_unavailable
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
 from .report import Failure, Report
@@ -99,6 +99,9 @@ _HELPER_CONTEXTS: Mapping[int, CtxDescriptor] = {
     59: PREVAIL_CONTEXTS["sock_ops"],  # sock_ops_cb_flags_set
     56: PREVAIL_CONTEXTS["perf_event"],  # perf_prog_read_value
 }
+
+#: Linux program types that may use LD_ABS / LD_IND (the kernel's may_access_skb).
+LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 
 #: PREVAIL's privileged program types (PTYPE_PRIVILEGED in linux_platform.cpp).
 PRIVILEGED_TYPES = frozenset({"kprobe", "raw_tracepoint", "raw_tracepoint_writable"})
@@ -241,6 +244,14 @@ def verify_program(
             and pc not in poisoned
             and (msg := helper_unavailable(opts.linux_program_type, insn.func)) is not None
         ]
+        refused += [
+            (pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type")
+            for pc, insn in program.items()
+            if isinstance(insn, Packet)
+            and opts.linux_program_type is not None
+            and opts.linux_program_type not in LD_ABS_TYPES
+        ]
+        refused.sort(key=lambda item: item[0])
         if refused:
             pc, msg = refused[0]
             return _with_sources(Report(failures=[Failure(pc, None, msg)]), program_spec)

@@ -53,7 +53,17 @@ from ...isa.opcodes import (
     Mode,
     Source,
 )
-from ..cfg import Function, ProgramLayout, func_target, is_jump, jump_target, local_call_target
+from ...platform.contexts import SK_BUFF
+from ...runtime.memory import pointer_slots_of
+from ..cfg import (
+    LEGACY_PACKET_LOADS,
+    Function,
+    ProgramLayout,
+    func_target,
+    is_jump,
+    jump_target,
+    local_call_target,
+)
 from ..translate import FUNC_TOKEN, MAX_DEPTH
 from . import ops
 from .abi import RUN_FIELD, RunState
@@ -76,6 +86,9 @@ def _run_type() -> ir.LiteralStructType:
         [kinds[ctypes.sizeof(kind)] for _, kind in RunState._fields_]  # type: ignore[misc]
     )
 
+
+_SKB_SLOTS = pointer_slots_of(SK_BUFF)
+"""Slots of the `__sk_buff` pointer fields in `run->ctx_pointers` (for LD_ABS / LD_IND)."""
 
 RUN_TYPE = _run_type()
 """The LLVM struct type of `abi.RunState` (built from the ctypes layout)."""
@@ -147,6 +160,8 @@ def _uses_defs(pc: int, insn: Instruction) -> tuple[int, int]:
         return dst | src, 0
     if op == LDDW:
         return 0, dst
+    if op in LEGACY_PACKET_LOADS:
+        return 1 << 6 | src, 1  # r6 (the context) and an IND offset; r0
     if op == CALLX:
         return dst | _ARGS, 1
     if op == CALL:
@@ -394,6 +409,8 @@ class _FunctionBuilder:
                 regs.set(insn.dst, self.builder.and_(regs.get(insn.dst), i64(~slot)))
             else:
                 self.context_load(insn, slot)
+        elif op in LEGACY_PACKET_LOADS:
+            self.packet_load(insn)
         elif cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
             if ops.atomic_valid(insn):
                 ops.atomic(regs, insn)
@@ -422,6 +439,39 @@ class _FunctionBuilder:
         table = b.load(run_field(b, self.run, "ctx_pointers"), typ=I64)
         pointer = ops.address(b, table, slot * 8)
         self.regs.set(insn.dst, b.load(pointer, typ=I64, align=1))
+
+    def packet_load(self, insn: Instruction) -> None:
+        """LD_ABS / LD_IND as the kernel runs them (`runtime.packet_loads`).
+
+        The packet bounds come from the `__sk_buff` pointer table
+        (`run->ctx_pointers`; the verifier proved r6 is the context): r0 is
+        the big-endian value at data + offset, or the function returns 0
+        when the int32 offset is negative or the load passes data_end.
+        """
+        b = self.builder
+        size = {0x00: 4, 0x08: 2, 0x10: 1}[insn.opcode & 0x18]
+        table = b.load(run_field(b, self.run, "ctx_pointers"), typ=I64)
+        data = b.load(ops.address(b, table, 8 * _SKB_SLOTS["data"]), typ=I64, align=1)
+        end = b.load(ops.address(b, table, 8 * _SKB_SLOTS["data_end"]), typ=I64, align=1)
+        offset: ir.Value = ir.Constant(I32, insn.imm & 0xFFFFFFFF)
+        if insn.opcode & 0xE0 == Mode.IND:
+            offset = b.add(b.trunc(self.regs.get(insn.src), I32), offset)
+        offset = b.sext(offset, I64)
+        # In bounds: 0 <= offset and offset + size <= end - data (signed).
+        room = b.sub(b.sub(end, data), i64(size))
+        ok = b.and_(b.icmp_signed(">=", offset, i64(0)), b.icmp_signed("<=", offset, room))
+        inside = self.function.append_basic_block()
+        outside = self.function.append_basic_block()
+        b.cbranch(ok, inside, outside)
+        b.position_at_end(outside)
+        b.ret(i64(0))
+        b.position_at_end(inside)
+        width = ir.IntType(8 * size)
+        value = b.load(ops.address(b, b.add(data, offset), 0), typ=width, align=1)
+        if size > 1:
+            bswap = self.program.module.declare_intrinsic("llvm.bswap", [width])
+            value = b.call(bswap, [value])
+        self.regs.set(0, b.zext(value, I64))
 
     def fallback(self, code: ir.Value) -> ir.Value:
         """Call the Python fallback with r1..r5; return its r0."""
