@@ -298,7 +298,7 @@ def test_cli_bad_btf_is_one_line_exit_2(tmp_path, capsys) -> None:
 
 def test_cli_verify_and_disasm_use_the_target(no_kernel_btf, capsys) -> None:
     assert main(["verify", str(FIELDS)]) == 0
-    assert "3 of 3 program(s) verified" in capsys.readouterr().out
+    assert "4 of 4 program(s) verified" in capsys.readouterr().out
     assert main(["verify", str(POISON)]) == 1
     assert "failed to resolve CO-RE relocation" in capsys.readouterr().out
     protocol = layout(hosted_btf(), "iphdr")["protocol"][0] // 8
@@ -511,3 +511,40 @@ def test_types_match_a_struct_behind_a_pointer_with_a_forward_declaration() -> N
     union = btf_of(Fwd("t", union=True), Ptr("", 1), Struct("s", 8, (Member("p", 2, 0),)))
     assert core_match.types_match(local, 3, target, 3)
     assert not core_match.types_match(local, 3, union, 3)
+
+
+ETH_P_IP_BE = int.from_bytes(ETH_P_IP.to_bytes(2, "big"), "little")  # skb->protocol is __be16
+
+
+TC_FRAMES = [
+    ("ttl-64", tcp_frame(0x02, 80, 64)),
+    ("ttl-1", tcp_frame(0x10, 22, 1)),
+]
+
+
+def _run_tc(obj, frame: bytes) -> tuple[int, dict]:
+    result = obj.programs["core_tc"].test_run(data=frame)
+    values = values_of(obj)
+    return result.retval, {k: values[k] for k in (28, 29, 30)}
+
+
+@pytest.mark.parametrize(("label", "frame"), TC_FRAMES, ids=[f[0] for f in TC_FRAMES])
+def test_tc_program_reads_sk_buff_through_the_shipped_btf(no_kernel_btf, label, frame) -> None:
+    with pybpf.load(FIELDS) as obj:
+        retval, values = _run_tc(obj, frame)
+    assert retval == (2 if frame[22] == 1 else 0)
+    assert values == {28: len(frame), 29: ETH_P_IP_BE, 30: frame[22]}
+
+
+@needs_kernel
+@pytest.mark.parametrize(("label", "frame"), TC_FRAMES, ids=[f[0] for f in TC_FRAMES])
+def test_tc_program_equals_the_kernel(monkeypatch, label, frame) -> None:
+    monkeypatch.delenv(ENV_KERNEL_BTF, raising=False)
+    with kernel.KernelObject(FIELDS) as reference:
+        want = reference.test_run("core_tc", frame)
+        values = {
+            int.from_bytes(k, "little"): int.from_bytes(v, "little")
+            for k, v in reference.map("values").items()
+        }
+    with pybpf.load(FIELDS) as obj:
+        assert _run_tc(obj, frame) == (want.retval, {k: values[k] for k in (28, 29, 30)})

@@ -160,3 +160,28 @@ int core_guarded(struct xdp_md___local *ctx)
 		return ip->no_such_field;
 	return XDP_DROP;
 }
+
+/* tc, as libbpf-bootstrap's `tc` example is written: __sk_buff through
+ * vmlinux.h-style relocations (reordered here). Stores len, protocol and the
+ * IPv4 TTL; drops TTL 1, passes the rest. */
+struct __sk_buff___local {
+	__u32 data_end;
+	__u32 protocol;
+	__u32 data;
+	__u32 len;
+} __attribute__((preserve_access_index));
+
+SEC("tc")
+int core_tc(struct __sk_buff___local *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr___local *ip = data + 14;
+
+	put(28, skb->len);
+	put(29, skb->protocol);
+	if (data + 14 + 20 > data_end)
+		return 0;
+	put(30, ip->ttl);
+	return ip->ttl == 1 ? 2 : 0;
+}
