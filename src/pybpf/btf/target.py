@@ -73,7 +73,8 @@ def load_btf_file(path: str | os.PathLike) -> Spec:
     try:
         spec = parse_btf(data, name)
     except LoadError as error:
-        raise LoadError(f"{name}: not a BTF file ({error})") from None
+        reason = str(error).removeprefix(f"{name}: ")
+        raise LoadError(f"{name}: not a BTF file ({reason})") from None
     _cache[key] = spec
     return spec
 
