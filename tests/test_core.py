@@ -298,7 +298,8 @@ def test_cli_bad_btf_is_one_line_exit_2(tmp_path, capsys) -> None:
 
 def test_cli_verify_and_disasm_use_the_target(no_kernel_btf, capsys) -> None:
     assert main(["verify", str(FIELDS)]) == 0
-    assert "4 of 4 program(s) verified" in capsys.readouterr().out
+    count = len(load_object_spec(FIELDS).programs) - 1  # ip_protocol is a callee
+    assert f"{count} of {count} program(s) verified" in capsys.readouterr().out
     assert main(["verify", str(POISON)]) == 1
     assert "failed to resolve CO-RE relocation" in capsys.readouterr().out
     protocol = layout(hosted_btf(), "iphdr")["protocol"][0] // 8
@@ -548,3 +549,16 @@ def test_tc_program_equals_the_kernel(monkeypatch, label, frame) -> None:
         }
     with pybpf.load(FIELDS) as obj:
         assert _run_tc(obj, frame) == (want.retval, {k: values[k] for k in (28, 29, 30)})
+
+
+@pytest.mark.parametrize("engine", ["interpreter", "jit"])
+def test_relocations_of_a_callee(no_kernel_btf, engine: str) -> None:
+    with pybpf.load(FIELDS, engine=engine) as obj:
+        program = obj.programs["core_subprog"]
+        callee = dict(program.spec.functions)["ip_protocol"]
+        moved = [r for r in obj.core_results["core_subprog"] if r.pc >= callee]
+        assert [r.subject for r in moved] == ["struct iphdr___local.protocol"]
+        assert program.test_run(data=tcp_frame(0x02, 80, 64)).retval == XDP_TX
+        udp = bytearray(tcp_frame(0x02, 80, 64))
+        udp[14 + 9] = 17
+        assert program.test_run(data=bytes(udp)).retval == XDP_PASS

@@ -185,3 +185,20 @@ int core_tc(struct __sk_buff___local *skb)
 	put(30, ip->ttl);
 	return ip->ttl == 1 ? 2 : 0;
 }
+
+/* CO-RE inside a bpf-to-bpf callee: the callee's relocations travel with it. */
+static __noinline int ip_protocol(struct iphdr___local *ip)
+{
+	return ip->protocol;
+}
+
+SEC("xdp")
+int core_subprog(struct xdp_md___local *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (data + 14 + 20 > data_end)
+		return XDP_ABORTED;
+	return ip_protocol(data + 14) == 6 ? XDP_TX : XDP_PASS;
+}
