@@ -466,6 +466,7 @@ def test_signed_field_of_another_size_poisons_the_load() -> None:
     target = one_field("s", Int("long", 8, 1, 0, 64))
     insn, result = load_x(local, target, Size.W)
     assert result.poisoned and insn.imm == POISON_IMM
+    assert "changed size" in result.describe()
 
 
 def test_field_of_incompatible_kind_is_not_a_match() -> None:

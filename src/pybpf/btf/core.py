@@ -108,7 +108,12 @@ class CoreResult:
     def describe(self) -> str:
         """One line: `byte_off struct iphdr.protocol -> 9` (or `-> poisoned (…)`)."""
         if self.poisoned:
-            return f"{self.kind} {self.subject} -> poisoned (no match in the target BTF)"
+            why = (
+                "no match in the target BTF"
+                if self.target is None
+                else "the field changed size and is not an unsigned integer or a pointer"
+            )
+            return f"{self.kind} {self.subject} -> poisoned ({why})"
         return f"{self.kind} {self.subject} -> {_signed_if_negative(self.value)}"
 
     def to_json(self) -> dict[str, Any]:
