@@ -115,14 +115,16 @@ class ContextAccess(Protocol):
         ...
 
 
-FRAME_POINTERS = ("hard_start", "hard_end", "head", "end")
+FRAME_POINTERS = ("hard_start", "hard_end", "head", "end", "nr_frags")
 """Pointer names kept after a layout's own pointer fields in the native array.
 
 `hard_start` / `hard_end` bound the XDP frame the data pointers may move
 within (xdp_adjust_head/tail/meta), `head` / `end` the buffer of an skb
 (skb_change_head/tail). A hook sets only the pair of its program type; an
 absent name reads 0 natively, which is how native helpers tell an XDP
-frame (`hard_end != 0`) from any other context.
+frame (`hard_end != 0`) from any other context. `nr_frags` (not a pointer:
+the fragment count of a multi-buffer XDP frame) lets native code leave
+such frames to the Python helpers.
 """
 
 _DEFAULT_POINTERS = ("data", "data_end", "data_meta")

@@ -293,7 +293,23 @@ def _build_csum_diff(b: ir.IRBuilder, function: ir.Function) -> None:
     b.ret(b.select(b.icmp_unsigned("==", value, i64(0)), i64(0), folded))
 
 
-def _emitter(name: str, build: Build, helper_id: int, needs_context: bool = True):
+def _get_slot(b: ir.IRBuilder, pointers: ir.Value, slot: int, valid: ir.Value) -> ir.Value:
+    """The word in slot `slot` of the pointer array, 0 when `valid` is false (no array)."""
+    name = "pybpf.jit.zero_words"
+    zeros = b.module.globals.get(name)
+    if zeros is None:
+        kind = ir.ArrayType(I64, 16)
+        zeros = ir.GlobalVariable(b.module, kind, name)
+        zeros.initializer = ir.Constant(kind, [0] * 16)
+        zeros.global_constant = True
+        zeros.linkage = "internal"
+    safe = b.select(valid, pointers, b.ptrtoint(zeros, I64))
+    return b.load(pointer(b, b.add(safe, i64(8 * slot))), typ=I64)
+
+
+def _emitter(
+    name: str, build: Build, helper_id: int, needs_context: bool = True, linear: bool = False
+):
     def emit(site: object) -> ir.Value:
         b: ir.IRBuilder = site.builder  # type: ignore[attr-defined]
         function = _function(site.module, f"pybpf.jit.{name}", build)  # type: ignore[attr-defined]
@@ -303,6 +319,10 @@ def _emitter(name: str, build: Build, helper_id: int, needs_context: bool = True
         # Without a context region (bare bytecode) the Python helper decides.
         pointers = run_field(site, "ctx_pointers")
         has_context = b.icmp_unsigned("!=", pointers, i64(0))
+        if linear:
+            # A multi-buffer XDP frame (nr_frags != 0) goes to the Python helper.
+            frags = _get_slot(b, pointers, pointer_slot(XDP_MD, "nr_frags"), has_context)
+            has_context = b.and_(has_context, b.icmp_unsigned("==", frags, i64(0)))
         return native_or_fallback(
             site, has_context, lambda: b.call(function, [pointers, *args]), helper_id, name
         )
@@ -317,7 +337,7 @@ EMITTERS = {
         "xdp_adjust_head", _build_adjust_head, HelperId.XDP_ADJUST_HEAD
     ),
     HelperId.XDP_ADJUST_TAIL: _emitter(
-        "xdp_adjust_tail", _build_adjust_tail, HelperId.XDP_ADJUST_TAIL
+        "xdp_adjust_tail", _build_adjust_tail, HelperId.XDP_ADJUST_TAIL, linear=True
     ),
     HelperId.XDP_ADJUST_META: _emitter(
         "xdp_adjust_meta", _build_adjust_meta, HelperId.XDP_ADJUST_META

@@ -177,13 +177,19 @@ def xdp_adjust_meta(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
 
 
 def xdp_adjust_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    """Move data_end by r2 (growing zero-fills, up to the frame's end): 0 or -EINVAL."""
+    """Move data_end by r2 (growing zero-fills, up to the frame's end): 0 or -EINVAL.
+
+    A multi-buffer frame grows or shrinks at its last fragment instead
+    (`_frags_adjust_tail`).
+    """
     ctx = context(env, r1)
     bounds = _xdp_bounds(ctx)
     if bounds is None:
         return -ENOTSUPP
     p = ctx.pointers
     offset = _signed32(r2)
+    if "nr_frags" in p and p["nr_frags"]:
+        return _frags_adjust_tail(env, ctx, offset)
     data_end = p["data_end"] + offset
     if data_end > bounds[1] or data_end < p["data"] + ETH_HLEN:
         return -errno.EINVAL
@@ -191,6 +197,49 @@ def xdp_adjust_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
         ctypes.memset(p["data_end"], 0, offset)
     set_packet_bounds(env.memory, ctx, p["data_meta"], data_end)
     p["data_end"] = data_end
+    return 0
+
+
+XDP_FRAG_SIZE = 4096
+"""rxq->frag_size of a test run: a fragment may grow to the end of its page."""
+
+
+def _frags_adjust_tail(env: HelperEnv, ctx: ContextRegion, offset: int) -> int:
+    """bpf_xdp_frags_increase_tail / bpf_xdp_frags_shrink_tail (net/core/filter.c).
+
+    Growing zero-fills the last fragment up to the end of its page
+    (-EINVAL beyond). Shrinking takes bytes from the last fragments,
+    releasing those it empties, and may not leave less than ETH_HLEN bytes
+    (-EINVAL); once no fragment is left, the rest comes off the linear part.
+    """
+    p = ctx.pointers
+    nr_frags = p["nr_frags"]
+    if offset >= 0:
+        last = nr_frags - 1
+        length = p[f"frag{last}_len"]
+        if offset > XDP_FRAG_SIZE - length:
+            return -errno.EINVAL
+        ctypes.memset(p[f"frag{last}"] + length, 0, offset)
+        p[f"frag{last}_len"] = length + offset
+        return 0
+    shrink = -offset
+    total = p["data_end"] - p["data"] + sum(p[f"frag{i}_len"] for i in range(nr_frags))
+    if shrink > total - ETH_HLEN:
+        return -errno.EINVAL
+    for i in range(nr_frags - 1, -1, -1):
+        if not shrink:
+            break
+        length = p[f"frag{i}_len"]
+        take = min(shrink, length)
+        shrink -= take
+        p[f"frag{i}_len"] = length - take
+        if take == length:
+            nr_frags -= 1
+    p["nr_frags"] = nr_frags
+    if not nr_frags and shrink:
+        data_end = p["data_end"] - shrink
+        set_packet_bounds(env.memory, ctx, p["data_meta"], data_end)
+        p["data_end"] = data_end
     return 0
 
 
