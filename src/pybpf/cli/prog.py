@@ -112,6 +112,17 @@ def _pick_program(obj: Any, section: str | None, program: str | None) -> Any:
     return next(iter(obj.programs.values()))
 
 
+def _load_fib(path: Path) -> Any:
+    from ..runtime.fib import ForwardingTable
+
+    try:
+        return ForwardingTable.load(path)
+    except OSError as error:
+        raise BadInput(f"--fib {path}: {error.strerror or error}") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadInput(f"--fib {path}: {error}") from None
+
+
 @prog_app.command("run")
 def run_command(
     obj_path: Path = typer.Argument(..., metavar="OBJ", help="The eBPF object file."),
@@ -159,6 +170,13 @@ def run_command(
         metavar="FILE",
         help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
     ),
+    fib: Path = typer.Option(
+        None,
+        "--fib",
+        metavar="FILE",
+        help="Forwarding table bpf_fib_lookup consults: JSON with interfaces, routes,"
+        " neighbours (format in pybpf.runtime.fib). Default: only the loopback device.",
+    ),
 ) -> None:
     """Run one program of OBJ on --data-in; print retval, duration and touched maps.
 
@@ -180,7 +198,9 @@ def run_command(
     ctx = ctx_in.read_bytes() if ctx_in is not None else None
     run_args = _parse_args(args) if args is not None else None
     run_regs = _parse_regs(regs) if regs is not None else None
+    table = _load_fib(fib) if fib is not None else None
     with load(obj_path, engine=engine, prog_type=type_name, btf=btf) as obj:
+        obj.context.fib = table
         prog = _pick_program(obj, section, program)
         if prog.prog_type == ProgramType.UNSPEC:  # the verdict `pybpf verify` gives
             message = untyped_section_message(prog.section)
