@@ -266,3 +266,61 @@ def test_host_values_match_the_kernels(current_object, engine):
         assert obj.maps[".bss"][b"\0\0\0\0"] == expected
         runs = [obj.programs[name].test_run(data=frame).retval for name in ("tc_tgid", "tc_pid")]
         assert runs == kernel_runs
+
+
+# -- in a synthetic tracing context -------------------------------------------------------
+
+KPROBE_C = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+/* x86-64 struct pt_regs, as far as the arguments. */
+struct regs {
+    unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di;
+};
+
+struct {
+    long name_len;
+    long word_rc;
+    __u64 word;
+    __u64 pid_tgid;
+    char name[32];
+    char comm[16];
+} out;
+
+SEC("kprobe/do_sys_openat2")
+int open_probe(struct regs *ctx)
+{
+    out.name_len = bpf_probe_read_user_str(out.name, sizeof(out.name), (void *)ctx->si);
+    out.word_rc = bpf_probe_read_kernel(&out.word, sizeof(out.word), (void *)ctx->di);
+    out.pid_tgid = bpf_get_current_pid_tgid();
+    bpf_get_current_comm(out.comm, sizeof(out.comm));
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize("engine", ["interpreter", "jit"])
+def test_kprobe_reads_what_its_registers_point_to(tmp_path, engine):
+    import pybpf
+    from clang_build import build_object
+
+    path = build_object(tmp_path, "kprobe", KPROBE_C)
+    with pybpf.load(path, engine=engine) as obj:
+        obj.context.current_task = CurrentTask(pid=77, tgid=70, comm=b"cat")
+        filename = obj.context.add_memory(b"/etc/hostname\0stale bytes")
+        word = obj.context.add_memory(struct.pack("<Q", 0x1122334455667788))
+        program = obj.programs["open_probe"]
+        program.test_run(regs={"si": filename, "di": word})
+        raw = obj.maps[".bss"][b"\0" * 4]
+        length, rc, value, pid_tgid = struct.unpack_from("<qqQQ", raw)
+        name, comm = raw[32:64], raw[64:80]
+        assert (length, rc, value) == (14, 0, 0x1122334455667788)
+        assert name == b"/etc/hostname".ljust(32, b"\0")
+        assert pid_tgid == 70 << 32 | 77
+        assert comm == b"cat".ljust(16, b"\0")
+        # An address nothing maps: -EFAULT, the destination zeroed.
+        program.test_run(regs={"si": 0x1000, "di": 0x2000})
+        length, rc, value = struct.unpack_from("<qqQ", obj.maps[".bss"][b"\0" * 4])
+        assert (length, rc, value) == (-errno.EFAULT, -errno.EFAULT, 0)
