@@ -211,3 +211,19 @@ def test_ringbuf_discard_of_possibly_null_reservation_rejected() -> None:
         mutated[i] = Instruction(0x05)  # goto +0: the NULL check is gone
         report = verify_program(dataclasses.replace(prog, instructions=tuple(mutated)), spec)
         assert not report.ok, f"NULL check at index {i} removed, still accepted"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "r10 = r1\nr0 = 0\nexit\n",  # the shape the mutation fuzzer found (a mov into r10)
+        "r0 = 0\nr10 += 8\nexit\n",
+        "r0 = 0\nw10 = 1\nexit\n",
+        "r10 = *(u64 *)(r1 + 0)\nr0 = 0\nexit\n",
+        "r0 = 0\nr10 = 0x100000000 ll\nexit\n",
+    ],
+)
+def test_writes_to_the_frame_pointer_are_rejected(harness: Harness, source: str) -> None:
+    # The kernel: "frame pointer is read only"; before, the verifier accepted a
+    # mov into r10 and the interpreter refused the program only when built.
+    _assert_rejected_by_default(harness, source)

@@ -210,6 +210,9 @@ def run_command(
             # and verified, so that a sibling pybpf rejects does not block it.
             other.autoload = other is prog
         for name, key, value in updates:
+            if name not in obj.maps:
+                known = ", ".join(obj.maps) or "none"
+                raise BadInput(f"--map {name}: {obj.path} has no such map (maps: {known})")
             obj.maps[name].update(key, value)
         live = obj.maps.live()
         before = _snapshot(live)

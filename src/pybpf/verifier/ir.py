@@ -429,6 +429,10 @@ def from_instruction(insn: Instruction, label: int, next_label: int) -> IrInstru
 
 
 _MAX_REG = 10  # r0..r10; the decoder accepts 4-bit register fields (r11..r15)
+_FRAME_POINTER = 10
+_ATOMIC_FETCH = 0x01  # BPF_FETCH
+_CMPXCHG = 0xF1
+LDDW_OPCODE = 0x18
 _SWAP_WIDTHS = (16, 32, 64)
 
 
@@ -444,6 +448,10 @@ def _valid_fields(insn: Instruction) -> bool:
     cls = op & 0x07
     if insn.dst > _MAX_REG:
         return False
+    if insn.dst == _FRAME_POINTER and (
+        cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) or op == LDDW_OPCODE
+    ):
+        return False  # the kernel: "frame pointer is read only"
     if cls in (InsnClass.ALU, InsnClass.ALU64):
         aop = op & 0xF0
         if aop == AluOp.END:
@@ -466,6 +474,8 @@ def _valid_fields(insn: Instruction) -> bool:
     if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
         if insn.imm not in {a.value for a in AtomicOp}:
             return False
+        if insn.imm & _ATOMIC_FETCH and insn.imm != _CMPXCHG and insn.src == _FRAME_POINTER:
+            return False  # a fetching atomic (but cmpxchg, which loads r0) writes its source
         if SIZE_BYTES[Size(op & 0x18)] not in (4, 8):
             return False
     if cls in (InsnClass.JMP, InsnClass.JMP32) and op & Source.X and op != CALLX:
