@@ -373,3 +373,17 @@ def test_for_each_callback_value_bounds() -> None:
 def test_unknown_callback_rejected() -> None:
     source = "r1 = 8\nr2 = 0\nr3 = 0\nr4 = 0\ncall 181\nr0 = 2\nexit"
     _rejected(_verify(source), "not a known function")
+
+
+@pytest.mark.parametrize(
+    ("offset", "ok"),
+    [(0, True), (52, True), (53, False), (56, False), (-4, False)],
+)
+def test_flow_keys_is_a_pointer_to_56_bytes(offset: int, ok: bool) -> None:
+    # __sk_buff.flow_keys (offset 144) of a flow dissector: the kernel's
+    # PTR_TO_FLOW_KEYS, a struct bpf_flow_keys of 56 bytes the program fills.
+    report = _verify(
+        f"r2 = *(u64 *)(r1 + 144)\n*(u32 *)(r2 {offset:+d}) = 1\nr0 = 0\nexit\n",
+        section="flow_dissector",
+    )
+    assert report.ok is ok, report.first_failure

@@ -185,6 +185,15 @@ def _load_ctx(
 ) -> None:
     ctx = opts.ctx
     state.havoc_owner(dst)
+    at = addr.singleton()
+    for offset, field_width, size in ctx.regions:
+        if at == offset and width == field_width:
+            # A pointer field (flow_keys): a non-null pointer to `size` bytes.
+            state.set_type(dst, {"shared"})
+            state.zone.set(var(dst, "shared_offset"), _ZERO)
+            state.zone.set(var(dst, "shared_region_size"), Interval.const(size))
+            state.zone.set(var(dst, "uvalue"), Interval(4098, PTR_MAX))
+            return
     if ctx.end < 0:
         _load_number(state, dst, width, signed)
         return
@@ -194,7 +203,6 @@ def _load_ctx(
         start >= 0 and not read.meet(Interval(start, start + field - 1)).is_bottom
         for start in (ctx.data, ctx.meta, ctx.end)
     )
-    at = addr.singleton()
     if at is None or at not in (ctx.data, ctx.end, ctx.meta) or at < 0:
         if not touches:
             _load_number(state, dst, width, signed)

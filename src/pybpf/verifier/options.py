@@ -7,12 +7,19 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class CtxDescriptor:
-    """The context layout: size, and the offsets of the data/data_end/meta fields (-1: none)."""
+    """The context layout: size, and the offsets of the data/data_end/meta fields (-1: none).
+
+    `regions` lists context fields that hold a pointer to memory of a fixed
+    size, as `(offset, width, size)`: a load of exactly that field gives a
+    non-null pointer to `size` writable bytes (the flow dissector's
+    `flow_keys`, which Linux types PTR_TO_FLOW_KEYS).
+    """
 
     size: int = 64
     data: int = 0
     end: int = 4
     meta: int = -1
+    regions: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,9 @@ PREVAIL_CONTEXTS: Mapping[str, CtxDescriptor] = {
     "xdp": CtxDescriptor(24, 0, 4, 8),
     "sk_msg": CtxDescriptor(80, 0, 8, -1),
     "sk_reuseport": CtxDescriptor(56, 0, 8, -1),
-    "flow_dissector": CtxDescriptor(192, 76, 80, -1),
+    # flow_keys (offset 144) points to a struct bpf_flow_keys of 56 bytes; PREVAIL
+    # has no such field and reads it as a number.
+    "flow_dissector": CtxDescriptor(192, 76, 80, -1, regions=((144, 8, 56),)),
     "cgroup_device": _plain(12),
     "cgroup_sock": _plain(80),
     "kprobe": _plain(_PTREGS),
