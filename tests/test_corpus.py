@@ -1,0 +1,123 @@
+"""The corpus (tests/corpus) against the kernel's recorded answers, in both engines.
+
+Each program of tests/corpus/manifest.json is loaded by pybpf (verifier
+on), configured as the kernel's run was (globals before load, autoload,
+map entries), run on the same inputs, and must give what the kernel gave:
+the load verdict, then per run the retval, data_out and ctx_out (or the
+errno of a refused run), then every map, global-data section and ring
+buffer after the runs. For program types Linux cannot test-run (kprobe,
+tracepoint) the manifest holds expectations derived from the C source
+(`results_from: "source"`), compared the same way.
+
+Gaps found in pybpf are listed in KNOWN_FAILURES with their cause, as
+strict xfails: when one is fixed the test turns XPASS and fails, and the
+entry must go. `python -m pybpf.testing.corpus` re-records the manifest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pybpf.testing.corpus import MANIFEST, load_manifest, run_pybpf
+
+ENTRIES = load_manifest()
+ENGINES = ("interpreter", "jit")
+
+#: (program name, engine or "*") -> the pybpf gap that makes it differ from the kernel.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("ksym_externs", "*"): (
+        "libbpf resolves every typeless __ksym of the object at load, so the strong one this "
+        "kernel's kallsyms lacks fails the whole object (ESRCH) even with its program's "
+        "autoload off; pybpf loads the object"
+    ),
+    ("xdp_tcp_mss", "*"): (
+        "pybpf's verifier rejects the offset-bounded TCP options walk the kernel accepts "
+        "('Upper bound must be at most 65535' comparing opt + 4 with data_end)"
+    ),
+    ("xdp_bpf_loop_sum", "*"): (
+        "pybpf's verifier rejects a bpf_loop callback reading the ctx pointer its caller "
+        "stored in the stack struct it passes ('Stack content is not numeric')"
+    ),
+    ("xdp_ipv4_options", "*"): (
+        "pybpf's verifier gives up on the IPv4 options loop the kernel accepts "
+        "('fixpoint did not converge')"
+    ),
+    ("xdp_meta_mark", "*"): (
+        'the kernel (6.18) refuses bpf_xdp_adjust_meta in this SEC("xdp") program (\'program '
+        "of this type cannot use helper bpf_xdp_adjust_meta#54'); pybpf accepts and runs it"
+    ),
+    ("xdp_fib_forward", "*"): (
+        "bpf_fib_lookup with empty tables: the kernel first checks forwarding on the input "
+        "device (lo, forwarding off here) and answers FWD_DISABLED (5); pybpf answers "
+        "NOT_FWDED (4)"
+    ),
+}
+
+
+def _known(name: str, engine: str) -> str | None:
+    return KNOWN_FAILURES.get((name, engine)) or KNOWN_FAILURES.get((name, "*"))
+
+
+def _params() -> list[Any]:
+    out = []
+    for entry in ENTRIES:
+        for engine in ENGINES:
+            reason = _known(entry["name"], engine)
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            out.append(pytest.param(entry, engine, id=f"{entry['name']}-{engine}", marks=marks))
+    return out
+
+
+def test_manifest_covers_the_corpus():
+    # at least forty programs, every object in the manifest exists, every
+    # accepted kernel-runnable entry has one result per input
+    assert len(ENTRIES) >= 40
+    for entry in ENTRIES:
+        assert (MANIFEST.parent / entry["object"]).is_file(), entry["object"]
+        kernel = entry["kernel"]
+        assert kernel["verdict"] in ("accept", "reject")
+        if entry["results_from"] == "kernel" and kernel["verdict"] == "accept":
+            assert len(kernel["runs"]) == len(entry["inputs"]), entry["name"]
+        if entry["results_from"] == "source":
+            assert len(entry["expected"]["retvals"]) == len(entry["inputs"]), entry["name"]
+
+
+def _compare_kernel(entry: dict[str, Any], got: dict[str, Any]) -> None:
+    kernel = entry["kernel"]
+    for i, (want, have) in enumerate(zip(kernel["runs"], got["runs"], strict=True)):
+        if "errno" in want:
+            assert have == want, f"run {i}: the kernel refused the run"
+            continue
+        assert have.get("retval") == want["retval"], f"run {i}: retval"
+        assert have["data_out"] == want["data_out"], f"run {i}: data_out"
+        if want["ctx_out"] is not None:
+            assert have["ctx_out"] == want["ctx_out"], f"run {i}: ctx_out"
+    assert sorted(got["maps"]) == sorted(kernel["maps"]), "the set of maps"
+    for name, rows in kernel["maps"].items():
+        assert got["maps"][name] == rows, f"map {name} after the runs"
+    assert got["ringbufs"] == kernel["ringbufs"], "ring buffer records"
+
+
+def _compare_source(entry: dict[str, Any], got: dict[str, Any]) -> None:
+    expected = entry["expected"]
+    assert [r.get("retval") for r in got["runs"]] == expected["retvals"]
+    for name, rows in expected["maps"].items():
+        assert got["maps"][name] == rows, f"map {name} after the runs"
+    for section, variables in expected["variables"].items():
+        for var, value in variables.items():
+            assert got["variables"][section][var] == value, f"{section} {var}"
+
+
+@pytest.mark.parametrize(("entry", "engine"), _params())
+def test_corpus_program(entry: dict[str, Any], engine: str) -> None:
+    got = run_pybpf(entry, engine)
+    kernel = entry["kernel"]
+    assert got["verdict"] == kernel["verdict"], got.get("reason") or kernel.get("reason")
+    if kernel["verdict"] == "reject":
+        return
+    if entry["results_from"] == "source":
+        _compare_source(entry, got)
+    else:
+        _compare_kernel(entry, got)
