@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 
+from ...errors import ProgramFault
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from ..task import TASK_COMM_LEN, CurrentTask
@@ -101,6 +102,25 @@ def get_stack(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> in
     return len(out)
 
 
+def get_stackid(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Store the kernel (or user) stack in stack trace map r2; its id, or -errno.
+
+    The map's `stackid` holds the kernel's rules (kernel/bpf/stackmap.c);
+    the stack is the current task's, as `bpf_get_stack` copies it.
+    """
+    if env.runtime is None:
+        raise ProgramFault(f"bpf_get_stackid: 0x{r2:x} is not a map pointer", address=r2)
+    try:
+        map_ = env.runtime.map_at(r2)
+    except ProgramFault as fault:
+        raise ProgramFault(f"bpf_get_stackid: {fault.reason}", address=r2) from None
+    stackid = getattr(map_, "stackid", None)
+    if stackid is None:  # the verifier allows only stack trace maps here
+        raise ProgramFault(f"bpf_get_stackid: map {map_.name!r} is not a stack trace map")
+    task = current_task(env)
+    return stackid(task.user_stack if r3 & BPF_F_USER_STACK else task.kernel_stack, r3)
+
+
 def _clear(env: HelperEnv, buf: int, size: int, error: int) -> int:
     env.memory.write(buf, bytes(size))
     return error
@@ -112,5 +132,6 @@ HELPERS: list[HelperSpec] = [
     helper_spec(HelperId.GET_CURRENT_COMM, get_current_comm),
     helper_spec(HelperId.GET_CURRENT_TASK, get_current_task),
     helper_spec(HelperId.GET_STACK, get_stack),
+    helper_spec(HelperId.GET_STACKID, get_stackid),
 ]
 """The helpers of this module."""

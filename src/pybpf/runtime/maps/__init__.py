@@ -23,6 +23,7 @@ from .perf_event_array import PerfEventArrayMap
 from .prog_array import ProgArrayMap
 from .queue_stack import QueueMap, StackMap
 from .ringbuf import RingBufMap
+from .stack_trace import StackTraceMap
 
 FAMILIES: dict[int, type[Map]] = {
     MapType.ARRAY: ArrayMap,
@@ -44,6 +45,7 @@ FAMILIES: dict[int, type[Map]] = {
     MapType.DEVMAP_HASH: DevMapHash,
     MapType.CPUMAP: CpuMap,
     MapType.XSKMAP: XskMap,
+    MapType.STACK_TRACE: StackTraceMap,
 }
 """The map class of each supported BPF_MAP_TYPE_* number."""
 
@@ -88,6 +90,7 @@ __all__ = [
     "ProgArrayMap",
     "QueueMap",
     "RingBufMap",
+    "StackTraceMap",
     "StackMap",
     "XskMap",
     "create_map",
