@@ -212,6 +212,10 @@ def test_typed_maps_and_globals(types_module: ModuleType, engine: str) -> None:
         assert skel.bss.b_matched == 1
         assert skel.data.d_last_src == hit.src
         assert skel.data.d_label == b"Skel"
+        # C names Python reserves: keywords get a `_`, `__x` (mangled in classes) one `_`
+        assert (skel.data.d_keywords.from_, skel.data.d_keywords.in_) == (1, 4)
+        assert skel.data._d_mangled == 79
+        assert skel.data.as_dict()["__d_mangled"] == 79
 
 
 def test_generated_layouts_agree_with_btf(types_module: ModuleType) -> None:

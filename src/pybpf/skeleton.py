@@ -434,7 +434,8 @@ class Section(Part):
 
     def as_dict(self) -> dict[str, Any]:
         """Every declared variable's current value by name."""
-        return {var.name: getattr(self, var.name) for var in self.declarations()}
+        # by C name; the attribute may differ (`__config_x` is `_config_x` in Python)
+        return {var.name: var.__get__(self, type(self)) for var in self.declarations()}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.SECTION}: {self.as_dict()!r}>"

@@ -64,9 +64,16 @@ const volatile enum color cfg_color = GREEN;
 const volatile struct addr cfg_match = { .ip = 0x0a000001, .port = 80, .proto = 6 };
 const volatile __s32 cfg_bias = -5;
 
-/* .data */
+/* .data; names Python reserves: a keyword member and a double underscore */
+struct keywords {
+	__u16 from;
+	__u16 in;
+};
+
 char d_label[8] = "skel";
 struct addr d_last_src = { .ip = 1, .port = 2, .proto = 3 };
+struct keywords d_keywords = { .from = 1, .in = 2 };
+__u32 __d_mangled = 77;
 
 /* .bss */
 __u64 b_total;
@@ -118,6 +125,8 @@ int skel_types(struct xdp_md *ctx)
 	b_last = *stats;
 	d_last_src = key.src;
 	d_label[0] = 'S';
+	d_keywords.in += d_keywords.from;
+	__d_mangled += 1;
 	if (key.src.ip == cfg_match.ip && key.src.port == cfg_match.port &&
 	    key.src.proto == cfg_match.proto) {
 		b_matched += 1;

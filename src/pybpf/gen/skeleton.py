@@ -81,6 +81,8 @@ def default_name(path: str | os.PathLike[str]) -> str:
 
 def _identifier(text: str) -> str:
     name = re.sub(r"\W", "_", text)
+    if name.startswith("__"):  # Python would mangle it inside a class body
+        name = "_" + name.lstrip("_")
     return name if name.isidentifier() else f"_{name}"
 
 
@@ -451,15 +453,23 @@ def _map_line(types: _Types, attr: str, spec: MapSpec) -> str:
 
 
 def _call(head: str, args: list[str], tail: str = "") -> str:
-    """`head(args)` laid out as `ruff format` lays out a call in a class body."""
+    """`head(args)` (head: `    name: T = func`) laid out as `ruff format` lays it out."""
+    target, func = head.rsplit(" = ", 1)
+    if len(f"{head}(") <= 100 or len(f"{head}({', '.join(args)}){tail}") <= 100:
+        return _call_lines(head, args, tail, 4)
+    return f"{target} = ({tail}\n{_call_lines('        ' + func, args, '', 8)}\n    )"
+
+
+def _call_lines(head: str, args: list[str], tail: str, indent: int) -> str:
     one = f"{head}({', '.join(args)}){tail}"
     if len(one) <= 100:
         return one
-    middle = f"        {', '.join(args)}"
+    pad = " " * (indent + 4)
+    middle = f"{pad}{', '.join(args)}"
     if len(middle) <= 100:
-        return f"{head}({tail}\n{middle}\n    )"
-    lines = "".join(f"        {arg},\n" for arg in args)
-    return f"{head}({tail}\n{lines}    )"
+        return f"{head}({tail}\n{middle}\n{' ' * indent})"
+    lines = "".join(f"{pad}{arg},\n" for arg in args)
+    return f"{head}({tail}\n{lines}{' ' * indent})"
 
 
 def render_skeleton(
