@@ -27,11 +27,6 @@ ENGINES = ("interpreter", "jit")
 
 #: (program name, engine or "*") -> the pybpf gap that makes it differ from the kernel.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("ksym_externs", "*"): (
-        "libbpf resolves every typeless __ksym of the object at load, so the strong one this "
-        "kernel's kallsyms lacks fails the whole object (ESRCH) even with its program's "
-        "autoload off; pybpf loads the object"
-    ),
     ("xdp_tcp_mss", "*"): (
         "pybpf's verifier rejects the offset-bounded TCP options walk the kernel accepts "
         "('Upper bound must be at most 65535' comparing opt + 4 with data_end)"

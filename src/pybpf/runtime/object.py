@@ -370,8 +370,16 @@ class Object:
         self.loaded = True
 
     def _resolve_externs(self) -> None:
-        # libbpf's bpf_object__resolve_externs: fill `.kconfig` before anything
+        # libbpf's bpf_object__resolve_externs, over every extern of the object
+        # whatever its programs' autoload: a strong __ksym must name a kernel
+        # symbol (there is none here), and `.kconfig` is filled before anything
         # runs; it is frozen with the read-only data right after.
+        for extern in self.spec.externs.values():
+            if not extern.is_kconfig and not extern.weak:
+                raise NotSupportedError(
+                    f"{self.path}: extern __ksym {extern.name!r} (strong) needs a kernel "
+                    "symbol, which pybpf cannot provide (declare it __weak to read it as absent)"
+                )
         map_ = self.maps.get(KCONFIG_MAP)
         if isinstance(map_, GlobalDataMap) and not map_.frozen:
             size = map_.spec.value_size
