@@ -236,7 +236,7 @@ def test_unsupported_map_family_fails_only_when_used(tmp_path):
     from pybpf.runtime.object import Object
 
     spec = ObjectSpec.from_file(XDP_COUNTER)
-    odd = replace(spec.maps["proto_count"], type=7)  # STACK_TRACE: not implemented
+    odd = replace(spec.maps["proto_count"], type=15)  # SOCKMAP: not implemented
     spec = replace(spec, maps={**spec.maps, "proto_count": odd})
     with Object(spec) as obj:
         assert "proto_count" in obj.maps.unsupported()

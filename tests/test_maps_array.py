@@ -120,7 +120,7 @@ def test_create_rejects_bad_specs(memory, spec):
 
 def test_unsupported_family(memory):
     with pytest.raises(NotSupportedError):
-        create_map(MapSpec("st", MapType.STACK_TRACE, 4, 8, 16), memory)
+        create_map(MapSpec("sm", MapType.SOCKMAP, 4, 4, 16), memory)
 
 
 def test_values_are_regions_shared_with_the_api(memory, array):
