@@ -153,3 +153,26 @@ def test_host_kconfig_equals_what_libbpf_fills(engine):
 def test_kernel_refuses_the_strong_extern_too():
     with pytest.raises(KernelError):
         KernelObject(STRONG)
+
+
+def test_cli_kconfig_option(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    values = tmp_path / "kconfig"
+    values.write_text("CONFIG_HZ=1000\nCONFIG_BPF_JIT=m\n")
+    packet = tmp_path / "p.bin"
+    packet.write_bytes(PACKET)
+    run = [sys.executable, "-m", "pybpf", "prog", "run", str(KCONFIG), "--data-in", str(packet)]
+    proc = subprocess.run(
+        [*run, "--kconfig", str(values), "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    (bss,) = [m for m in json.loads(proc.stdout)["maps"] if m["name"] == ".bss"]
+    value = bss["entries"][0]["formatted"]["value"]
+    assert (value["hz"], value["jit"]) == (1000, 2)
+    values.write_text("CONFIG_HZ=lots\n")
+    proc = subprocess.run([*run, "--kconfig", str(values)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "CONFIG_HZ" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -46,6 +46,14 @@ def _hex(text: str, what: str, option: str) -> bytes:
         raise BadInput(f"--map {option!r}: {what} {text!r} is not hex bytes") from None
 
 
+def _read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise BadInput(f"{option} {path}: {reason}") from None
+
+
 def _parse_map_option(option: str) -> tuple[str, bytes, bytes]:
     name, eq, rest = option.partition("=")
     key, colon, value = rest.partition(":")
@@ -177,6 +185,13 @@ def run_command(
         help="Forwarding table bpf_fib_lookup consults: JSON with interfaces, routes,"
         " neighbours (format in pybpf.runtime.fib). Default: only the loopback device.",
     ),
+    kconfig: Path = typer.Option(
+        None,
+        "--kconfig",
+        metavar="FILE",
+        help="__kconfig values as CONFIG_X=value lines (libbpf's kconfig option);"
+        " default: the host's kernel configuration.",
+    ),
 ) -> None:
     """Run one program of OBJ on --data-in; print retval, duration and touched maps.
 
@@ -199,7 +214,8 @@ def run_command(
     run_args = _parse_args(args) if args is not None else None
     run_regs = _parse_regs(regs) if regs is not None else None
     table = _load_fib(fib) if fib is not None else None
-    with load(obj_path, engine=engine, prog_type=type_name, btf=btf) as obj:
+    kconfig_text = _read_text(kconfig, "--kconfig") if kconfig is not None else None
+    with load(obj_path, engine=engine, prog_type=type_name, btf=btf, kconfig=kconfig_text) as obj:
         obj.context.fib = table
         prog = _pick_program(obj, section, program)
         if prog.prog_type == ProgramType.UNSPEC:  # the verdict `pybpf verify` gives
