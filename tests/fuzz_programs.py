@@ -737,7 +737,10 @@ def mutations(
                 insn,
                 imm=draw(
                     st.one_of(
-                        st.integers(-2, 2).map(lambda d, v=insn.imm: v + d),
+                        # near the old value, wrapped into the s32 an imm field holds
+                        st.integers(-2, 2).map(
+                            lambda d, v=insn.imm: (v + d + 2**31) % 2**32 - 2**31
+                        ),
                         st.sampled_from([0, 1, -1, 0x7FFFFFFF, 14, 64, 255]),
                     )
                 ),

@@ -23,8 +23,12 @@ from pybpf.errors import NotSupportedError, ProgramFault, TestRunError
 from pybpf.isa import assemble
 from pybpf.isa.opcodes import CALL
 
-NONDETERMINISTIC_HELPERS = frozenset({5, 7, 125, 160})
-"""ktime_get_ns, get_prandom_u32, ktime_get_boot_ns, ktime_get_coarse_ns."""
+NONDETERMINISTIC_HELPERS = frozenset({5, 7, 118, 125, 160})
+"""ktime_get_ns, get_prandom_u32, jiffies64, ktime_get_boot_ns, ktime_get_coarse_ns.
+
+jiffies64 ticks every few ms, so two runs of the same program can see two
+values (found by the long run: a jiffies64 result stored in the packet).
+"""
 
 _SETTINGS = dict(
     deadline=None,
