@@ -4,6 +4,12 @@ Exit codes: 0 when every selected program verifies, 1 when one is
 rejected, 2 on bad input (a file that cannot be read or parsed, an unknown
 section, program or --type, a section that names no program type and no
 --type). Bad input is one line on stderr, never a traceback.
+
+With `--kernel` each program is also loaded into the running kernel
+(`verify_kernel`) and both verdicts are shown: exit 0 when both accept
+every program, 1 when both reject a program and agree on all, 3 when they
+disagree on one. Where `bpf()` is unavailable, a one-line note on stderr
+says why and the exit code is that of plain `verify`.
 """
 
 from __future__ import annotations
@@ -53,6 +59,13 @@ def verify_command(
         help="Verify as this program type, bpftool's names (xdp, tc, socket, cgroup/skb, …);"
         " needed when a section does not name one (`2/7`, `from-netdev`).",
     ),
+    kernel: bool = typer.Option(
+        False,
+        "--kernel",
+        help="Also load each program into the running kernel (root, bpf()) and show both"
+        " verdicts with the kernel's log; exit 0 both accept, 1 both reject, 3 they disagree."
+        " Without bpf(): a note, and plain verify's exit code.",
+    ),
 ) -> None:
     """Verify the programs of OBJ; on rejection, show where, why, and how to fix it."""
     from ..btf.target import apply_core
@@ -98,6 +111,14 @@ def verify_command(
     failed = [p.name for p in programs if p.name in core.errors]
     if failed:
         raise _bad_input(str(core.errors[failed[0]]))
+    kernel_note = None
+    if kernel:
+        from .verify_kernel import unavailable
+
+        kernel_note = unavailable()
+        if kernel_note is not None:
+            print(f"pybpf: note: kernel comparison unavailable: {kernel_note}", file=sys.stderr)
+    compare = kernel and kernel_note is None
     verdicts = []
     for program_spec in programs:
         # The type `pybpf.load` verifies (and runs) the program as: never from the path.
@@ -120,16 +141,54 @@ def verify_command(
             verdict.invariants = report.invariants
         verdicts.append(verdict)
 
+    sides = []
+    if compare:
+        from .verify_kernel import kernel_side
+
+        sides = [kernel_side(obj, v.program.name, forced_type=type_name, btf=btf) for v in verdicts]
+
     if as_json:
-        typer.echo(json.dumps(render_json(verdicts, path=str(obj), verbose=verbose), indent=2))
+        document = render_json(verdicts, path=str(obj), verbose=verbose)
+        if kernel:
+            _add_kernel_json(document, verdicts, sides, kernel_note)
+        typer.echo(json.dumps(document, indent=2))
     else:
-        for verdict in verdicts:
+        for index, verdict in enumerate(verdicts):
             for line in render_text(verdict, verbose=verbose):
                 typer.echo(line)
+            if compare:
+                from .verify_kernel import render_kernel_text
+
+                for line in render_kernel_text(verdict.ok, sides[index], verbose=verbose):
+                    typer.echo(line)
         rejected = sum(not v.ok for v in verdicts)
         typer.echo(f"{len(verdicts) - rejected} of {len(verdicts)} program(s) verified")
+        if compare:
+            accepted = sum(side.accepted for side in sides)
+            differ = sum(v.ok != side.accepted for v, side in zip(verdicts, sides, strict=True))
+            typer.echo(
+                f"{accepted} of {len(sides)} program(s) accepted by the kernel;"
+                f" pybpf and the kernel disagree on {differ}"
+            )
+    if compare:
+        from .verify_kernel import EXIT_DISAGREE
+
+        if any(v.ok != side.accepted for v, side in zip(verdicts, sides, strict=True)):
+            raise typer.Exit(EXIT_DISAGREE)
     if any(not v.ok for v in verdicts):
         raise typer.Exit(EXIT_REJECTED)
+
+
+def _add_kernel_json(document: dict, verdicts: list, sides: list, note: str | None) -> None:
+    """Put the kernel's side into `render_json`'s document (`--kernel --json`)."""
+    from .verify_kernel import kernel_json
+
+    document["kernel"] = {"available": note is None, "reason": note}
+    if note is not None:
+        return
+    for entry, verdict, side in zip(document["programs"], verdicts, sides, strict=True):
+        entry["kernel"] = kernel_json(verdict.ok, side)
+    document["agree"] = all(v.ok == side.accepted for v, side in zip(verdicts, sides, strict=True))
 
 
 def _entry_programs(spec) -> list:

@@ -120,13 +120,63 @@ def reason_line(log: str) -> str:
     return lines[-1] if lines else ""
 
 
-def kernel_verdict(path: str | os.PathLike, program: str) -> tuple[bool, str]:
-    """Load `program` of the object at `path` into the kernel: (accepted, reason line).
+class _OpenOpts(ctypes.Structure):
+    # struct bpf_object_open_opts of libbpf 1.x (bpf/libbpf.h), up to btf_custom_path;
+    # `sz` tells libbpf how much of it we pass.
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("object_name", ctypes.c_char_p),
+        ("relaxed_maps", ctypes.c_bool),
+        ("pin_root_path", ctypes.c_char_p),
+        ("_attach_prog_fd", ctypes.c_uint32),
+        ("kconfig", ctypes.c_char_p),
+        ("btf_custom_path", ctypes.c_char_p),
+    ]
 
-    The reason is "" for an accepted program. A rejection by libbpf before
+
+@dataclass(frozen=True)
+class KernelLoad:
+    """What the running kernel answered when asked to load one program.
+
+    `reason` is the log line that explains a rejection ("" when accepted);
+    `log` the whole verifier log (level 1: the failing path, then the reason
+    and statistics); `errno` what the load returned (0 when accepted).
+    """
+
+    accepted: bool
+    reason: str
+    log: str
+    errno: int
+
+    @property
+    def verdict(self) -> str:
+        """ "accept" or "reject"."""
+        return "accept" if self.accepted else "reject"
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The log's non-empty lines."""
+        return [line for line in self.log.splitlines() if line.strip()]
+
+
+def kernel_load(
+    path: str | os.PathLike,
+    program: str,
+    *,
+    prog_type: int | None = None,
+    attach_type: int | None = None,
+    btf: str | os.PathLike | None = None,
+    log_level: int = 1,
+) -> KernelLoad:
+    """Load `program` of the object at `path` into the kernel, alone, with a log buffer.
+
+    The other programs of the object are not loaded (its maps are created).
+    `prog_type`/`attach_type` (Linux enum values) override the section's, as
+    `--type` does; `btf` is the target BTF of CO-RE relocations (libbpf's
+    `btf_custom_path`; default the kernel's). A rejection by libbpf before
     the kernel sees the program (a bad relocation, an unknown section) is a
-    rejection too, with libbpf's error as the reason. KernelError when
-    libbpf is missing or the object cannot be opened.
+    rejection too, with libbpf's errno as the reason. KernelError when
+    libbpf is missing, the object cannot be opened or has no such program.
     """
     lib = libbpf()
     if lib is None:
@@ -142,13 +192,18 @@ def kernel_verdict(path: str | os.PathLike, program: str) -> tuple[bool, str]:
         lib, "bpf_program__set_log_buf", ctypes.c_int, [vp, ctypes.c_char_p, ctypes.c_size_t]
     )
     set_log_level = _fn(lib, "bpf_program__set_log_level", ctypes.c_int, [vp, ctypes.c_uint32])
+    set_type = _fn(lib, "bpf_program__set_type", ctypes.c_int, [vp, ctypes.c_int])
+    set_attach = _fn(lib, "bpf_program__set_expected_attach_type", ctypes.c_int, [vp, ctypes.c_int])
     set_print = _fn(lib, "libbpf_set_print", vp, [vp])
 
+    opts = None
+    if btf is not None:
+        opts = _OpenOpts(sz=ctypes.sizeof(_OpenOpts), btf_custom_path=os.fsencode(btf))
     # libbpf would print the whole log on stderr; we read it from our buffer.
     previous_print = set_print(None)
     obj = None
     try:
-        obj = open_file(os.fsencode(path), None)
+        obj = open_file(os.fsencode(path), ctypes.byref(opts) if opts is not None else None)
         if not obj:
             raise KernelError(
                 f"bpf_object__open_file({Path(path).name})", ctypes.get_errno() or errno_mod.EINVAL
@@ -162,23 +217,34 @@ def kernel_verdict(path: str | os.PathLike, program: str) -> tuple[bool, str]:
             set_autoload(handle, mine)
             if mine:
                 set_log_buf(handle, log, _LOG_SIZE)
-                set_log_level(handle, 1)
+                set_log_level(handle, log_level)
+                if prog_type is not None:
+                    set_type(handle, prog_type)
+                if attach_type is not None:
+                    set_attach(handle, attach_type)
             handle = next_program(obj, handle)
         if not found:
             raise KernelError(f"program {program!r}", errno_mod.ENOENT, str(path))
         result = load(obj)
         text = log.value.decode("utf-8", errors="replace")
         if result == 0:
-            return True, ""
-        reason = reason_line(text)
-        if not reason:
-            err = -result
-            reason = f"libbpf: {os.strerror(err)} (errno {err})"
-        return False, reason
+            return KernelLoad(True, "", text, 0)
+        err = -result
+        reason = reason_line(text) or f"libbpf: {os.strerror(err)} (errno {err})"
+        return KernelLoad(False, reason, text, err)
     finally:
         if obj:
             close(obj)
         set_print(previous_print)
+
+
+def kernel_verdict(path: str | os.PathLike, program: str) -> tuple[bool, str]:
+    """Load `program` of the object at `path` into the kernel: (accepted, reason line).
+
+    `kernel_load` without the log: the reason is "" for an accepted program.
+    """
+    result = kernel_load(path, program)
+    return result.accepted, result.reason
 
 
 def record(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
