@@ -880,20 +880,3 @@ class ExampleHarness:
 
     def close(self) -> None:
         self.obj.close()
-
-
-#: Unsoundness already recorded as strict-xfail tests in tests/test_verifier_regressions.py:
-#: name → what identifies its fault. The fuzz tests count these apart and fail only on new ones.
-KNOWN_BUGS: dict[str, Callable[[BaseException], bool]] = {
-    # Stores at or above r10 (r10 + 0 .. r10 + 4095) are accepted: the
-    # verifier's stack is 4096 bytes above the 512-byte frame's bottom.
-    "stack-above-frame": lambda e: "nearest region stack" in str(e),
-}
-
-
-def known_bug(error: BaseException) -> str | None:
-    """The name of the recorded verifier bug `error` is an instance of, if any."""
-    for name, matches in KNOWN_BUGS.items():
-        if matches(error):
-            return name
-    return None
