@@ -84,7 +84,8 @@ from ..platform.contexts import (
 )
 from ..platform.program_types import ProgramType
 from ..runtime.helpers import HelperTable
-from ..runtime.memory import Memory, Region
+from ..runtime.memory import Memory
+from ..runtime.packet_buffer import PacketBuffer
 
 __all__ = [
     "ETH_HLEN",
@@ -163,40 +164,6 @@ def _put(buf: bytearray, layout: StructLayout, name: str, value: int) -> None:
     buf[f.offset : f.end] = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
 
 
-class _Packet:
-    """A native packet buffer and the region over the part the program may touch."""
-
-    def __init__(self, memory: Memory, total: int, data: bytes, at: int):
-        self.buffer = (ctypes.c_ubyte * total)()
-        self.base = ctypes.addressof(self.buffer)
-        ctypes.memmove(self.base + at, data, len(data))
-        self.memory = memory
-        self.region: Region | None = None
-
-    def expose(self, start: int, end: int) -> None:
-        """Make `[base+start, base+end)` the live `packet` region."""
-        chunk = (ctypes.c_ubyte * (end - start)).from_buffer(self.buffer, start)
-        self.region = self.memory.add(Region(self.base + start, end - start, True, "packet", chunk))
-
-    def read(self, start: int, end: int) -> bytes:
-        """Bytes between two native addresses inside the buffer."""
-        return ctypes.string_at(start, max(0, end - start))
-
-    def release(self) -> None:
-        """Take the packet out of the region table.
-
-        Helpers that move the packet's bounds (xdp_adjust_head, …) replace
-        the region by one over the new bounds, so look for it by place.
-        """
-        if self.region is None:
-            return
-        end = self.base + ctypes.sizeof(self.buffer)
-        for region in self.memory:
-            if region.name == "packet" and self.base <= region.start < end:
-                self.memory.remove(region)
-        self.region = None
-
-
 def _run(engine: Any, ctx_addr: int, repeat: int) -> tuple[int, int]:
     # As bpf_test_run: the same context and packet for every repeat (a
     # program that moves the packet's bounds sees them moved on the next
@@ -255,7 +222,7 @@ def _xdp(engine: Any, access: ContextAccess, req: _Request):
     frag_buffers = [
         (ctypes.c_ubyte * PAGE_SIZE).from_buffer_copy(f.ljust(PAGE_SIZE, b"\0")) for f in frags
     ]
-    packet = _Packet(memory, PAGE_SIZE, data[:linear], headroom)
+    packet = PacketBuffer(memory, PAGE_SIZE, data[:linear], headroom)
     start = packet.base + headroom
     pointers = {"data_meta": start, "data": start + meta, "data_end": start + linear}
     pointers["nr_frags"] = len(frags)
@@ -390,7 +357,7 @@ def _skb(engine: Any, access: ContextAccess, req: _Request):
     _put(image, SK_BUFF, "wire_len", wire_len or length)
     if prog_type == ProgramType.CGROUP_SKB:
         _test_socket(image, data)
-    packet = _Packet(memory, PAGE_SIZE, data, NET_SKB_PAD)
+    packet = PacketBuffer(memory, PAGE_SIZE, data, NET_SKB_PAD)
     first = NET_SKB_PAD + (0 if is_l2 else ETH_HLEN)
     start = packet.base + first
     end = packet.base + NET_SKB_PAD + size
@@ -400,6 +367,7 @@ def _skb(engine: Any, access: ContextAccess, req: _Request):
     pointers["end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
     packet.expose(first, NET_SKB_PAD + size)
     region = memory.allocate_context(bytes(image), "ctx", access, pointers)
+    region.packet = packet  # growing helpers may move the packet to a bigger buffer
     # The region's native-backed table: what helpers (native or not) moved.
     pointers = region.pointers
     try:
@@ -442,7 +410,7 @@ def _flow_dissector(engine: Any, access: ContextAccess, req: _Request):
         flags = int.from_bytes(user[48:52], "little")
     keys = (ctypes.c_ubyte * BPF_FLOW_KEYS_SIZE)()
     keys_region = memory.wrap(keys, "flow_keys")
-    packet = _Packet(memory, len(data), data, 0)
+    packet = PacketBuffer(memory, len(data), data, 0)
     packet.expose(0, len(data))
     pointers = {
         "data": packet.base,

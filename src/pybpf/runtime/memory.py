@@ -236,7 +236,7 @@ class ContextRegion(Region):
     reads and moves the same pointers the interpreter and the helpers use.
     """
 
-    __slots__ = ("access", "pointers", "pointer_slots", "_reads")
+    __slots__ = ("access", "pointers", "pointer_slots", "_reads", "packet")
 
     def __init__(
         self,
@@ -255,6 +255,9 @@ class ContextRegion(Region):
         else:
             self.pointers = PointerTable(self.pointer_slots, pointers)
         self._reads = _readable_table(access, self)
+        #: The `runtime.packet_buffer.PacketBuffer` the packet lives in (None:
+        #: the packet cannot be reallocated), set by the hook that built it.
+        self.packet: object | None = None
 
     @property
     def pointers_address(self) -> int:

@@ -17,9 +17,9 @@ skb->csum of CHECKSUM_COMPLETE / PARTIAL packets, not modelled), and
 BPF_F_RECOMPUTE_CSUM / BPF_F_INVALIDATE_HASH of skb_store_bytes are
 accepted and ignored for the same reason.
 
-skb_change_head / skb_change_tail work inside the test run's buffer
-(64 bytes of headroom, the tailroom of one page); where the kernel would
-reallocate a bigger buffer they return -ENOMEM.
+skb_change_head / skb_change_tail use the test run's buffer (64 bytes of
+headroom, the tailroom of one page) and, where the kernel would reallocate
+a bigger buffer, move the packet to one (`runtime.packet_buffer`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ...errors import ProgramFault
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from ..memory import ContextRegion, Memory, Region
+from ..packet_buffer import ensure_room
 from . import helper_spec
 
 ETH_HLEN = 14
@@ -52,7 +53,9 @@ CSUM_MANGLED_0 = 0xFFFF
 ENOTSUPP = 524
 """The kernel-internal ENOTSUPP helpers return to programs."""
 
-SKB_MAX_LEN = 0xFFFF
+BPF_SKB_MAX_LEN = 4 * 4096 - 320
+"""BPF_SKB_MAX_LEN = SKB_MAX_ALLOC: SKB_MAX_ORDER(0, 2) on x86-64, four pages less the
+shared info (16064): the longest packet skb_change_head/tail and adjust_room make."""
 
 _M16 = 0xFFFF
 _M32 = 0xFFFFFFFF
@@ -478,11 +481,13 @@ def skb_change_tail(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     if _is_xdp(ctx) or "end" not in p:
         return -ENOTSUPP
     new_len = r2 & _M32
-    if r3 or new_len > SKB_MAX_LEN or new_len < ETH_HLEN:
+    if r3 or new_len > BPF_SKB_MAX_LEN or new_len < ETH_HLEN:
         return -errno.EINVAL
-    data_end = p["data"] + new_len
-    if data_end > p["end"]:
+    # skb_pad / pskb_expand_head: a longer packet than the tailroom allows
+    # moves to a bigger buffer.
+    if not ensure_room(ctx, tail=new_len - (p["data_end"] - p["data"])):
         return -errno.ENOMEM
+    data_end = p["data"] + new_len
     if data_end > p["data_end"]:
         ctypes.memset(p["data_end"], 0, data_end - p["data_end"])
     set_packet_bounds(env.memory, ctx, p["data_meta"], data_end)
@@ -498,11 +503,11 @@ def skb_change_head(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     if _is_xdp(ctx) or "head" not in p:
         return -ENOTSUPP
     room = r2 & _M32
-    if r3 or room > SKB_MAX_LEN or p["data_end"] - p["data"] + room > SKB_MAX_LEN:
+    if r3 or room > BPF_SKB_MAX_LEN or p["data_end"] - p["data"] + room > BPF_SKB_MAX_LEN:
         return -errno.EINVAL
-    data = p["data"] - room
-    if data < p["head"]:
+    if not ensure_room(ctx, head=room):  # skb_cow: reallocate the head when short
         return -errno.ENOMEM
+    data = p["data"] - room
     ctypes.memset(data, 0, room)
     set_packet_bounds(env.memory, ctx, data, p["data_end"])
     p["data"] = p["data_meta"] = data

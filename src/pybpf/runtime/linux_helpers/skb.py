@@ -9,10 +9,9 @@ the packet is CHECKSUM_NONE and not GSO unless the test set gso_size.
 State the program can read lives in the `__sk_buff` image (`len`,
 `protocol`, `vlan_present`, `vlan_tci`, `vlan_proto`); state it cannot see
 (`mac_len`, `encapsulation`) is kept in the context's pointer table next to
-the packet bounds. Growing needs headroom: inside the test run's buffer
-(64 bytes in front of the packet) this works as in the kernel; where the
-kernel would reallocate the head (more than the headroom) these helpers
-return -ENOMEM, as skb_change_head does here.
+the packet bounds. Growing uses the headroom of the test run's buffer (64
+bytes in front of the packet); beyond it the packet moves to a bigger
+buffer, as the kernel reallocates the head (`runtime.packet_buffer`).
 
 `protocol` and `vlan_proto` hold a big-endian u16 as the program reads it
 (a load of the `__be16`), e.g. 0x0081 for ETH_P_8021Q; helper arguments
@@ -28,15 +27,22 @@ from ...platform.contexts import SK_BUFF
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from ..memory import ContextRegion
+from ..packet_buffer import ensure_room
 from . import helper_spec
-from .packet import ENOTSUPP, ETH_HLEN, _is_xdp, _set_skb_len, context, set_packet_bounds
+from .packet import (
+    BPF_SKB_MAX_LEN,
+    ENOTSUPP,
+    ETH_HLEN,
+    _is_xdp,
+    _set_skb_len,
+    context,
+    set_packet_bounds,
+)
 
 VLAN_HLEN = 4
 VLAN_ETH_HLEN = 18
 IPV4_HLEN = 20
 IPV6_HLEN = 40
-SKB_MAX_ALLOC = 4 * 4096 - 320
-"""BPF_SKB_MAX_LEN: SKB_MAX_ORDER(0, 2) on x86-64 (four pages less the shared info)."""
 
 
 def _be16(value: int) -> int:
@@ -113,9 +119,9 @@ def _move_data(env: HelperEnv, ctx: ContextRegion, data: int) -> None:
 
 def _push(env: HelperEnv, ctx: ContextRegion, off: int, room: int) -> int:
     """bpf_skb_generic_push: `room` zeroed bytes at `off`, the first `off` bytes moved up."""
+    if not ensure_room(ctx, head=room):  # skb_cow_head: reallocate when short
+        return -errno.ENOMEM
     data = ctx.pointers["data"]
-    if data - room < ctx.pointers["head"]:
-        return -errno.ENOMEM  # the kernel would reallocate the head
     ctypes.memmove(data - room, data, off)
     ctypes.memset(data - room + off, 0, room)
     _move_data(env, ctx, data - room)
@@ -202,7 +208,7 @@ def skb_adjust_room(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     len_cur = length - mac_len
     if shrink and (size >= len_cur or len_cur - size < len_min):
         return -ENOTSUPP
-    if not shrink and length + size > SKB_MAX_ALLOC and not _field(ctx, "gso_size"):
+    if not shrink and length + size > BPF_SKB_MAX_LEN and not _field(ctx, "gso_size"):
         return -ENOTSUPP
     if shrink:
         return _net_shrink(env, ctx, off, size, flags)
@@ -274,9 +280,9 @@ def skb_vlan_push(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -
         proto = ETH_P_8021Q
     if _field(ctx, "vlan_present"):
         # __vlan_insert_tag: 4 bytes after the MAC addresses hold the old tag.
-        data = ctx.pointers["data"]
-        if data - VLAN_HLEN < ctx.pointers["head"]:
+        if not ensure_room(ctx, head=VLAN_HLEN):  # __vlan_insert_tag's skb_cow_head
             return -errno.ENOMEM
+        data = ctx.pointers["data"]
         old_proto, old_tci = _field(ctx, "vlan_proto"), _field(ctx, "vlan_tci")
         ctypes.memmove(data - VLAN_HLEN, data, 2 * 6)
         tag = old_proto.to_bytes(2, "little") + old_tci.to_bytes(2, "big")
