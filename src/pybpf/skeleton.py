@@ -478,8 +478,11 @@ class Var(_Declared, Generic[T]):
         return None
 
 
-class MapView(MutableMapping[K, V]):
-    """A map with typed keys and values (`skel.maps.<name>`); `map` is the raw `pybpf.Map`."""
+class _TypedMap(MutableMapping[K, Any], Generic[K, V]):
+    """What both typed map views share: the raw map, the codecs, and the mapping protocol.
+
+    Subclasses give `lookup`, `update` and `delete` in their value shape.
+    """
 
     def __init__(self, map_: Map, key: Codec[K], value: Codec[V]):
         self.map = map_
@@ -489,27 +492,21 @@ class MapView(MutableMapping[K, V]):
     def _key(self, key: K, op: str) -> bytes:
         return _encode(self.key_codec, key, op, self.map.name, "key")
 
-    def lookup(self, key: K) -> V | None:
-        """The value of `key`, or None when absent."""
-        raw = self.map.lookup(self._key(key, "lookup"))
-        return None if raw is None else self.value_codec.decode(raw)
-
-    def update(self, key: K, value: V, flags: int = 0) -> None:  # type: ignore[override]
-        """Set `key` to `value` (`flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST)."""
-        raw = _encode(self.value_codec, value, "update", self.map.name, "value")
-        self.map.update(self._key(key, "update"), raw, flags)
+    def lookup(self, key: K) -> Any:
+        """The value of `key` in the subclass's shape, or None when absent."""
+        raise NotImplementedError
 
     def delete(self, key: K) -> None:
         """Remove `key` (`MapError(ENOENT)` when absent)."""
         self.map.delete(self._key(key, "delete"))
 
-    def __getitem__(self, key: K) -> V:
+    def __getitem__(self, key: K) -> Any:
         value = self.lookup(key)
         if value is None:
             raise KeyError(key)
         return value
 
-    def __setitem__(self, key: K, value: V) -> None:
+    def __setitem__(self, key: K, value: Any) -> None:
         self.update(key, value)
 
     def __delitem__(self, key: K) -> None:
@@ -531,16 +528,22 @@ class MapView(MutableMapping[K, V]):
         return f"<{type(self).__name__} {self.map.name!r}: {len(self)} entries>"
 
 
-class PerCpuMapView(MutableMapping[K, list[V]]):
+class MapView(_TypedMap[K, V]):
+    """A map with typed keys and values (`skel.maps.<name>`); `map` is the raw `pybpf.Map`."""
+
+    def lookup(self, key: K) -> V | None:
+        """The value of `key`, or None when absent."""
+        raw = self.map.lookup(self._key(key, "lookup"))
+        return None if raw is None else self.value_codec.decode(raw)
+
+    def update(self, key: K, value: V, flags: int = 0) -> None:  # type: ignore[override]
+        """Set `key` to `value` (`flags`: BPF_ANY, BPF_NOEXIST, BPF_EXIST)."""
+        raw = _encode(self.value_codec, value, "update", self.map.name, "value")
+        self.map.update(self._key(key, "update"), raw, flags)
+
+
+class PerCpuMapView(_TypedMap[K, V]):
     """A per-CPU map with typed keys and values: each value is a list, one per CPU."""
-
-    def __init__(self, map_: Map, key: Codec[K], value: Codec[V]):
-        self.map = map_
-        self.key_codec = key
-        self.value_codec = value
-
-    def _key(self, key: K, op: str) -> bytes:
-        return _encode(self.key_codec, key, op, self.map.name, "key")
 
     def lookup(self, key: K) -> list[V] | None:
         """Every CPU's value of `key`, or None when absent."""
@@ -553,37 +556,6 @@ class PerCpuMapView(MutableMapping[K, list[V]]):
             _encode(self.value_codec, value, "update", self.map.name, "value") for value in values
         ]
         self.map.update(self._key(key, "update"), raws, flags)  # type: ignore[arg-type]
-
-    def delete(self, key: K) -> None:
-        """Remove `key` (`MapError(ENOENT)` when absent)."""
-        self.map.delete(self._key(key, "delete"))
-
-    def __getitem__(self, key: K) -> list[V]:
-        value = self.lookup(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: K, values: list[V]) -> None:
-        self.update(key, values)
-
-    def __delitem__(self, key: K) -> None:
-        try:
-            self.delete(key)
-        except MapError as error:
-            if error.errno == errno.ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def __iter__(self) -> Iterator[K]:
-        for raw in self.map:
-            yield self.key_codec.decode(raw)
-
-    def __len__(self) -> int:
-        return len(self.map)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.map.name!r}: {len(self)} entries>"
 
 
 class _MapDeclared(_Declared):
