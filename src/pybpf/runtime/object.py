@@ -386,6 +386,21 @@ class Object:
             data = kconfig_bytes(self.spec.externs, size, self.kconfig, self.path)
             map_.update(b"\0\0\0\0", data)
 
+    def verifier_spec(self) -> ObjectSpec:
+        """The object as the verifier sees it when loading: frozen global data as it is now.
+
+        libbpf writes `.rodata` (and `.kconfig`) with the values set since the
+        open, then freezes it; the kernel reads those bytes as constants, so a
+        program verifies against the values the user set, not the ELF's.
+        """
+        maps = dict(self.spec.maps)
+        live = self.maps.live()
+        for name, spec in self.spec.maps.items():
+            map_ = live.get(name)
+            if spec.frozen and isinstance(map_, GlobalDataMap):
+                maps[name] = replace(spec, initial_data=bytes(map_.lookup(bytes(4))))
+        return replace(self.spec, maps=maps)
+
     def close(self) -> None:
         """Free the maps and programs (idempotent)."""
         if self.closed:

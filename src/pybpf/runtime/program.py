@@ -230,7 +230,7 @@ class Program:
             # never a type guessed from the object's path.
             report = Report(failures=[Failure(0, None, untyped_section_message(self.section))])
         else:
-            report = verify_cached(self.spec, self.object.spec, self.verifier_prog_type)
+            report = verify_cached(self.spec, self.object.verifier_spec(), self.verifier_prog_type)
         self.report = report
         self.verified = report.ok
         return report

@@ -21,6 +21,16 @@ kernel's reason in the message:
   from an unmodified context pointer, the same instruction never accesses
   the context on one path and other memory on another ("same insn cannot
   be used with different pointers"), and atomics never touch the context.
+* no reachable division or modulo by an immediate zero ("div by zero");
+* stack accesses are aligned to their size, whatever the architecture
+  (check_ptr_alignment is strict for the stack: "misaligned stack access
+  off 0+0+-6 size 4"; other memory may be misaligned on x86-64). Checked
+  where the offset is one constant; a variable stack offset would need the
+  kernel's known bits (tnum) to tell;
+* nothing writes a read-only map (`.rodata`: "write into map forbidden",
+  frozen_maps.py);
+* the map-type checks hold for every map a register may name, the maps a
+  program loads with `lddw` in the register's range of map fds.
 
 `context_facts` computes, whatever the options, what the JIT needs of
 context accesses (`Report.context_accesses`, `Report.mixed_context_pcs`).
@@ -35,7 +45,9 @@ from ..platform.helper_ids import HelperId, helper_name
 from ..platform.helper_prototypes import ArgKind, prototype
 from ..platform.program_types import AttachType
 from .cfg import Label, original_pc
-from .ir import Atomic, Call, CallbackReturn, Exit, Mem
+from .domains.stack import SUBPROGRAM_STACK_SIZE
+from .frozen_maps import readonly_write_error
+from .ir import Atomic, Bin, BinOp, Call, CallbackReturn, Exit, Imm, LoadMapFd, Mem
 from .memory import ref_var
 from .options import AnalysisOptions
 from .state import State, reg_owner, var
@@ -220,18 +232,84 @@ def map_helper_error(map_type: int, func: int) -> str | None:
     return None
 
 
-def _map_types(state: State, reg: int, opts: AnalysisOptions) -> set[int] | None:
-    """The types of the maps register `reg` may name (None: not known)."""
+def _map_types(
+    state: State, reg: int, opts: AnalysisOptions, loaded: frozenset[int] = frozenset()
+) -> set[int] | None:
+    """The types of the maps register `reg` may name (None: not known).
+
+    A register joined over paths holds a range of map fds; the maps it may
+    name are those in the range the program loads (`loaded`: lddw's fds and
+    the inner maps of maps of maps), each checked as the kernel checks each
+    path.
+    """
     types = state.reg_types(reg)
-    if types == {"map_fd_programs"}:
-        return {PROG_ARRAY}
-    if types != {"map_fd"}:
+    if not types or not types <= {"map_fd", "map_fd_programs"}:
         return None
-    # Only a known map: a range of fds (joined paths) also covers maps never stored there.
-    fd = state.eval(var(reg_owner(reg), "map_fd")).singleton()
-    if fd is None or fd not in opts.maps:
+    found: set[int] = set()
+    for kind in sorted(types):
+        fds = state.eval(var(reg_owner(reg), kind))
+        one = fds.singleton()
+        if one is not None and one in opts.maps:
+            found.add(opts.maps[one].type)
+        elif fds.is_finite():
+            found |= {opts.maps[fd].type for fd in loaded if fds.lo <= fd <= fds.hi}
+        if kind == "map_fd_programs":
+            found.add(PROG_ARRAY)
+    return found or None
+
+
+def loaded_maps(cfg_insns: Mapping[Label, object], opts: AnalysisOptions) -> frozenset[int]:
+    """The fds of the maps the program loads with lddw, and their inner maps."""
+    fds = {insn.mapfd for insn in cfg_insns.values() if isinstance(insn, LoadMapFd)}
+    fds |= {opts.maps[fd].inner for fd in fds if fd in opts.maps and opts.maps[fd].inner}
+    return frozenset(fd for fd in fds if fd is not None and fd in opts.maps)
+
+
+# -- division by zero, alignment, read-only maps -------------------------------------
+
+_DIVISIONS = frozenset({BinOp.UDIV, BinOp.UMOD, BinOp.SDIV, BinOp.SMOD})
+#: Helper arguments the helper writes (so never a read-only map's value).
+_WRITTEN_ARGS = frozenset(
+    {ArgKind.PTR_TO_UNINIT_MEM, ArgKind.PTR_TO_UNINIT_MEM_OR_NULL, ArgKind.PTR_TO_UNINIT_MAP_VALUE}
+)
+
+
+def _alignment_error(state: State, insn: Mem | Atomic) -> str | None:
+    access = insn.access
+    base = access.basereg.v
+    if access.width == 1 or (base != 10 and state.reg_types(base) != {"stack"}):
         return None
-    return {opts.maps[fd].type}
+    off = state.eval(var(reg_owner(base), "stack_offset")).singleton()
+    if off is None or (off + access.offset) % access.width == 0:
+        return None
+    frame_top = -(-off // SUBPROGRAM_STACK_SIZE) * SUBPROGRAM_STACK_SIZE
+    return (
+        f"misaligned stack access off 0+{off - frame_top}+{access.offset} size {access.width} "
+        "(the stack is accessed at multiples of the access size)"
+    )
+
+
+def _memory_error(state: State, insn: Mem | Atomic, opts: AnalysisOptions) -> str | None:
+    msg = _alignment_error(state, insn)
+    if msg is None and (isinstance(insn, Atomic) or not insn.is_load):
+        access = insn.access
+        msg = readonly_write_error(state, access.basereg.v, access.offset, access.width, opts)
+    return msg
+
+
+def _helper_write_error(state: State, insn: Call, opts: AnalysisOptions) -> str | None:
+    proto = prototype(insn.func)
+    if proto is None:
+        return None
+    for i, kind in enumerate(proto.args):
+        if kind in _WRITTEN_ARGS:
+            size = 1
+            if i + 1 < len(proto.args):
+                size = state.eval(var(reg_owner(i + 2), "uvalue")).singleton() or size
+            msg = readonly_write_error(state, i + 1, 0, size, opts)
+            if msg is not None:
+                return msg
+    return None
 
 
 # -- context accesses ----------------------------------------------------------------
@@ -353,12 +431,18 @@ def linux_rule_failures(
     """Node → the kernel's reason to reject it, for the rules in the module docstring."""
     errors: dict[Label, str] = dict(facts.errors)
     sites = acquire_sites(cfg_insns)
+    loaded = loaded_maps(cfg_insns, opts)
     for label, insn in cfg_insns.items():
         state = pre.get(label)
         if state is None or state.is_bottom():
             continue
         msg = None
-        if isinstance(insn, Exit) and not insn.frame:
+        if isinstance(insn, Bin) and insn.op in _DIVISIONS and isinstance(insn.v, Imm):
+            if insn.v.v == 0:
+                msg = "div by zero (division or modulo by the immediate 0)"
+        elif isinstance(insn, Mem | Atomic):
+            msg = _memory_error(state, insn, opts)
+        elif isinstance(insn, Exit) and not insn.frame:
             msg = _leak_error(state, sites, "BPF_EXIT instruction in main prog")
             msg = msg or _exit_error(state, opts.exit_range)
         elif isinstance(insn, CallbackReturn):
@@ -368,9 +452,10 @@ def linux_rule_failures(
             proto = prototype(insn.func)
             if insn.func == HelperId.TAIL_CALL:
                 msg = _leak_error(state, sites, "tail_call")
+            msg = msg or _helper_write_error(state, insn, opts)
             if msg is None and proto is not None and ArgKind.CONST_MAP_PTR in proto.args:
                 reg = proto.args.index(ArgKind.CONST_MAP_PTR) + 1
-                for map_type in sorted(_map_types(state, reg, opts) or ()):
+                for map_type in sorted(_map_types(state, reg, opts, loaded) or ()):
                     msg = map_helper_error(map_type, insn.func)
                     if msg:
                         break

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ..platform.helper_prototypes import ArgKind, RetKind, builtin_prototype, prototype
 from .domains.interval import U64_MAX, Interval
 from .domains.stack import STACK_SIZE, cell_name
+from .frozen_maps import frozen_constant, tag_map
 from .ir import Atomic, Bin, BinOp, Call, Imm, Mem, Reg
 from .options import AnalysisOptions
 from .state import NUM_REGS, State, overflow_bounds, reg_owner, var
@@ -125,7 +126,10 @@ def load(state: State, insn: Mem, opts: AnalysisOptions) -> None:
         addr = state.eval(var(reg_owner(base.v), "ctx_offset")) + insn.access.offset
         _load_ctx(state, dst, addr, width, insn.is_signed, opts)
     elif btypes <= _NUMERIC_REGIONS:
+        known = frozen_constant(state, base.v, insn, opts) if btypes == {"shared"} else None
         _load_number(state, dst, width, insn.is_signed)
+        if known is not None:  # a frozen read-only map's bytes (frozen_maps.py)
+            state.assign_number(dst, *known)
     elif btypes <= _NUMERIC_REGIONS | {"stack"} and _stack_numeric(state, base, insn):
         # The stack on some paths, a region of numbers on the others (PREVAIL joins
         # the load over the types): numeric stack bytes give a number too.
@@ -389,6 +393,7 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
         state.zone.set(var(r0, "shared_offset"), _ZERO)
         state.zone.set(var(r0, "shared_region_size"), Interval.const(value_size))
         state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+        tag_map(state, r0, map_fd, opts)  # read-only maps (frozen_maps.py)
         return
     if proto is not None and proto.ret == RetKind.PTR_TO_ALLOC_MEM_OR_NULL:
         # A ringbuf reservation: r2 bytes of fresh memory, or null.

@@ -31,6 +31,11 @@ class MapDescriptor:
     max_entries: int = 4
     type: int = 0
     inner: int | None = None  # for maps of maps: the fd (table index) of the inner map template
+    # Programs may not write the map (BPF_F_RDONLY_PROG: `.rodata`, `.kconfig`), and when
+    # it is also frozen, `frozen` holds its value (key 0) as it is when the program loads:
+    # the kernel reads such a map's bytes as constants.
+    readonly: bool = False
+    frozen: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -116,8 +116,20 @@ def context_descriptor(prog_type: str) -> CtxDescriptor:
     return PREVAIL_CONTEXTS.get(prog_type, _SK_BUFF)
 
 
+_BPF_F_RDONLY_PROG = 1 << 7
+
+
 def _descriptor(spec: MapSpec) -> MapDescriptor:
-    return MapDescriptor(spec.key_size, spec.value_size, spec.max_entries, spec.type)
+    # Frozen global data (`.rodata`, `.kconfig`) is read-only to programs and its bytes
+    # are constants (verifier/frozen_maps.py); the loader passes the values set before
+    # the load as `initial_data`.
+    frozen = None
+    if spec.frozen:
+        frozen = (spec.initial_data or b"")[: spec.value_size].ljust(spec.value_size, b"\0")
+    readonly = spec.frozen or bool(spec.flags & _BPF_F_RDONLY_PROG)
+    return MapDescriptor(
+        spec.key_size, spec.value_size, spec.max_entries, spec.type, None, readonly, frozen
+    )
 
 
 def map_table(object_spec: ObjectSpec) -> dict[int, MapDescriptor]:

@@ -283,7 +283,8 @@ class State:
         if self.is_bottom():
             return {"_|_"}
         out = self.types.strings()
-        out.update(self.zone.constraints())
+        # `shared_map` (frozen_maps.py) is pybpf's bookkeeping, not one of PREVAIL's variables
+        out.update(c for c in self.zone.constraints() if ".shared_map" not in c)
         out.update(self.stack.strings())
         return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from .assume import assume
 from .domains.interval import S64_MAX, U64_MAX, Interval
 from .domains.stack import SUBPROGRAM_STACK_SIZE
+from .frozen_maps import tag_map
 from .ir import (
     Assume,
     Atomic,
@@ -104,6 +105,7 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
             size = opts.map(insn.mapfd).value_size
             state.zone.set(var(owner, "shared_region_size"), Interval.const(size))
             state.zone.set(var(owner, "uvalue"), Interval(1, PTR_MAX))
+            tag_map(state, owner, insn.mapfd, opts)  # read-only maps (frozen_maps.py)
         case IncrementLoopCounter():
             counter = f"pc[{insn.name}]"
             state.zone.assign(counter, counter, 1)

@@ -33,7 +33,7 @@ KIND_VARS: dict[str, tuple[str, ...]] = {
     "ctx": ("ctx_offset",),
     "packet": ("packet_offset",),
     "stack": ("stack_offset", "stack_numeric_size"),
-    "shared": ("shared_offset", "shared_region_size"),
+    "shared": ("shared_offset", "shared_region_size", "shared_map"),
     "map_fd": ("map_fd",),
     "map_fd_programs": ("map_fd_programs",),
     "socket": ("socket_offset",),

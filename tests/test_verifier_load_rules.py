@@ -1,0 +1,203 @@
+"""Linux load-path rules checked against the kernel (issue 11, item 2).
+
+Each case is a small program, pybpf's verdict with the kernel's reason,
+and, where `bpf()` works (root), the running kernel's verdict on the same
+instructions (`pybpf.testing.raw_bpf`): frozen `.rodata` (no writes, values
+known), misaligned stack accesses, division by an immediate zero, and the
+map-type check for a register that may name one of several maps.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.elf.specs import MapSpec, ObjectSpec, ProgramSpec
+from pybpf.isa import assemble
+from pybpf.testing import raw_bpf
+from pybpf.verifier.program import verify_program
+
+XDP = 6
+KPROBE = 2
+RODATA_BYTES = bytes(range(16))
+RODATA = MapSpec(".rodata", 2, 4, 16, 1, initial_data=RODATA_BYTES, frozen=True)
+RAW_RODATA = raw_bpf.RawMap(2, 4, 16, 1, RODATA_BYTES, frozen=True)
+HASH = MapSpec("h", 1, 4, 8, 16)
+RAW_HASH = raw_bpf.RawMap(1, 4, 8, 16)
+RINGBUF = MapSpec("rb", 27, 0, 0, 4096)
+RAW_RINGBUF = raw_bpf.RawMap(27, 0, 0, 4096)
+PERF = MapSpec("events", 4, 4, 4, 4)
+RAW_PERF = raw_bpf.RawMap(4, 4, 4, 4)
+PROGS = MapSpec("progs", 3, 4, 4, 4)
+RAW_PROGS = raw_bpf.RawMap(3, 4, 4, 4)
+
+needs_kernel = pytest.mark.skipif(not raw_bpf.available(), reason="bpf() is not available")
+
+
+def _pybpf(source: str, section: str, maps: tuple[MapSpec, ...]):
+    prog = ProgramSpec("p", section, tuple(assemble(source)))
+    obj = ObjectSpec("p.o", {"p": prog}, {m.name: m for m in maps})
+    return verify_program(prog, obj)
+
+
+# name → (source, section, kernel prog type, maps (pybpf, kernel), words of the reason or None)
+CASES = {
+    "store_into_rodata": (
+        "r1 = map_val(0) + 0\n*(u32 *)(r1 + 0) = 1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        "write into map forbidden, value_size=16 off=0 size=4",
+    ),
+    "store_reg_into_rodata": (
+        "r1 = map_val(0) + 4\nr2 = 5\n*(u64 *)(r1 + 0) = r2\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        "write into map forbidden, value_size=16 off=4 size=8",
+    ),
+    "atomic_into_rodata": (
+        "r1 = map_val(0) + 0\nr2 = 1\nlock *(u32 *)(r1 + 0) += r2\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        "write into map forbidden",
+    ),
+    "store_through_rodata_lookup": (
+        "r1 = map_fd 0\nr2 = r10\nr2 += -4\n*(u32 *)(r10 - 4) = 0\ncall 1\n"
+        "if r0 == 0 goto +1\n*(u32 *)(r0 + 0) = 1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        "write into map forbidden",
+    ),
+    "helper_writes_rodata": (
+        "r1 = map_val(0) + 0\nr2 = 4\nr3 = 0\ncall 4\nr0 = 0\nexit",
+        "kprobe/f",
+        KPROBE,
+        ((RODATA, RAW_RODATA),),
+        "write into map forbidden",
+    ),
+    # the kernel knows the value: reading the uninitialised stack only when it is not 0x07060504
+    "rodata_value_known": (
+        "r1 = map_val(0) + 0\nr0 = *(u32 *)(r1 + 4)\nif r0 == 0x7060504 goto +1\n"
+        "r0 = *(u64 *)(r10 - 8)\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        None,
+    ),
+    "rodata_value_as_stack_index": (
+        "r1 = map_val(0) + 0\nr1 = *(u8 *)(r1 + 3)\nr2 = r10\nr2 += -32\nr2 += r1\n"
+        "*(u8 *)(r2 + 0) = 1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        None,
+    ),
+    "misaligned_stack_store": (
+        "*(u32 *)(r10 - 6) = 0\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        (),
+        "misaligned stack access off 0+0+-6 size 4",
+    ),
+    "misaligned_stack_load": (
+        "*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr0 = *(u16 *)(r10 - 11)\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        (),
+        "misaligned stack access off 0+0+-11 size 2",
+    ),
+    "misaligned_stack_pointer": (
+        "r1 = r10\nr1 += -6\n*(u32 *)(r1 + 0) = 0\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        (),
+        "misaligned stack access off 0+-6+0 size 4",
+    ),
+    "aligned_narrow_stack_store": (
+        "*(u16 *)(r10 - 6) = 0\n*(u8 *)(r10 - 7) = 0\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        (),
+        None,
+    ),
+    "misaligned_map_value_allowed": (
+        "r1 = map_val(0) + 0\nr0 = *(u32 *)(r1 + 2)\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((RODATA, RAW_RODATA),),
+        None,
+    ),
+    "div_by_immediate_zero": ("r0 = 1\nr0 /= 0\nexit", "xdp", XDP, (), "div by zero"),
+    "mod32_by_immediate_zero": ("r0 = 1\nw0 %= 0\nexit", "xdp", XDP, (), "div by zero"),
+    "sdiv_by_immediate_zero": ("r0 = 1\nr0 s/= 0\nexit", "xdp", XDP, (), "div by zero"),
+    "div_by_zero_register_allowed": (
+        "r0 = 1\nr1 = 0\nr0 /= r1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        (),
+        None,
+    ),
+    "div_by_zero_dead_code": (
+        "r0 = 2\nif r0 == 2 goto +1\nr0 /= 0\nexit",
+        "xdp",
+        XDP,
+        (),
+        None,
+    ),
+    # m = cond ? &progs : &hash; bpf_tail_call(ctx, m, 0)
+    "tail_call_through_one_of_two_maps": (
+        "r6 = r1\nr2 = map_fd 0\nr3 = *(u32 *)(r6 + 12)\nif r3 != 0 goto +2\nr2 = map_fd 1\n"
+        "r1 = r6\nr3 = 0\ncall 12\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((PROGS, RAW_PROGS), (HASH, RAW_HASH)),
+        ("Invalid type (r2.type == map_fd_programs)", "expected prog array map for tail call"),
+    ),
+    # m = cond ? &hash : &perf_events; bpf_map_lookup_elem(m, ...)
+    "lookup_in_one_of_two_maps": (
+        "r6 = r1\nr1 = map_fd 0\nr2 = *(u32 *)(r6 + 12)\nif r2 != 0 goto +2\nr1 = map_fd 1\n"
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\ncall 1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((HASH, RAW_HASH), (PERF, RAW_PERF)),
+        "cannot pass map_type 4 into func bpf_map_lookup_elem#1",
+    ),
+    "lookup_in_one_of_two_hashes": (
+        "r6 = r1\nr1 = map_fd 0\nr2 = *(u32 *)(r6 + 12)\nif r2 != 0 goto +2\nr1 = map_fd 2\n"
+        "*(u32 *)(r10 - 4) = 0\nr2 = r10\nr2 += -4\ncall 1\nr0 = 2\nexit",
+        "xdp",
+        XDP,
+        ((HASH, RAW_HASH), (RINGBUF, RAW_RINGBUF), (MapSpec("h2", 1, 4, 8, 4), RAW_HASH)),
+        None,
+    ),
+}
+
+
+def _words(words: str | tuple[str, str], which: int) -> str:
+    # (pybpf's words, the kernel's) where the same rule is worded differently
+    return words if isinstance(words, str) else words[which]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_pybpf_verdict(name: str) -> None:
+    source, section, _, maps, words = CASES[name]
+    report = _pybpf(source, section, tuple(m for m, _ in maps))
+    if words is None:
+        assert report.ok, report.first_failure
+    else:
+        assert not report.ok, "accepted"
+        assert _words(words, 0) in report.first_failure.message
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", CASES)
+def test_kernel_verdict(name: str) -> None:
+    source, _, prog_type, maps, words = CASES[name]
+    ok, reason, _ = raw_bpf.load_verdict(assemble(source), prog_type, maps=[r for _, r in maps])
+    if words is None:
+        assert ok, reason
+    else:
+        assert not ok
+        assert _words(words, 1) in reason, reason
