@@ -201,3 +201,92 @@ def test_kernel_verdict(name: str) -> None:
     else:
         assert not ok
         assert _words(words, 1) in reason, reason
+
+
+# -- const volatile configuration in frozen .rodata, through pybpf.load ------------------------
+
+CONFIG_SOURCE = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+const volatile __u32 cfg_max = 4;
+const volatile __u32 cfg_index = 2;
+
+SEC("xdp")
+int config_bound(struct xdp_md *ctx)
+{
+    __u64 buf[8] = {};
+    __u32 sum = 0;
+    for (__u32 i = 0; i < cfg_max; i++)
+        sum += buf[i];
+    return sum ? XDP_DROP : XDP_PASS;
+}
+
+SEC("xdp")
+int config_index(struct xdp_md *ctx)
+{
+    __u64 table[4] = {};
+    table[cfg_index] = 7;
+    return table[1] == 7 ? XDP_DROP : XDP_PASS;
+}
+
+SEC("xdp")
+int write_rodata(struct xdp_md *ctx)
+{
+    *(volatile __u32 *)&cfg_max = 7;
+    return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+PROGRAMS = ("config_bound", "config_index", "write_rodata")
+# (program, values set before the load) → accepted; the kernel agrees (test below)
+CONFIG_CASES = [
+    ("config_bound", {}, True),
+    ("config_bound", {"cfg_max": 9}, False),  # buf[8] read out of bounds
+    ("config_index", {}, True),
+    ("config_index", {"cfg_index": 3}, True),
+    ("config_index", {"cfg_index": 4}, False),  # table[4] written out of bounds
+    ("write_rodata", {}, False),
+]
+
+
+@pytest.fixture(scope="module")
+def config_object(tmp_path_factory):
+    from clang_build import build_object
+
+    return build_object(tmp_path_factory.mktemp("rodata"), "rodata_config", CONFIG_SOURCE)
+
+
+@pytest.mark.parametrize(("program", "values", "accepted"), CONFIG_CASES)
+def test_rodata_values_set_before_load(config_object, program, values, accepted) -> None:
+    import pybpf
+    from pybpf.errors import VerifierError
+
+    with pybpf.load(str(config_object)) as obj:
+        for prog in obj.programs.values():
+            prog.autoload = prog.name == program
+        for name, value in values.items():
+            setattr(obj.rodata, name, value)
+        if accepted:
+            obj.load()
+        else:
+            with pytest.raises(VerifierError) as info:
+                obj.load()
+            if program == "write_rodata":
+                assert "write into map forbidden" in str(info.value)
+
+
+@needs_kernel
+@pytest.mark.parametrize(("program", "values", "accepted"), CONFIG_CASES)
+def test_rodata_values_kernel(config_object, program, values, accepted) -> None:
+    from pybpf.testing.kernel import KernelError, KernelObject
+
+    raw = {name: value.to_bytes(4, "little") for name, value in values.items()}
+    autoload = {name: name == program for name in PROGRAMS}
+    try:
+        KernelObject(config_object, raw, autoload=autoload).close()
+        kernel = True
+    except KernelError:
+        kernel = False
+    assert kernel == accepted
