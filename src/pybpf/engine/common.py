@@ -59,3 +59,22 @@ def follow_tail_calls(call: TailCall, env: HelperEnv, args: tuple[int, ...]) -> 
             return engine.enter(args, env)
         except TailCall as again:
             call = again
+
+
+def tail_call_in_frame(call: TailCall, env: HelperEnv) -> tuple[int, int]:
+    """A tail call made by one function: run the chain; (its r0, executed count).
+
+    As Linux does it: the target replaces only the frame of the function
+    that made the call, so the chain's r0 becomes that function's return
+    value to its caller (a subprogram's caller, a callback's helper, or
+    the run itself for the entry function). The chain runs with the
+    context pointer the run started with and the run's `HelperEnv`, so
+    the tail-call counter is shared by every chain of the run
+    (MAX_TAIL_CALLS in all). The running engine is restored afterwards,
+    for the helpers the caller goes on to call.
+    """
+    engine = env.engine
+    try:
+        return follow_tail_calls(call, env, (env.ctx, 0, 0, 0, 0))
+    finally:
+        env.engine = engine

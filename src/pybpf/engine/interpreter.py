@@ -41,7 +41,7 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from .common import follow_tail_calls, instruction_text, unknown_helper
+from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
     EMPTY_CACHE,
@@ -426,6 +426,8 @@ class Interpreter:
             "deep": self._too_deep,
             "callx": self._callx,
             "nohelper": self._unknown_helper,
+            "TailCall": TailCall,
+            "tailframe": tail_call_in_frame,
             "sdiv64": sdiv64,
             "smod64": smod64,
             "sdiv32": sdiv32,

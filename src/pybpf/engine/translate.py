@@ -81,6 +81,10 @@ the next frame and counts against the call depth limit, as in Linux."""
 
 CALLBACK_FRAME = "callback_frame"
 
+TAIL_CALL_HELPER = 12
+"""bpf_tail_call: its call sites catch `TailCall` and return the chain's r0
+from the function that made the call (Linux replaces only that frame)."""
+
 _PARAMS = "r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E"
 _RESET = "<reset site caches>"  # placeholder: the number of sites is known only at the end
 _SAVE = "<save site caches>"  # placeholder, as _RESET
@@ -226,6 +230,18 @@ class _FunctionWriter:
             if helper_id not in self.helpers:
                 return [f"nohelper({helper_id}, {pc})"]
             call = [_SAVE, f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
+            if helper_id == TAIL_CALL_HELPER:
+                # A tail call replaces this function's frame only: the chain's
+                # r0 is what this function returns (see `common.tail_call_in_frame`).
+                return [
+                    _SAVE,
+                    "try:",
+                    f"\tr0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}",
+                    "except TailCall as T:",
+                    "\tr0, m = tailframe(T, E)",
+                    "\treturn r0, n + m",
+                    _RESET,
+                ]
             if helper_id in CALLBACK_HELPERS:
                 return [f"E.data[{CALLBACK_FRAME!r}] = (d, S)", *call]
             return call

@@ -33,13 +33,14 @@ Helpers:
 Native tail calls (`engine.jit.native_tailcall`): `bpf_tail_call` to a
 program whose JIT entry is in the execution context's native entry table
 (`RunState.tail_table`, see `ExecutionContext.native_entries`) calls the
-target's function at pc 0 on the same `RunState` (depth 0: the caller's
-frames are dead once the call is made), stores its r0 in `tail_r0`, sets
-`status` to `STATUS_TAIL_DONE` and returns; every caller unwinds as for
-an exception, and the top (the native repeat loop, or the engine) takes
-`tail_r0` as the run's r0. `tail_target` is the id of the program running
-after native tail calls (0: the engine's own), for the Python fallback to
-find the engine whose helpers and instructions are running.
+target's function at pc 0 on the same `RunState`, its frames from the
+calling function's on (`stack_top0` moved while it runs), and the calling
+function returns the target's r0: as in Linux, a tail call replaces the
+frame that made it, not the whole run. `tail_target` is the id of the
+program running after native tail calls (0: the engine's own), for the
+Python fallback to find the engine whose helpers and instructions are
+running. `STATUS_TAIL_DONE` tells a tail-call site that the Python
+fallback ran the chain itself (its r0 in `tail_r0`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ class RunState(ctypes.Structure):
     the execution context's native entry table (0: no native tail calls),
     `tail_target` the id of the program a native tail call started (0: the
     engine's own program), `tail_r0` the r0 of a run a native tail call
-    finished (valid while `status` is `STATUS_TAIL_DONE`).
+    finished (valid while `status` is `STATUS_TAIL_DONE`), `stack_last`
+    r10 of the run stack's last frame (a native tail call runs its target
+    on the frames from the caller's on, when they fit below it).
     """
 
     _fields_ = [
@@ -85,6 +88,7 @@ class RunState(ctypes.Structure):
         ("tail_table", ctypes.c_uint64),
         ("tail_target", ctypes.c_uint64),
         ("tail_r0", ctypes.c_uint64),
+        ("stack_last", ctypes.c_uint64),
     ]
 
 
@@ -93,7 +97,7 @@ STATUS_OK = 0
 STATUS_ERROR = 1
 """`RunState.status`: a Python helper raised (or native code found a fault); unwind."""
 STATUS_TAIL_DONE = 2
-"""`RunState.status`: a native tail call finished the run, r0 in `tail_r0`; unwind."""
+"""`RunState.status`: the Python fallback ran a tail-call chain, r0 in `tail_r0`."""
 
 RUN_FIELD = {name: index for index, (name, _) in enumerate(RunState._fields_)}
 """Field name → index in the LLVM struct type of `RunState`."""

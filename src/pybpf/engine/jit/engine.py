@@ -65,23 +65,6 @@ REPEAT_CHUNK_SECONDS = 0.05
 """A native call of `run_repeated` stops growing once it takes this long."""
 
 
-class FinishedRun:
-    """A tail-call target that is already done: `enter` gives the r0 native code got.
-
-    A native tail call made inside a callback (run by a Python helper such
-    as bpf_loop) finishes the run in native code; the helper must not go
-    on, so `call_function` raises `TailCall(FinishedRun(r0))`, which
-    unwinds like the interpreter's `TailCall` and ends the run with r0.
-    """
-
-    def __init__(self, r0: int):
-        self.r0 = r0
-
-    def enter(self, args: tuple[int, ...], env: HelperEnv) -> tuple[int, int]:
-        """(r0, 0): the run's result."""
-        return self.r0, 0
-
-
 class JitEngine:
     """A program compiled to native code once, run any number of times."""
 
@@ -289,6 +272,9 @@ class JitEngine:
                 # The usual run (only a context pointer, no tail call yet): the
                 # repeat loop once, since a 3-argument ctypes call costs half.
                 r0 = self._repeat(args[0], 1, slot.address)
+            # The run's tail-call counter is shared with whoever started this
+            # program (a tail call from a subprogram returns here).
+            env.tail_calls = slot.state.tail_calls
             r0 = self._finish(slot, r0)
         finally:
             self._release(slot)
@@ -389,13 +375,8 @@ class JitEngine:
         return self._callback_result(slot, r0, direct)
 
     def _callback_result(self, slot: RunSlot, r0: int, direct: bool) -> int:
-        # A native tail call in a callback replaced the whole program: a
-        # helper's caller must not go on (see `FinishedRun`); a call from
-        # Python without an env just gets the chain's r0.
-        state = slot.state
-        if state.status == STATUS_TAIL_DONE and not direct:
-            state.status = 0
-            raise TailCall(FinishedRun(state.tail_r0))
+        # A tail call in a callback replaced the callback's frame only (its
+        # r0 came back as the callback's): nothing more to do here.
         return self._finish(slot, r0)
 
     def close(self) -> None:

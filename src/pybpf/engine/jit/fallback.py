@@ -37,10 +37,12 @@ import weakref
 from typing import Any
 
 from ...errors import ProgramFault
+from ...runtime.helpers import TailCall
 from ...runtime.linux_helpers.packet import sync_packet_region
 from ...runtime.memory import ContextRegion, Memory, Stack
-from ..translate import CALLBACK_FRAME, CALLBACK_HELPERS, MAX_DEPTH
-from .abi import FALLBACK_PROTOTYPE, RunState
+from ..common import tail_call_in_frame
+from ..translate import CALLBACK_FRAME, CALLBACK_HELPERS, MAX_DEPTH, TAIL_CALL_HELPER
+from .abi import FALLBACK_PROTOTYPE, STATUS_TAIL_DONE, RunState
 
 FALLBACK_SYMBOL = "pybpf_jit_fallback_v1"
 """The external symbol every compiled module calls for Python helpers."""
@@ -88,12 +90,13 @@ class RunSlot:
         #: The engine whose code the slot ran last time it entered Python
         #: (`engine`, or a native tail call's target).
         self.running = engine
-        self.stack: Stack = memory.allocate_stack(name="jit stack")
+        self.stack: Stack = memory.allocate_stack(RUN_STACK_FRAMES, name="jit stack")
         self.state = RunState()
         self.address = ctypes.addressof(self.state)
         frames = self.stack.frames
         self.state.stack_top0 = frames[0].top
         self.state.stack_stride = frames[1].top - frames[0].top
+        self.state.stack_last = frames[-1].top
         self.env: Any = None
         self.error: BaseException | None = None
         self.handle = next(_handles)
@@ -116,6 +119,11 @@ class RunSlot:
         if self.stack.frames:
             self.stack.release()
 
+
+RUN_STACK_FRAMES = 2 * MAX_DEPTH
+"""Frames of a run's stack: a program's 8, and room for a tail call made in a
+subprogram to run its target natively on the frames that follow (see
+`native_tailcall`); a target that would not fit runs on a stack of its own."""
 
 _handles = itertools.count(1)
 # Weak: a slot lives as long as its engine keeps it (the engine is its only owner).
@@ -169,6 +177,11 @@ def _dispatch(slot: RunSlot, code: int, r1: int, r2: int, r3: int, r4: int, r5: 
             engine.unknown_helper(helper_id, pc)
         if helper_id in CALLBACK_HELPERS:
             env.data[CALLBACK_FRAME] = ((code >> 32) & 0xF, slot)
+        if helper_id == TAIL_CALL_HELPER:
+            try:
+                return spec.impl(env, r1, r2, r3, r4, r5)
+            except TailCall as call:
+                return _chain(slot, env, call)
         return spec.impl(env, r1, r2, r3, r4, r5)
     if kind == KIND_CALLX:
         spec = engine.helpers.get(helper_id)
@@ -186,6 +199,18 @@ def _dispatch(slot: RunSlot, code: int, r1: int, r2: int, r3: int, r4: int, r5: 
     insn = engine.instruction_at(pc)
     imm = insn.imm & 0xFFFFFFFF if insn is not None else 0
     raise ProgramFault(f"invalid atomic operation 0x{imm:x}")
+
+
+def _chain(slot: RunSlot, env: Any, call: TailCall) -> int:
+    # A tail call the Python helper made: run the chain here (the targets on
+    # stacks of their own) and tell the native call site, which returns the
+    # chain's r0 from its function (`native_tailcall`).
+    r0, _ = tail_call_in_frame(call, env)
+    state = slot.state
+    state.tail_calls = env.tail_calls
+    state.tail_r0 = r0 & _M64
+    state.status = STATUS_TAIL_DONE
+    return 0
 
 
 def _fallback(run: Any, code: int, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

@@ -40,7 +40,8 @@ class HelperSite:
     `r1_constant` the value of r1 when the translator knows it statically
     (an `lddw`/`mov` to r1 earlier in the same basic block with no other
     write to r1 in between), else None; `run_type` the LLVM struct type of
-    `RunState` (GEP with `abi.RUN_FIELD[name]`).
+    `RunState` (GEP with `abi.RUN_FIELD[name]`); `depth` the calling
+    function's frame depth (an `i64` value).
     """
 
     builder: ir.IRBuilder
@@ -52,6 +53,7 @@ class HelperSite:
     pc: int
     r1_constant: int | None
     run_type: ir.Type
+    depth: ir.Value | None = None
 
 
 Emitter = Callable[[HelperSite], "ir.Value | None"]

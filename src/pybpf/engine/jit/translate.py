@@ -517,6 +517,7 @@ class _FunctionBuilder:
                 pc,
                 self.r1_constant,
                 RUN_TYPE,
+                self.depth,
             )
             r0 = emitter(site)
             if r0 is not None:
