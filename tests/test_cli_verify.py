@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from pybpf.cli.main import main
+from pybpf.elf import load_object_spec
+from pybpf.isa.instruction import with_pcs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -152,7 +155,17 @@ def test_verbose_prints_invariants_before_every_instruction(packet_obj, capsys) 
     assert out.count("Pre-invariant : [") >= 5
     assert "r1.type=ctx" in out
     assert "Exit invariant : [" in out
-    assert "  0: r2 = *(u32 *)(r1 + 4)" in out or "  0: r" in out
+    lines = out.splitlines()
+    printed = {}
+    for i, line in enumerate(lines):
+        if match := re.fullmatch(r"  (\d+): (.+)", line):
+            assert lines[i - 1].startswith("  Pre-invariant : ["), f"no invariant before {line!r}"
+            printed[int(match[1])] = match[2]
+    spec = load_object_spec(packet_obj).programs["checked"]
+    assert sorted(printed) == [pc for pc, _ in with_pcs(spec.instructions)]
+    # the loads of data_end, data and the checked packet byte, as the disassembler prints them
+    for insn in ("r2 = *(u32 *)(r1 + 4)", "r1 = *(u32 *)(r1 + 0)", "r1 = *(u8 *)(r1 + 20)"):
+        assert insn in printed.values(), insn
 
 
 def test_verbose_json_has_invariants(packet_obj, capsys) -> None:
