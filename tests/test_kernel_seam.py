@@ -40,12 +40,39 @@ def as_u64(raw: bytes) -> int:
 # -- packet builders (no kernel needed) ----------------------------------------
 
 
+#: Sample frames that are not complete IPv4 packets, and what each one is instead.
+NOT_IPV4 = {
+    "arp": "arp",
+    "ipv6": "ipv6",
+    "short_eth": "truncated",
+    "short_ip": "truncated",
+}
+
+
 @pytest.mark.parametrize("name", sorted(P.sample_packets()))
 def test_sample_packets_have_valid_checksums(name: str) -> None:
+    """Every sample frame is checked: IPv4 checksums, or the shape of the non-IPv4 ones."""
     frame = P.sample_packets()[name]
-    if frame[12:14] != b"\x08\x00" or len(frame) < 34:
+    kind = NOT_IPV4.get(name, "ipv4")
+    if kind == "arp":
+        assert len(frame) == 60 and frame[12:14] == struct.pack("!H", P.ETH_P_ARP)
+        # Ethernet/IPv4 request, 6-byte and 4-byte addresses
+        assert struct.unpack("!HHBBH", frame[14:22]) == (1, P.ETH_P_IP, 6, 4, 1)
         return
+    if kind == "ipv6":
+        assert len(frame) == 14 + 40 and frame[12:14] == struct.pack("!H", P.ETH_P_IPV6)
+        assert frame[14] >> 4 == 6
+        # payload length 0, next header 59 (none): nothing after the fixed header
+        assert struct.unpack("!HB", frame[18:21]) == (0, 59)
+        return
+    if kind == "truncated":
+        # an IPv4 frame cut inside the Ethernet or IPv4 header
+        assert frame[12:14] == struct.pack("!H", P.ETH_P_IP) and 14 <= len(frame) < 34
+        assert P.udp_packet().startswith(frame)
+        return
+    assert frame[12:14] == struct.pack("!H", P.ETH_P_IP) and len(frame) >= 34
     ip = frame[14:34]
+    assert struct.unpack("!H", ip[2:4])[0] == len(frame) - 14  # total length: the whole frame
     assert P.checksum(ip) == 0
     proto, src, dst = ip[9], ip[12:16], ip[16:20]
     l4 = frame[34:]
