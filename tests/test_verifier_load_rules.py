@@ -33,6 +33,18 @@ RAW_PROGS = raw_bpf.RawMap(3, 4, 4, 4)
 needs_kernel = pytest.mark.skipif(not raw_bpf.available(), reason="bpf() is not available")
 
 
+def _chain(frames: int) -> str:
+    """main calling a chain of functions `frames` deep."""
+    calls = "call local 2\nr0 = 0\nexit\n" * (frames - 2)
+    return f"call local 2\nr0 = 2\nexit\n{calls}r0 = 0\nexit"
+
+
+def _loop(iterations: int) -> str:
+    """A loop of 12 instructions run `iterations` times (the kernel processes 12 per round)."""
+    body = "r2 = r1\n" * 10
+    return f"r1 = 0\nr1 += 1\n{body}if r1 < {iterations} goto -12\nr0 = 2\nexit"
+
+
 def _pybpf(source: str, section: str, maps: tuple[MapSpec, ...]):
     prog = ProgramSpec("p", section, tuple(assemble(source)))
     obj = ObjectSpec("p.o", {"p": prog}, {m.name: m for m in maps})
@@ -171,6 +183,53 @@ CASES = {
         XDP,
         ((HASH, RAW_HASH), (RINGBUF, RAW_RINGBUF), (MapSpec("h2", 1, 4, 8, 4), RAW_HASH)),
         None,
+    ),
+    # -- the kernel's limits: combined stack (rounded to 16 per function), frames, instructions
+    "combined_stack_512": (
+        "*(u64 *)(r10 - 256) = 0\ncall local 2\nr0 = 2\nexit\n*(u64 *)(r10 - 256) = 0\nr0 = 0\nexit",
+        "xdp",
+        XDP,
+        (),
+        None,
+    ),
+    "combined_stack_528": (
+        "*(u64 *)(r10 - 256) = 0\ncall local 2\nr0 = 2\nexit\n*(u8 *)(r10 - 257) = 0\nr0 = 0\nexit",
+        "xdp",
+        XDP,
+        (),
+        "combined stack size of 2 calls is 528. Too large",
+    ),
+    "combined_stack_rounded": (
+        "*(u64 *)(r10 - 504) = 0\ncall local 2\nr0 = 2\nexit\n*(u8 *)(r10 - 1) = 0\nr0 = 0\nexit",
+        "xdp",
+        XDP,
+        (),
+        "combined stack size of 2 calls is 528. Too large",
+    ),
+    "combined_stack_callee_without_stack": (
+        "*(u64 *)(r10 - 512) = 0\ncall local 2\nr0 = 2\nexit\nr0 = 0\nexit",
+        "xdp",
+        XDP,
+        (),
+        None,
+    ),
+    "combined_stack_helper_key": (
+        "*(u64 *)(r10 - 256) = 0\ncall local 2\nr0 = 2\nexit\n*(u32 *)(r10 - 264) = 0\n"
+        "r2 = r10\nr2 += -264\nr1 = map_fd 0\ncall 1\nr0 = 0\nexit",
+        "xdp",
+        XDP,
+        ((HASH, RAW_HASH),),
+        "combined stack size of 2 calls is 528. Too large",
+    ),
+    "eight_call_frames": (_chain(8), "xdp", XDP, (), None),
+    "nine_call_frames": (_chain(9), "xdp", XDP, (), "the call stack of 9 frames is too deep"),
+    "loop_within_instruction_limit": (_loop(80_000), "xdp", XDP, (), None),
+    "loop_beyond_instruction_limit": (
+        _loop(90_000),
+        "xdp",
+        XDP,
+        (),
+        ("BPF program is too large", "Argument list too long"),
     ),
 }
 

@@ -38,6 +38,7 @@ from .cfg import ENTRY, original_pc
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
 from .ir import Call, IrInstruction, Packet, Undefined, from_instruction
+from .kernel_limits import kernel_wording, limit_failures
 from .linux_rules import exit_value_range, helper_unavailable
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
 from .report import Failure, Report
@@ -297,6 +298,11 @@ def verify_program(
         result = analyze_program(program, parse_invariant(_entry(opts.ctx)), opts)
         if opts.check_termination:
             prove_loops_terminate(result, opts)
+        if opts.linux_rules and result.cfg is not None:
+            for label, msg in limit_failures(result).items():
+                result.failures.setdefault(label, Failure(label, None, msg))
+        elif opts.linux_rules and result.control_flow_error is not None:
+            result.control_flow_error = kernel_wording(result.control_flow_error)
         for label, state in result.pre.items():
             if original_pc(label) in poisoned and not state.is_bottom():
                 message = poison_message(program_spec, object_spec.btf, original_pc(label))
