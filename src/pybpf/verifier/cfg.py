@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from .ir import (
@@ -217,6 +217,7 @@ def build_cfg(program: dict[int, IrInstruction], *, callbacks: bool = False) -> 
 
 
 MAX_CALL_STACK_FRAMES = 8
+TAIL_CALL = 12  # bpf_tail_call
 
 
 def _inline_calls(cfg: Cfg, main_entry: int) -> None:
@@ -288,8 +289,33 @@ def _inline(
             cfg.insns[clone(n)] = insn
         for m in flat.get(n, []):
             cfg.add_edge(clone(n), return_to if m == EXIT else clone(m))
+    _tail_call_exits(cfg, flat_insns, body, clone, prefix, return_to)
     for node, callee in nested:
         _inline(cfg, flat, flat_insns, node, callee, top_caller, depth + 1)
+
+
+TAIL_CALL_EXIT = " (tail call exit)"
+
+
+def _tail_call_exits(
+    cfg: Cfg,
+    flat_insns: dict[Label, IrInstruction],
+    body: set[Label],
+    clone: Callable[[Label], str],
+    prefix: str,
+    return_to: Label,
+) -> None:
+    # A tail call made in a subprogram replaces the subprogram's frame: when
+    # it is made, the subprogram returns the target's r0 (an unknown number)
+    # to its caller. As the kernel's verifier, each bpf_tail_call of the copy
+    # also leads to an exit of the copy, with r0 as the call left it.
+    for n in body:
+        insn = flat_insns.get(n)
+        if isinstance(insn, Call) and not insn.builtin and insn.func == TAIL_CALL:
+            node = clone(n) + TAIL_CALL_EXIT
+            cfg.insns[node] = Exit(frame=prefix)
+            cfg.add_edge(clone(n), node)
+            cfg.add_edge(node, return_to)
 
 
 # ---------------------------------------------------------------- callbacks

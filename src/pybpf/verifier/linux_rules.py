@@ -44,10 +44,30 @@ from dataclasses import dataclass, field
 from ..platform.helper_ids import HelperId, helper_name
 from ..platform.helper_prototypes import ArgKind, prototype
 from ..platform.program_types import AttachType
-from .cfg import Label, original_pc
+from .cfg import (
+    CODE_ADDR,
+    MAX_CALL_STACK_FRAMES,
+    Label,
+    callback_target,
+    function_starts,
+    original_pc,
+)
+from .domains.interval import Interval
 from .domains.stack import SUBPROGRAM_STACK_SIZE
 from .frozen_maps import readonly_write_error
-from .ir import Atomic, Bin, BinOp, Call, CallbackReturn, Exit, Imm, LoadMapFd, Mem
+from .ir import (
+    Atomic,
+    Bin,
+    BinOp,
+    Call,
+    CallbackReturn,
+    CallLocal,
+    Exit,
+    Imm,
+    LoadMapFd,
+    LoadPseudo,
+    Mem,
+)
 from .memory import ref_var
 from .options import AnalysisOptions
 from .state import State, reg_owner, var
@@ -461,4 +481,150 @@ def linux_rule_failures(
                         break
         if msg is not None:
             errors.setdefault(label, msg)
+    for label, msg in tail_call_stack_failures(cfg_insns, pre).items():
+        errors.setdefault(label, msg)
+    return errors
+
+
+# -- tail calls mixed with bpf-to-bpf calls (check_max_stack_depth) -----------------
+
+#: A function that makes tail calls may be called only while the frames of its
+#: callers add up to less than this (kernel: up to 33 tail calls each keep
+#: their callers' frames, so at most 33 * 256 bytes stay on the stack).
+TAIL_CALL_CALLER_STACK = 256
+#: The kernel's rounding of a function's stack depth when the program is
+#: JIT-compiled (round_up_stack_depth; mixing tail calls and bpf-to-bpf calls
+#: needs the JIT); checked on Linux 6.18: 232 bytes pass, 248 do not.
+JIT_STACK_ROUNDING = 16
+
+
+def _frame_owners(label: Label, cfg_insns: Mapping[Label, object], main: int) -> list[int] | None:
+    """The entry pcs of the functions whose frames are live at `label`, outermost
+    first (from the inlined call path in the label); None inside a callback."""
+    if not isinstance(label, str):
+        return [main]
+    owners, prefix = [main], ""
+    for part in label.split("/")[:-1]:
+        prefix = f"{prefix}/{part}" if prefix else part
+        insn = cfg_insns.get(int(prefix) if prefix.isdigit() else prefix)
+        if not isinstance(insn, CallLocal):
+            return None
+        owners.append(insn.target)
+    return owners
+
+
+def _lowest_stack_accesses(insn: object, state: State) -> list[Interval]:
+    # The stack offsets where the node's accesses start (the kernel's
+    # grow_stack_state sees the lowest byte of each access).
+    if isinstance(insn, Mem | Atomic):
+        base = insn.access.basereg.v
+        if state.reg_types(base) == {"stack"}:
+            offs = state.eval(var(reg_owner(base), "stack_offset")) + insn.access.offset
+            return [offs]
+        return []
+    if isinstance(insn, Call) and not insn.builtin:
+        proto = prototype(insn.func)
+        found = []
+        for reg, kind in enumerate(proto.args if proto is not None else (), start=1):
+            if kind in _STACK_MEMORY_ARGS and state.reg_types(reg) == {"stack"}:
+                found.append(state.eval(var(reg_owner(reg), "stack_offset")))
+        return found
+    return []
+
+
+_STACK_MEMORY_ARGS = frozenset(
+    {
+        ArgKind.PTR_TO_MAP_KEY,
+        ArgKind.PTR_TO_MAP_VALUE,
+        ArgKind.PTR_TO_UNINIT_MAP_VALUE,
+        ArgKind.PTR_TO_MEM,
+        ArgKind.PTR_TO_MEM_OR_NULL,
+        ArgKind.PTR_TO_UNINIT_MEM,
+        ArgKind.PTR_TO_UNINIT_MEM_OR_NULL,
+        ArgKind.PTR_TO_STACK_OR_NULL,
+    }
+)
+
+
+def function_stack_depths(
+    cfg_insns: Mapping[Label, object], pre: Mapping[Label, State], main: int
+) -> dict[int, int]:
+    """Function entry pc → its stack depth as the kernel counts it: the lowest
+    byte any access reaches in the function's frame (its own or a callee's
+    through a pointer, a helper's through an argument), rounded up to 8."""
+    depths: dict[int, int] = {}
+    for label, insn in cfg_insns.items():
+        state = pre.get(label)
+        if state is None or state.is_bottom():
+            continue
+        lows = _lowest_stack_accesses(insn, state)
+        if not lows:
+            continue
+        top = state.eval(var(reg_owner(10), "stack_offset")).singleton()
+        owners = _frame_owners(label, cfg_insns, main)
+        if top is None or owners is None:
+            continue
+        for low in lows:
+            if not low.lb_finite():
+                continue
+            up = (low.lo - top) // SUBPROGRAM_STACK_SIZE + 1  # frames above the current one
+            frame = len(owners) - 1 - up
+            if not 0 <= frame < len(owners):
+                continue
+            depth = top + up * SUBPROGRAM_STACK_SIZE - low.lo
+            depth = -(-depth // 8) * 8
+            owner = owners[frame]
+            depths[owner] = max(depths.get(owner, 0), depth)
+    return depths
+
+
+def tail_call_stack_failures(
+    cfg_insns: Mapping[Label, object], pre: Mapping[Label, State]
+) -> dict[Label, str]:
+    """The kernel's rule on mixing tail calls and bpf-to-bpf calls.
+
+    check_max_stack_depth walks the static call graph (every call
+    instruction and callback address, reachable or not) from the entry
+    function; a function other than the entry that contains a
+    bpf_tail_call may be called only while its callers' frames (each
+    rounded up to 16 bytes) add up to less than 256 bytes. The failure is
+    reported at the function's first bpf_tail_call.
+    """
+    program = {label: insn for label, insn in cfg_insns.items() if isinstance(label, int)}
+    if not program:
+        return {}
+    starts = function_starts(program)  # type: ignore[arg-type]
+    main = starts[0]
+    bounds = dict(zip(starts, starts[1:] + [max(program) + 1], strict=True))
+    callees: dict[int, list[int]] = {}
+    tail_call_at: dict[int, int] = {}
+    for start, end in bounds.items():
+        for pc in sorted(label for label in program if start <= label < end):
+            insn = program[pc]
+            if isinstance(insn, CallLocal):
+                callees.setdefault(start, []).append(insn.target)
+            elif isinstance(insn, LoadPseudo) and insn.kind == CODE_ADDR:
+                callees.setdefault(start, []).append(callback_target(pc, insn))
+            elif isinstance(insn, Call) and not insn.builtin and insn.func == HelperId.TAIL_CALL:
+                tail_call_at.setdefault(start, pc)
+    if not any(start != main for start in tail_call_at):
+        return {}
+    depths = function_stack_depths(cfg_insns, pre, main)
+    errors: dict[Label, str] = {}
+
+    def walk(function: int, previous: int, path: tuple[int, ...]) -> None:
+        if function in path or len(path) > MAX_CALL_STACK_FRAMES:
+            return  # recursion and depth: other rules' failures
+        if function != main and function in tail_call_at and previous >= TAIL_CALL_CALLER_STACK:
+            errors.setdefault(
+                tail_call_at[function],
+                "tail_calls are not allowed when call stack of previous frames is "
+                f"{previous} bytes. Too large",
+            )
+            return
+        own = -(-depths.get(function, 0) // JIT_STACK_ROUNDING) * JIT_STACK_ROUNDING
+        for callee in callees.get(function, []):
+            walk(callee, previous + own, (*path, function))
+
+    walk(main, 0, ())
     return errors
