@@ -247,3 +247,36 @@ def test_verify_kernel_without_bpf_is_a_note(monkeypatch, capsys) -> None:
         "reason": "needs root for the bpf() syscall",
     }
     assert "kernel" not in document["programs"][0]
+
+
+@needs_kernel
+def test_verify_kernel_honours_type(capsys) -> None:
+    """Sections that name no type (cilium's `2/7`): `--type` goes to the kernel too."""
+    obj = CORPUS_DIR.parent / "legacy_sections.o"
+    assert main(["verify", "--kernel", "--json", "--type", "tc", str(obj)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [p["kernel"]["verdict"] for p in document["programs"]] == ["pass", "pass"]
+
+
+def _unsafe_objects() -> list[str]:
+    from pybpf.testing.verdicts import load_manifest as unsafe_manifest
+
+    return sorted({entry.object for entry in unsafe_manifest()})
+
+
+@needs_kernel
+@pytest.mark.parametrize("name", _unsafe_objects())
+def test_verify_kernel_on_the_unsafe_examples(name, capsys) -> None:
+    """`pybpf verify --kernel` over examples/unsafe: the kernel side is the manifest's."""
+    from pybpf.testing.verdicts import UNSAFE_DIR
+    from pybpf.testing.verdicts import load_manifest as unsafe_manifest
+
+    wanted = {e.program: e.kernel_expect for e in unsafe_manifest() if e.object == name}
+    main(["verify", "--kernel", "--json", str(UNSAFE_DIR / name)])
+    document = json.loads(capsys.readouterr().out)
+    for program in document["programs"]:
+        if program["name"] in wanted:
+            verdict = "pass" if wanted[program["name"]] == "accept" else "fail"
+            assert program["kernel"]["verdict"] == verdict, program["kernel"]["reason"]
+            agree = (program["verdict"] == "pass") == (verdict == "pass")
+            assert program["kernel"]["agree"] == agree
