@@ -105,6 +105,7 @@ def load_verdict(
     maps: Sequence[RawMap] = (),
     attach_type: int = 0,
     attach_btf_id: int = 0,
+    prog_flags: int = 0,
     log_level: int = 1,
 ) -> tuple[bool, str, str]:
     """Load `insns` as a program of `prog_type`: (accepted, reason line, whole log).
@@ -135,6 +136,7 @@ def load_verdict(
         if log_level:
             ctypes.c_uint32.from_buffer(attr, 28).value = _LOG_SIZE
             ctypes.c_uint64.from_buffer(attr, 32).value = ctypes.addressof(log)
+        ctypes.c_uint32.from_buffer(attr, 44).value = prog_flags  # BPF_F_SLEEPABLE = 16, …
         ctypes.c_uint32.from_buffer(attr, 68).value = attach_type  # expected_attach_type
         ctypes.c_uint32.from_buffer(attr, 108).value = attach_btf_id
         try:
@@ -147,6 +149,7 @@ def load_verdict(
                     maps=maps,
                     attach_type=attach_type,
                     attach_btf_id=attach_btf_id,
+                    prog_flags=prog_flags,
                     log_level=0,
                 )
             text = log.value.decode("utf-8", errors="replace")

@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..platform import helper_availability
 from ..platform.helper_ids import HelperId, helper_name
 from ..platform.helper_prototypes import ArgKind, prototype
 from ..platform.program_types import AttachType
@@ -138,13 +139,23 @@ OTHER_TYPES = frozenset(
 )
 
 
-def helper_unavailable(prog_type: str | None, func: int) -> str | None:
+def helper_unavailable(
+    prog_type: str | None,
+    func: int,
+    attach: AttachType | None = None,
+    sleepable: bool = False,
+) -> str | None:
     """The kernel's refusal of helper `func` to Linux program type `prog_type`, or None.
 
-    Only the context kind is checked: skb helpers outside `__sk_buff`
-    programs, xdp helpers outside XDP (the kernel's func_proto tables).
+    The kernel's func_proto tables per program type, attach type and
+    sleepability (`platform.helper_availability`); for kinds the table
+    does not know (fentry, LSM, …), only the context kind: skb helpers
+    outside `__sk_buff` programs, xdp helpers outside XDP.
     """
-    if func in SKB_HELPERS:
+    known = helper_availability.refused(prog_type, attach, sleepable, func)
+    if known is not None:
+        refused = known
+    elif func in SKB_HELPERS:
         refused = prog_type == "xdp" or prog_type in OTHER_TYPES
     elif func in XDP_HELPERS:
         refused = prog_type in SKB_TYPES or prog_type in OTHER_TYPES

@@ -251,13 +251,22 @@ def verify_program(
         and _HELPER_CONTEXTS[insn.func] != opts.ctx
     ]
     if opts.linux_rules:
+        # The helper tables by the loader's type (a `tc` section verified under PREVAIL's
+        # name socket_filter is still sched_cls to the kernel), attach type, sleepability.
+        helper_type, helper_kind = opts.linux_program_type, (None, False)
+        if match is not None and prevail_program_type(program_spec.section).program_type.name in (
+            linux_type,
+            match.prog_type.name.lower(),
+        ):
+            helper_type = match.prog_type.name.lower()
+            helper_kind = (match.attach_type, match.sleepable)
         refused = [
             (pc, msg)
             for pc, insn in program.items()
             if isinstance(insn, Call)
             and not insn.builtin
             and pc not in poisoned
-            and (msg := helper_unavailable(opts.linux_program_type, insn.func)) is not None
+            and (msg := helper_unavailable(helper_type, insn.func, *helper_kind)) is not None
         ]
         refused += [
             (pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type")
