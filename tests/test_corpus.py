@@ -27,17 +27,10 @@ ENGINES = ("interpreter", "jit")
 
 #: (program name, engine or "*") -> the pybpf gap that makes it differ from the kernel.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("xdp_tcp_mss", "*"): (
-        "pybpf's verifier rejects the offset-bounded TCP options walk the kernel accepts "
-        "('Upper bound must be at most 65535' comparing opt + 4 with data_end)"
-    ),
     ("xdp_bpf_loop_sum", "*"): (
-        "pybpf's verifier rejects a bpf_loop callback reading the ctx pointer its caller "
-        "stored in the stack struct it passes ('Stack content is not numeric')"
-    ),
-    ("xdp_ipv4_options", "*"): (
-        "pybpf's verifier gives up on the IPv4 options loop the kernel accepts "
-        "('fixpoint did not converge')"
+        "pybpf's verifier rejects the bpf_loop callback that passes the ctx pointer its caller "
+        "stored in the stack struct to bpf_xdp_load_bytes ('Invalid type (r1.type == number)' "
+        "after the helper call)"
     ),
     ("xdp_meta_mark", "*"): (
         'the kernel (6.18) refuses bpf_xdp_adjust_meta in this SEC("xdp") program (\'program '

@@ -27,14 +27,8 @@ ENTRIES = json.loads((HERE / "manifest.json").read_text())["programs"]
 
 #: program name -> why pybpf's verdict still differs from the kernel's.
 KNOWN_FAILURES: dict[str, str] = {
-    "loop_ctx_on_stack": "callback reads packet pointers spilled in the caller's stack",
-    "nested_loops": "the inner loop's counter is not bounded across the outer loop",
-    "pkt_var_offset": "packet pointer plus an unbounded-below offset compared with data_end",
-    "ringbuf_record_arith": "ring-buffer records (alloc_mem) take no pointer arithmetic",
-    "ringbuf_record_subprog": "ring-buffer records (alloc_mem) take no pointer arithmetic",
     "sk_lookup_release": "socket pointers not modelled (helper unsupported)",
     "skc_lookup": "socket pointers not modelled (helper unsupported)",
-    "tcp_opts_walk": "the joined offset of the options walk loses its bound against data_end",
 }
 
 needs_kernel = pytest.mark.skipif(not kernel_available(), reason=unavailable_reason() or "kernel")

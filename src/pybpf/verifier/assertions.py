@@ -55,6 +55,11 @@ class TypeGroup(Enum):
     ptr_or_num = "{number, ctx, stack, packet, shared}"
     singleton_ptr = "{ctx, stack, packet}"
     alloc_mem = "alloc_mem"
+    # The load path's groups (`for_linux`): the kernel's sized memory (ring-buffer
+    # records) takes pointer arithmetic and goes to helpers as memory.
+    mem_linux = "{stack, packet, shared, alloc_mem}"
+    mem_or_num_linux = "{number, stack, packet, shared, alloc_mem}"
+    ptr_or_num_linux = "{number, ctx, stack, packet, shared, alloc_mem}"
 
     @property
     def types(self) -> frozenset[str]:
@@ -197,6 +202,16 @@ class ZeroCtxOffset:
 
 
 @dataclass(frozen=True, slots=True)
+class ZeroAllocOffset:
+    """A ring-buffer record released by submit/discard is passed at offset 0."""
+
+    reg: Reg
+
+    def __str__(self) -> str:
+        return f"{self.reg}.alloc_mem_offset == 0"
+
+
+@dataclass(frozen=True, slots=True)
 class FuncConstraint:
     """`reg` holds a valid helper id (callx)."""
 
@@ -227,6 +242,7 @@ Assertion = (
     | ValidSize
     | ValidMapKeyValue
     | ZeroCtxOffset
+    | ZeroAllocOffset
     | FuncConstraint
     | BoundedLoopCount
 )
@@ -371,6 +387,31 @@ def builtin_assertions(func: int) -> list[Assertion]:
                 ValidAccess(Reg(r), 0, size, False, access),
             ]
     return res
+
+
+_LINUX_GROUPS = {
+    TypeGroup.mem: TypeGroup.mem_linux,
+    TypeGroup.mem_or_num: TypeGroup.mem_or_num_linux,
+    TypeGroup.ptr_or_num: TypeGroup.ptr_or_num_linux,
+}
+
+
+def for_linux(assertions: list[Assertion]) -> list[Assertion]:
+    """`assertions` as the Linux kernel has them (the load path).
+
+    The kernel's sized memory (PTR_TO_MEM: ring-buffer records) takes
+    pointer arithmetic within its size and is memory for helpers, and a
+    record is released (submit/discard) only at its start. PREVAIL has no
+    such pointers, so its groups stay as they print.
+    """
+    out: list[Assertion] = []
+    for a in assertions:
+        if isinstance(a, TypeConstraint) and a.group in _LINUX_GROUPS:
+            a = TypeConstraint(a.reg, _LINUX_GROUPS[a.group])
+        out.append(a)
+        if isinstance(a, TypeConstraint) and a.group == TypeGroup.alloc_mem:
+            out.append(ZeroAllocOffset(a.reg))
+    return out
 
 
 def explicate(insn: IrInstruction, privileged: bool = False) -> list[Assertion]:

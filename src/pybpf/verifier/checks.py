@@ -25,6 +25,7 @@ from .assertions import (
     ValidMapKeyValue,
     ValidSize,
     ValidStore,
+    ZeroAllocOffset,
     ZeroCtxOffset,
     helper_assertions,
 )
@@ -33,6 +34,9 @@ from .domains.stack import SUBPROGRAM_STACK_SIZE
 from .ir import Imm, Reg
 from .options import AnalysisOptions
 from .state import State, reg_owner, var
+
+#: The kernel's BPF_MAX_VAR_OFF: the largest offset a pointer may carry.
+MAX_VAR_OFF = 1 << 29
 
 
 class _Fail(Exception):
@@ -104,7 +108,8 @@ class Checker:
 
     def _Addable(self, a: Addable) -> None:
         ptr_types = self.types(a.ptr)
-        if ptr_types & TypeGroup.pointer.types and not self.types(a.num) <= {"number"}:
+        pointers = TypeGroup.pointer.types | {"alloc_mem"}
+        if ptr_types & pointers and not self.types(a.num) <= {"number"}:
             self.fail("Only numbers can be added to pointers")
 
     def _ValidStore(self, a: ValidStore) -> None:
@@ -143,6 +148,11 @@ class Checker:
         off = self.state.eval(var(owner, "ctx_offset"))
         if off.singleton() != 0:
             self.fail("Nonzero context offset")
+
+    def _ZeroAllocOffset(self, a: ZeroAllocOffset) -> None:
+        off = self.state.eval(var(reg_owner(a.reg.v), "alloc_mem_offset"))
+        if off.singleton() != 0:
+            self.fail("Released memory must be passed at offset 0")
 
     def _BoundedLoopCount(self, a: BoundedLoopCount) -> None:
         if self.state.eval(f"pc[{a.name}]").hi > a.LIMIT:
@@ -263,6 +273,8 @@ class Checker:
             if a.access_type.value == "read":
                 lo = self.state.zone.eval_linear(*lb)
                 hi = self.state.zone.eval_linear(ub_terms, ub_const)
+                if not wterms and self._spill_read(lo, hi):
+                    return  # an immediate width: a load (helpers pass their sizes in registers)
                 if not (lo.is_finite() and hi.is_finite()) or not self.state.stack.all_numeric(
                     lo.lo, hi.hi - lo.lo
                 ):
@@ -283,7 +295,10 @@ class Checker:
         elif t == "packet":
             self.require_le({"meta_offset": 1}, 0, *lb, "Lower bound must be at least meta_offset")
             if comparison:
-                limit = self.opts.max_packet_size
+                # The kernel compares packet pointers at any sane offset (below 2^29,
+                # BPF_MAX_VAR_OFF) and learns nothing from one beyond MAX_PACKET_OFF;
+                # PREVAIL wants the offset within the largest packet.
+                limit = MAX_VAR_OFF if self.opts.linux_rules else self.opts.max_packet_size
                 self.require_le(
                     ub_terms, ub_const, {}, limit, f"Upper bound must be at most {limit}"
                 )
@@ -302,6 +317,19 @@ class Checker:
             if not comparison and not a.or_null:
                 if self.state.eval(var(owner, "uvalue")).lo < 1:
                     self.fail("Possible null access")
+
+    def _spill_read(self, lo: Interval, hi: Interval) -> bool:
+        """A read of exactly one stored stack cell at a known offset (load path).
+
+        The kernel reloads a spilled pointer through any stack pointer, also
+        one into a caller's frame (a callback's context); PREVAIL only
+        through r10. The load copies the cell, as a reload through r10 does.
+        """
+        at = lo.singleton()
+        end = hi.singleton()
+        if not self.opts.linux_rules or at is None or end is None:
+            return False
+        return (at, end - at) in self.state.stack.cells
 
     def _ctx_write(self, a: ValidAccess, off: str, width: int) -> None:
         desc = self.opts.ctx

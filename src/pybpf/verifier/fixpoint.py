@@ -5,6 +5,17 @@ the transfer, the node's assertions are checked; the first that fails is
 recorded and the node's post-state becomes bottom (the error path stops
 there, as in PREVAIL). A cycle of the weak topological order is iterated
 with widening at its head until stable, then narrowed a few times.
+
+With `unroll_loops` (the load path), a cycle is first walked as the Linux
+kernel walks a loop: iteration by iteration from the state entering it,
+without joining iterations, until no state goes round again. Each node's
+assertions are checked in every iteration, and its invariant is the join
+over the iterations. When the iterations do not run out within the budget
+(`UNROLL_ITERATIONS` for one loop, `UNROLL_VISITS` node visits for the whole
+analysis) or a state repeats, the cycle gets the widening fixpoint instead.
+Sound either way: each iteration's state over-approximates the concrete
+states of that iteration, and no execution goes round more often than the
+unrolled iterations.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .assertions import explicate
+from .assertions import explicate, for_linux
 from .cfg import (
     ENTRY,
     EXIT,
@@ -37,6 +48,8 @@ from .transfer import transfer
 
 WIDENING_DELAY = 2
 MAX_ITERATIONS = 1000
+UNROLL_ITERATIONS = 256
+UNROLL_VISITS = 40_000
 
 
 class NotSupported(Exception):
@@ -136,8 +149,11 @@ class Analyzer:
             if isinstance(insn, IncrementLoopCounter)
         ]
         self.assertions: dict[Label, list] = {
-            label: explicate(insn, opts.privileged) for label, insn in cfg.insns.items()
+            label: _assertions(insn, opts) for label, insn in cfg.insns.items()
         }
+        # Nodes of unrolled loops: checked iteration by iteration, not on the joined state.
+        self.unrolled: dict[Label, Failure | None] = {}
+        self.unroll_visits = 0
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -145,6 +161,11 @@ class Analyzer:
         self._components(order)
         self.result.failures.clear()
         for label in self.cfg.insns:
+            if label in self.unrolled:
+                failure = self.unrolled[label]
+                if failure is not None:
+                    self.result.failures[label] = failure
+                continue
             pre = self.result.pre.get(label)
             if pre is None or pre.is_bottom():
                 continue
@@ -209,6 +230,8 @@ class Analyzer:
 
     def _cycle(self, cycle: Cycle) -> None:
         """Ascending iterations (joins, then widening), then descending ones (meet, narrowing)."""
+        if self.opts.unroll_loops and self._unroll(cycle):
+            return
         inv = self._join_preds(cycle.head)
         iteration = 0
         while True:
@@ -237,6 +260,84 @@ class Analyzer:
             # turns live again) and end below a post-fixpoint, which would hide the
             # failure. Keep the ascending invariant, which is one.
             self._step(cycle, ascended)
+
+    def _unroll(self, cycle: Cycle) -> bool:
+        """Walk `cycle` iteration by iteration; False (nothing kept) when the budget runs out."""
+        if isinstance(cycle.head, str) and cycle.head.endswith("/callback"):
+            return False  # a helper's callback loop: up to 2^23 rounds, never unrolled
+        nodes = _cycle_nodes(cycle)
+        preds = self.cfg.preds.get(cycle.head, [])
+        back = [p for p in preds if p in nodes]
+        state = State.bottom()
+        for p in preds:
+            post = self.result.post.get(p)
+            if p not in nodes and post is not None and not post.is_bottom():
+                state = state.join(post)
+        pre: dict[Label, State] = {}
+        post: dict[Label, State] = {}
+        failures: dict[Label, Failure | None] = {}
+        last: State | None = None
+        for _ in range(UNROLL_ITERATIONS):
+            if state.is_bottom():
+                break
+            if last is not None and state.leq(last):
+                return self._unroll_failed(nodes)  # a state repeats: it may not run out
+            last = state
+            self.unroll_visits += len(nodes)
+            if self.unroll_visits > UNROLL_VISITS:
+                return self._unroll_failed(nodes)
+            self.result.pre[cycle.head] = state
+            self._post(cycle.head, state)
+            self._components(cycle.components)
+            for n in nodes:
+                n_pre = self.result.pre.get(n)
+                n_post = self.result.post.get(n)
+                if n_pre is None or n_pre.is_bottom():
+                    continue
+                pre[n] = pre[n].join(n_pre) if n in pre else n_pre
+                if n_post is not None:
+                    post[n] = post[n].join(n_post) if n in post else n_post
+                if failures.get(n) is None:
+                    failures[n] = self.unrolled.get(n) or self._check(n, n_pre)
+            state = State.bottom()
+            for p in back:
+                p_post = self.result.post.get(p)
+                if p_post is not None and not p_post.is_bottom():
+                    state = state.join(p_post)
+        else:
+            return self._unroll_failed(nodes)
+        for n in nodes:
+            self.result.pre[n] = pre.get(n, State.bottom())
+            self.result.post[n] = post.get(n, State.bottom())
+            self.unrolled[n] = failures.get(n)
+        return True
+
+    def _unroll_failed(self, nodes: set[Label]) -> bool:
+        for n in nodes:
+            self.unrolled.pop(n, None)
+        return False
+
+    def _check(self, label: Label, pre: State) -> Failure | None:
+        """The first assertion of `label` that fails in `pre`."""
+        for assertion in self.assertions.get(label, []):
+            msg = check(pre, assertion, self.opts)
+            if msg is not None:
+                return Failure(label, assertion, msg)
+        return None
+
+
+def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
+    """What must hold before `insn`: PREVAIL's assertions, the kernel's on the load path."""
+    found = explicate(insn, opts.privileged)
+    return for_linux(found) if opts.linux_rules else found
+
+
+def _cycle_nodes(cycle: Cycle) -> set[Label]:
+    """Every node of `cycle`, nested cycles included."""
+    out = {cycle.head}
+    for c in cycle.components:
+        out |= _cycle_nodes(c) if isinstance(c, Cycle) else {c}
+    return out
 
 
 def analyze_program(

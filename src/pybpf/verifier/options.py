@@ -75,12 +75,20 @@ class AnalysisOptions:
     # raw_tracepoint_writable, which the kernel loads only with CAP_PERFMON, where
     # pointer leaks are allowed): a helper argument of kind ANYTHING may be a pointer.
     privileged: bool = False
+    # Analyse a loop as the kernel does, iteration by iteration without joining
+    # iterations, while its iterations run out within a budget (fixpoint.py); other
+    # loops get the widening fixpoint. On the load path only: PREVAIL's YAML cases and
+    # sample verdicts measure the widening analysis.
+    unroll_loops: bool = False
 
     @classmethod
     def for_load(cls) -> AnalysisOptions:
         """The options of the load path (`pybpf.load`, `pybpf verify`): PREVAIL's defaults,
-        plus termination checking, the Linux context field checks and the kernel's rules."""
-        return cls(check_termination=True, linux_ctx_fields=True, linux_rules=True)
+        plus termination checking, the Linux context field checks, the kernel's rules and
+        loops unrolled as the kernel walks them."""
+        return cls(
+            check_termination=True, linux_ctx_fields=True, linux_rules=True, unroll_loops=True
+        )
 
     def map(self, fd: int) -> MapDescriptor:
         """The descriptor of map `fd` (the YAML tests' single fake map by default)."""

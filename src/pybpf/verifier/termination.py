@@ -24,7 +24,7 @@ every entry), so the argument is sound.
 
 from __future__ import annotations
 
-from .assertions import BoundedLoopCount, explicate
+from .assertions import BoundedLoopCount, explicate, for_linux
 from .cfg import Cfg, Label
 from .checks import check
 from .fixpoint import AnalysisResult
@@ -99,7 +99,8 @@ def _post(cfg: Cfg, label: Label, pre: State, opts: AnalysisOptions) -> State:
     insn = cfg.insns.get(label)
     if insn is None or pre.is_bottom() or isinstance(insn, IncrementLoopCounter):
         return pre
-    for assertion in explicate(insn, opts.privileged):
+    found = explicate(insn, opts.privileged)
+    for assertion in for_linux(found) if opts.linux_rules else found:
         if check(pre, assertion, opts) is not None:
             return State.bottom()
     state = pre.copy()

@@ -533,6 +533,10 @@ def _un(state: State, insn: Un, opts: AnalysisOptions) -> None:
         c = state.eval(v).singleton()
         if not number or c is None:
             state.zone.forget(v)
+            if number and bits < 64 and opts.linux_rules:
+                # The result is zero-extended from `bits`, as the kernel knows (PREVAIL's
+                # YAML cases expect the range lost, so only on the load path).
+                state.zone.set(v, Interval(0, (1 << bits) - 1))
             continue
         low = c & ((1 << bits) - 1)
         value = _swap(low, bits // 8) if swaps else low
