@@ -1,17 +1,37 @@
-"""Verifier time and agreement over the ebpf-samples corpus.
+"""Verifier time, peak memory and agreement over the ebpf-samples corpus.
 
 Verifies every program of ../shared/ebpf-samples that
-prevail-tests/elf_inventory.json lists, one at a time with a per-program
-time limit, and prints the total time, the slowest ten programs and the
-agreement with PREVAIL's verdicts.
+prevail-tests/elf_inventory.json lists, each in a child process of its own
+with a per-program time limit, and prints the total time, the slowest ten
+programs, the ten with the highest peak memory, and the comparison with
+PREVAIL's verdicts: agreement, acceptances beyond PREVAIL (programs it
+wrongly rejects that pybpf accepts), disagreements, verifier crashes and
+time-outs, each counted apart.
 
     python benchmarks/bench_verifier.py [--shared DIR] [--limit S] [--jobs N]
                                         [--json OUT] [--record]
+                                        [--write-known-failures FILE]
+                                        [--write-beyond-prevail FILE]
 
 `--record` appends a dated section to docs/benchmarks.md; `--json` writes
-every program's verdict, time and first failure (what
-tests/verifier_sample_known_failures.txt is regenerated from, see
+every program's outcome, time, peak memory and first failure (what
+tests/verifier_samples_known_failures.txt and
+tests/verifier_samples_beyond_prevail.txt are regenerated from, see
 tests/test_verifier_samples.py).
+
+Peak memory is the child's peak resident set size (`ru_maxrss` from
+`wait4`): the parent parses the object, then forks one child per program,
+which verifies it and exits. This is the real peak of a process verifying
+that program: everything resident counts (the interpreter, imports, the
+parsed object, the verifier's states, native allocations, allocator
+fragmentation), and a transient peak counts even if it is freed before
+the end. `tracemalloc` would see only Python's own allocations after it is
+started (no interpreter baseline, no native memory, no fragmentation), so
+it under-reports what the machine must provide, and its bookkeeping slows
+verification severalfold, which would spoil the times measured in the same
+run. The child's RSS before it starts verifying (`base`: the inherited
+pages it has mapped, mostly the interpreter, pybpf and the parsed object)
+is printed too, so the verifier's own share is about `peak - base`.
 """
 
 from __future__ import annotations
@@ -19,56 +39,172 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import multiprocessing
+import os
 import platform
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from pybpf.verifier.inventory import (
+    CLASSES,
     Expected,
+    beyond_prevail_lines,
+    classify,
     known_failure_lines,
+    sample_object,
     sample_programs,
     verify_sample,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
+MB = 1024 * 1024
+#: `ru_maxrss` unit: kilobytes on Linux, bytes on macOS.
+MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 
-def _work(args: tuple[Path, Expected, float]) -> dict:
-    return verify_sample(*args)
+def _rss_now() -> float | None:
+    """This process's resident set size in MB (Linux), None where unknown."""
+    try:
+        resident = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return resident * os.sysconf("SC_PAGE_SIZE") / MB
+
+
+def _child(samples: Path, expected: Expected, limit: float, out: Path) -> None:
+    """In the forked child: verify, write the result, exit without cleanup."""
+    code = 0
+    try:
+        base = _rss_now()  # what the child holds before verifying: inherited pages it has mapped
+        result = verify_sample(samples, expected, limit)
+        out.write_text(json.dumps({**result, "base_mb": base}))
+    except BaseException:  # noqa: BLE001 - the parent reports the missing result
+        code = 1
+    os._exit(code)
+
+
+def _finish(expected: Expected, out: Path, status: int, usage) -> dict:
+    try:
+        result = json.loads(out.read_text())
+    except (OSError, ValueError):
+        # The child died before writing (a signal, e.g. the OOM killer): a crash.
+        how = (
+            f"signal {os.WTERMSIG(status)}"
+            if os.WIFSIGNALED(status)
+            else f"exit status {os.waitstatus_to_exitcode(status)}"
+        )
+        result = {
+            "id": expected.id,
+            "expected": expected.verdict,
+            "outcome": "crash",
+            "ok": None,
+            "failure": f"verifying child process ended with {how}",
+            "seconds": 0.0,
+            "base_mb": None,
+        }
+        result["class"] = classify(expected, "crash")
+        result["agrees"] = False
+    result["peak_mb"] = usage.ru_maxrss * MAXRSS_UNIT / MB
+    return result
 
 
 def run(shared: Path, limit: float, jobs: int) -> list[dict]:
-    """Verify every sample program; results in inventory order."""
+    """Verify every sample program, each in its own child; results in inventory order.
+
+    The parent parses each object once (the children inherit it), and keeps
+    up to `jobs` children running.
+    """
     samples = shared / "ebpf-samples"
     programs = list(sample_programs(shared / "prevail-tests" / "elf_inventory.json", samples))
-    work = [(samples, e, limit) for e in programs]
-    if jobs <= 1:
-        return [_work(w) for w in work]
-    # Programs of one object go to one worker in a row (chunks), so it parses the object once.
-    with multiprocessing.get_context("fork").Pool(jobs, maxtasksperchild=200) as pool:
-        return pool.map(_work, work, chunksize=4)
+    results: list[dict | None] = [None] * len(programs)
+    running: dict[int, tuple[int, Path]] = {}  # pid → (index, result file)
+
+    def reap() -> None:
+        pid, status, usage = os.wait4(-1, 0)
+        index, out = running.pop(pid)
+        results[index] = _finish(programs[index], out, status, usage)
+
+    with tempfile.TemporaryDirectory(prefix="bench_verifier.") as tmp:
+        for index, expected in enumerate(programs):
+            while len(running) >= max(jobs, 1):
+                reap()
+            try:
+                sample_object(samples, expected)  # parsed here, inherited by the child
+            except Exception:  # noqa: BLE001 - the child meets it again and reports it
+                pass
+            out = Path(tmp) / f"{index}.json"
+            pid = os.fork()
+            if pid == 0:
+                _child(samples, expected, limit, out)
+            running[pid] = (index, out)
+        while running:
+            reap()
+    return results  # type: ignore[return-value]
+
+
+def counts(results: list[dict]) -> Counter[str]:
+    """How many programs fall in each of `CLASSES`."""
+    return Counter(r["class"] for r in results)
 
 
 def summary(results: list[dict]) -> str:
-    """Markdown: agreement, total time, the slowest ten."""
+    """Markdown: the comparison with PREVAIL, total time, the slowest ten, the largest ten."""
     total = sum(r["seconds"] for r in results)
-    agree = sum(1 for r in results if r.get("agrees"))
-    timeouts = [r for r in results if r["ok"] is None]
+    n = counts(results)
+    disagree = [r for r in results if r["class"] == "disagree"]
+    false_rejections = sum(1 for r in disagree if r["expected"] == "accept")
+    missed = len(disagree) - false_rejections
+    slowest = max(results, key=lambda r: r["seconds"])
+    largest = max(results, key=lambda r: r["peak_mb"])
     lines = [
-        f"Programs: {len(results)}; agreement with PREVAIL's verdicts: **{agree}/{len(results)}**"
-        f"; time limit exceeded: {len(timeouts)}.",
-        f"Total verification time (sum over programs): **{total:.1f} s**.",
+        f"Programs: {len(results)}; agreement with PREVAIL's verdicts: "
+        f"**{n['agree']}/{len(results)}**; accepted where PREVAIL wrongly rejects "
+        f"(beyond PREVAIL, not counted as agreement): {n['beyond_prevail']}; "
+        f"disagreements: {n['disagree']} ({false_rejections} safe programs rejected, "
+        f"{missed} unsafe or unloadable programs accepted); verifier crashes: "
+        f"**{n['crash']}**; time limit exceeded: {n['timeout']}.",
+        f"Total verification time (sum over programs): **{total:.1f} s**; slowest program "
+        f"**{slowest['seconds']:.2f} s** (`{slowest['id']}`).",
+        f"Peak memory (peak RSS of the process verifying one program): highest "
+        f"**{largest['peak_mb']:.0f} MB** (`{largest['id']}`, of which {_base(largest)} "
+        f"resident before verifying); median {_median([r['peak_mb'] for r in results]):.0f} MB.",
         "",
-        "| slowest programs | s | verdict |",
-        "|---|---:|---|",
+        "| slowest programs | s | peak MB | verdict |",
+        "|---|---:|---:|---|",
     ]
     for r in sorted(results, key=lambda r: -r["seconds"])[:10]:
-        verdict = {True: "pass", False: "fail", None: "timeout"}[r["ok"]]
-        lines.append(f"| `{r['id']}` | {r['seconds']:.2f} | {verdict} |")
+        lines.append(f"| `{r['id']}` | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {_verdict(r)} |")
+    lines += [
+        "",
+        "| highest peak memory | peak MB | base MB | s | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in sorted(results, key=lambda r: -r["peak_mb"])[:10]:
+        lines.append(
+            f"| `{r['id']}` | {r['peak_mb']:.0f} | {_base(r)} | {r['seconds']:.2f} "
+            f"| {_verdict(r)} |"
+        )
+    problems = [r for r in results if r["class"] in ("crash", "timeout")]
+    if problems:
+        lines += ["", "Crashes and time-outs:", ""]
+        lines += [f"- `{r['id']}`: {r['outcome']}: {r['failure']}" for r in problems]
     return "\n".join(lines)
+
+
+def _verdict(r: dict) -> str:
+    return {"accepted": "pass", "rejected": "fail"}.get(r["outcome"], r["outcome"])
+
+
+def _base(r: dict) -> str:
+    return "?" if r.get("base_mb") is None else f"{r['base_mb']:.0f}"
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,11 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per program")
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="children running at once")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true")
     parser.add_argument(
         "--write-known-failures", type=Path, help="write the disagreements (strict xfails) here"
+    )
+    parser.add_argument(
+        "--write-beyond-prevail", type=Path, help="write the acceptances beyond PREVAIL here"
     )
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -89,19 +228,26 @@ def main(argv: list[str] | None = None) -> int:
     text = summary(results)
     print(text)
     print(f"\nWall time: {wall:.1f} s with {args.jobs} job(s).")
+    assert set(counts(results)) <= set(CLASSES)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.write_known_failures:
         args.write_known_failures.write_text(known_failure_lines(results))
+    if args.write_beyond_prevail:
+        args.write_beyond_prevail.write_text(beyond_prevail_lines(results))
     if args.record:
         today = datetime.date.today().isoformat()
         section = (
             f"\n## Verifier over ebpf-samples — {today}\n\n"
             f"Command: `python benchmarks/bench_verifier.py --jobs {args.jobs} --record`\n\n"
-            f"{text}\n\nEach program verified once after its object is parsed (parsing not "
-            f"counted), limit {args.limit:g} s per program; wall time {wall:.1f} s with "
-            f"{args.jobs} job(s). Python {platform.python_version()} on {platform.machine()} "
-            f"({platform.platform()}); the machine is shared, so single runs vary.\n"
+            f"{text}\n\nEach program verified once, in a child process forked after its "
+            f"object is parsed (parsing not counted in the time), limit {args.limit:g} s per "
+            f"program; peak memory is the child's peak RSS (`ru_maxrss`), including what it "
+            f"held before verifying (interpreter, imports, parsed object: the base column); "
+            f"wall time "
+            f"{wall:.1f} s with {args.jobs} job(s). Python {platform.python_version()} on "
+            f"{platform.machine()} ({platform.platform()}); the machine is shared, so single "
+            f"runs vary.\n"
         )
         with DOC.open("a") as f:
             f.write(section)

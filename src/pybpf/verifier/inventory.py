@@ -7,9 +7,14 @@ that is safe), `reject` (the program is unsafe) and `reject_load` (the
 loader refuses it). Every other program PREVAIL accepts.
 
 `sample_programs(inventory, samples_dir)` turns that into one `Expected`
-per program found on disk, with what pybpf's verdict must be: accept,
-reject, or either (PREVAIL's false positives: accepting them soundly is
-an improvement, rejecting them agrees with PREVAIL).
+per program found on disk, with PREVAIL's verdict: accept, reject, or
+"prevail_rejects" (PREVAIL's false positives: rejecting them agrees with
+PREVAIL; accepting them is an acceptance beyond PREVAIL, counted apart).
+
+`verify_sample` gives each program one of five outcomes (`classify`):
+agreement, acceptance beyond PREVAIL, disagreement, verifier crash, time
+limit exceeded. Only the first is counted as agreement; a crash is never
+a verdict, so it is never counted as a rejection (nor as a success).
 """
 
 from __future__ import annotations
@@ -22,16 +27,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..elf import load_object_spec
+from ..errors import PybpfError
 from .options import AnalysisOptions
 from .program import verify_program
 
 __all__ = [
+    "CLASSES",
     "Expected",
+    "beyond_prevail_lines",
+    "classify",
     "known_failure_lines",
+    "sample_object",
     "sample_programs",
     "verdict_agrees",
     "verify_sample",
 ]
+
+#: What `classify` answers, in report order.
+CLASSES = ("agree", "beyond_prevail", "disagree", "crash", "timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +107,24 @@ def sample_programs(inventory: Path, samples_dir: Path) -> Iterator[Expected]:
 
 
 def verdict_agrees(expected: Expected, ok: bool) -> bool:
-    """Whether pybpf's verdict (`ok`: accepted) is acceptable for this program."""
+    """Whether pybpf's verdict (`ok`: accepted) is PREVAIL's.
+
+    A program PREVAIL wrongly rejects agrees only when pybpf rejects it too;
+    accepting it is an acceptance beyond PREVAIL (`classify`), not agreement.
+    """
     if expected.verdict == "accept":
         return ok
-    if expected.verdict == "reject":
-        return not ok
-    return True
+    return not ok
+
+
+def classify(expected: Expected, outcome: str) -> str:
+    """One of `CLASSES` for pybpf's `outcome` ("accepted", "rejected", "crash", "timeout")."""
+    if outcome in ("crash", "timeout"):
+        return outcome
+    ok = outcome == "accepted"
+    if expected.verdict == "prevail_rejects" and ok:
+        return "beyond_prevail"
+    return "agree" if verdict_agrees(expected, ok) else "disagree"
 
 
 class _Timeout(Exception):
@@ -113,48 +138,74 @@ def _alarm(signum: int, frame: object) -> None:
 _OBJECTS: dict[str, object] = {}
 
 
+def sample_object(samples: Path, expected: Expected) -> object:
+    """The parsed object of `expected` (cached: only the most recent object is kept).
+
+    Raises what the ELF loader raises for an object it refuses.
+    """
+    path = str(Path(samples) / expected.path)
+    spec = _OBJECTS.get(path)
+    if spec is None:
+        _OBJECTS.clear()  # programs come object by object: keep only the current one
+        spec = _OBJECTS[path] = load_object_spec(path)
+    return spec
+
+
 def verify_sample(samples: Path, expected: Expected, limit: float) -> dict:
     """Verify one sample program within `limit` seconds (SIGALRM; main thread only).
 
-    A dict: `id`, `expected`, `ok` (None when the time limit was hit),
-    `failure` (the first failure, or why the object could not be read),
-    `seconds` (verification only), `agrees`.
+    A dict: `id`, `expected`, `outcome` ("accepted", "rejected", "crash" or
+    "timeout"), `ok` (the verdict: True or False, None for a crash or a
+    time-out), `failure` (the first failure, the crash, or why the loader
+    refused the object), `seconds` (verification only), `class` (`classify`)
+    and `agrees` (True only for agreement with PREVAIL).
+
+    A loader's refusal (a `PybpfError` while reading the object, or the
+    program missing from it) is a rejection, as `pybpf.load` would refuse
+    it. Any exception of the verifier itself, and any other exception, is a
+    crash.
     """
     out: dict = {"id": expected.id, "expected": expected.verdict}
     start = time.perf_counter()
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
-        path = str(samples / expected.path)
-        spec = _OBJECTS.get(path)
-        if spec is None:
-            _OBJECTS.clear()  # programs come object by object: keep only the current one
-            spec = _OBJECTS[path] = load_object_spec(path)
-        program = spec.programs.get(expected.function)  # type: ignore[attr-defined]
-        if program is None:
-            out.update(ok=False, failure=f"program {expected.function} not found")
+        try:
+            spec = sample_object(samples, expected)
+            program = spec.programs.get(expected.function)  # type: ignore[attr-defined]
+        except PybpfError as e:  # the loader refuses the object: a rejection
+            out.update(outcome="rejected", failure=f"{type(e).__name__}: {e}")
         else:
-            start = time.perf_counter()  # the object's parsing is not counted
-            # PREVAIL's own defaults: no termination check, context size only.
-            options = AnalysisOptions(check_termination=False, linux_ctx_fields=False)
-            report = verify_program(program, spec, options=options)  # type: ignore[arg-type]
-            first = report.first_failure
-            out.update(ok=report.ok, failure=str(first) if first else None)
+            if program is None:
+                out.update(outcome="rejected", failure=f"program {expected.function} not found")
+            else:
+                start = time.perf_counter()  # the object's parsing is not counted
+                # PREVAIL's own defaults: no termination check, context size only.
+                options = AnalysisOptions(check_termination=False, linux_ctx_fields=False)
+                report = verify_program(program, spec, options=options)  # type: ignore[arg-type]
+                first = report.first_failure
+                out.update(
+                    outcome="accepted" if report.ok else "rejected",
+                    failure=str(first) if first else None,
+                )
     except _Timeout:
-        out.update(ok=None, failure=f"time limit ({limit:g} s) exceeded")
-    except Exception as e:  # a load error is a rejection
-        out.update(ok=False, failure=f"{type(e).__name__}: {e}")
+        out.update(outcome="timeout", failure=f"time limit ({limit:g} s) exceeded")
+    except Exception as e:  # noqa: BLE001 - a crash of the verifier is a result to report
+        out.update(outcome="crash", failure=f"{type(e).__name__}: {e}")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     out["seconds"] = time.perf_counter() - start
-    if out["ok"] is not None:
-        out["agrees"] = verdict_agrees(expected, out["ok"])
+    out["ok"] = {"accepted": True, "rejected": False}.get(out["outcome"])
+    out["class"] = classify(expected, out["outcome"])
+    out["agrees"] = out["class"] == "agree"
     return out
 
 
 def _reason(result: dict) -> str:
     failure = result.get("failure") or "accepted"
+    if result.get("class") == "crash":
+        return "verifier crash: " + failure
     if "'memset'" in failure or "'memcpy'" in failure:
         return (
             "calls the compiler builtin memset/memcpy: PREVAIL models it as a builtin, "
@@ -168,13 +219,30 @@ def _reason(result: dict) -> str:
 
 
 def known_failure_lines(results: list[dict]) -> str:
-    """The known-failures file: one `id  reason` line per disagreement (not time-outs)."""
+    """The known-failures file: one `id  reason` line per disagreement or crash.
+
+    Time-outs are left out (they depend on the machine; the test fails on
+    them). Acceptances beyond PREVAIL are not failures: `beyond_prevail_lines`.
+    """
     lines = [
-        "# Sample programs whose verdict disagrees with PREVAIL's (elf_inventory.json).",
+        "# Sample programs whose verdict disagrees with PREVAIL's (elf_inventory.json),",
+        "# and verifier crashes.",
         "# Regenerate: python benchmarks/bench_verifier.py --jobs 2 \\",
         "#     --write-known-failures tests/verifier_samples_known_failures.txt",
     ]
     for r in results:
-        if r.get("ok") is not None and not r.get("agrees"):
+        if r.get("class") in ("disagree", "crash"):
             lines.append(f"{r['id']}  {_reason(r)}")
+    return "\n".join(lines) + "\n"
+
+
+def beyond_prevail_lines(results: list[dict]) -> str:
+    """The list of programs PREVAIL wrongly rejects and pybpf accepts, one id a line."""
+    lines = [
+        "# Sample programs PREVAIL rejects although they are safe (expected_failure in",
+        "# elf_inventory.json) and pybpf accepts: acceptances beyond PREVAIL, not agreement.",
+        "# Regenerate: python benchmarks/bench_verifier.py --jobs 2 \\",
+        "#     --write-beyond-prevail tests/verifier_samples_beyond_prevail.txt",
+    ]
+    lines += [r["id"] for r in results if r.get("class") == "beyond_prevail"]
     return "\n".join(lines) + "\n"
