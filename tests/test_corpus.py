@@ -27,11 +27,6 @@ ENGINES = ("interpreter", "jit")
 
 #: (program name, engine or "*") -> the pybpf gap that makes it differ from the kernel.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("xdp_bpf_loop_sum", "*"): (
-        "pybpf's verifier rejects the bpf_loop callback that passes the ctx pointer its caller "
-        "stored in the stack struct to bpf_xdp_load_bytes ('Invalid type (r1.type == number)' "
-        "after the helper call)"
-    ),
     ("xdp_meta_mark", "*"): (
         'the kernel (6.18) refuses bpf_xdp_adjust_meta in this SEC("xdp") program (\'program '
         "of this type cannot use helper bpf_xdp_adjust_meta#54'); pybpf accepts and runs it"

@@ -227,3 +227,33 @@ def test_writes_to_the_frame_pointer_are_rejected(harness: Harness, source: str)
     # The kernel: "frame pointer is read only"; before, the verifier accepted a
     # mov into r10 and the interpreter refused the program only when built.
     _assert_rejected_by_default(harness, source)
+
+
+# A callee's frame lies below offset 0 (r10 moves down 512 bytes per call). The
+# stack domain used to cover only [0, 4096): a store at a variable offset in a
+# callee's frame forgot no cell there, so a spilled context pointer overwritten
+# by a number was still reloaded as a pointer and dereferenced.
+CALLEE_VAR_OFFSET_OVERWRITE = """
+call pc+2
+r0 = 0
+exit
+r6 = r1
+call 7
+r0 &= 8
+r1 = r6
+*(u64 *)(r10 - 8) = r1
+r3 = r10
+r3 += -16
+r3 += r0
+r4 = 0
+*(u64 *)(r3 + 0) = r4
+r1 = *(u64 *)(r10 - 8)
+r0 = *(u32 *)(r1 + 0)
+r0 = 0
+exit
+"""
+
+
+def test_callee_stack_overwrite_at_variable_offset_forgets_the_spill(harness: Harness) -> None:
+    _assert_rejected_by_default(harness, CALLEE_VAR_OFFSET_OVERWRITE)
+    _assert_sound(harness, CALLEE_VAR_OFFSET_OVERWRITE)

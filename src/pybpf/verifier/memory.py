@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from ..platform.helper_prototypes import ArgKind, RetKind, builtin_prototype, prototype
 from .domains.interval import U64_MAX, Interval
-from .domains.stack import STACK_SIZE, cell_name
+from .domains.stack import STACK_LO, STACK_SIZE, cell_name
 from .frozen_maps import frozen_constant, tag_map
 from .ir import Atomic, Bin, BinOp, Call, Imm, Mem, Reg
 from .options import AnalysisOptions
@@ -239,7 +239,7 @@ def store(state: State, insn: Mem, opts: AnalysisOptions) -> None:
     if off is None:
         number = isinstance(insn.value, Imm) or state.reg_types(insn.value.v) == {"number"}
         if offs.is_finite():
-            lo, hi = max(offs.lo, 0), min(offs.hi + width, STACK_SIZE)
+            lo, hi = max(offs.lo, STACK_LO), min(offs.hi + width, STACK_SIZE)
             _kill_cells(state, lo, hi - lo)
             if not number:
                 state.stack.set_numeric(lo, hi - lo, False)
@@ -248,7 +248,7 @@ def store(state: State, insn: Mem, opts: AnalysisOptions) -> None:
                 _kill_cells(state, *cell)
             if not number:
                 state.stack.num_bytes = 0
-        state.stack_changed(0, STACK_SIZE, number)
+        state.stack_changed(STACK_LO, STACK_SIZE - STACK_LO, number)
         return
     _kill_cells(state, off, width, opts.big_endian)
     cell = cell_name(off, width)
@@ -300,7 +300,7 @@ def atomic(state: State, insn: Atomic) -> None:
         # operation may change is forgotten (its bytes stay as numeric as they were).
         offs = _stack_offset(state, base, insn.access.offset)
         if offs.is_finite():
-            lo, hi = max(offs.lo, 0), min(offs.hi + width, STACK_SIZE)
+            lo, hi = max(offs.lo, STACK_LO), min(offs.hi + width, STACK_SIZE)
             if hi > lo:
                 _kill_cells(state, lo, hi - lo)
         else:
@@ -429,7 +429,7 @@ def write_stack_numbers(state: State, reg: int, size: Interval, *, whole_range: 
         for cell in list(state.stack.cells):
             _kill_cells(state, *cell)
         return
-    lo, hi = max(offs.lo, 0), min(offs.hi + size.hi, STACK_SIZE)
+    lo, hi = max(offs.lo, STACK_LO), min(offs.hi + size.hi, STACK_SIZE)
     if hi > lo:
         _kill_cells(state, lo, hi - lo)
     start = offs.singleton()

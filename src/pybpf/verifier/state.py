@@ -17,7 +17,7 @@ both its offsets.
 from __future__ import annotations
 
 from .domains.interval import NEG_INF, POS_INF, Interval
-from .domains.stack import STACK_SIZE, StackDomain, cell_name
+from .domains.stack import STACK_LO, STACK_SIZE, StackDomain, cell_name
 from .domains.types import ALL, KIND_VARS, VALUE_KINDS, TypeDomain
 from .domains.zone import Zone
 
@@ -251,7 +251,7 @@ class State:
             z.meet_interval(u, Interval(0, (1 << 32) - 1))
             types = out.types_of(owner)
             if "stack" in types:
-                z.meet_interval(var(owner, "stack_offset"), Interval(0, STACK_SIZE))
+                z.meet_interval(var(owner, "stack_offset"), Interval(STACK_LO, STACK_SIZE))
             if "shared" in types:
                 off = var(owner, "shared_offset")
                 z.add_constraint_le(off, var(owner, "shared_region_size"), 0)

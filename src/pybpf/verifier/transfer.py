@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .assume import assume
 from .domains.interval import S64_MAX, U64_MAX, Interval
-from .domains.stack import SUBPROGRAM_STACK_SIZE
+from .domains.stack import STACK_LO, SUBPROGRAM_STACK_SIZE
 from .frozen_maps import tag_map
 from .ir import (
     Assume,
@@ -600,7 +600,7 @@ def _return(state: State, frame: str) -> None:
     """Leave a callee: forget its stack frame, restore r6-r10, scratch r1-r5."""
     top = state.eval(var(reg_owner(10), "stack_offset")).singleton()
     if top is not None:
-        lo = max(top - SUBPROGRAM_STACK_SIZE, 0)
+        lo = max(top - SUBPROGRAM_STACK_SIZE, STACK_LO)
         forget_stack(state, lo, top - lo)
     for r in _CALLEE_SAVED:
         saved = f"{frame}/r{r}"

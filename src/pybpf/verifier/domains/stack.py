@@ -6,6 +6,11 @@ the type domain, under the cell's name; this class keeps the set of cells
 and the byte-granular map of known-numeric bytes (PREVAIL's `ArrayDomain`
 with its `BitsetDomain`). Offsets count from the bottom of the stack frame:
 `r10` is at offset 512.
+
+Callees' frames lie below: a call moves r10 down 512 bytes, so the frames
+of a call chain reach offset 512 - STACK_SIZE (`STACK_LO`). PREVAIL's own
+test cases put r10 higher (up to `STACK_SIZE`). The byte map covers both,
+[STACK_LO, STACK_SIZE), stored with the bias `-STACK_LO`.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ MAX_CALL_STACK_FRAMES = 8
 # All frames of a call chain share one array, as in PREVAIL; r10 of the
 # entry function points at 512 and each call moves it 512 bytes up.
 STACK_SIZE = SUBPROGRAM_STACK_SIZE * MAX_CALL_STACK_FRAMES
+# The lowest offset a frame of a call chain reaches (the 8th frame's bottom).
+STACK_LO = SUBPROGRAM_STACK_SIZE - STACK_SIZE
+_BIAS = -STACK_LO
 
 
 def cell_name(offset: int, size: int) -> str:
@@ -39,11 +47,11 @@ class StackDomain:
 
     @staticmethod
     def _mask(offset: int, size: int) -> int:
-        lo = max(offset, 0)
+        lo = max(offset, STACK_LO)
         hi = min(offset + size, STACK_SIZE)
         if hi <= lo:
             return 0
-        return ((1 << (hi - lo)) - 1) << lo
+        return ((1 << (hi - lo)) - 1) << (lo + _BIAS)
 
     def set_numeric(self, offset: int, size: int, numeric: bool) -> None:
         """Mark bytes as numbers (or as not known to be numbers)."""
@@ -52,16 +60,16 @@ class StackDomain:
 
     def all_numeric(self, offset: int, size: int) -> bool:
         """True when every byte of [offset, offset+size) is a number."""
-        if offset < 0 or offset + size > STACK_SIZE:
+        if offset < STACK_LO or offset + size > STACK_SIZE:
             return False
         mask = self._mask(offset, size)
         return self.num_bytes & mask == mask
 
     def numeric_run(self, offset: int) -> int:
         """How many consecutive numeric bytes start at `offset`."""
-        if offset < 0 or offset >= STACK_SIZE:
+        if offset < STACK_LO or offset >= STACK_SIZE:
             return 0
-        bits = self.num_bytes >> offset
+        bits = self.num_bytes >> (offset + _BIAS)
         return ((bits + 1) & ~bits).bit_length() - 1
 
     def overlapping(self, offset: int, size: int) -> list[tuple[int, int]]:
@@ -81,13 +89,14 @@ class StackDomain:
         out = set()
         i = 0
         bits = self.num_bytes
-        while i < STACK_SIZE:
+        end = STACK_SIZE + _BIAS
+        while i < end:
             if not (bits >> i) & 1:
                 i += 1
                 continue
             j = i
-            while j + 1 < STACK_SIZE and (bits >> (j + 1)) & 1:
+            while j + 1 < end and (bits >> (j + 1)) & 1:
                 j += 1
-            out.add(f"{cell_name(i, j - i + 1)}.type=number")
+            out.add(f"{cell_name(i - _BIAS, j - i + 1)}.type=number")
             i = j + 1
         return out
