@@ -39,7 +39,8 @@ def test_last_instruction_must_be_exit_or_jump() -> None:
     _rejected(_verify("r0 = 2"), "last insn is not an exit or jmp")
     _rejected(_verify("r0 = 2\nif r0 > 1 goto -2"), "last insn is not an exit or jmp")
     assert _verify("r0 = 2\nexit").ok
-    assert _verify("r0 = 2\nexit\nr0 = 1\ngoto -3").ok  # unreachable, ends with a jump
+    # ends with a jump, but insn 2 is unreachable (check_cfg)
+    _rejected(_verify("r0 = 2\nexit\nr0 = 1\ngoto -3"), "unreachable insn 2")
 
 
 def test_verify_rejects_falling_off_the_end() -> None:

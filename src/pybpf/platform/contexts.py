@@ -387,3 +387,80 @@ _BY_TYPE = {
 def context_access(prog_type: ProgramType) -> ContextAccess | None:
     """The context rules of `prog_type`, or None when pybpf has none yet."""
     return _BY_TYPE.get(ProgramType(prog_type))
+
+
+# -- struct bpf_sock_addr (cgroup/connect4, sendmsg6, …): the kernel's sock_addr_is_valid_access
+
+BPF_SOCK_ADDR_SIZE = 72
+#: field → (offset, end) of struct bpf_sock_addr
+_SOCK_ADDR = {
+    "user_family": (0, 4),
+    "user_ip4": (4, 8),
+    "user_ip6": (8, 24),
+    "user_port": (24, 28),
+    "family": (28, 32),
+    "type": (32, 36),
+    "protocol": (36, 40),
+    "msg_src_ip4": (40, 44),
+    "msg_src_ip6": (44, 60),
+    "sk": (64, 72),
+}
+#: The address fields and the attach types whose hook has them (the others refuse them).
+_SOCK_ADDR_FAMILY: dict[str, frozenset[str]] = {
+    "user_ip4": frozenset(
+        {
+            "CGROUP_INET4_BIND",
+            "CGROUP_INET4_CONNECT",
+            "CGROUP_INET4_GETPEERNAME",
+            "CGROUP_INET4_GETSOCKNAME",
+            "CGROUP_UDP4_SENDMSG",
+            "CGROUP_UDP4_RECVMSG",
+        }
+    ),
+    "user_ip6": frozenset(
+        {
+            "CGROUP_INET6_BIND",
+            "CGROUP_INET6_CONNECT",
+            "CGROUP_INET6_GETPEERNAME",
+            "CGROUP_INET6_GETSOCKNAME",
+            "CGROUP_UDP6_SENDMSG",
+            "CGROUP_UDP6_RECVMSG",
+        }
+    ),
+    "msg_src_ip4": frozenset({"CGROUP_UDP4_SENDMSG"}),
+    "msg_src_ip6": frozenset({"CGROUP_UDP6_SENDMSG"}),
+}
+#: The fields a program may write (with 4-byte stores; the IPv6 arrays also 8-byte).
+_SOCK_ADDR_WRITABLE = frozenset({"user_ip4", "user_ip6", "msg_src_ip4", "msg_src_ip6", "user_port"})
+
+
+def sock_addr_access_error(offset: int, size: int, write: bool, attach: str | None) -> str | None:
+    """Why the kernel refuses a `size`-byte access at `offset` of struct bpf_sock_addr
+    in a program of expected attach type `attach` (an `AttachType` name), or None.
+
+    sock_addr_is_valid_access: aligned accesses inside the struct; the address
+    fields only in the hooks of their family (connect4 has no user_ip6);
+    writes only to the address and port fields, 4 bytes wide (8 for a wide
+    IPv6 access); reads of the address fields 1, 2 or 4 bytes wide (or 8 for
+    IPv6), of the other fields 4 bytes; `sk` read whole (a socket pointer).
+    """
+    why = f"invalid bpf_context access off={offset} size={size}"
+    if offset < 0 or offset >= BPF_SOCK_ADDR_SIZE or size not in (1, 2, 4, 8) or offset % size:
+        return why
+    name = next((n for n, (lo, hi) in _SOCK_ADDR.items() if lo <= offset < hi), None)
+    if name is None:
+        return f"{why} (padding of struct bpf_sock_addr)"
+    lo, hi = _SOCK_ADDR[name]
+    if name in _SOCK_ADDR_FAMILY and attach not in _SOCK_ADDR_FAMILY[name]:
+        hook = attach or "this attach type"
+        return f"{why} ({name} is not a field of the {hook} hook)"
+    wide = size == 8 and name in ("user_ip6", "msg_src_ip6") and offset + 8 <= hi
+    if name == "sk":
+        return None if not write and size == 8 else f"{why} (sk is read-only, 8 bytes wide)"
+    if write:
+        if name not in _SOCK_ADDR_WRITABLE:
+            return f"{why} ({name} is read-only)"
+        return None if size == 4 or wide else f"{why} ({name} is written 4 bytes wide)"
+    if name in _SOCK_ADDR_WRITABLE:
+        return None if size <= 4 or wide else f"{why} ({name} is read at most 4 bytes wide)"
+    return None if size == 4 else f"{why} ({name} is read 4 bytes wide)"

@@ -237,3 +237,54 @@ def refused(
     if ids is None and sleepable:
         ids = table.refused(kind.removesuffix("+sleepable"))
     return None if ids is None else func in ids
+
+
+# -- GPL-only helpers ----------------------------------------------------------------
+
+#: Licenses the kernel calls GPL-compatible (include/linux/license.h,
+#: license_is_gpl_compatible: an exact string comparison).
+GPL_COMPATIBLE = frozenset(
+    {
+        "GPL",
+        "GPL v2",
+        "GPL and additional rights",
+        "Dual BSD/GPL",
+        "Dual MIT/GPL",
+        "Dual MPL/GPL",
+    }
+)
+
+#: Helpers whose func_proto is `gpl_only` in every table that offers them (Linux
+#: 6.18, probed by loading `call N` with a non-GPL license for every kind of
+#: libbpf's section table: "cannot call GPL-restricted function from non-GPL
+#: compatible program").
+GPL_ONLY = _ids(
+    "4,6,22,25,27,35,45,55-56,67,69,100,110-115,119,121,158,163,165,169-173,175-177,191,204-207"
+)
+
+#: (helper, program type) → the attach types whose table has a proto that is not
+#: gpl_only (None: the type's default table): bpf_get_stackid in perf_event
+#: programs, bpf_get_func_ip in kprobe/uprobe multi and session programs.
+_NOT_GPL_ONLY: Mapping[tuple[int, str], frozenset[AttachType | None]] = {
+    (27, "perf_event"): frozenset({None}),
+    (173, "kprobe"): frozenset(
+        {
+            AttachType.TRACE_KPROBE_MULTI,
+            AttachType.TRACE_KPROBE_SESSION,
+            AttachType.TRACE_UPROBE_MULTI,
+            AttachType.TRACE_UPROBE_SESSION,
+        }
+    ),
+}
+
+
+def gpl_compatible(license: str) -> bool:
+    """Whether the kernel lets a program with this license call GPL-only helpers."""
+    return license in GPL_COMPATIBLE
+
+
+def gpl_only(prog_type: str | None, attach: AttachType | None, func: int) -> bool:
+    """Whether helper `func` needs a GPL-compatible license in such programs."""
+    if func not in GPL_ONLY:
+        return False
+    return attach not in _NOT_GPL_ONLY.get((func, prog_type or ""), frozenset())

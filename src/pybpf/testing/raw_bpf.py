@@ -107,8 +107,12 @@ def load_verdict(
     attach_btf_id: int = 0,
     prog_flags: int = 0,
     log_level: int = 1,
+    license: str = "GPL",
 ) -> tuple[bool, str, str]:
     """Load `insns` as a program of `prog_type`: (accepted, reason line, whole log).
+
+    `license` is the program's license string (GPL-only helpers need a
+    GPL-compatible one).
 
     A log of level 1 that overflows the buffer (ENOSPC: long loops log every
     instruction they process) is retried at log level 0 for the verdict,
@@ -125,7 +129,7 @@ def load_verdict(
             patched.append(insn)
         code = encode(patched)
         code_buf = ctypes.create_string_buffer(code, len(code))
-        license_buf = ctypes.create_string_buffer(b"GPL")
+        license_buf = ctypes.create_string_buffer(license.encode())
         log = ctypes.create_string_buffer(_LOG_SIZE)
         attr = bytearray(160)
         ctypes.c_uint32.from_buffer(attr, 0).value = prog_type
@@ -151,6 +155,7 @@ def load_verdict(
                     attach_btf_id=attach_btf_id,
                     prog_flags=prog_flags,
                     log_level=0,
+                    license=license,
                 )
             text = log.value.decode("utf-8", errors="replace")
             # a reason the kernel ends without a newline runs into its statistics line

@@ -167,6 +167,45 @@ def check_function_ends(program: dict[int, IrInstruction]) -> None:
                 )
 
 
+def check_reachable(program: dict[int, IrInstruction]) -> None:
+    """Every instruction is on some path from the first one, taking every branch both ways.
+
+    The kernel's check_cfg walks the program depth-first (conditional jumps
+    both ways, calls into their targets and on, `lddw` of a function address
+    into the callback) before it verifies anything: "unreachable insn N".
+    """
+    labels = sorted(program)
+    if not labels:
+        return
+    following = {label: labels[i + 1] for i, label in enumerate(labels[:-1])}
+    seen = {labels[0]}
+    todo = [labels[0]]
+    while todo:
+        label = todo.pop()
+        insn = program[label]
+        nexts: list[int] = []
+        if isinstance(insn, Jmp):
+            nexts.append(insn.target)
+            if insn.cond is not None and label in following:
+                nexts.append(following[label])
+        elif isinstance(insn, Exit):
+            pass
+        else:
+            if isinstance(insn, CallLocal):
+                nexts.append(insn.target)
+            elif isinstance(insn, LoadPseudo) and insn.kind == CODE_ADDR:
+                nexts.append(callback_target(label, insn))
+            if label in following:
+                nexts.append(following[label])
+        for target in nexts:
+            if target in program and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    missing = [label for label in labels if label not in seen]
+    if missing:
+        raise InvalidControlFlow(f"unreachable insn {missing[0]}", missing[0])
+
+
 def build_cfg(program: dict[int, IrInstruction], *, callbacks: bool = False) -> Cfg:
     """The CFG of `program` (label → instruction, labels in order).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from ..errors import ProgramFault
-from ..platform.contexts import ContextAccess, context_access
+from ..platform.contexts import ContextAccess, context_access, sock_addr_access_error
 from ..platform.program_types import ProgramType
 from .assertions import (
     Addable,
@@ -351,7 +351,17 @@ class Checker:
         width it allows, aligned, and pointer fields (data, data_end,
         data_meta) only whole.
         """
-        table = linux_context_access(self.opts.linux_program_type or self.opts.program_type)
+        prog_type = self.opts.linux_program_type or self.opts.program_type
+        if prog_type == "cgroup_sock_addr" and self.opts.linux_rules:
+            if self.state.eval(off).singleton() != 0:
+                self.fail("Dereference of modified context pointer")
+            write = a.access_type.value == "write"
+            attach = self.opts.linux_attach_type
+            error = sock_addr_access_error(a.offset, width, write, attach)
+            if error is not None:
+                self.fail(error)
+            return
+        table = linux_context_access(prog_type)
         if table is None or table.layout.size != self.opts.ctx.size:
             return
         if self.state.eval(off).singleton() != 0:

@@ -34,6 +34,7 @@ from .cfg import (
     add_loop_counters,
     build_cfg,
     check_function_ends,
+    check_reachable,
     label_str,
 )
 from .cfg import weak_topological_order as wto_of
@@ -358,6 +359,7 @@ def analyze_program(
     try:
         if opts.linux_rules:
             check_function_ends(program)  # the YAML cases are snippets without an exit
+            check_reachable(program)
         cfg = build_cfg(program, callbacks=opts.linux_rules)
     except InvalidControlFlow as e:
         return AnalysisResult(None, control_flow_error=str(e), control_flow_pc=e.pc)

@@ -22,11 +22,14 @@ kernel's reason in the message:
   the context on one path and other memory on another ("same insn cannot
   be used with different pointers"), and atomics never touch the context.
 * no reachable division or modulo by an immediate zero ("div by zero");
+* no reachable shift by an immediate outside [0, width) ("invalid shift 64");
 * stack accesses are aligned to their size, whatever the architecture
   (check_ptr_alignment is strict for the stack: "misaligned stack access
   off 0+0+-6 size 4"; other memory may be misaligned on x86-64). Checked
   where the offset is one constant; a variable stack offset would need the
   kernel's known bits (tnum) to tell;
+* cgroup_skb (and the other read-only packet types) never store into the
+  packet ("cannot write into packet");
 * nothing writes a read-only map (`.rodata`: "write into map forbidden",
   frozen_maps.py);
 * the map-type checks hold for every map a register may name, the maps a
@@ -299,6 +302,21 @@ def loaded_maps(cfg_insns: Mapping[Label, object], opts: AnalysisOptions) -> fro
 # -- division by zero, alignment, read-only maps -------------------------------------
 
 _DIVISIONS = frozenset({BinOp.UDIV, BinOp.UMOD, BinOp.SDIV, BinOp.SMOD})
+_SHIFTS = frozenset({BinOp.LSH, BinOp.RSH, BinOp.ARSH})
+
+
+def _shift_error(insn: Bin) -> str | None:
+    """check_alu_op: a shift by an immediate must be within the operand's width."""
+    assert isinstance(insn.v, Imm)
+    width = 64 if insn.is64 else 32
+    amount = insn.v.v
+    if amount >= 1 << 63:  # an immediate is sign-extended
+        amount -= 1 << 64
+    if 0 <= amount < width:
+        return None
+    return f"invalid shift {amount} (a {width}-bit shift by an immediate must be below {width})"
+
+
 #: Helper arguments the helper writes (so never a read-only map's value).
 _WRITTEN_ARGS = frozenset(
     {ArgKind.PTR_TO_UNINIT_MEM, ArgKind.PTR_TO_UNINIT_MEM_OR_NULL, ArgKind.PTR_TO_UNINIT_MAP_VALUE}
@@ -320,8 +338,19 @@ def _alignment_error(state: State, insn: Mem | Atomic) -> str | None:
     )
 
 
+#: Program types that may read packet data directly but not write it (the kernel's
+#: may_access_direct_pkt_data for BPF_WRITE).
+_READ_ONLY_PACKET = frozenset(
+    {"cgroup_skb", "lwt_in", "lwt_out", "lwt_seg6local", "sk_reuseport", "flow_dissector"}
+)
+
+
 def _memory_error(state: State, insn: Mem | Atomic, opts: AnalysisOptions) -> str | None:
     msg = _alignment_error(state, insn)
+    if msg is None and isinstance(insn, Mem) and not insn.is_load:
+        base = insn.access.basereg.v
+        if opts.linux_program_type in _READ_ONLY_PACKET and "packet" in state.reg_types(base):
+            msg = f"cannot write into packet ({opts.linux_program_type} programs may only read it)"
     if msg is None and (isinstance(insn, Atomic) or not insn.is_load):
         access = insn.access
         msg = readonly_write_error(state, access.basereg.v, access.offset, access.width, opts)
@@ -471,6 +500,8 @@ def linux_rule_failures(
         if isinstance(insn, Bin) and insn.op in _DIVISIONS and isinstance(insn.v, Imm):
             if insn.v.v == 0:
                 msg = "div by zero (division or modulo by the immediate 0)"
+        elif isinstance(insn, Bin) and insn.op in _SHIFTS and isinstance(insn.v, Imm):
+            msg = _shift_error(insn)
         elif isinstance(insn, Mem | Atomic):
             msg = _memory_error(state, insn, opts)
         elif isinstance(insn, Exit) and not insn.frame:

@@ -61,6 +61,10 @@ class AnalysisOptions:
     # section PREVAIL maps differently from libbpf (`tc`: PREVAIL socket_filter, libbpf
     # and the loader sched_cls), the loader's.
     linux_program_type: str | None = None
+    # The loader's expected attach type (an `AttachType` name, e.g. CGROUP_INET4_CONNECT),
+    # where the section gives one for `linux_program_type`: some context rules depend on
+    # it (struct bpf_sock_addr's address fields per hook).
+    linux_attach_type: str | None = None
     # The kernel's rules PREVAIL does not have (verifier/linux_rules.py): the exit value
     # range of the program type (`exit_range`), ringbuf references released on every
     # path, helpers given maps of the types they accept, context pointers used by one

@@ -31,6 +31,7 @@ from dataclasses import replace
 from ..btf.core import POISON_IMM, poison_message
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
+from ..platform import helper_availability
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.sections import prevail_program_type, program_type_for_section
@@ -185,6 +186,8 @@ def verify_program(
         same_type = match is not None and match.prog_type.name.lower() == linux_type
         attach = match.attach_type if same_type else None
         opts.exit_range = exit_value_range(linux_type, attach)
+        if attach is not None and opts.linux_attach_type is None:
+            opts.linux_attach_type = attach.name
 
     builtins = {
         r.pc: BUILTINS[r.symbol].id
@@ -268,6 +271,23 @@ def verify_program(
             and pc not in poisoned
             and (msg := helper_unavailable(helper_type, insn.func, *helper_kind)) is not None
         ]
+        # The license libbpf passes at load (the object's `license` section). A spec
+        # without one (built in Python, not read from an ELF) is not checked.
+        license = program_spec.license or object_spec.license
+        if license and not helper_availability.gpl_compatible(license):
+            refused += [
+                (
+                    pc,
+                    "cannot call GPL-restricted function from non-GPL compatible program "
+                    f"({helper_name(insn.func)}#{insn.func} is GPL-only; license {license!r})",
+                )
+                for pc, insn in program.items()
+                if isinstance(insn, Call)
+                and not insn.builtin
+                and pc not in poisoned
+                and not any(pc == p for p, _ in refused)
+                and helper_availability.gpl_only(helper_type, helper_kind[0], insn.func)
+            ]
         refused += [
             (pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type")
             for pc, insn in program.items()
