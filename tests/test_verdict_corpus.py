@@ -53,10 +53,6 @@ KNOWN_GAPS: dict[str, tuple[str, str]] = {
         FALSE_REJECTION,
         "root may store a pointer into a map value (allow_ptr_leaks)",
     ),
-    "ok_sk_lookup_release": (FALSE_REJECTION, "bpf_sk_lookup_tcp is not supported by pybpf"),
-    "ok_skc_lookup_release": (FALSE_REJECTION, "bpf_skc_lookup_tcp is not supported by pybpf"),
-    "ok_sk_lookup_udp_stack": (FALSE_REJECTION, "bpf_sk_lookup_udp is not supported by pybpf"),
-    "ok_sk_lookup_odd_size": (FALSE_REJECTION, "bpf_sk_lookup_tcp is not supported by pybpf"),
     "ok_stack_var_index": (
         FALSE_REJECTION,
         "stack read at a bounded variable index into a buffer written in a loop "

@@ -26,10 +26,7 @@ HERE = Path(__file__).resolve().parent / "verifier_precision"
 ENTRIES = json.loads((HERE / "manifest.json").read_text())["programs"]
 
 #: program name -> why pybpf's verdict still differs from the kernel's.
-KNOWN_FAILURES: dict[str, str] = {
-    "sk_lookup_release": "socket pointers not modelled (helper unsupported)",
-    "skc_lookup": "socket pointers not modelled (helper unsupported)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 needs_kernel = pytest.mark.skipif(not kernel_available(), reason=unavailable_reason() or "kernel")
 

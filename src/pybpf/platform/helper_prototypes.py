@@ -40,6 +40,9 @@ class ArgKind(Enum):
     PTR_TO_CONST_STR = "ptr_to_const_str"  # NUL-terminated string in read-only map data
     PTR_TO_ALLOC_MEM = "ptr_to_alloc_mem"  # a ringbuf reservation (released by the call)
     PTR_TO_SPIN_LOCK = "ptr_to_spin_lock"  # a struct bpf_spin_lock in a map value
+    # A socket (PTR_TO_SOCKET or PTR_TO_SOCK_COMMON, checked non-NULL, at offset 0): the
+    # kernel's ARG_PTR_TO_BTF_ID_SOCK_COMMON (bpf_sk_release releases it: OBJ_RELEASE).
+    PTR_TO_SOCK_COMMON = "ptr_to_sock_common"
 
 
 class RetKind(Enum):
@@ -49,6 +52,8 @@ class RetKind(Enum):
     VOID = "void"
     PTR_TO_MAP_VALUE_OR_NULL = "ptr_to_map_value_or_null"
     PTR_TO_ALLOC_MEM_OR_NULL = "ptr_to_alloc_mem_or_null"
+    PTR_TO_SOCKET_OR_NULL = "ptr_to_socket_or_null"  # a full socket (struct bpf_sock)
+    PTR_TO_SOCK_COMMON_OR_NULL = "ptr_to_sock_common_or_null"  # only sock_common fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +278,35 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         _p(H.GET_SOCKET_COOKIE, R.INTEGER, A.PTR_TO_CTX),
         # sock_addr, sock, sockopt and sk_msg programs: the context or NULL (init_net's cookie)
         _p(H.GET_NETNS_COOKIE, R.INTEGER, A.PTR_TO_CTX_OR_NULL),
+        # sockets (net/core/filter.c): a lookup acquires a reference that
+        # bpf_sk_release must drop on every path
+        *(
+            _p(
+                id_,
+                ret,
+                A.PTR_TO_CTX,
+                A.PTR_TO_MEM,
+                A.CONST_SIZE,
+                A.ANYTHING,
+                A.ANYTHING,
+                acquires=True,
+            )
+            for id_, ret in (
+                (H.SK_LOOKUP_TCP, R.PTR_TO_SOCKET_OR_NULL),
+                (H.SK_LOOKUP_UDP, R.PTR_TO_SOCKET_OR_NULL),
+                (H.SKC_LOOKUP_TCP, R.PTR_TO_SOCK_COMMON_OR_NULL),
+            )
+        ),
+        _p(H.SK_RELEASE, R.INTEGER, A.PTR_TO_SOCK_COMMON, releases=0),
+        _p(
+            H.TCP_CHECK_SYNCOOKIE,
+            R.INTEGER,
+            A.PTR_TO_SOCK_COMMON,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE,
+            A.PTR_TO_MEM,
+            A.CONST_SIZE,
+        ),
         _p(
             H.SETSOCKOPT,
             R.INTEGER,

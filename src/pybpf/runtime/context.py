@@ -39,6 +39,7 @@ from typing import Any
 from ..errors import ProgramFault
 from .fib import ForwardingTable
 from .memory import Memory
+from .sockets import Socket, SocketTable
 from .task import TASK_STRUCT_SIZE, CurrentTask
 
 TRACE_LINES_KEPT = 10_000
@@ -68,6 +69,9 @@ class ExecutionContext:
         self.current_task: CurrentTask | None = None
         #: What bpf_fib_lookup consults (`runtime.fib`); None: only the loopback device.
         self.fib: ForwardingTable | None = None
+        #: What the socket lookups consult (`runtime.sockets`); None: no sockets (NULL).
+        self.sockets: SocketTable | None = None
+        self._socket_structs: dict[int, tuple[Socket, int]] = {}
         self._task_structs: dict[bytes, int] = {}
 
     # -- maps -----------------------------------------------------------------
@@ -173,6 +177,14 @@ class ExecutionContext:
             region = self.memory.allocate(size, "task_struct", False, task.task_struct)
             address = self._task_structs[task.task_struct] = region.start
         return address
+
+    def socket_address(self, sock: Socket) -> int:
+        """The address of `sock`'s read-only `struct bpf_sock` (allocated once per socket)."""
+        entry = self._socket_structs.get(id(sock))
+        if entry is None or entry[0] is not sock:
+            region = self.memory.allocate_from(sock.bpf_sock_bytes(), "bpf_sock", False)
+            entry = self._socket_structs[id(sock)] = (sock, region.start)
+        return entry[1]
 
     def add_memory(self, data: bytes, name: str = "probe", writable: bool = False) -> int:
         """Add a region holding `data` (memory a tracing program probes); return its address.

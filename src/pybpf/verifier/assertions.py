@@ -55,6 +55,7 @@ class TypeGroup(Enum):
     ptr_or_num = "{number, ctx, stack, packet, shared}"
     singleton_ptr = "{ctx, stack, packet}"
     alloc_mem = "alloc_mem"
+    socket = "socket"
     # The load path's groups (`for_linux`): the kernel's sized memory (ring-buffer
     # records) takes pointer arithmetic and goes to helpers as memory.
     mem_linux = "{stack, packet, shared, alloc_mem}"
@@ -212,6 +213,16 @@ class ZeroAllocOffset:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidSocket:
+    """A socket passed to a helper (bpf_sk_release, …) is not NULL and at offset 0."""
+
+    reg: Reg
+
+    def __str__(self) -> str:
+        return f"{self.reg}.socket_offset == 0 and {self.reg} != 0"
+
+
+@dataclass(frozen=True, slots=True)
 class FuncConstraint:
     """`reg` holds a valid helper id (callx)."""
 
@@ -243,6 +254,7 @@ Assertion = (
     | ValidMapKeyValue
     | ZeroCtxOffset
     | ZeroAllocOffset
+    | ValidSocket
     | FuncConstraint
     | BoundedLoopCount
 )
@@ -342,6 +354,10 @@ def helper_assertions(func: int, privileged: bool = False) -> list[Assertion]:
                 TypeConstraint(reg, TypeGroup.alloc_mem),
                 ValidAccess(reg, 0, Imm(1), False, AccessType.read),
             ]
+        elif kind == A.PTR_TO_SOCK_COMMON:
+            # The kernel's ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket or its sock_common
+            # part, checked for NULL (a NULL-able lookup result is refused).
+            singles += [TypeConstraint(reg, TypeGroup.socket), ValidSocket(reg)]
         elif kind == A.PTR_TO_SPIN_LOCK:
             # The kernel also wants the lock at the BTF offset of the value's
             # struct bpf_spin_lock and tracks that it is held; here: 4 writable

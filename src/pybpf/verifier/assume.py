@@ -27,6 +27,7 @@ _OFFSETS = {
     "stack": "stack_offset",
     "shared": "shared_offset",
     "alloc_mem": "alloc_mem_offset",
+    "socket": "socket_offset",
     "map_fd": "map_fd",
     "map_fd_programs": "map_fd_programs",
 }

@@ -24,6 +24,7 @@ from .assertions import (
     ValidDivisor,
     ValidMapKeyValue,
     ValidSize,
+    ValidSocket,
     ValidStore,
     ZeroAllocOffset,
     ZeroCtxOffset,
@@ -37,6 +38,39 @@ from .state import State, reg_owner, var
 
 #: The kernel's BPF_MAX_VAR_OFF: the largest offset a pointer may carry.
 MAX_VAR_OFF = 1 << 29
+
+
+#: sizeof(struct bpf_sock) and the fields read at their exact offset, narrow or whole
+#: (family, type, protocol, src_port, state, rx_queue_mapping).
+SOCK_SIZE = 80
+_SOCK_NARROW_AT = frozenset({4, 8, 12, 44, 72, 76})
+#: Address fields read narrow anywhere inside: src_ip4, src_ip6, dst_ip4, dst_ip6.
+_SOCK_NARROW_IN = ((24, 28), (28, 44), (52, 56), (56, 72))
+#: struct bpf_sock's type, protocol, mark and priority: not in sock_common.
+_SOCK_FULL_ONLY = (8, 24)
+
+
+def sock_access_ok(off: int, size: int, full: bool) -> bool:
+    """Whether a `size`-byte read at `off` of struct bpf_sock is allowed (net/core/filter.c).
+
+    bpf_sock_is_valid_access for a full socket, bpf_sock_common_is_valid_access
+    for a sock_common: in bounds, aligned to its size; the fields above narrow
+    (1, 2 or 4 bytes within the 4-byte field), dst_port as 2 bytes (or
+    narrower) or 4 with its padding, never the padding alone; the rest
+    (bound_dev_if, mark, priority) only as whole 4-byte loads.
+    """
+    if not full and _SOCK_FULL_ONLY[0] <= off < _SOCK_FULL_ONLY[1]:
+        return False
+    if off < 0 or off >= SOCK_SIZE or size not in (1, 2, 4, 8) or off % size:
+        return False
+    if off in _SOCK_NARROW_AT or any(lo <= off < hi for lo, hi in _SOCK_NARROW_IN):
+        return (off & 3) + size <= 4
+    if 48 <= off < 50:  # dst_port
+        field = 4 if size == 4 else 2
+        return (off & (field - 1)) + size <= field
+    if 50 <= off < 52:
+        return False
+    return size == 4
 
 
 class _Fail(Exception):
@@ -154,6 +188,13 @@ class Checker:
         if off.singleton() != 0:
             self.fail("Released memory must be passed at offset 0")
 
+    def _ValidSocket(self, a: ValidSocket) -> None:
+        owner = reg_owner(a.reg.v)
+        if self.state.eval(var(owner, "uvalue")).lo < 1:
+            self.fail("Possibly NULL socket passed to a helper (check the lookup's result)")
+        if self.state.eval(var(owner, "socket_offset")).singleton() != 0:
+            self.fail("Nonzero socket offset")
+
     def _BoundedLoopCount(self, a: BoundedLoopCount) -> None:
         if self.state.eval(f"pc[{a.name}]").hi > a.LIMIT:
             self.fail("Loop counter is too large")
@@ -237,6 +278,9 @@ class Checker:
             elif t == "func":
                 if not comparison:
                     self.fail("Function pointers cannot be dereferenced")
+            elif t == "socket":
+                if not comparison:
+                    self._socket(a, owner, wconst if not wterms else None)
             else:
                 self.fail("Invalid type")
 
@@ -317,6 +361,24 @@ class Checker:
             if not comparison and not a.or_null:
                 if self.state.eval(var(owner, "uvalue")).lo < 1:
                     self.fail("Possible null access")
+
+    def _socket(self, a: ValidAccess, owner: str, width: int | None) -> None:
+        """A load through a socket: a field of struct bpf_sock the socket kind may read.
+
+        The kernel's check_sock_access: no writes ("cannot write into sock"),
+        the pointer checked for NULL, and bpf_sock_is_valid_access (a full
+        socket) or bpf_sock_common_is_valid_access (sock_common: not
+        type, protocol, mark or priority). A socket that may be either kind
+        is held to the sock_common rules.
+        """
+        if a.access_type.value == "write":
+            self.fail("Cannot write into a socket")
+        if self.state.eval(var(owner, "uvalue")).lo < 1:
+            self.fail("Possible null access")
+        at = self.state.eval(var(owner, "socket_offset")).singleton()
+        full = self.state.eval(var(owner, "socket_full")).lo >= 1
+        if at is None or width is None or not sock_access_ok(at + a.offset, width, full):
+            self.fail("Invalid socket access")
 
     def _spill_read(self, lo: Interval, hi: Interval) -> bool:
         """A read of exactly one stored stack cell at a known offset (load path).

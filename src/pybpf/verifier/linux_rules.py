@@ -6,11 +6,12 @@ kernel's reason in the message:
 
 * the exit value of the entry function lies in the program type's range
   (`check_return_code`: cgroup programs return 0 or 1, …);
-* no ringbuf reservation is outstanding at the entry function's exit or at
-  a tail call ("Unreleased reference"); the references themselves are
-  counted by the transfer functions (`memory.py`: `ref[pc]`, one variable
-  per reserving call, up at the reservation, down at submit/discard and on
-  the branch where the reservation is null);
+* no ringbuf reservation or socket (bpf_sk_lookup_tcp/udp, bpf_skc_lookup_tcp)
+  is outstanding at the entry function's exit or at a tail call
+  ("Unreleased reference"); the references themselves are counted by the
+  transfer functions (`memory.py`: `ref[pc]`, one variable per acquiring
+  call, up at the reservation or lookup, down at submit/discard/sk_release
+  and on the branch where the pointer is null);
 * skb helpers only in `__sk_buff` programs, xdp helpers only in XDP
   (`helper_unavailable`, checked by `verify_program` before the analysis);
 * helpers get maps of the types they accept, and maps reach only the
@@ -461,18 +462,32 @@ def _exit_error(
     )
 
 
-def _leak_error(state: State, sites: list[int], what: str) -> str | None:
-    for pc in sites:
+def _leak_error(state: State, sites: Mapping[int, int], what: str) -> str | None:
+    for pc, func in sites.items():
         if state.eval(ref_var(pc)).hi > 0:
-            return (
-                f"Unreleased reference: the ringbuf reservation at {pc} may be neither "
-                f"submitted nor discarded ({what} would lead to reference leak)"
-            )
+            if func == HelperId.RINGBUF_RESERVE:
+                held = f"the ringbuf reservation at {pc} may be neither submitted nor discarded"
+            else:
+                name = "bpf_" + HelperId(func).name.lower()
+                held = f"the socket {name} returned at {pc} may not be released (bpf_sk_release)"
+            leak = f"{what} would lead to reference leak"
+            return f"Unreleased reference alloc_insn={pc}: {held} ({leak})"
     return None
 
 
+def _acquirers(cfg_insns: Mapping[Label, object]) -> dict[int, int]:
+    """The pcs of the calls that acquire a reference, with the helper each calls."""
+    sites = {}
+    for insn in cfg_insns.values():
+        if isinstance(insn, Call) and not insn.builtin:
+            proto = prototype(insn.func)
+            if proto is not None and proto.acquires:
+                sites[insn.pc] = insn.func
+    return dict(sorted(sites.items()))
+
+
 def acquire_sites(cfg_insns: Mapping[Label, object]) -> list[int]:
-    """The pcs of the calls that acquire a reference (ringbuf reserve)."""
+    """The pcs of the calls that acquire a reference (ringbuf reserve, socket lookups)."""
     sites = set()
     for insn in cfg_insns.values():
         if isinstance(insn, Call) and not insn.builtin:
@@ -490,7 +505,7 @@ def linux_rule_failures(
 ) -> dict[Label, str]:
     """Node → the kernel's reason to reject it, for the rules in the module docstring."""
     errors: dict[Label, str] = dict(facts.errors)
-    sites = acquire_sites(cfg_insns)
+    sites = _acquirers(cfg_insns)
     loaded = loaded_maps(cfg_insns, opts)
     for label, insn in cfg_insns.items():
         state = pre.get(label)

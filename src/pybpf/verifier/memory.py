@@ -408,7 +408,25 @@ def call_helper(state: State, insn: Call | None, opts: AnalysisOptions) -> None:
             ref = ref_var(insn.pc)
             state.zone.assign(ref, ref, 1)
         return
+    if proto is not None and proto.ret in _SOCKET_RETURNS:
+        # A socket lookup: struct bpf_sock (full) or its sock_common part, or null; a
+        # reference named by the lookup's pc, as a ringbuf reservation's.
+        state.set_type(r0, {"socket"})
+        state.zone.set(var(r0, "socket_offset"), _ZERO)
+        full = proto.ret == RetKind.PTR_TO_SOCKET_OR_NULL
+        state.zone.set(var(r0, "socket_full"), Interval.const(int(full)))
+        state.zone.set(var(r0, "uvalue"), Interval(0, PTR_MAX))
+        if opts.linux_rules and insn is not None and proto.acquires:
+            state.zone.set(var(r0, "socket_id"), Interval.const(insn.pc))
+            ref = ref_var(insn.pc)
+            state.zone.assign(ref, ref, 1)
+        return
     state.types.set(r0, {"number"})
+
+
+_SOCKET_RETURNS = frozenset({RetKind.PTR_TO_SOCKET_OR_NULL, RetKind.PTR_TO_SOCK_COMMON_OR_NULL})
+#: The pointer kinds that hold references, and the variable naming the reference.
+_REF_ID = {"alloc_mem": "alloc_mem_id", "socket": "socket_id"}
 
 
 def write_stack_numbers(state: State, reg: int, size: Interval, *, whole_range: bool) -> None:
@@ -475,50 +493,55 @@ def _invalidate(state: State, doomed: Callable[[frozenset[str]], bool]) -> None:
             state.havoc_owner(owner)
 
 
-def _same_reference(state: State, owner: str, ref: int | None) -> bool:
-    if "alloc_mem" not in state.types_of(owner):
+def _same_reference(state: State, owner: str, kind: str, ref: int | None) -> bool:
+    if kind not in state.types_of(owner):
         return False
-    return ref is None or ref in state.eval(var(owner, "alloc_mem_id"))
+    return ref is None or ref in state.eval(var(owner, _REF_ID[kind]))
 
 
 def _release(state: State, reg: int) -> None:
-    """Submit/discard of the reservation in `reg`: one reference less, every copy invalid.
+    """Submit/discard of a reservation, sk_release of a socket: one reference less.
 
-    When the analysis cannot tell which reservation `reg` holds, every
-    reservation's copies become invalid and no count goes down, so the
-    exit check reports the leak.
+    Every copy of the pointer becomes invalid. When the analysis cannot
+    tell which reference `reg` holds, every copy of every reference of
+    that kind becomes invalid and no count goes down, so the exit check
+    reports the leak.
     """
     owner = reg_owner(reg)
-    if state.types_of(owner) != {"alloc_mem"}:
+    types = state.types_of(owner)
+    if len(types) != 1 or next(iter(types)) not in _REF_ID:
         return
-    ref = state.eval(var(owner, "alloc_mem_id")).singleton()
+    kind = next(iter(types))
+    ref = state.eval(var(owner, _REF_ID[kind])).singleton()
     if ref is not None:
         name = ref_var(ref)
         state.zone.assign(name, name, -1)
     for other in _owners(state):
-        if other != owner and _same_reference(state, other, ref):
+        if other != owner and _same_reference(state, other, kind, ref):
             state.havoc_owner(other)
 
 
 def release_null_references(state: State) -> None:
-    """After a branch condition: a reservation known to be null holds no reference.
+    """After a branch condition: a reservation or socket known to be null holds no reference.
 
     The kernel releases the reference on the branch where the pointer is
     NULL (mark_ptr_or_null_regs); every copy of it becomes the number 0.
     """
     for r in range(NUM_REGS):
         owner = reg_owner(r)
-        if state.types_of(owner) != {"alloc_mem"}:
+        types = state.types_of(owner)
+        if len(types) != 1 or next(iter(types)) not in _REF_ID:
             continue
+        kind = next(iter(types))
         if state.eval(var(owner, "uvalue")).singleton() != 0:
             continue
-        ref = state.eval(var(owner, "alloc_mem_id")).singleton()
+        ref = state.eval(var(owner, _REF_ID[kind])).singleton()
         if ref is None:
             continue
         name = ref_var(ref)
         state.zone.assign(name, name, -1)
         for other in _owners(state):
-            if _same_reference(state, other, ref):
+            if _same_reference(state, other, kind, ref):
                 state.assign_number(other, Interval.top(), Interval.top())
         state.assign_number(owner, _ZERO, _ZERO)
 

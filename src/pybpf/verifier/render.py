@@ -115,9 +115,18 @@ def explain(failure: Failure, state: set[str] | None = None) -> str:
         return f"this access through {reg} may start before the beginning of the packet"
     if m.startswith("Possible null access"):
         return (
-            f"{reg} may be NULL here (the result of a map lookup or ringbuf reserve "
-            "used without a NULL check)"
+            f"{reg} may be NULL here (the result of a map lookup, ringbuf reserve or "
+            "socket lookup used without a NULL check)"
         )
+    if m.startswith("Possibly NULL socket"):
+        return f"{reg} may be NULL here: a socket lookup's result goes on without a NULL check"
+    if m.startswith("Invalid socket access"):
+        return (
+            f"this field of struct bpf_sock cannot be read through {reg} at this offset and "
+            "width (sock_common pointers from bpf_skc_lookup_tcp reach fewer fields)"
+        )
+    if m.startswith("Cannot write into a socket"):
+        return "a socket's fields are read-only to programs"
     if m.startswith("Stack content is not numeric") or m.startswith("Illegal map update"):
         return "stack bytes are read (or passed to a helper) before anything was written to them"
     if "shared_region_size" in m or (
@@ -165,6 +174,10 @@ def hint(failure: Failure, state: set[str] | None = None) -> str | None:
         return "add `if (ptr + N > data_end) return …;` before the access"
     if m.startswith("Possible null access"):
         return "check the result of bpf_map_lookup_elem (or bpf_ringbuf_reserve) for NULL"
+    if m.startswith("Possibly NULL socket"):
+        return "check the lookup's result first: `if (!sk) return …;`"
+    if m.startswith("Unreleased reference") and "socket" in m:
+        return "call bpf_sk_release(sk) on every path that got a socket"
     if m.startswith("Stack content is not numeric") or m.startswith("Illegal map update"):
         return "initialise the variable/struct (memset or = {})"
     if "shared_region_size" in m:

@@ -16,6 +16,8 @@ both its offsets.
 
 from __future__ import annotations
 
+import re
+
 from .domains.interval import NEG_INF, POS_INF, Interval
 from .domains.stack import STACK_LO, STACK_SIZE, StackDomain, cell_name
 from .domains.types import ALL, KIND_VARS, VALUE_KINDS, TypeDomain
@@ -284,12 +286,16 @@ class State:
             return {"_|_"}
         out = self.types.strings()
         # `shared_map` (frozen_maps.py) is pybpf's bookkeeping, not one of PREVAIL's variables
-        out.update(c for c in self.zone.constraints() if ".shared_map" not in c)
+        out.update(c for c in self.zone.constraints() if not _HIDDEN.search(c))
         out.update(self.stack.strings())
         return out
 
     def __str__(self) -> str:
         return "[" + ", ".join(sorted(self.strings())) + "]"
+
+
+# pybpf's bookkeeping variables, not among PREVAIL's (frozen_maps.py, sockets).
+_HIDDEN = re.compile(r"\.(shared_map|socket_full|socket_id)\b")
 
 
 def top_types() -> frozenset[str]:

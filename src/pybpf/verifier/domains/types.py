@@ -36,7 +36,9 @@ KIND_VARS: dict[str, tuple[str, ...]] = {
     "shared": ("shared_offset", "shared_region_size", "shared_map"),
     "map_fd": ("map_fd",),
     "map_fd_programs": ("map_fd_programs",),
-    "socket": ("socket_offset",),
+    # socket_full: 1 for a full socket (struct bpf_sock), 0 for its sock_common part;
+    # socket_id: the reference (the lookup's pc). Both are pybpf's, not printed.
+    "socket": ("socket_offset", "socket_full", "socket_id"),
     "btf_id": ("btf_id_offset",),
     "alloc_mem": ("alloc_mem_offset", "alloc_mem_size", "alloc_mem_id"),
 }
