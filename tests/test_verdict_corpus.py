@@ -41,40 +41,11 @@ MISSED_REJECTION = "missed rejection"  # the kernel rejects, pybpf accepts
 #: program -> (kind of gap, what pybpf gets wrong). The one list of pybpf's disagreements.
 KNOWN_GAPS: dict[str, tuple[str, str]] = {
     # -- false rejections ---------------------------------------------------------------
-    "ok_return_ctx_ptr_root": (
-        FALSE_REJECTION,
-        "root may return a pointer from XDP (allow_ptr_leaks); pybpf wants a number in r0",
-    ),
-    "ok_map_key_uninit_root": (
-        FALSE_REJECTION,
-        "root may pass uninitialised stack as a helper's key (allow_uninit_stack)",
-    ),
-    "ok_map_store_ptr_root": (
-        FALSE_REJECTION,
-        "root may store a pointer into a map value (allow_ptr_leaks)",
-    ),
-    "ok_stack_var_index": (
-        FALSE_REJECTION,
-        "stack read at a bounded variable index into a buffer written in a loop "
-        "('Stack content is not numeric')",
-    ),
     # -- missed rejections --------------------------------------------------------------
     "bad_call_global_deref": (
         MISSED_REJECTION,
         "a global function's pointer argument may be NULL (global functions are verified "
         "alone, from their BTF prototype)",
-    ),
-    "bad_call_sub_reads_r6": (
-        MISSED_REJECTION,
-        "a subprogram reads callee-saved r6, never written in its own frame",
-    ),
-    "bad_map_in_map_nocheck": (
-        MISSED_REJECTION,
-        "the outer lookup's result (map_ptr_or_null) passed to a lookup without a NULL check",
-    ),
-    "bad_rb_var_size": (
-        MISSED_REJECTION,
-        "bpf_ringbuf_reserve's size must be a known constant",
     ),
 }
 

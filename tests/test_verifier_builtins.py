@@ -130,7 +130,9 @@ def test_memset_makes_stack_bytes_numbers(options) -> None:
 
 
 def test_memset_of_too_few_bytes_leaves_the_rest_uninitialised() -> None:
-    _rejected(_verify(MEMSET_STACK.format(size=8)), "Stack content is not numeric")
+    # PREVAIL's contract; on the load path root may read uninitialised stack (allow_uninit_stack)
+    _rejected(_verify(MEMSET_STACK.format(size=8), options=PREVAIL), "Stack content is not numeric")
+    _accepted(_verify(MEMSET_STACK.format(size=8)))
 
 
 def test_memset_larger_than_the_stack_rejected() -> None:
@@ -202,13 +204,18 @@ def test_memcpy_from_numbers_to_the_stack(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["memcpy", "memmove", "memcmp"])
 def test_memcpy_from_uninitialised_stack_rejected(name: str) -> None:
-    _rejected(_verify(MEMCPY, builtins={"-1": name}), "Stack content is not numeric")
+    _rejected(
+        _verify(MEMCPY, builtins={"-1": name}, options=PREVAIL), "Stack content is not numeric"
+    )
+    _accepted(_verify(MEMCPY, builtins={"-1": name}))  # root: allow_uninit_stack
 
 
 def test_memcpy_of_a_spilled_pointer_rejected() -> None:
     # Copying a pointer's bytes would turn it into a number: the source must be numbers.
     source = "*(u64 *)(r10 - 8) = r1\n" + MEMCPY
-    _rejected(_verify(source, builtins={"-1": "memcpy"}), "Stack content is not numeric")
+    _rejected(
+        _verify(source, builtins={"-1": "memcpy"}, options=PREVAIL), "Stack content is not numeric"
+    )
 
 
 def test_memset_with_a_variable_size_makes_only_the_sure_bytes_numbers() -> None:
@@ -226,7 +233,8 @@ def test_memset_with_a_variable_size_makes_only_the_sure_bytes_numbers() -> None
         r0 = 2
         exit
     """
-    _rejected(_verify(source), "Stack content is not numeric")
+    _rejected(_verify(source, options=PREVAIL), "Stack content is not numeric")
+    _accepted(_verify(source))  # root: allow_uninit_stack
 
 
 def test_memset_forgets_the_cells_it_overwrites() -> None:
@@ -279,8 +287,10 @@ UPDATE_WITH_POINTER_FLAGS = """
     [("kprobe/f", True), ("raw_tracepoint/sys_enter", True), ("xdp", False)],
 )
 def test_pointer_as_anything_argument_only_when_privileged(section: str, ok: bool) -> None:
-    report = _verify(UPDATE_WITH_POINTER_FLAGS, section)
+    report = _verify(UPDATE_WITH_POINTER_FLAGS, section, options=PREVAIL)
     assert report.ok == ok, report.render()
+    # the load path is root's: allow_ptr_leaks in every program type
+    assert _verify(UPDATE_WITH_POINTER_FLAGS, section).ok
 
 
 def test_pointer_stored_to_a_map_only_when_privileged() -> None:
@@ -288,7 +298,8 @@ def test_pointer_stored_to_a_map_only_when_privileged() -> None:
     source = body.replace("r0 = 2", "*(u64 *)(r0 + 0) = r10\n    r0 = 0")
     source = source.replace("goto +4", "goto +1")
     _accepted(_verify(source, "kprobe/f"))
-    _rejected(_verify(source, "xdp"), "Only numbers can be stored")
+    _rejected(_verify(source, "xdp", options=PREVAIL), "Only numbers can be stored")
+    _accepted(_verify(source, "xdp"))  # the load path is root's: allow_ptr_leaks
 
 
 def test_probe_write_user_destination_stays_a_number_when_privileged() -> None:

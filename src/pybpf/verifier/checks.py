@@ -13,6 +13,7 @@ from ..errors import ProgramFault
 from ..platform.contexts import ContextAccess, context_access, sock_addr_access_error
 from ..platform.program_types import ProgramType
 from .assertions import (
+    AccessType,
     Addable,
     Assertion,
     BoundedLoopCount,
@@ -220,13 +221,17 @@ class Checker:
         width = max(d.key_size if a.key else d.value_size for d in candidates)
         owner = reg_owner(a.access_reg.v)
         for t in self.types(a.access_reg):
-            if t == "stack":
+            if t == "stack" and self.opts.allow_uninit_stack:
+                # root: any bytes will do as a key or value, but inside the stack
+                read = ValidAccess(a.access_reg, 0, Imm(width), False, AccessType.read)
+                self._region(read, owner, "stack", {}, width, False)
+            elif t == "stack":
                 offs = self.state.eval(var(owner, "stack_offset"))
                 lo = offs.lo if offs.lb_finite() else None
                 ok = offs.is_finite() and all(
                     self.state.stack.all_numeric(o, width) for o in range(offs.lo, offs.hi + 1)
                 )
-                if not ok:
+                if not ok and not self.opts.allow_uninit_stack:
                     hi = offs.hi + width if offs.ub_finite() else None
                     lo_s = "-oo" if lo is None else str(lo)
                     hi_s = "oo" if hi is None else str(hi)
@@ -314,7 +319,7 @@ class Checker:
                 SUBPROGRAM_STACK_SIZE,
                 "Upper bound must be at most total_stack_size",
             )
-            if a.access_type.value == "read":
+            if a.access_type.value == "read" and not self.opts.allow_uninit_stack:
                 lo = self.state.zone.eval_linear(*lb)
                 hi = self.state.zone.eval_linear(ub_terms, ub_const)
                 if not wterms and self._spill_read(lo, hi):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .assertions import explicate, for_linux
+from .assertions import TypeConstraint, TypeGroup, explicate, for_linux
 from .cfg import (
     ENTRY,
     EXIT,
@@ -40,7 +40,7 @@ from .cfg import (
 from .cfg import weak_topological_order as wto_of
 from .checks import check
 from .domains.interval import Interval
-from .ir import Assume, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
+from .ir import Assume, Exit, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
 from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
@@ -330,7 +330,18 @@ class Analyzer:
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
     """What must hold before `insn`: PREVAIL's assertions, the kernel's on the load path."""
     found = explicate(insn, opts.privileged)
-    return for_linux(found) if opts.linux_rules else found
+    if not opts.linux_rules:
+        return found
+    if isinstance(insn, Exit) and not insn.frame and opts.exit_range is None:
+        # check_return_code: as root (allow_ptr_leaks) a program type whose return
+        # value has no range may return a pointer; r0 must still be written.
+        found = [
+            TypeConstraint(a.reg, TypeGroup.ptr_or_num_linux)
+            if isinstance(a, TypeConstraint) and a.reg.v == 0
+            else a
+            for a in found
+        ]
+    return for_linux(found)
 
 
 def _cycle_nodes(cycle: Cycle) -> set[Label]:

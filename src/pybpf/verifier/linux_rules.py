@@ -29,6 +29,10 @@ kernel's reason in the message:
   off 0+0+-6 size 4"; other memory may be misaligned on x86-64). Checked
   where the offset is one constant; a variable stack offset would need the
   kernel's known bits (tnum) to tell;
+* a subprogram never reads r6-r9 before writing them ("R6 !read_ok": a new
+  frame has only r1-r5 and r10);
+* a map argument is never a map of maps' lookup result not checked for NULL,
+  and a ring buffer reservation has a constant size (check_func_arg);
 * cgroup_skb (and the other read-only packet types) never store into the
   packet ("cannot write into packet");
 * nothing writes a read-only map (`.rodata`: "write into map forbidden",
@@ -58,7 +62,7 @@ from .cfg import (
     original_pc,
 )
 from .domains.interval import Interval
-from .domains.stack import SUBPROGRAM_STACK_SIZE
+from .domains.stack import SUBPROGRAM_STACK_SIZE, cell_name
 from .frozen_maps import readonly_write_error
 from .ir import (
     Atomic,
@@ -69,9 +73,12 @@ from .ir import (
     CallLocal,
     Exit,
     Imm,
+    Jmp,
     LoadMapFd,
     LoadPseudo,
     Mem,
+    Reg,
+    Un,
 )
 from .memory import ref_var
 from .options import AnalysisOptions
@@ -346,8 +353,30 @@ _READ_ONLY_PACKET = frozenset(
 )
 
 
+def _partial_fill_error(state: State, insn: Mem | Atomic) -> str | None:
+    """allow_uninit_stack reads any stack byte, but a load at a known offset takes a
+    spilled pointer whole or not at all (check_stack_read_fixed_off)."""
+    base = insn.access.basereg.v
+    if not isinstance(insn, Mem) or not insn.is_load:
+        return None
+    if base != 10 and state.reg_types(base) != {"stack"}:
+        return None
+    top = state.eval(var(reg_owner(base), "stack_offset")).singleton()
+    if top is None:
+        return None
+    at = top + insn.access.offset
+    end = at + insn.access.width
+    for off, width in state.stack.cells:
+        if off < end and at < off + width and (off, width) != (at, end - at):
+            if state.types_of(cell_name(off, width)) != {"number"}:
+                return "invalid size of register fill (a load of part of a spilled pointer)"
+    return None
+
+
 def _memory_error(state: State, insn: Mem | Atomic, opts: AnalysisOptions) -> str | None:
     msg = _alignment_error(state, insn)
+    if msg is None and opts.allow_uninit_stack:
+        msg = _partial_fill_error(state, insn)
     if msg is None and isinstance(insn, Mem) and not insn.is_load:
         base = insn.access.basereg.v
         if opts.linux_program_type in _READ_ONLY_PACKET and "packet" in state.reg_types(base):
@@ -356,6 +385,59 @@ def _memory_error(state: State, insn: Mem | Atomic, opts: AnalysisOptions) -> st
         access = insn.access
         msg = readonly_write_error(state, access.basereg.v, access.offset, access.width, opts)
     return msg
+
+
+def _read_registers(insn: object) -> list[int]:
+    """The registers an instruction reads (check_reg_arg SRC_OP), calls aside."""
+    regs: list[int] = []
+    if isinstance(insn, Bin):
+        regs += [] if insn.op == BinOp.MOV else [insn.dst.v]
+        regs += [insn.v.v] if isinstance(insn.v, Reg) else []
+    elif isinstance(insn, Un):
+        regs.append(insn.dst.v)
+    elif isinstance(insn, Mem):
+        regs.append(insn.access.basereg.v)
+        regs += [insn.value.v] if not insn.is_load and isinstance(insn.value, Reg) else []
+    elif isinstance(insn, Atomic):
+        regs += [insn.access.basereg.v, insn.valreg.v]
+    elif isinstance(insn, Jmp) and insn.cond is not None:
+        regs.append(insn.cond.left.v)
+        regs += [insn.cond.right.v] if isinstance(insn.cond.right, Reg) else []
+    elif isinstance(insn, Exit) and not insn.frame:
+        regs.append(0)  # a subprogram may return without r0 (its caller may not use it)
+    return regs
+
+
+def _uninit_read_error(state: State, insn: object) -> str | None:
+    """A register surely never written in its frame is read: "R6 !read_ok" (a callee's
+    r6-r9 start uninitialised on the load path, transfer.py `_call_local`)."""
+    for r in _read_registers(insn):
+        if state.reg_types(r) == {"uninit"}:
+            return f"R{r} !read_ok (the register is read before it is written in this function)"
+    return None
+
+
+def _helper_arg_error(state: State, insn: Call) -> str | None:
+    """check_func_arg's rules PREVAIL does not have: a map argument may not be NULL (the
+    result of a lookup in a map of maps, unchecked: map_ptr_or_null), and the size of a
+    ring buffer reservation is a constant (ARG_CONST_ALLOC_SIZE_OR_ZERO)."""
+    proto = prototype(insn.func)
+    if proto is None:
+        return None
+    for i, kind in enumerate(proto.args):
+        if kind != ArgKind.CONST_MAP_PTR:
+            continue
+        owner = reg_owner(i + 1)
+        if state.reg_types(i + 1) == {"map_fd"} and state.eval(var(owner, "uvalue")).lo < 1:
+            return (
+                f"R{i + 1} type=map_ptr_or_null expected=map_ptr (a map from a lookup in a "
+                "map of maps must be checked for NULL first)"
+            )
+    if insn.func == HelperId.RINGBUF_RESERVE:
+        size = state.eval(var(reg_owner(2), "uvalue"))
+        if state.reg_types(2) == {"number"} and size.singleton() is None:
+            return "R2 is not a known constant (bpf_ringbuf_reserve's size must be a constant)"
+    return None
 
 
 def _helper_write_error(state: State, insn: Call, opts: AnalysisOptions) -> str | None:
@@ -511,8 +593,10 @@ def linux_rule_failures(
         state = pre.get(label)
         if state is None or state.is_bottom():
             continue
-        msg = None
-        if isinstance(insn, Bin) and insn.op in _DIVISIONS and isinstance(insn.v, Imm):
+        msg = _uninit_read_error(state, insn)
+        if msg is not None:
+            pass
+        elif isinstance(insn, Bin) and insn.op in _DIVISIONS and isinstance(insn.v, Imm):
             if insn.v.v == 0:
                 msg = "div by zero (division or modulo by the immediate 0)"
         elif isinstance(insn, Bin) and insn.op in _SHIFTS and isinstance(insn.v, Imm):
@@ -529,6 +613,7 @@ def linux_rule_failures(
             proto = prototype(insn.func)
             if insn.func == HelperId.TAIL_CALL:
                 msg = _leak_error(state, sites, "tail_call")
+            msg = msg or _helper_arg_error(state, insn)
             msg = msg or _helper_write_error(state, insn, opts)
             if msg is None and proto is not None and ArgKind.CONST_MAP_PTR in proto.args:
                 reg = proto.args.index(ArgKind.CONST_MAP_PTR) + 1

@@ -175,7 +175,9 @@ def _load_stack(state: State, base: Reg, insn: Mem, dst: str, opts: AnalysisOpti
             return
     size = state.eval(var(reg_owner(base.v), "stack_numeric_size"))
     numeric = off is not None and state.stack.all_numeric(off, width)
-    if numeric or size.lo >= width + insn.access.offset:
+    if numeric or size.lo >= width + insn.access.offset or opts.allow_uninit_stack:
+        # allow_uninit_stack (root): bytes never written, or part of a spilled
+        # pointer, read as an unknown number, as the kernel marks them
         state.havoc_owner(dst)
         state.types.set(dst, {"number"})
         if insn.is_signed:

@@ -79,6 +79,11 @@ class AnalysisOptions:
     # raw_tracepoint_writable, which the kernel loads only with CAP_PERFMON, where
     # pointer leaks are allowed): a helper argument of kind ANYTHING may be a pointer.
     privileged: bool = False
+    # The kernel's allow_uninit_stack (a root loader): stack bytes never written (or
+    # holding part of a spilled pointer, allow_ptr_leaks) may be read, by loads and by
+    # helpers (a map key); a load gives an unknown number. The runtime stack is real
+    # memory, so the bytes are whatever they are, never a pointer to trust.
+    allow_uninit_stack: bool = False
     # Analyse a loop as the kernel does, iteration by iteration without joining
     # iterations, while its iterations run out within a budget (fixpoint.py); other
     # loops get the widening fixpoint. On the load path only: PREVAIL's YAML cases and
@@ -91,7 +96,11 @@ class AnalysisOptions:
         plus termination checking, the Linux context field checks, the kernel's rules and
         loops unrolled as the kernel walks them."""
         return cls(
-            check_termination=True, linux_ctx_fields=True, linux_rules=True, unroll_loops=True
+            check_termination=True,
+            linux_ctx_fields=True,
+            linux_rules=True,
+            unroll_loops=True,
+            allow_uninit_stack=True,
         )
 
     def map(self, fd: int) -> MapDescriptor:

@@ -179,7 +179,9 @@ def verify_program(
     opts.program_type = prog_type
     opts.linux_program_type = linux_type
     opts.ctx = context_descriptor(prog_type)
-    opts.privileged = prog_type in PRIVILEGED_TYPES
+    # PREVAIL's privileged types; on the load path every type, as the kernel's root
+    # loader has allow_ptr_leaks (pointers stored into maps, passed as ANYTHING).
+    opts.privileged = prog_type in PRIVILEGED_TYPES or opts.linux_rules
     opts.maps = table
     opts.map_count = len(object_spec.maps)
     if opts.linux_rules and opts.exit_range is None:
@@ -324,7 +326,11 @@ def verify_program(
             program_spec,
         )
     try:
-        result = analyze_program(program, parse_invariant(_entry(opts.ctx)), opts)
+        entry = parse_invariant(_entry(opts.ctx))
+        if opts.linux_rules:  # the kernel's entry frame: r1 and r10, the rest NOT_INIT
+            for r in (0, 2, 3, 4, 5, 6, 7, 8, 9):
+                entry.set_type(f"r{r}", {"uninit"})
+        result = analyze_program(program, entry, opts)
         if opts.check_termination:
             prove_loops_terminate(result, opts)
         if opts.linux_rules and result.cfg is not None:

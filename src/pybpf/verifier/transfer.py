@@ -117,7 +117,7 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
                 state.set_type(owner, {"func"})
                 state.zone.set(var(owner, "uvalue"), Interval.const(insn.imm & U64_MAX))
         case CallLocal():
-            _call_local(state, insn)
+            _call_local(state, insn, opts)
         case CallbackEntry():
             _callback_entry(state, insn, opts)
         case CallbackReturn():
@@ -550,10 +550,18 @@ def _un(state: State, insn: Un, opts: AnalysisOptions) -> None:
 _CALLEE_SAVED = range(6, 10)
 
 
-def _call_local(state: State, insn: CallLocal) -> None:
-    """Enter a callee: save r6-r9 under the frame's name, move r10 to the new frame."""
+def _call_local(state: State, insn: CallLocal, opts: AnalysisOptions | None = None) -> None:
+    """Enter a callee: save r6-r9 under the frame's name, move r10 to the new frame.
+
+    On the load path (`linux_rules`) the callee's r6-r9 are uninitialised, as
+    in the kernel (a new frame starts with only r1-r5 and r10): reading one
+    is "R6 !read_ok" (linux_rules.py). PREVAIL lets the callee see them.
+    """
     for r in _CALLEE_SAVED:
         state.copy_owner(f"{insn.frame}/r{r}", reg_owner(r))
+        if opts is not None and opts.linux_rules:
+            state.havoc_owner(reg_owner(r))
+            state.set_type(reg_owner(r), {"uninit"})
     _add_imm(state, reg_owner(10), -SUBPROGRAM_STACK_SIZE, 64)
 
 
