@@ -92,7 +92,6 @@ def test_rejected_program_report(packet_obj, capsys) -> None:
     ("name", "hint"),
     [
         ("map_value_nullcheck.o", "check the result of bpf_map_lookup_elem"),
-        ("uninit_stack_key.o", "initialise the variable/struct (memset or = {})"),
         ("pkt_write_past_end.o", "add `if (ptr + N > data_end) return …;`"),
     ],
 )
