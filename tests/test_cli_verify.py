@@ -102,7 +102,7 @@ def test_hints_for_common_mistakes(name, hint, capsys) -> None:
 
 def test_uninitialised_register_in_plain_words(capsys) -> None:
     assert main(["verify", unsafe("uninit_register.o")]) == 1
-    assert "reason: r0 is read before anything was assigned to it" in capsys.readouterr().out
+    assert "R7 !read_ok (the register is read before it is writ" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
