@@ -866,13 +866,7 @@ def record_case(case: Case) -> dict[str, Any]:
                 except KernelError as exc:
                     runs.append({"errno": exc.errno})
                     continue
-                runs.append(
-                    {
-                        "retval": res.retval,
-                        "data_out": res.data_out.hex(),
-                        "ctx_out": None if res.ctx_out is None else res.ctx_out.hex(),
-                    }
-                )
+                runs.append(_run_record(res))
         out["runs"] = runs
         maps: dict[str, Any] = {}
         ringbufs: dict[str, list[str]] = {}
@@ -936,6 +930,15 @@ def load_manifest(path: str | Path | None = None) -> list[dict[str, Any]]:
     return json.loads(Path(path or MANIFEST).read_text())["programs"]
 
 
+def _run_record(res: Any) -> dict[str, Any]:
+    """One run's answer as the manifest stores it (a kernel or a pybpf test run)."""
+    return {
+        "retval": res.retval,
+        "data_out": res.data_out.hex(),
+        "ctx_out": None if res.ctx_out is None else res.ctx_out.hex(),
+    }
+
+
 def run_pybpf(entry: dict[str, Any], engine: str) -> dict[str, Any]:
     """Load and run a manifest entry with pybpf: the same shape as its `kernel` record.
 
@@ -984,13 +987,7 @@ def run_pybpf(entry: dict[str, Any], engine: str) -> dict[str, Any]:
             except TestRunError as exc:
                 runs.append({"errno": exc.errno})
                 continue
-            runs.append(
-                {
-                    "retval": res.retval,
-                    "data_out": res.data_out.hex(),
-                    "ctx_out": None if res.ctx_out is None else res.ctx_out.hex(),
-                }
-            )
+            runs.append(_run_record(res))
         out["runs"] = runs
         maps: dict[str, Any] = {}
         ringbufs: dict[str, list[str]] = {}
