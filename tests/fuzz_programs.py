@@ -591,7 +591,12 @@ class Harness:
     implement), `faults` and `verifier_crashes`.
     """
 
-    def __init__(self, maps: Sequence[MapSpec] = FUZZ_MAPS, budget: int = 200_000):
+    def __init__(
+        self,
+        maps: Sequence[MapSpec] = FUZZ_MAPS,
+        budget: int = 200_000,
+        allow_ptr_leaks: bool = True,
+    ):
         from pybpf.runtime.context import ExecutionContext
         from pybpf.runtime.linux_helpers import linux_helpers
         from pybpf.runtime.maps import create_map
@@ -604,6 +609,7 @@ class Harness:
             self.context.add_map(map_)
         self._fill()
         self.budget = budget
+        self.allow_ptr_leaks = allow_ptr_leaks
         self.stats: Counter[str] = Counter()
         self.faults: list[tuple[str, BaseException]] = []
         self.crashes: list[tuple[str, BaseException]] = []
@@ -620,11 +626,13 @@ class Harness:
         return prog, obj
 
     def verify(self, insns: Sequence[Instruction]) -> Report:
-        """The verdict of `verify_program` with the loader's options (`AnalysisOptions.for_load`)."""
+        """The verdict of `verify_program` with the loader's options (`AnalysisOptions.for_load`),
+        without allow_ptr_leaks if the harness was made so."""
         from pybpf.verifier.program import verify_program
 
         prog, obj = self.object_spec(insns)
         options = AnalysisOptions.for_load()
+        options.allow_ptr_leaks = self.allow_ptr_leaks
         return verify_program(prog, obj, prog_type="xdp", options=options)
 
     def link(self, insns: Sequence[Instruction]) -> list[Instruction]:

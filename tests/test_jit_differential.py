@@ -7,7 +7,9 @@ execution context holding maps of the same specs and contents, on the same
 random packets. r0, the packet after the run and every map's contents must
 be identical after every run. Programs calling helpers whose results
 depend on the moment or on a random generator (ktime, prandom) are left
-out, since their results legitimately differ.
+out, since their results legitimately differ. Programs are verified without
+the root loader's allow_ptr_leaks: a program that returns or stores an
+address would give each engine's own address, which is no disagreement.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ class Differential:
     """Two harnesses with identical maps: one runs the interpreter, one the JIT."""
 
     def __init__(self) -> None:
-        self.interp = Harness()
-        self.jit = Harness()
+        self.interp = Harness(allow_ptr_leaks=False)
+        self.jit = Harness(allow_ptr_leaks=False)
         self.stats: Counter[str] = Counter()
         self.mismatches: list[str] = []
 
@@ -191,6 +193,7 @@ class MutatedDifferential:
         from pybpf.engine.jit.context_loads import context_loads
         from pybpf.hooks.test_run import test_run
         from pybpf.runtime.program import Program
+        from pybpf.verifier.options import AnalysisOptions
         from pybpf.verifier.program import verify_program
 
         self.stats["generated"] += 1
@@ -202,7 +205,11 @@ class MutatedDifferential:
         a_obj, b_obj = self.objs
         original = a_obj.programs[name]
         spec = replace(original.spec, instructions=tuple(insns))
-        report = verify_program(spec, a_obj.spec, prog_type=original.verifier_prog_type)
+        options = AnalysisOptions.for_load()
+        options.allow_ptr_leaks = False
+        report = verify_program(
+            spec, a_obj.spec, prog_type=original.verifier_prog_type, options=options
+        )
         if not report.ok:
             self.stats["rejected"] += 1
             return

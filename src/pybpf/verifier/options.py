@@ -84,6 +84,12 @@ class AnalysisOptions:
     # helpers (a map key); a load gives an unknown number. The runtime stack is real
     # memory, so the bytes are whatever they are, never a pointer to trust.
     allow_uninit_stack: bool = False
+    # The kernel's allow_ptr_leaks (a root loader): every program type is `privileged`
+    # (pointers stored into maps and packets, passed as ANYTHING), and a program type
+    # whose return value has no range may return a pointer. Off, the verdict is the
+    # unprivileged one, whose accepted programs never expose an address: the JIT and
+    # interpreter differential tests need that, since the two engines' addresses differ.
+    allow_ptr_leaks: bool = False
     # Analyse a loop as the kernel does, iteration by iteration without joining
     # iterations, while its iterations run out within a budget (fixpoint.py); other
     # loops get the widening fixpoint. On the load path only: PREVAIL's YAML cases and
@@ -101,6 +107,7 @@ class AnalysisOptions:
             linux_rules=True,
             unroll_loops=True,
             allow_uninit_stack=True,
+            allow_ptr_leaks=True,
         )
 
     def map(self, fd: int) -> MapDescriptor:

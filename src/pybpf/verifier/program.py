@@ -181,7 +181,7 @@ def verify_program(
     opts.ctx = context_descriptor(prog_type)
     # PREVAIL's privileged types; on the load path every type, as the kernel's root
     # loader has allow_ptr_leaks (pointers stored into maps, passed as ANYTHING).
-    opts.privileged = prog_type in PRIVILEGED_TYPES or opts.linux_rules
+    opts.privileged = prog_type in PRIVILEGED_TYPES or opts.allow_ptr_leaks
     opts.maps = table
     opts.map_count = len(object_spec.maps)
     if opts.linux_rules and opts.exit_range is None:
