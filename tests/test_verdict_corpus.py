@@ -42,11 +42,6 @@ MISSED_REJECTION = "missed rejection"  # the kernel rejects, pybpf accepts
 KNOWN_GAPS: dict[str, tuple[str, str]] = {
     # -- false rejections ---------------------------------------------------------------
     # -- missed rejections --------------------------------------------------------------
-    "bad_call_global_deref": (
-        MISSED_REJECTION,
-        "a global function's pointer argument may be NULL (global functions are verified "
-        "alone, from their BTF prototype)",
-    ),
 }
 
 needs_kernel = pytest.mark.skipif(not kernel_available(), reason=unavailable_reason() or "kernel")

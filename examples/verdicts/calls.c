@@ -119,4 +119,146 @@ SEC("xdp") __naked int bad_call_caller_stack_oob(void)
 	asm volatile("r1 = r10; r1 += -8; call sub_writes_oob; r0 = 2; exit;" ::: "memory");
 }
 
+struct pair {
+	__u64 a;
+	__u64 b;
+};
+__noinline int global_pair_sum(struct pair *p)
+{
+	if (!p)
+		return 0;
+	return (p->a + p->b) & 3;
+}
+// a global function checking its nullable struct pointer before reading it
+SEC("xdp") int ok_call_global_nullcheck(struct xdp_md *ctx)
+{
+	struct pair p = { .a = ctx->ingress_ifindex, .b = 1 };
+	return global_pair_sum(&p);
+}
+// a global function given NULL for its pointer argument
+SEC("xdp") int ok_call_global_null_arg(struct xdp_md *ctx)
+{
+	return global_pair_sum((void *)0);
+}
+// a global function given a 4-byte stack variable where its prototype says 16 bytes
+SEC("xdp") __naked int bad_call_global_short_mem(void)
+{
+	asm volatile("r1 = 0; *(u32 *)(r10 - 4) = r1; r1 = r10; r1 += -4; call global_pair_sum; r0 = 2; exit;" ::: "memory");
+}
+__noinline int global_two(void)
+{
+	return 2;
+}
+// the caller relying on the value a global function returns (the kernel knows only a scalar)
+SEC("xdp") __naked int bad_call_global_ret_unknown(void)
+{
+	asm volatile("r1 = 0; *(u64 *)(r10 - 8) = r1; call global_two; r1 = r10; r1 += -8; r1 += r0; r0 = *(u8 *)(r1 + 0); exit;" ::: "memory");
+}
+// a global function's return value bounded by the caller before use
+SEC("xdp") int ok_call_global_ret_bounded(struct xdp_md *ctx)
+{
+	__u8 buf[4] = {};
+	int i = global_two();
+	return buf[i & 3];
+}
+__noinline int global_first_byte(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	return data[0];
+}
+// the caller checks the packet's length; the global function it calls does not
+SEC("xdp") int bad_call_global_pkt_unchecked(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	unsigned char *end = (void *)(long)ctx->data_end;
+	if (data + 1 > end)
+		return XDP_DROP;
+	return global_first_byte(ctx) & 3;
+}
+__noinline int global_checked_byte(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	unsigned char *end = (void *)(long)ctx->data_end;
+	if (data + 1 > end)
+		return 0;
+	return data[0];
+}
+// a global function checking the packet itself before reading it
+SEC("xdp") int ok_call_global_pkt_checked(struct xdp_md *ctx)
+{
+	return global_checked_byte(ctx) & 3;
+}
+__noinline int global_void_ptr(void *p)
+{
+	return p != 0;
+}
+// a global function whose pointer argument has no size (void *)
+SEC("xdp") int bad_call_global_void_ptr(struct xdp_md *ctx)
+{
+	int x = 1;
+	return global_void_ptr(&x);
+}
+// a packet pointer passed to a global function taking a nullable struct pointer
+SEC("xdp") int ok_call_global_pkt_mem(struct xdp_md *ctx)
+{
+	struct pair *p = (void *)(long)ctx->data;
+	if ((void *)(p + 1) > (void *)(long)ctx->data_end)
+		return XDP_PASS;
+	return global_pair_sum(p);
+}
+// a scalar passed where a global function takes a struct pointer
+SEC("xdp") __naked int bad_call_global_scalar_for_ptr(void)
+{
+	asm volatile("r1 = 8; call global_pair_sum; r0 = 2; exit;" ::: "memory");
+}
+// a stack pointer passed where a global function takes an int
+SEC("xdp") __naked int bad_call_global_ptr_for_scalar(void)
+{
+	asm volatile("r1 = r10; r1 += -8; r2 = 1; call global_add; r0 = 2; exit;" ::: "memory");
+}
+__noinline int global_writes(struct pair *p)
+{
+	if (p)
+		p->a = 7;
+	return 0;
+}
+// the caller reads back what a global function wrote through its pointer (a number to the kernel)
+SEC("xdp") int ok_call_global_writes_stack(struct xdp_md *ctx)
+{
+	struct pair p = {};
+	global_writes(&p);
+	return p.a & 3;
+}
+// the ctx passed where a global function takes a struct pointer
+SEC("xdp") __naked int bad_call_global_ctx_for_mem(void)
+{
+	asm volatile("call global_pair_sum; r0 = 2; exit;" ::: "memory");
+}
+__noinline int global_moves_packet(struct xdp_md *ctx)
+{
+	return bpf_xdp_adjust_head(ctx, 0) ? 1 : 0;
+}
+// the caller checked the packet, then a global function may have moved it: the check is void
+SEC("xdp") int bad_call_global_moves_packet(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	unsigned char *end = (void *)(long)ctx->data_end;
+	if (data + 1 > end)
+		return XDP_DROP;
+	if (global_moves_packet(ctx))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	return data[0] & 3;
+}
+// the caller's packet check still holds after a global function that does not move the packet
+SEC("xdp") int ok_call_global_keeps_check(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+	unsigned char *end = (void *)(long)ctx->data_end;
+	if (data + 1 > end)
+		return XDP_DROP;
+	int r = global_checked_byte(ctx);
+	return (data[0] + r) & 3;
+}
+
 char _license[] SEC("license") = "GPL";

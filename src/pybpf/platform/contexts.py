@@ -464,3 +464,38 @@ def sock_addr_access_error(offset: int, size: int, write: bool, attach: str | No
     if name in _SOCK_ADDR_WRITABLE:
         return None if size <= 4 or wide else f"{why} ({name} is read at most 4 bytes wide)"
     return None if size == 4 else f"{why} ({name} is read 4 bytes wide)"
+
+
+# -- the context struct each program type receives ----------------------------------
+
+#: The C type of a program's context, by program type: the `prog_ctx_type` of the
+#: kernel's include/linux/bpf_types.h, as BTF names it. A global function's
+#: pointer argument to this type is the context (btf_is_prog_ctx_type); types
+#: whose context is `void *` or a plain integer have no entry.
+CTX_STRUCT_NAMES: dict[ProgramType, str] = {
+    ProgramType.SOCKET_FILTER: "__sk_buff",
+    ProgramType.SCHED_CLS: "__sk_buff",
+    ProgramType.SCHED_ACT: "__sk_buff",
+    ProgramType.XDP: "xdp_md",
+    ProgramType.CGROUP_SKB: "__sk_buff",
+    ProgramType.CGROUP_SOCK: "bpf_sock",
+    ProgramType.CGROUP_SOCK_ADDR: "bpf_sock_addr",
+    ProgramType.LWT_IN: "__sk_buff",
+    ProgramType.LWT_OUT: "__sk_buff",
+    ProgramType.LWT_XMIT: "__sk_buff",
+    ProgramType.LWT_SEG6LOCAL: "__sk_buff",
+    ProgramType.SOCK_OPS: "bpf_sock_ops",
+    ProgramType.SK_SKB: "__sk_buff",
+    ProgramType.SK_MSG: "sk_msg_md",
+    ProgramType.FLOW_DISSECTOR: "__sk_buff",
+    ProgramType.KPROBE: "bpf_user_pt_regs_t",
+    ProgramType.PERF_EVENT: "bpf_perf_event_data",
+    ProgramType.RAW_TRACEPOINT: "bpf_raw_tracepoint_args",
+    ProgramType.RAW_TRACEPOINT_WRITABLE: "bpf_raw_tracepoint_args",
+    ProgramType.CGROUP_DEVICE: "bpf_cgroup_dev_ctx",
+    ProgramType.CGROUP_SYSCTL: "bpf_sysctl",
+    ProgramType.CGROUP_SOCKOPT: "bpf_sockopt",
+    ProgramType.SK_REUSEPORT: "sk_reuseport_md",
+    ProgramType.SK_LOOKUP: "bpf_sk_lookup",
+    ProgramType.NETFILTER: "bpf_nf_ctx",
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .global_functions import GlobalSignature
 from .ir import (
     STACK_SIZE,
     Assume,
@@ -17,6 +18,7 @@ from .ir import (
     Bin,
     BinOp,
     Call,
+    CallLocal,
     Callx,
     Condition,
     CondOp,
@@ -243,6 +245,24 @@ class BoundedLoopCount:
         return f"pc[{self.name}] < {self.LIMIT}"
 
 
+@dataclass(frozen=True, slots=True)
+class ValidGlobalCall:
+    """r1-r5 match the prototype of the global function called (global_functions.py)."""
+
+    signature: GlobalSignature
+
+    def __str__(self) -> str:
+        return f"arguments of {self.signature.name}() match its prototype"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarReturn:
+    """A global function returns a number in r0."""
+
+    def __str__(self) -> str:
+        return "r0.type == number"
+
+
 Assertion = (
     TypeConstraint
     | ValidAccess
@@ -257,6 +277,8 @@ Assertion = (
     | ValidSocket
     | FuncConstraint
     | BoundedLoopCount
+    | ValidGlobalCall
+    | ScalarReturn
 )
 
 # ---------------------------------------------------------------- explicate
@@ -439,7 +461,11 @@ def explicate(insn: IrInstruction, privileged: bool = False) -> list[Assertion]:
         case IncrementLoopCounter():
             return [BoundedLoopCount(insn.name)]
         case Exit():
+            if insn.signature is not None:
+                return [ScalarReturn()]
             return [] if insn.frame else [TypeConstraint(Reg(0), TypeGroup.number)]
+        case CallLocal() if insn.signature is not None:
+            return [ValidGlobalCall(insn.signature)]
         case Call():
             if insn.builtin:
                 return builtin_assertions(insn.func)

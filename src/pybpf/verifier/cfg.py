@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .ir import (
     Assume,
@@ -271,7 +271,7 @@ def _inline_calls(cfg: Cfg, main_entry: int) -> None:
     for node in sorted(n for n in reachable if isinstance(n, int)):
         insn = flat_insns[node]
         if isinstance(insn, CallLocal):
-            cfg.insns[node] = CallLocal(insn.target, frame=str(node))
+            cfg.insns[node] = replace(insn, frame=str(node))
             _inline(cfg, flat, flat_insns, node, insn.target, node, depth=2)
 
 
@@ -312,6 +312,8 @@ def _inline(
     def clone(n: Label) -> str:
         return f"{prefix}/{label_str(n)}"
 
+    call = cfg.insns[caller]
+    signature = call.signature if isinstance(call, CallLocal) else None
     (return_to,) = cfg.succs[caller]
     cfg.succs[caller] = []
     cfg.preds[return_to] = [p for p in cfg.preds[return_to] if p != caller]
@@ -320,15 +322,16 @@ def _inline(
     for n in sorted(body, key=label_str):
         insn = flat_insns.get(n)
         if isinstance(insn, Exit):
-            insn = Exit(frame=prefix)
+            insn = Exit(frame=prefix, signature=signature)
         elif isinstance(insn, CallLocal):
-            insn = CallLocal(insn.target, frame=clone(n))
+            insn = replace(insn, frame=clone(n))
             nested.append((clone(n), insn.target))
         if insn is not None:
             cfg.insns[clone(n)] = insn
         for m in flat.get(n, []):
             cfg.add_edge(clone(n), return_to if m == EXIT else clone(m))
-    _tail_call_exits(cfg, flat_insns, body, clone, prefix, return_to)
+    exit_insn = Exit(frame=prefix, signature=signature)
+    _tail_call_exits(cfg, flat_insns, body, clone, exit_insn, return_to)
     for node, callee in nested:
         _inline(cfg, flat, flat_insns, node, callee, top_caller, depth + 1)
 
@@ -341,7 +344,7 @@ def _tail_call_exits(
     flat_insns: dict[Label, IrInstruction],
     body: set[Label],
     clone: Callable[[Label], str],
-    prefix: str,
+    exit_insn: Exit,
     return_to: Label,
 ) -> None:
     # A tail call made in a subprogram replaces the subprogram's frame: when
@@ -352,7 +355,7 @@ def _tail_call_exits(
         insn = flat_insns.get(n)
         if isinstance(insn, Call) and not insn.builtin and insn.func == TAIL_CALL:
             node = clone(n) + TAIL_CALL_EXIT
-            cfg.insns[node] = Exit(frame=prefix)
+            cfg.insns[node] = exit_insn
             cfg.add_edge(clone(n), node)
             cfg.add_edge(node, return_to)
 

@@ -19,10 +19,12 @@ from .assertions import (
     BoundedLoopCount,
     Comparable,
     FuncConstraint,
+    ScalarReturn,
     TypeConstraint,
     TypeGroup,
     ValidAccess,
     ValidDivisor,
+    ValidGlobalCall,
     ValidMapKeyValue,
     ValidSize,
     ValidSocket,
@@ -33,6 +35,8 @@ from .assertions import (
 )
 from .domains.interval import Interval
 from .domains.stack import SUBPROGRAM_STACK_SIZE
+from .global_functions import ArgKind as GlobalArgKind
+from .global_functions import GlobalArg
 from .ir import Imm, Reg
 from .options import AnalysisOptions
 from .state import State, reg_owner, var
@@ -140,6 +144,24 @@ class Checker:
             msg = Checker(self.state, sub, self.opts).run()
             if msg is not None:
                 raise _Formatted(msg)
+
+    def _ValidGlobalCall(self, a: ValidGlobalCall) -> None:
+        """The kernel's btf_check_subprog_call: each argument as the prototype says."""
+        sig = a.signature
+        prefix = f"Caller passes invalid args into func#{sig.index} ('{sig.name}')"
+        if sig.error is not None:
+            raise _Formatted(f"{prefix}: {sig.error}")
+        for i, arg in enumerate(sig.args):
+            for sub in global_arg_assertions(Reg(i + 1), arg):
+                msg = Checker(self.state, sub, self.opts).run()
+                if msg is not None:
+                    raise _Formatted(f"{prefix}: arg#{i}: {msg}")
+
+    def _ScalarReturn(self, a: ScalarReturn) -> None:
+        if not self.types(Reg(0)) <= {"number"}:
+            raise _Formatted(
+                f"At subprogram exit the register R0 is not a scalar value ({TypeConstraint(Reg(0), TypeGroup.number)})"
+            )
 
     def _Addable(self, a: Addable) -> None:
         ptr_types = self.types(a.ptr)
@@ -448,6 +470,25 @@ def linux_context_access(prog_type: str | None) -> ContextAccess | None:
         return context_access(ProgramType[prog_type.upper()])
     except (KeyError, ValueError):
         return None
+
+
+def global_arg_assertions(reg: Reg, arg: GlobalArg) -> list[Assertion]:
+    """What argument `reg` must be for a global function's parameter `arg`.
+
+    A memory parameter takes `size` bytes the callee may read and write, or
+    NULL; a pointer that may be NULL is fine too (check_mem_reg checks it as
+    not NULL).
+    """
+    if arg.kind == GlobalArgKind.SCALAR:
+        return [TypeConstraint(reg, TypeGroup.number)]
+    if arg.kind == GlobalArgKind.CTX:
+        return [TypeConstraint(reg, TypeGroup.ctx), ZeroCtxOffset(reg)]
+    width = Imm(arg.size)
+    return [
+        TypeConstraint(reg, TypeGroup.mem_or_num_linux),
+        ValidAccess(reg, 0, width, True, AccessType.read),
+        ValidAccess(reg, 0, width, True, AccessType.write),
+    ]
 
 
 def check(state: State, assertion: Assertion, opts: AnalysisOptions) -> str | None:

@@ -332,7 +332,12 @@ def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
     found = explicate(insn, opts.privileged)
     if not opts.linux_rules:
         return found
-    if isinstance(insn, Exit) and not insn.frame and opts.exit_range is None and opts.allow_ptr_leaks:
+    if (
+        isinstance(insn, Exit)
+        and not insn.frame
+        and opts.exit_range is None
+        and opts.allow_ptr_leaks
+    ):
         # check_return_code: as root (allow_ptr_leaks) a program type whose return
         # value has no range may return a pointer; r0 must still be written.
         found = [

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .global_functions import GlobalSignature
 
 from ..isa import Instruction
 from ..isa.opcodes import (
@@ -260,11 +264,14 @@ class CallLocal:
     """A bpf-to-bpf call to the function at label `target`.
 
     `frame` names the callee's stack frame once the CFG inlines the call
-    (the call's label, as PREVAIL's stack-frame prefix).
+    (the call's label, as PREVAIL's stack-frame prefix). `signature` is set
+    on the load path when the callee is a global function (its BTF
+    prototype: global_functions.py).
     """
 
     target: int
     frame: str = ""
+    signature: GlobalSignature | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +283,14 @@ class Callx:
 
 @dataclass(frozen=True, slots=True)
 class Exit:
-    """Return from the current function (`frame` is empty in the entry function)."""
+    """Return from the current function (`frame` is empty in the entry function).
+
+    `signature` is set when the function is a global one (its caller gets
+    an unknown number back; global_functions.py).
+    """
 
     frame: str = ""
+    signature: GlobalSignature | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,11 @@ from ..platform import helper_availability
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.sections import prevail_program_type, program_type_for_section
-from .cfg import ENTRY, original_pc
+from .cfg import ENTRY, function_starts, original_pc
 from .constraints import parse_invariant
 from .fixpoint import NotSupported, analyze_program
-from .ir import Call, IrInstruction, Packet, Undefined, from_instruction
+from .global_functions import global_signatures
+from .ir import Call, CallLocal, IrInstruction, Packet, Undefined, from_instruction
 from .kernel_limits import kernel_wording, limit_failures
 from .linux_rules import exit_value_range, helper_unavailable
 from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
@@ -223,6 +224,8 @@ def verify_program(
     for pc, builtin in builtins.items():
         if isinstance(program.get(pc), Call):
             program[pc] = Call(int(builtin), pc, builtin=True)
+    if opts.linux_rules:
+        _mark_global_calls(program, program_spec, object_spec, linux_type)
     invalid = [pc for pc, insn in program.items() if isinstance(insn, Undefined)]
     if invalid:
         pc = invalid[0]
@@ -347,6 +350,49 @@ def verify_program(
     except RecursionError:
         return Report(failures=[Failure(ENTRY, None, "analysis not supported: nesting too deep")])
     return _with_sources(result.report(), program_spec)
+
+
+def _mark_global_calls(
+    program: dict[int, IrInstruction],
+    program_spec: ProgramSpec,
+    object_spec: ObjectSpec,
+    linux_type: str | None,
+) -> None:
+    """Give each call of a global function its BTF prototype (global_functions.py)."""
+    starts = function_starts(program)
+    signatures = global_signatures(program_spec.func_infos, object_spec.btf, starts, linux_type)
+    if not signatures:
+        return
+    moving = _functions_moving_packet(program, starts)
+    signatures = {pc: replace(sig, changes_packet=pc in moving) for pc, sig in signatures.items()}
+    for pc, insn in program.items():
+        if isinstance(insn, CallLocal) and insn.target in signatures:
+            program[pc] = replace(insn, signature=signatures[insn.target])
+
+
+def _functions_moving_packet(program: dict[int, IrInstruction], starts: list[int]) -> set[int]:
+    """The functions (by start pc) that call, or call a function that calls, a helper
+    that may move the packet (bpf_xdp_adjust_head, bpf_skb_pull_data, …)."""
+    ends = dict(zip(starts, [*starts[1:], max(program) + 1], strict=True))
+    calls: dict[int, set[int]] = {}
+    moving: set[int] = set()
+    for start, end in ends.items():
+        for pc in (label for label in program if start <= label < end):
+            insn = program[pc]
+            if isinstance(insn, CallLocal):
+                calls.setdefault(start, set()).add(insn.target)
+            elif isinstance(insn, Call) and not insn.builtin:
+                proto = prototype(insn.func)
+                if proto is not None and proto.changes_pkt_data:
+                    moving.add(start)
+    changed = True
+    while changed:
+        changed = False
+        for start, callees in calls.items():
+            if start not in moving and callees & moving:
+                moving.add(start)
+                changed = True
+    return moving
 
 
 def _to_ir(insn: Instruction, pc: int, next_pc: int) -> IrInstruction:

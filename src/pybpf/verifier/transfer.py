@@ -16,6 +16,8 @@ from .assume import assume
 from .domains.interval import S64_MAX, U64_MAX, Interval
 from .domains.stack import STACK_LO, SUBPROGRAM_STACK_SIZE
 from .frozen_maps import tag_map
+from .global_functions import ArgKind as GlobalArgKind
+from .global_functions import GlobalSignature
 from .ir import (
     Assume,
     Atomic,
@@ -49,6 +51,7 @@ from .memory import (
     load,
     release_null_references,
     store,
+    write_stack_numbers,
 )
 from .options import AnalysisOptions
 from .state import State, overflow_bounds, reg_owner, var
@@ -128,6 +131,8 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
         case Exit():
             if insn.frame:
                 _return(state, insn.frame)
+            if insn.signature is not None:
+                _leave_global(state, insn.frame, insn.signature.changes_packet)
         case Jmp():
             pass
 
@@ -557,12 +562,64 @@ def _call_local(state: State, insn: CallLocal, opts: AnalysisOptions | None = No
     in the kernel (a new frame starts with only r1-r5 and r10): reading one
     is "R6 !read_ok" (linux_rules.py). PREVAIL lets the callee see them.
     """
+    if insn.signature is not None and opts is not None:
+        _enter_global(state, insn.frame, insn.signature, opts)
     for r in _CALLEE_SAVED:
         state.copy_owner(f"{insn.frame}/r{r}", reg_owner(r))
         if opts is not None and opts.linux_rules:
             state.havoc_owner(reg_owner(r))
             state.set_type(reg_owner(r), {"uninit"})
     _add_imm(state, reg_owner(10), -SUBPROGRAM_STACK_SIZE, 64)
+
+
+#: What a caller knows of the packet and its metadata, which a global function
+#: does not: saved under the frame's name on entry, restored on return.
+_PACKET_FACTS = ("packet_size", "meta_offset")
+
+
+def _enter_global(state: State, frame: str, sig: GlobalSignature, opts: AnalysisOptions) -> None:
+    """Enter a global function: its arguments as its prototype types them (global_functions.py).
+
+    The caller's stack memory passed as an argument holds unknown numbers
+    from here on (the kernel clobbers it at the call: the callee may write
+    it). The callee sees numbers it knows nothing of, nullable memory of the
+    prototype's size, the context, and a packet it has not checked.
+    """
+    for i, arg in enumerate(sig.args):
+        if arg.kind == GlobalArgKind.MEM:
+            write_stack_numbers(state, i + 1, Interval.const(arg.size), whole_range=True)
+    for name in _PACKET_FACTS:
+        state.zone.assign(f"{frame}/{name}", name, 0)
+    state.zone.set("packet_size", Interval(0, opts.max_packet_size - 1))
+    if state.eval("meta_offset").singleton() != 0:
+        state.zone.set("meta_offset", Interval(-4098, 0))
+    for r in range(1, 6):
+        owner = reg_owner(r)
+        arg = sig.args[r - 1] if r <= len(sig.args) else None
+        if arg is not None and arg.kind == GlobalArgKind.CTX:
+            continue
+        state.havoc_owner(owner)
+        if arg is None:
+            state.set_type(owner, {"uninit"})
+        elif arg.kind == GlobalArgKind.SCALAR:
+            state.set_type(owner, {"number"})
+        else:
+            state.set_type(owner, {"shared"})
+            state.zone.set(var(owner, "shared_offset"), Interval.const(0))
+            state.zone.set(var(owner, "shared_region_size"), Interval.const(arg.size))
+            state.zone.set(var(owner, "uvalue"), Interval(0, PTR_MAX))
+
+
+def _leave_global(state: State, frame: str, changes_packet: bool) -> None:
+    """Back from a global function: r0 an unknown number, the caller's packet facts back
+    (unless the callee may have moved the packet, which invalidated them)."""
+    state.havoc_owner(reg_owner(0))
+    state.set_type(reg_owner(0), {"number"})
+    for name in _PACKET_FACTS:
+        saved = f"{frame}/{name}"
+        if not changes_packet:
+            state.zone.assign(name, saved, 0)
+        state.zone.forget(saved)
 
 
 LOOP, FOR_EACH_MAP_ELEM = 181, 164
