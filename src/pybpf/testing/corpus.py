@@ -1016,8 +1016,22 @@ def run_pybpf(entry: dict[str, Any], engine: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Re-record the manifest in this kernel; print one line per case."""
-    args = sys.argv[1:] if argv is None else argv
-    for entry in record(args[0] if args else None):
+    import argparse
+
+    from .kernel import kernel_available, unavailable_reason
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pybpf.testing.corpus",
+        description="Record the running kernel's verdicts and run results on tests/corpus.",
+    )
+    parser.add_argument("manifest", nargs="?", help="the manifest to write (default: the corpus')")
+    args = parser.parse_args(argv)
+    if args.manifest is not None and not args.manifest.endswith(".json"):
+        parser.error(f"the manifest must be a .json file, not {args.manifest!r}")
+    if not kernel_available():
+        print(f"error: the kernel cannot be asked: {unavailable_reason()}", file=sys.stderr)
+        return 1
+    for entry in record(args.manifest):
         kernel = entry["kernel"]
         runs = kernel.get("runs")
         summary = (

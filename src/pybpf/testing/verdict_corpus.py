@@ -171,8 +171,23 @@ def record(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Re-record the manifest; print one line per program and the totals."""
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "--dry-run":  # print the kernel's verdicts, write nothing
+    import argparse
+
+    from .kernel import kernel_available, unavailable_reason
+
+    parser = argparse.ArgumentParser(
+        prog="python -m pybpf.testing.verdict_corpus",
+        description="Record the running kernel's verdict on every program of examples/verdicts.",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the kernel's verdicts, write nothing"
+    )
+    parser.add_argument("manifest", nargs="?", help=f"the manifest to write (default: {MANIFEST})")
+    args = parser.parse_args(argv)
+    if not kernel_available():
+        print(f"error: the kernel cannot be asked: {unavailable_reason()}", file=sys.stderr)
+        return 1
+    if args.dry_run:
         from .verdicts import kernel_load
 
         for item in discover():
@@ -180,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             mark = "" if result.verdict == item["intent"] else "   <-- intent " + item["intent"]
             print(f"{item['name']:36} {result.verdict:7} {result.reason}{mark}")
         return 0
-    entries = record(args[0] if args else None)
+    if args.manifest is not None and Path(args.manifest).name != MANIFEST.name:
+        parser.error(f"the manifest must be called {MANIFEST.name}, next to the objects")
+    entries = record(args.manifest)
     for item in entries:
         print(f"{item['name']:36} {item['kernel']['verdict']:7} {item['kernel']['reason']}")
     accepted = sum(item["kernel"]["verdict"] == "accept" for item in entries)
