@@ -122,7 +122,7 @@ class ProgramSpec:
     core_relocations: tuple[CoreRelocation, ...] = ()
     func_infos: tuple[FuncInfo, ...] = ()
     line_infos: tuple[LineInfo, ...] = ()
-    license: str = ""
+    license: str | None = None  # None: not given (a spec built in Python); "": none in the ELF
     autoload: bool = True
 
     def line_at(self, pc: int) -> LineInfo | None:
@@ -145,7 +145,7 @@ class ObjectSpec:
     path: str
     programs: dict[str, ProgramSpec] = field(default_factory=dict)
     maps: dict[str, MapSpec] = field(default_factory=dict)
-    license: str = ""
+    license: str | None = None  # None: not given (a spec built in Python); "": none in the ELF
     kern_version: int = 0
     btf: BtfSpec | None = None
     externs: dict[str, ExternSpec] = field(default_factory=dict)

@@ -276,15 +276,17 @@ def verify_program(
             and pc not in poisoned
             and (msg := helper_unavailable(helper_type, insn.func, *helper_kind)) is not None
         ]
-        # The license libbpf passes at load (the object's `license` section). A spec
-        # without one (built in Python, not read from an ELF) is not checked.
-        license = program_spec.license or object_spec.license
-        if license and not helper_availability.gpl_compatible(license):
+        # The license libbpf passes at load (the object's `license` section; an object
+        # without one passes "", which is not GPL-compatible). A spec built in Python
+        # that gives none (None) is not checked.
+        license = program_spec.license if program_spec.license is not None else object_spec.license
+        if license is not None and not helper_availability.gpl_compatible(license):
             refused += [
                 (
                     pc,
                     "cannot call GPL-restricted function from non-GPL compatible program "
-                    f"({helper_name(insn.func)}#{insn.func} is GPL-only; license {license!r})",
+                    f"({helper_name(insn.func)}#{insn.func} is GPL-only; "
+                    f"{f'license {license!r}' if license else 'the object has no license'})",
                 )
                 for pc, insn in program.items()
                 if isinstance(insn, Call)
