@@ -136,5 +136,30 @@ SEC("xdp") int ok_bpf_loop_huge_count(struct xdp_md *ctx)
 	bpf_loop(1 << 24, count_cb, &n, 0);
 	return n & 3;
 }
+// a back-edge in assembly counting to 150000: more than PREVAIL's 100000 iterations, fewer than the kernel's 1M instructions
+SEC("xdp") __naked int ok_loop_asm_150k(void)
+{
+	asm volatile("r1 = 0; l0_%=: r1 += 1; if r1 < 150000 goto l0_%=; r0 = 2; exit;" ::: "memory");
+}
+// a back-edge in assembly counting to 600000 with two instructions each round: 1.2M instructions
+SEC("xdp") __naked int bad_loop_asm_600k(void)
+{
+	asm volatile("r1 = 0; l0_%=: r1 += 1; if r1 < 600000 goto l0_%=; r0 = 2; exit;" ::: "memory");
+}
+// nested loops of 400 x 400 rounds in assembly: 160000 inner rounds, 3 instructions each
+SEC("xdp") __naked int ok_loop_asm_nested_400(void)
+{
+	asm volatile("r1 = 0; l0_%=: r2 = 0; l1_%=: r2 += 1; if r2 < 400 goto l1_%=; r1 += 1; if r1 < 400 goto l0_%=; r0 = 2; exit;" ::: "memory");
+}
+// nested loops of 1000 x 1000 rounds in assembly: 3 million instructions
+SEC("xdp") __naked int bad_loop_asm_nested_1000(void)
+{
+	asm volatile("r1 = 0; l0_%=: r2 = 0; l1_%=: r2 += 1; if r2 < 1000 goto l1_%=; r1 += 1; if r1 < 1000 goto l0_%=; r0 = 2; exit;" ::: "memory");
+}
+// nested loops of 10 x 2000 rounds in assembly: 60000 instructions
+SEC("xdp") __naked int ok_loop_asm_nested_10x2000(void)
+{
+	asm volatile("r1 = 0; l0_%=: r2 = 0; l1_%=: r2 += 1; if r2 < 2000 goto l1_%=; r1 += 1; if r1 < 10 goto l0_%=; r0 = 2; exit;" ::: "memory");
+}
 
 char _license[] SEC("license") = "GPL";

@@ -236,7 +236,8 @@ class FuncConstraint:
 
 @dataclass(frozen=True, slots=True)
 class BoundedLoopCount:
-    """The loop counter of loop head `name` stays below `LIMIT`."""
+    """The loop counter of loop head `name` stays below `LIMIT`
+    (`AnalysisOptions.loop_count_limit` when checked)."""
 
     name: int | str
     LIMIT = 100000

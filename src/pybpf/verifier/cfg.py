@@ -29,6 +29,7 @@ from .ir import (
     IrInstruction,
     Jmp,
     LoadPseudo,
+    ResetLoopCounter,
     Undefined,
 )
 
@@ -50,7 +51,9 @@ def label_str(label: Label) -> str:
     return str(label)
 
 
-_LAST_PC = re.compile(r"(\d+)(?::\d+)?(?:/callback(?:-entry|-return)?)?(?: \(counter\))?$")
+_LAST_PC = re.compile(
+    r"(\d+)(?::\d+)?(?:/callback(?:-entry|-return)?)?(?: \((?:counter|entry)\))?$"
+)
 
 
 def original_pc(label: Label) -> int | None:
@@ -531,20 +534,64 @@ def loop_heads(wto: list[Label | Cycle]) -> Iterator[Label]:
             yield from loop_heads(c.components)
 
 
-def add_loop_counters(cfg: Cfg) -> list[Label]:
-    """Insert a `pc[h] += 1` node after every loop head h; return the heads."""
+def add_loop_counters(cfg: Cfg, *, per_entry: bool = False) -> list[Label]:
+    """Insert a `pc[h] += 1` node after every loop head h; return the heads.
+
+    With `per_entry` (the load path), each loop's counter restarts at 0
+    whenever the loop is entered from outside (a `pc[h] = 0` node on the
+    entering edges): an inner loop's counter then counts the iterations of
+    one entry, which the zone can bound by the inner loop's own condition,
+    where PREVAIL's single count over every entry grows with the outer
+    loop (400 x 400 rounds: 160000, beyond any relation the zone keeps).
+    Termination is still proven: each entry runs a bounded number of
+    rounds, and the enclosing loop's counter bounds the entries.
+    """
+    order = weak_topological_order(cfg)
+    members = {c.head: set(_cycle_members(c)) for c in _cycles(order)}
     heads = [
         h
-        for h in loop_heads(weak_topological_order(cfg))
+        for h in loop_heads(order)
         if h not in (ENTRY, EXIT) and not (isinstance(h, str) and h.endswith(CALLBACK_SUFFIX))
     ]
     for h in heads:
+        name = h if isinstance(h, int) else label_str(h)
         node = counter_label(h)
-        cfg.insns[node] = IncrementLoopCounter(h if isinstance(h, int) else label_str(h))
+        cfg.insns[node] = IncrementLoopCounter(name)
         succs = cfg.succs[h]
         for s in succs:
             cfg.preds[s] = [node if p == h else p for p in cfg.preds[s]]
         cfg.succs[node] = succs
         cfg.preds[node] = [h]
         cfg.succs[h] = [node]
+        if per_entry:
+            _reset_on_entry(cfg, h, name, members[h] | {node})
     return heads
+
+
+def _reset_on_entry(cfg: Cfg, head: Label, name: int | str, body: set[Label]) -> None:
+    outside = [p for p in cfg.preds[head] if p not in body]
+    if not outside:
+        return
+    reset = f"{label_str(head)} (entry)"
+    cfg.insns[reset] = ResetLoopCounter(name)
+    cfg.preds[head] = [reset] + [p for p in cfg.preds[head] if p in body]
+    cfg.succs[reset] = [head]
+    cfg.preds[reset] = outside
+    for p in outside:
+        cfg.succs[p] = [reset if s == head else s for s in cfg.succs[p]]
+
+
+def _cycles(wto: list[Label | Cycle]) -> Iterator[Cycle]:
+    for c in wto:
+        if isinstance(c, Cycle):
+            yield c
+            yield from _cycles(c.components)
+
+
+def _cycle_members(cycle: Cycle) -> Iterator[Label]:
+    yield cycle.head
+    for c in cycle.components:
+        if isinstance(c, Cycle):
+            yield from _cycle_members(c)
+        else:
+            yield c

@@ -219,8 +219,9 @@ class Checker:
             self.fail("Nonzero socket offset")
 
     def _BoundedLoopCount(self, a: BoundedLoopCount) -> None:
-        if self.state.eval(f"pc[{a.name}]").hi > a.LIMIT:
-            self.fail("Loop counter is too large")
+        limit = self.opts.loop_count_limit
+        if self.state.eval(f"pc[{a.name}]").hi > limit:
+            raise _Formatted(f"Loop counter is too large (pc[{a.name}] < {limit})")
 
     def _Comparable(self, a: Comparable) -> None:
         t1, t2 = self.types(a.r1), self.types(a.r2)

@@ -69,6 +69,9 @@ class AnalysisResult:
     control_flow_pc: int | None = None
     context: ContextFacts = field(default_factory=ContextFacts)
     collect_invariants: bool = False
+    # Loop head → the most rounds one entry of the loop runs, for loops whose counter
+    # only abstract unrolling could bound (termination.py); kernel_limits.py counts them.
+    loop_bounds: dict[Label, int] = field(default_factory=dict)
 
     def exit_state(self) -> State:
         """The invariant at the exit node."""
@@ -249,7 +252,7 @@ class Analyzer:
             else:
                 inv = inv.widen(new)
                 if iteration == WIDENING_DELAY:
-                    inv = inv.meet_limits(self.counters)
+                    inv = inv.meet_limits(self.counters, not self.opts.linux_rules)
         for iteration in range(1, MAX_ITERATIONS):
             new = self._step(cycle, inv)
             if inv.leq(new):
@@ -381,7 +384,7 @@ def analyze_program(
         return AnalysisResult(None, control_flow_error=str(e), control_flow_pc=e.pc)
     if opts.check_termination:
         entry = entry.copy()
-        for head in add_loop_counters(cfg):
+        for head in add_loop_counters(cfg, per_entry=opts.linux_rules):
             entry.zone.set(f"pc[{head}]", Interval.const(0))
     if opts.linux_rules:
         entry = entry.copy()

@@ -320,6 +320,14 @@ class IncrementLoopCounter:
 
 
 @dataclass(frozen=True, slots=True)
+class ResetLoopCounter:
+    """`pc[name] = 0`, on the edges entering loop `name` from outside (the load path's
+    counters count the iterations of one entry: cfg.add_loop_counters)."""
+
+    name: int | str
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackEntry:
     """Enter the callback of helper `func` (bpf_loop, for_each_map_elem) in frame `frame`.
 
@@ -357,6 +365,7 @@ IrInstruction = (
     | Jmp
     | Assume
     | IncrementLoopCounter
+    | ResetLoopCounter
     | CallbackEntry
     | CallbackReturn
 )

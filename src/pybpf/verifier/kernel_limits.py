@@ -42,6 +42,7 @@ from .ir import (
     CallLocal,
     IncrementLoopCounter,
     Mem,
+    ResetLoopCounter,
 )
 from .state import State, reg_owner, var
 
@@ -58,7 +59,7 @@ MAX_PROCESSED_INSNS = 1_000_000
 MAX_COMBINED_STACK = 512
 STACK_ROUND = 16  # round_up_stack_depth with the JIT requested
 
-_NOT_INSNS = (Assume, IncrementLoopCounter, CallbackEntry, CallbackReturn)
+_NOT_INSNS = (Assume, IncrementLoopCounter, ResetLoopCounter, CallbackEntry, CallbackReturn)
 _MEMORY_ARGS = frozenset(ArgKind) - {
     ArgKind.ANYTHING,
     ArgKind.CONST_MAP_PTR,
@@ -202,8 +203,13 @@ def processed_estimate(result: object) -> tuple[int, Label | None, int]:
                 name = c.head if isinstance(c.head, int) else label_str(c.head)
                 counter = f"pc[{name}]"
                 his = [pre[n].eval(counter).hi for n in nodes if live(n)]
-                bound = max((h for h in his if h < POS_INF), default=1)
-                bound = max(bound, 1)
+                bound = max((h for h in his if h < POS_INF), default=0)
+                # A counter the zone could not bound: the rounds abstract unrolling found
+                # (termination.py), else once.
+                bound = max(bound or result.loop_bounds.get(c.head, 1), 1)
+            # The load path's counters count the rounds of one entry (cfg.add_loop_counters
+            # per_entry): a nested loop runs its rounds once per round of the loop around it.
+            bound *= times
             counts[c.head] = bound
             walk(c.components, bound)
             cost = bound * sum(1 for n in nodes if live(n))

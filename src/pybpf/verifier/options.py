@@ -90,6 +90,11 @@ class AnalysisOptions:
     # unprivileged one, whose accepted programs never expose an address: the JIT and
     # interpreter differential tests need that, since the two engines' addresses differ.
     allow_ptr_leaks: bool = False
+    # The most iterations a loop's termination counter may show (BoundedLoopCount):
+    # PREVAIL's 100000. The kernel has no such bound, only its 1 million processed
+    # instructions (kernel_limits.py), which no loop of more iterations can stay under,
+    # so the load path uses that.
+    loop_count_limit: int = 100_000
     # Analyse a loop as the kernel does, iteration by iteration without joining
     # iterations, while its iterations run out within a budget (fixpoint.py); other
     # loops get the widening fixpoint. On the load path only: PREVAIL's YAML cases and
@@ -108,6 +113,7 @@ class AnalysisOptions:
             unroll_loops=True,
             allow_uninit_stack=True,
             allow_ptr_leaks=True,
+            loop_count_limit=1_000_000,
         )
 
     def map(self, fd: int) -> MapDescriptor:

@@ -242,8 +242,15 @@ class State:
         )
         return State(self.zone.meet(other.zone), types, stack)
 
-    def meet_limits(self, counters: list[str]) -> State:
-        """Meet with PREVAIL's widening thresholds (32-bit values, offsets in their regions)."""
+    def meet_limits(self, counters: list[str], relate_counters: bool = True) -> State:
+        """Meet with PREVAIL's widening thresholds (32-bit values, offsets in their regions).
+
+        PREVAIL also guesses every loop counter at most every register's value
+        (`relate_counters`). In a nested loop that guess can make the inner loop's
+        back edge unreachable in the outer loop's first rounds (the outer counter
+        register is still 0), and the iteration settles on invariants without the
+        inner counter's relation to its register; the load path leaves it out.
+        """
         out = self.copy()
         z = out.zone
         for r in range(NUM_REGS - 1):
@@ -263,7 +270,8 @@ class State:
                 z.meet_interval(var(owner, "packet_offset"), Interval(0, POS_INF))
             for counter in counters:
                 z.meet_interval(counter, Interval(0, (1 << 31) - 1))
-                z.add_constraint_le(counter, s, 0)
+                if relate_counters:
+                    z.add_constraint_le(counter, s, 0)
         return out
 
     def leq(self, other: State) -> bool:

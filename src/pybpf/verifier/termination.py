@@ -25,7 +25,7 @@ every entry), so the argument is sound.
 from __future__ import annotations
 
 from .assertions import BoundedLoopCount, explicate, for_linux
-from .cfg import Cfg, Label
+from .cfg import Cfg, Cycle, Label, weak_topological_order
 from .checks import check
 from .fixpoint import AnalysisResult
 from .ir import IncrementLoopCounter
@@ -38,15 +38,47 @@ MAX_NODE_VISITS = 200_000
 
 
 def prove_loops_terminate(result: AnalysisResult, opts: AnalysisOptions) -> None:
-    """Drop the loop-counter failures of loops that terminate by abstract unrolling."""
+    """Drop the loop-counter failures of loops that terminate by abstract unrolling,
+    and note in `result.loop_bounds` how many rounds they run."""
     if result.cfg is None:
         return
+    cycles: dict[Label, set[Label]] | None = None
     for label, failure in list(result.failures.items()):
         if not isinstance(failure.assertion, BoundedLoopCount):
             continue
         heads = result.cfg.preds.get(label, [])
-        if len(heads) == 1 and _terminates(result.cfg, result, heads[0], opts):
+        if len(heads) != 1:
+            continue
+        if cycles is None:
+            cycles = _wto_cycles(result.cfg) if opts.linux_rules else {}
+        rounds = _terminates(result.cfg, result, heads[0], opts, cycles.get(heads[0]))
+        if rounds is not None:
             del result.failures[label]
+            result.loop_bounds[heads[0]] = rounds
+
+
+def _wto_cycles(cfg: Cfg) -> dict[Label, set[Label]]:
+    """Loop head → the nodes of its loop (nested loops included), from the weak
+    topological order. The load path's counters restart at each entry of a loop
+    (cfg.add_loop_counters `per_entry`), so an inner loop is unrolled alone, from the
+    state entering it, not as part of the cycle through the loop around it."""
+    out: dict[Label, set[Label]] = {}
+
+    def visit(components: list) -> None:
+        for c in components:
+            if isinstance(c, Cycle):
+                out[c.head] = set(_members(c))
+                visit(c.components)
+
+    visit(weak_topological_order(cfg))
+    return out
+
+
+def _members(cycle: Cycle) -> list[Label]:
+    found = [cycle.head]
+    for c in cycle.components:
+        found.extend(_members(c) if isinstance(c, Cycle) else [c])
+    return found
 
 
 def _scc(cfg: Cfg, head: Label) -> set[Label]:
@@ -108,22 +140,33 @@ def _post(cfg: Cfg, label: Label, pre: State, opts: AnalysisOptions) -> State:
     return state
 
 
-def _terminates(cfg: Cfg, result: AnalysisResult, head: Label, opts: AnalysisOptions) -> bool:
-    scc = _scc(cfg, head)
+def _terminates(
+    cfg: Cfg,
+    result: AnalysisResult,
+    head: Label,
+    opts: AnalysisOptions,
+    cycle: set[Label] | None = None,
+) -> int | None:
+    """The most rounds the loop at `head` runs from the state entering it, or None.
+
+    `cycle` (the load path, with per-entry counters): the loop's own nodes;
+    otherwise the strongly connected nodes through `head`, which for an inner
+    loop include the loop around it (PREVAIL's counters count every entry)."""
+    scc = cycle if cycle is not None else _scc(cfg, head)
     if not scc:
-        return False
+        return None
     if any(p not in scc for n in scc if n != head for p in cfg.preds.get(n, [])):
-        return False  # entered elsewhere than at its head
+        return None  # entered elsewhere than at its head
     order = _body_order(cfg, scc, head)
     if order is None:
-        return False  # a nested loop: not unrolled
+        return None  # a nested loop: not unrolled
     back = [p for p in cfg.preds.get(head, []) if p in scc]
     outside = [p for p in cfg.preds.get(head, []) if p not in scc]
     state = _join([result.post[p] for p in outside if p in result.post])
     visits = 0
-    for _ in range(MAX_ITERATIONS):
+    for rounds in range(MAX_ITERATIONS):
         if state.is_bottom():
-            return True
+            return rounds
         posts: dict[Label, State] = {}
         for n in order:
             if n == head:
@@ -134,8 +177,8 @@ def _terminates(cfg: Cfg, result: AnalysisResult, head: Label, opts: AnalysisOpt
         visits += len(order)
         nxt = _join([posts[p] for p in back])
         if nxt.leq(state) and state.leq(nxt):
-            return False  # the same state again: the loop may run forever
+            return None  # the same state again: the loop may run forever
         if visits > MAX_NODE_VISITS:
-            return False
+            return None
         state = nxt
-    return state.is_bottom()
+    return MAX_ITERATIONS if state.is_bottom() else None

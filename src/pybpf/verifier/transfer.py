@@ -39,6 +39,7 @@ from .ir import (
     Mem,
     Packet,
     Reg,
+    ResetLoopCounter,
     Un,
     UnOp,
 )
@@ -112,6 +113,8 @@ def transfer(state: State, insn: IrInstruction, opts: AnalysisOptions) -> None:
         case IncrementLoopCounter():
             counter = f"pc[{insn.name}]"
             state.zone.assign(counter, counter, 1)
+        case ResetLoopCounter():
+            state.zone.set(f"pc[{insn.name}]", Interval.const(0))
         case LoadPseudo():
             owner = reg_owner(insn.dst.v)
             state.havoc_owner(owner)
