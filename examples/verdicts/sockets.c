@@ -125,5 +125,30 @@ SEC("tc") int bad_sk_write_field(struct __sk_buff *skb)
 	bpf_sk_release(sk);
 	return 0;
 }
+// bpf_skc_lookup_tcp, bpf_sk_assign of the checked socket, then bpf_sk_release (cilium's pattern)
+SEC("tc") int ok_sk_assign(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple *t = tuple_of(skb);
+	if (!t)
+		return 0;
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	long err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	return err ? 2 : 0;
+}
+// bpf_sk_assign given the lookup's result before its NULL check
+SEC("tc") int bad_sk_assign_nocheck(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple *t = tuple_of(skb);
+	if (!t)
+		return 0;
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, t, sizeof(t->ipv4), BPF_F_CURRENT_NETNS, 0);
+	long err = bpf_sk_assign(skb, sk, 0);
+	if (sk)
+		bpf_sk_release(sk);
+	return err ? 2 : 0;
+}
 
 char _license[] SEC("license") = "GPL";

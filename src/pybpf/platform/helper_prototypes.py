@@ -298,6 +298,8 @@ PROTOTYPES: dict[int, HelperPrototype] = {
             )
         ),
         _p(H.SK_RELEASE, R.INTEGER, A.PTR_TO_SOCK_COMMON, releases=0),
+        # tc's bpf_sk_assign (bpf_tc_sk_assign_proto): the socket stays the caller's to release
+        _p(H.SK_ASSIGN, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_SOCK_COMMON, A.ANYTHING),
         _p(
             H.TCP_CHECK_SYNCOOKIE,
             R.INTEGER,
