@@ -839,7 +839,7 @@ class ExampleHarness:
     ) -> Outcome:
         from pybpf.engine.interpreter import Interpreter
         from pybpf.hooks.test_run import test_run
-        from pybpf.runtime.program import Program
+        from pybpf.program import Program
         from pybpf.verifier.program import verify_program
 
         original = self.obj.programs[name]

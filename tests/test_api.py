@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pybpf
-from pybpf.runtime.object import libbpf_internal_name
+from pybpf.object import libbpf_internal_name
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -233,7 +233,7 @@ def test_unsupported_map_family_fails_only_when_used(tmp_path):
     from dataclasses import replace
 
     from pybpf.elf.specs import ObjectSpec
-    from pybpf.runtime.object import Object
+    from pybpf.object import Object
 
     spec = ObjectSpec.from_file(XDP_COUNTER)
     odd = replace(spec.maps["proto_count"], type=15)  # SOCKMAP: not implemented

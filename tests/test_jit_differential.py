@@ -192,7 +192,7 @@ class MutatedDifferential:
         from pybpf.engine.jit import JitEngine
         from pybpf.engine.jit.context_loads import context_loads
         from pybpf.hooks.test_run import test_run
-        from pybpf.runtime.program import Program
+        from pybpf.program import Program
         from pybpf.verifier.options import AnalysisOptions
         from pybpf.verifier.program import verify_program
 

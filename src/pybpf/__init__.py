@@ -16,10 +16,10 @@ from .errors import (
     TestRunError,
     VerifierError,
 )
+from .object import Object, load
+from .object import load as open  # libbpf's open: loading happens on first run
+from .program import Program
 from .runtime.maps import Map
-from .runtime.object import Object, load
-from .runtime.object import load as open  # libbpf's open: loading happens on first run
-from .runtime.program import Program
 
 __version__ = "0.1.0"
 

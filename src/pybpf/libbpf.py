@@ -36,9 +36,9 @@ from .errors import (
     TestRunError,
     VerifierError,
 )
+from .object import Object, load
+from .program import Program
 from .runtime.maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
-from .runtime.object import Object, load
-from .runtime.program import Program
 
 __all__ = [
     "BPF_ANY",

@@ -54,10 +54,10 @@ from .elf.externs import KCONFIG_MAP
 from .elf.map_types import MapType
 from .elf.specs import MapSpec, ObjectSpec
 from .errors import LoadError, MapError
+from .object import Object
+from .program import Program
 from .runtime.global_data import is_global_data
 from .runtime.maps import Map
-from .runtime.object import Object
-from .runtime.program import Program
 
 __all__ = [
     "Codec",

@@ -96,7 +96,7 @@ def dump_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show map NAME as the object defines it (initial contents; see `prog run --dump-maps`)."""
-    from ..runtime.object import load
+    from ..object import load
 
     with load(obj) as loaded:
         if name not in loaded.maps:

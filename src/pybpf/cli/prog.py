@@ -199,10 +199,10 @@ def run_command(
     kernel's: loading, verifying and JIT-compiling the program are not in it.
     Ctrl-C stops a long run (exit 130).
     """
+    from ..object import load
     from ..platform.program_types import ProgramType
     from ..platform.sections import program_type_by_name
-    from ..runtime.object import load
-    from ..runtime.program import untyped_section_message
+    from ..program import untyped_section_message
 
     if ctx_out is not None and ctx_in is None:
         raise BadInput("--ctx-out needs --ctx-in (the kernel copies the context out only then)")

@@ -72,7 +72,7 @@ def verify_command(
     from ..elf.loader import load_object_spec
     from ..platform.program_types import ProgramType
     from ..platform.sections import program_type_by_name
-    from ..runtime.program import program_type_of, untyped_section_message, verifier_prog_type
+    from ..program import program_type_of, untyped_section_message, verifier_prog_type
     from ..verifier.cache import resolve_prog_type
     from ..verifier.options import AnalysisOptions
     from ..verifier.program import verify_program

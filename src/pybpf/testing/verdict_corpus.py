@@ -118,7 +118,7 @@ def pybpf_verdict(path: str | os.PathLike, program: str) -> tuple[bool, str]:
     from ..btf.target import apply_core
     from ..elf.loader import load_object_spec
     from ..errors import PybpfError
-    from ..runtime.program import program_type_of, verifier_prog_type
+    from ..program import program_type_of, verifier_prog_type
     from ..verifier.cache import resolve_prog_type
     from ..verifier.options import AnalysisOptions
     from ..verifier.program import verify_program

@@ -29,16 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..btf.core import POISON_IMM
-from ..elf.specs import ProgramSpec, RelocationKind
-from ..errors import LoadError, NotSupportedError, PybpfError
-from ..hooks.test_run import TestRunResult, test_run
-from ..isa.instruction import Instruction, with_pcs
-from ..isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
-from ..platform.helper_ids import helper_name
-from ..platform.program_types import ProgramType
-from ..platform.sections import program_type_for_section
-from .helpers import missing_helpers
+from .btf.core import POISON_IMM
+from .elf.specs import ProgramSpec, RelocationKind
+from .errors import LoadError, NotSupportedError, PybpfError
+from .hooks.test_run import TestRunResult, test_run
+from .isa.instruction import Instruction, with_pcs
+from .isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
+from .platform.helper_ids import helper_name
+from .platform.program_types import ProgramType
+from .platform.sections import program_type_for_section
+from .runtime.helpers import missing_helpers
 
 if TYPE_CHECKING:
     from .object import Object
@@ -74,7 +74,7 @@ def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> st
     context for that type (it then uses its own table, from the section
     name alone).
     """
-    from ..verifier.program import PREVAIL_CONTEXTS
+    from .verifier.program import PREVAIL_CONTEXTS
 
     name = (prog_type or program_type_of(section)).name.lower()
     return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
@@ -222,8 +222,8 @@ class Program:
 
         Does not raise: `Object.load` turns a rejection into `VerifierError`.
         """
-        from ..verifier.cache import verify_cached
-        from ..verifier.report import Failure, Report
+        from .verifier.cache import verify_cached
+        from .verifier.report import Failure, Report
 
         if self.prog_type == ProgramType.UNSPEC:
             # As libbpf, which refuses to load it ("missing BPF prog type"):
@@ -264,7 +264,7 @@ class Program:
             raise rejection(self.object.path, self.name, report)
 
     def _choose_engine(self) -> str:
-        from ..engine.policy import choose_engine
+        from .engine.policy import choose_engine
 
         where = f"{self.object.path}: program {self.name}"
         return choose_engine(self.object.engine, self.verified, where)
@@ -312,15 +312,15 @@ class Program:
         }
 
     def _build_interpreter(self) -> Any:
-        from ..engine.interpreter import DEFAULT_BUDGET, Interpreter
+        from .engine.interpreter import DEFAULT_BUDGET, Interpreter
 
         return Interpreter(self.instructions, budget=DEFAULT_BUDGET, **self._engine_arguments())
 
     def _build_jit(self) -> Any:
         # Only verified programs get here (choose_engine): the JIT trusts the
         # verifier's proof and its facts about context accesses.
-        from ..engine.jit import JitEngine
-        from ..engine.jit.context_loads import context_loads
+        from .engine.jit import JitEngine
+        from .engine.jit.context_loads import context_loads
 
         loads = context_loads(self.instructions, self.report, self.prog_type)
         return JitEngine(self.instructions, context_loads=loads, **self._engine_arguments())
@@ -339,7 +339,7 @@ class Program:
         `args`: a raw tracepoint's arguments (or a tracepoint record's u64
         words); `regs`: a kprobe's or perf_event's registers, by name.
         """
-        from ..hooks.test_run import max_ctx_offset
+        from .hooks.test_run import max_ctx_offset
 
         engine = self.engine
         return test_run(

@@ -39,19 +39,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..btf.target import BtfSource, apply_core
-from ..btf.values import TypedMap
-from ..elf.externs import KCONFIG_MAP
-from ..elf.map_types import MapType
-from ..elf.specs import MapSpec, ObjectSpec
-from ..errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
-from ..platform.program_types import ProgramType
-from .context import ExecutionContext
-from .externs import KconfigInput, kconfig_bytes
-from .global_data import GlobalDataMap, GlobalVariables, is_global_data
-from .linux_helpers import linux_helpers
-from .maps import Map, create_map
+from .btf.target import BtfSource, apply_core
+from .btf.values import TypedMap
+from .elf.externs import KCONFIG_MAP
+from .elf.map_types import MapType
+from .elf.specs import MapSpec, ObjectSpec
+from .errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
+from .platform.program_types import ProgramType
 from .program import Program
+from .runtime.context import ExecutionContext
+from .runtime.externs import KconfigInput, kconfig_bytes
+from .runtime.global_data import GlobalDataMap, GlobalVariables, is_global_data
+from .runtime.linux_helpers import linux_helpers
+from .runtime.maps import Map, create_map
 
 __all__ = ["Object", "ObjectMaps", "ObjectPrograms", "load", "rejection"]
 
@@ -171,7 +171,7 @@ class Object:
         btf: BtfSource | None = None,
         kconfig: KconfigInput = None,
     ):
-        from ..engine.policy import ENGINES
+        from .engine.policy import ENGINES
 
         if engine is not None and engine not in ENGINES:
             raise LoadError(
@@ -467,7 +467,7 @@ def _prog_type(path: str, prog_type: str | ProgramType | None) -> ProgramType | 
     """`prog_type=` as a `ProgramType`: bpftool's type names (`xdp`, `tc`, `socket` …)."""
     if prog_type is None or isinstance(prog_type, ProgramType):
         return prog_type
-    from ..platform.sections import program_type_by_name
+    from .platform.sections import program_type_by_name
 
     found = program_type_by_name(prog_type)
     if found is None:
