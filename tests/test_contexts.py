@@ -13,7 +13,8 @@ from pybpf.engine.interpreter import Interpreter
 from pybpf.errors import ProgramFault
 from pybpf.isa import assemble
 from pybpf.platform import ProgramType
-from pybpf.platform.contexts import SK_BUFF, XDP_MD, context_access
+from pybpf.platform.contexts import SK_BUFF, XDP_MD
+from pybpf.platform.program_type_info import context_access
 
 XDP_OFFSETS = {
     "data": 0,

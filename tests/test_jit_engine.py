@@ -379,7 +379,7 @@ def test_two_threads_run_one_engine_each_on_its_own_stack() -> None:
 
 
 def test_context_loads_read_the_native_pointer_array() -> None:
-    from pybpf.platform.contexts import context_access
+    from pybpf.platform.program_type_info import context_access
     from pybpf.platform.program_types import ProgramType
     from pybpf.runtime.memory import pointer_slot
 

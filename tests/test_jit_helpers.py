@@ -24,8 +24,9 @@ from pybpf.engine.jit import helpers_ir, native_maps
 from pybpf.engine.jit.abi import RunState
 from pybpf.engine.jit.helper_registry import NATIVE_EMITTERS, HelperSite
 from pybpf.platform import ProgramType
-from pybpf.platform.contexts import SK_BUFF, context_access
+from pybpf.platform.contexts import SK_BUFF
 from pybpf.platform.helper_ids import HelperId as H
+from pybpf.platform.program_type_info import context_access
 from pybpf.runtime.context import ExecutionContext
 from pybpf.runtime.helpers import HelperEnv
 from pybpf.runtime.linux_helpers import linux_helpers

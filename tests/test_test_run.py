@@ -18,7 +18,8 @@ import pytest
 import pybpf
 from pybpf.elf.loader import load_object_spec
 from pybpf.errors import ProgramFault
-from pybpf.hooks.test_run import XDP_PACKET_HEADROOM, TestRunError, test_run
+from pybpf.hooks.packets import XDP_PACKET_HEADROOM
+from pybpf.hooks.test_run import TestRunError, test_run
 from pybpf.isa import assemble
 from pybpf.platform import ProgramType
 

@@ -80,44 +80,35 @@ from ..platform.contexts import (
     XDP_MD,
     ContextAccess,
     StructLayout,
-    context_access,
 )
+from ..platform.program_type_info import TestRunKind, program_type_info
 from ..platform.program_types import ProgramType
 from ..runtime.helpers import HelperTable
 from ..runtime.memory import Memory
 from ..runtime.packet_buffer import PacketBuffer
+from .packets import (
+    ETH_HLEN,
+    LOOPBACK_IFINDEX,
+    PAGE_SIZE,
+    SKB_MAX_LINEAR,
+    SkbPacket,
+    XdpFrame,
+    get_field,
+    put_field,
+    skb_metadata,
+)
 
 __all__ = [
-    "ETH_HLEN",
-    "MAX_SKB_FRAGS",
-    "XDP_PACKET_HEADROOM",
     "TestRunError",
     "TestRunResult",
     "test_run",
 ]
 
 U32_MAX = 0xFFFFFFFF
-XDP_PACKET_HEADROOM = 256
-"""Bytes before the packet in an XDP test run (and in drivers)."""
-
-ETH_HLEN = 14
-"""Length of an Ethernet header; the shortest packet a test run accepts."""
-
-PAGE_SIZE = 4096
-SKB_SHARED_INFO = 320
-"""SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64: the tailroom of both runs."""
-
-NET_SKB_PAD = 64
-"""Headroom of an skb test run (NET_SKB_PAD + NET_IP_ALIGN on x86-64)."""
-
 XDP_METADATA_MAX = 32
-MAX_SKB_FRAGS = 17
-"""Fragments of a multi-buffer XDP frame (CONFIG_MAX_SKB_FRAGS, 17 by default)."""
-LOOPBACK_IFINDEX = 1
 GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SEGS = 65535
 
-_PACKET_HOST, _PACKET_MULTICAST, _PACKET_OTHERHOST = 0, 2, 3
 _M32 = 0xFFFFFFFF
 
 
@@ -154,14 +145,7 @@ def _ctx_in(ctx: bytes | None, layout: StructLayout) -> bytearray | None:
     return bytearray(ctx[: layout.size].ljust(layout.size, b"\0"))
 
 
-def _get(buf: bytearray | bytes, layout: StructLayout, name: str) -> int:
-    f = layout.field(name)
-    return int.from_bytes(buf[f.offset : f.end], "little")
-
-
-def _put(buf: bytearray, layout: StructLayout, name: str, value: int) -> None:
-    f = layout.field(name)
-    buf[f.offset : f.end] = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
+_get, _put = get_field, put_field
 
 
 def _run(engine: Any, ctx_addr: int, repeat: int) -> tuple[int, int]:
@@ -209,49 +193,17 @@ def _xdp(engine: Any, access: ContextAccess, req: _Request):
             raise TestRunError("xdp_md: rx_queue_index without ingress_ifindex")
     if size - meta < ETH_HLEN:
         raise TestRunError(f"packet of {size - meta} bytes is shorter than ETH_HLEN")
-    headroom = XDP_PACKET_HEADROOM - meta
-    linear = min(size, PAGE_SIZE - headroom - SKB_SHARED_INFO)
-    # The rest goes to page-sized fragments, as bpf_prog_test_run_xdp does.
-    frags = [data[at : at + PAGE_SIZE] for at in range(linear, size, PAGE_SIZE)]
-    if len(frags) > MAX_SKB_FRAGS:
-        raise TestRunError(
-            f"a frame of {size} bytes needs {len(frags)} fragments; "
-            f"the kernel allows {MAX_SKB_FRAGS}",
-            errno.ENOMEM,
-        )
-    frag_buffers = [
-        (ctypes.c_ubyte * PAGE_SIZE).from_buffer_copy(f.ljust(PAGE_SIZE, b"\0")) for f in frags
-    ]
-    packet = PacketBuffer(memory, PAGE_SIZE, data[:linear], headroom)
-    start = packet.base + headroom
-    pointers = {"data_meta": start, "data": start + meta, "data_end": start + linear}
-    pointers["nr_frags"] = len(frags)
-    for i, (buffer, frag) in enumerate(zip(frag_buffers, frags, strict=True)):
-        pointers[f"frag{i}"] = ctypes.addressof(buffer)
-        pointers[f"frag{i}_len"] = len(frag)
-    # The frame around the packet, for xdp_adjust_head/tail/meta (frame_sz is a page).
-    pointers["hard_start"] = packet.base
-    pointers["hard_end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
-    packet.expose(headroom, headroom + linear)
-    image = bytearray(XDP_MD.size)
-    _put(image, XDP_MD, "ingress_ifindex", ingress)
-    _put(image, XDP_MD, "rx_queue_index", queue)
-    region = memory.allocate_context(bytes(image), "ctx", access, pointers)
-    # The region's native-backed table: what helpers (native or not) moved.
-    pointers = region.pointers
+    frame = XdpFrame(memory, access, data, meta=meta, ingress_ifindex=ingress, rx_queue_index=queue)
     try:
-        retval, duration = _run(engine, region.start, repeat)
+        retval, duration = _run(engine, frame.ctx, repeat)
     finally:
-        packet.release()
-        memory.remove(region)
-    data_out = packet.read(pointers["data_meta"], pointers["data_end"])
-    # Fragments as the run left them (a helper may have trimmed them).
-    for i in range(pointers["nr_frags"]):
-        data_out += ctypes.string_at(pointers[f"frag{i}"], pointers[f"frag{i}_len"])
+        frame.release()
+    data_out = frame.data_out()
     ctx_out = None
     if md is not None:
-        _put(md, XDP_MD, "data", pointers["data"] - pointers["data_meta"])
-        _put(md, XDP_MD, "data_end", pointers["data_end"] - pointers["data_meta"])
+        data_off, end_off = frame.offsets()
+        _put(md, XDP_MD, "data", data_off)
+        _put(md, XDP_MD, "data_end", end_off)
         ctx_out = bytes(md)
     return TestRunResult(retval, data_out, ctx_out, duration)
 
@@ -265,26 +217,6 @@ _SKB_CTX_OUT += ("gso_segs", "hwtstamp")
 
 _AF_INET, _AF_INET6 = 2, 10
 _ETH_P_IP, _ETH_P_IPV6 = 0x0800, 0x86DD
-
-
-def _eth_type_trans(frame: bytes) -> tuple[int, int]:
-    """(pkt_type, protocol as the kernel stores it: big-endian u16 read as little-endian).
-
-    As `eth_type_trans` on the loopback device, whose own address and
-    broadcast address are both all zeros: all-zero is PACKET_HOST, every
-    other group address (ff:ff:ff:ff:ff:ff too) PACKET_MULTICAST.
-    """
-    dest = frame[:6]
-    if dest == bytes(6):
-        pkt_type = _PACKET_HOST
-    elif dest[0] & 1:
-        pkt_type = _PACKET_MULTICAST
-    else:
-        pkt_type = _PACKET_OTHERHOST
-    proto = int.from_bytes(frame[12:14], "big")
-    if proto < 0x0600:  # an 802.3 length field: raw 802.3 (IPX) or 802.2 LLC
-        proto = 0x0001 if frame[14:16] == b"\xff\xff" else 0x0004
-    return pkt_type, int.from_bytes(proto.to_bytes(2, "big"), "little")
 
 
 _L3_HEADER_MIN = {_ETH_P_IP: 20, _ETH_P_IPV6: 40}
@@ -304,29 +236,12 @@ def _check_l3_header(frame: bytes) -> None:
         )
 
 
-def _test_socket(image: bytearray, frame: bytes) -> None:
-    # The socket bpf_prog_test_run_skb attaches: family and addresses from the
-    # network header (sk_rcv_saddr = saddr, sk_daddr = daddr), ports 0.
-    ethertype = int.from_bytes(frame[12:14], "big")
-    l3 = frame[ETH_HLEN:]
-    if ethertype == _ETH_P_IP:
-        _put(image, SK_BUFF, "family", _AF_INET)
-        if len(l3) >= 20:
-            image[96:100] = l3[12:16]  # local_ip4: the source address
-            image[92:96] = l3[16:20]  # remote_ip4: the destination
-    elif ethertype == _ETH_P_IPV6:
-        _put(image, SK_BUFF, "family", _AF_INET6)
-        if len(l3) >= 40:
-            image[116:132] = l3[8:24]  # local_ip6
-            image[100:116] = l3[24:40]  # remote_ip6
-
-
 def _skb(engine: Any, access: ContextAccess, req: _Request):
     memory: Memory = engine.memory
     data, ctx, prog_type = req.data, req.ctx, req.prog_type
     size = len(data)
-    if size < ETH_HLEN or size > PAGE_SIZE - NET_SKB_PAD - SKB_SHARED_INFO:
-        raise TestRunError(f"packet of {size} bytes: need {ETH_HLEN} to 3712 bytes")
+    if size < ETH_HLEN or size > SKB_MAX_LINEAR:
+        raise TestRunError(f"packet of {size} bytes: need {ETH_HLEN} to {SKB_MAX_LINEAR} bytes")
     skb_in = _ctx_in(ctx, SK_BUFF)
     image = bytearray(SK_BUFF.size)
     if skb_in is not None:
@@ -341,49 +256,25 @@ def _skb(engine: Any, access: ContextAccess, req: _Request):
         image[:] = skb_in
         # skb_shinfo(skb)->gso_size is an unsigned short.
         _put(image, SK_BUFF, "gso_size", _get(skb_in, SK_BUFF, "gso_size") & 0xFFFF)
-    is_l2 = prog_type in (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT)
+    is_l2 = program_type_info(prog_type).packet_at_l2
     length = size if is_l2 else size - ETH_HLEN
     wire_len = _get(image, SK_BUFF, "wire_len")
     if wire_len and (wire_len < length or wire_len > GSO_LEGACY_MAX_SIZE):
         raise TestRunError(f"wire_len {wire_len} is outside [{length}, {GSO_LEGACY_MAX_SIZE}]")
     if _get(image, SK_BUFF, "gso_segs") > GSO_MAX_SEGS:
         raise TestRunError("gso_segs is larger than GSO_MAX_SEGS")
-    pkt_type, protocol = _eth_type_trans(data)
     _check_l3_header(data)
-    _put(image, SK_BUFF, "len", length)
-    _put(image, SK_BUFF, "pkt_type", pkt_type)
-    _put(image, SK_BUFF, "protocol", protocol)
-    _put(image, SK_BUFF, "ifindex", LOOPBACK_IFINDEX)
-    _put(image, SK_BUFF, "wire_len", wire_len or length)
-    if prog_type == ProgramType.CGROUP_SKB:
-        _test_socket(image, data)
-    packet = PacketBuffer(memory, PAGE_SIZE, data, NET_SKB_PAD)
-    first = NET_SKB_PAD + (0 if is_l2 else ETH_HLEN)
-    start = packet.base + first
-    end = packet.base + NET_SKB_PAD + size
-    pointers = {"data": start, "data_meta": start, "data_end": end}
-    # The buffer around the packet, for skb_change_head/tail.
-    pointers["head"] = packet.base
-    pointers["end"] = packet.base + PAGE_SIZE - SKB_SHARED_INFO
-    packet.expose(first, NET_SKB_PAD + size)
-    region = memory.allocate_context(bytes(image), "ctx", access, pointers)
-    region.packet = packet  # growing helpers may move the packet to a bigger buffer
-    # The region's native-backed table: what helpers (native or not) moved.
-    pointers = region.pointers
+    put_field(image, SK_BUFF, "wire_len", wire_len or length)
+    skb_metadata(image, data, length=length, with_socket=prog_type == ProgramType.CGROUP_SKB)
+    packet = SkbPacket(memory, access, data, bytes(image), at_l2=is_l2)
     try:
-        retval, duration = _run(engine, region.start, req.repeat)
+        retval, duration = _run(engine, packet.ctx, req.repeat)
     finally:
         packet.release()
-        memory.remove(region)
-    if not is_l2:  # the kernel pushes the Ethernet header back as zeros
-        ctypes.memset(packet.base + NET_SKB_PAD, 0, ETH_HLEN)
-    # As the kernel: from skb->data, wherever helpers moved it (skb_change_head,
-    # adjust_room, vlan_pop); a socket filter's from the zeroed Ethernet header.
-    first = pointers["data"] if is_l2 else packet.base + NET_SKB_PAD
-    data_out = packet.read(first, pointers["data_end"])
+    data_out = packet.data_out()
     ctx_out = None
     if skb_in is not None:
-        after = region.read()
+        after = packet.context_after()
         for name in _SKB_CTX_OUT:
             f = SK_BUFF.field(name)
             skb_in[f.offset : f.end] = after[f.offset : f.end]
@@ -572,26 +463,19 @@ class _Request:
     max_ctx_offset: int | None = None
 
 
+#: The context each kind of test run builds (the program type's record names the kind).
 _RUNNERS = {
-    ProgramType.XDP: _xdp,
-    ProgramType.SOCKET_FILTER: _skb,
-    ProgramType.SCHED_CLS: _skb,
-    ProgramType.SCHED_ACT: _skb,
-    ProgramType.CGROUP_SKB: _skb,
-    ProgramType.FLOW_DISSECTOR: _flow_dissector,
-    ProgramType.SK_LOOKUP: _sk_lookup,
-    ProgramType.RAW_TRACEPOINT: _raw_tracepoint,
-    ProgramType.RAW_TRACEPOINT_WRITABLE: _raw_tracepoint,
-    ProgramType.TRACEPOINT: _tracepoint,
-    ProgramType.KPROBE: _kprobe,
-    ProgramType.PERF_EVENT: _perf_event,
+    TestRunKind.XDP: _xdp,
+    TestRunKind.SKB: _skb,
+    TestRunKind.FLOW_DISSECTOR: _flow_dissector,
+    TestRunKind.SK_LOOKUP: _sk_lookup,
+    TestRunKind.RAW_TRACEPOINT: _raw_tracepoint,
+    TestRunKind.TRACEPOINT: _tracepoint,
+    TestRunKind.KPROBE: _kprobe,
+    TestRunKind.PERF_EVENT: _perf_event,
 }
-_TAKES_ARGS = (
-    ProgramType.RAW_TRACEPOINT,
-    ProgramType.RAW_TRACEPOINT_WRITABLE,
-    ProgramType.TRACEPOINT,
-)
-_TAKES_REGS = (ProgramType.KPROBE, ProgramType.PERF_EVENT)
+_TAKES_ARGS = (TestRunKind.RAW_TRACEPOINT, TestRunKind.TRACEPOINT)
+_TAKES_REGS = (TestRunKind.KPROBE, TestRunKind.PERF_EVENT)
 
 
 def max_ctx_offset(instructions: Iterable[Instruction], report: Any) -> int | None:
@@ -639,15 +523,16 @@ def test_run(
     given (the kernel copies it out only then), or for types without one.
     """
     prog_type = ProgramType(prog_type)
-    access = context_access(prog_type)
-    runner = _RUNNERS.get(prog_type)
-    if access is None or runner is None:
+    info = program_type_info(prog_type)
+    access, kind = info.context, info.test_run
+    if access is None or kind is None:
         raise NotSupportedError(f"test runs of {prog_type.c_name} programs")
-    if args is not None and prog_type not in _TAKES_ARGS:
+    runner = _RUNNERS[kind]
+    if args is not None and kind not in _TAKES_ARGS:
         raise TestRunError(
             f"{prog_type.c_name} test runs take no args (raw_tracepoint, tracepoint do)"
         )
-    if regs is not None and prog_type not in _TAKES_REGS:
+    if regs is not None and kind not in _TAKES_REGS:
         raise TestRunError(f"{prog_type.c_name} test runs take no regs (kprobe, perf_event do)")
     if args is not None and ctx is not None:
         raise TestRunError("give args or ctx, not both")

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ProgramFault
-from .program_types import ProgramType
 
 if TYPE_CHECKING:
     from ..runtime.memory import ContextRegion
@@ -46,7 +45,6 @@ __all__ = [
     "ContextAccess",
     "Field",
     "StructLayout",
-    "context_access",
 ]
 
 _NARROW = frozenset({1, 2, 4})
@@ -327,10 +325,10 @@ def _names(layout: StructLayout) -> frozenset[str]:
     return frozenset(f.name for f in layout.fields)
 
 
-_XDP = ContextAccess(XDP_MD, _names(XDP_MD) - {"egress_ifindex"}, frozenset())
+XDP_ACCESS = ContextAccess(XDP_MD, _names(XDP_MD) - {"egress_ifindex"}, frozenset())
 # egress_ifindex is readable only by BPF_XDP_DEVMAP programs, which cannot be test-run.
 
-_SOCKET_FILTER = ContextAccess(
+SOCKET_FILTER_ACCESS = ContextAccess(
     SK_BUFF,
     _names(SK_BUFF)
     - _SOCK_FIELDS
@@ -339,21 +337,21 @@ _SOCKET_FILTER = ContextAccess(
     unsupported=frozenset({"sk"}),
 )
 
-_SCHED_CLS = ContextAccess(
+SCHED_CLS_ACCESS = ContextAccess(
     SK_BUFF,
     _names(SK_BUFF) - _SOCK_FIELDS,
     frozenset({"mark", "tc_index", "priority", "tc_classid", "cb", "tstamp", "queue_mapping"}),
     unsupported=frozenset({"sk"}),
 )
 
-_CGROUP_SKB = ContextAccess(
+CGROUP_SKB_ACCESS = ContextAccess(
     SK_BUFF,
     _names(SK_BUFF) - {"tc_classid", "data_meta", "wire_len", "flow_keys", "tstamp_type"},
     frozenset({"mark", "priority", "cb", "tstamp"}),
     unsupported=frozenset({"sk"}),
 )  # cg_skb_is_valid_access
 
-_FLOW_DISSECTOR = ContextAccess(
+FLOW_DISSECTOR_ACCESS = ContextAccess(
     FLOW_DISSECTOR_SKB, frozenset({"data", "data_end", "flow_keys"}), frozenset()
 )  # flow_dissector_is_valid_access: data, data_end (32-bit) and flow_keys (64-bit), no writes
 
@@ -362,31 +360,15 @@ def _read_only(layout: StructLayout) -> ContextAccess:
     return ContextAccess(layout, _names(layout), frozenset())
 
 
-_RAW_TP = _read_only(RAW_TP_ARGS)
+RAW_TP_ACCESS = _read_only(RAW_TP_ARGS)
 
-_BY_TYPE = {
-    ProgramType.XDP: _XDP,
-    ProgramType.SOCKET_FILTER: _SOCKET_FILTER,
-    ProgramType.SCHED_CLS: _SCHED_CLS,
-    ProgramType.SCHED_ACT: _SCHED_CLS,
-    ProgramType.CGROUP_SKB: _CGROUP_SKB,
-    ProgramType.FLOW_DISSECTOR: _FLOW_DISSECTOR,
-    ProgramType.SK_LOOKUP: _read_only(SK_LOOKUP),
-    ProgramType.KPROBE: _read_only(PT_REGS),
-    ProgramType.PERF_EVENT: _read_only(PERF_EVENT_DATA),
-    ProgramType.RAW_TRACEPOINT: _RAW_TP,
-    ProgramType.RAW_TRACEPOINT_WRITABLE: ContextAccess(
-        RAW_TP_ARGS, _names(RAW_TP_ARGS), _names(RAW_TP_ARGS)
-    ),
-    ProgramType.TRACEPOINT: ContextAccess(
-        TRACEPOINT_RECORD, _names(TRACEPOINT_RECORD) - {"common"}, frozenset()
-    ),
-}
-
-
-def context_access(prog_type: ProgramType) -> ContextAccess | None:
-    """The context rules of `prog_type`, or None when pybpf has none yet."""
-    return _BY_TYPE.get(ProgramType(prog_type))
+SK_LOOKUP_ACCESS = _read_only(SK_LOOKUP)
+KPROBE_ACCESS = _read_only(PT_REGS)
+PERF_EVENT_ACCESS = _read_only(PERF_EVENT_DATA)
+RAW_TP_WRITABLE_ACCESS = ContextAccess(RAW_TP_ARGS, _names(RAW_TP_ARGS), _names(RAW_TP_ARGS))
+TRACEPOINT_ACCESS = ContextAccess(
+    TRACEPOINT_RECORD, _names(TRACEPOINT_RECORD) - {"common"}, frozenset()
+)
 
 
 # -- struct bpf_sock_addr (cgroup/connect4, sendmsg6, …): the kernel's sock_addr_is_valid_access
@@ -464,38 +446,3 @@ def sock_addr_access_error(offset: int, size: int, write: bool, attach: str | No
     if name in _SOCK_ADDR_WRITABLE:
         return None if size <= 4 or wide else f"{why} ({name} is read at most 4 bytes wide)"
     return None if size == 4 else f"{why} ({name} is read 4 bytes wide)"
-
-
-# -- the context struct each program type receives ----------------------------------
-
-#: The C type of a program's context, by program type: the `prog_ctx_type` of the
-#: kernel's include/linux/bpf_types.h, as BTF names it. A global function's
-#: pointer argument to this type is the context (btf_is_prog_ctx_type); types
-#: whose context is `void *` or a plain integer have no entry.
-CTX_STRUCT_NAMES: dict[ProgramType, str] = {
-    ProgramType.SOCKET_FILTER: "__sk_buff",
-    ProgramType.SCHED_CLS: "__sk_buff",
-    ProgramType.SCHED_ACT: "__sk_buff",
-    ProgramType.XDP: "xdp_md",
-    ProgramType.CGROUP_SKB: "__sk_buff",
-    ProgramType.CGROUP_SOCK: "bpf_sock",
-    ProgramType.CGROUP_SOCK_ADDR: "bpf_sock_addr",
-    ProgramType.LWT_IN: "__sk_buff",
-    ProgramType.LWT_OUT: "__sk_buff",
-    ProgramType.LWT_XMIT: "__sk_buff",
-    ProgramType.LWT_SEG6LOCAL: "__sk_buff",
-    ProgramType.SOCK_OPS: "bpf_sock_ops",
-    ProgramType.SK_SKB: "__sk_buff",
-    ProgramType.SK_MSG: "sk_msg_md",
-    ProgramType.FLOW_DISSECTOR: "__sk_buff",
-    ProgramType.KPROBE: "bpf_user_pt_regs_t",
-    ProgramType.PERF_EVENT: "bpf_perf_event_data",
-    ProgramType.RAW_TRACEPOINT: "bpf_raw_tracepoint_args",
-    ProgramType.RAW_TRACEPOINT_WRITABLE: "bpf_raw_tracepoint_args",
-    ProgramType.CGROUP_DEVICE: "bpf_cgroup_dev_ctx",
-    ProgramType.CGROUP_SYSCTL: "bpf_sysctl",
-    ProgramType.CGROUP_SOCKOPT: "bpf_sockopt",
-    ProgramType.SK_REUSEPORT: "sk_reuseport_md",
-    ProgramType.SK_LOOKUP: "bpf_sk_lookup",
-    ProgramType.NETFILTER: "bpf_nf_ctx",
-}

@@ -153,7 +153,7 @@ def pointer_slot(prog_type_or_layout: object, field_name: str) -> int:
     if not hasattr(layout, "pointers"):
         layout = getattr(layout, "layout", None)
     if layout is None:
-        from ..platform.contexts import context_access  # platform imports runtime lazily too
+        from ..platform.program_type_info import context_access  # platform imports runtime lazily
 
         access = context_access(prog_type_or_layout)  # type: ignore[arg-type]
         if access is None:

@@ -770,9 +770,13 @@ def cases() -> list[Case]:
     return _pkt_cases() + _tracing_cases()
 
 
-#: Types the kernel test-runs with packets, and the one it runs with arguments.
-_PACKET_TYPES = {"xdp", "tc", "socket", "cgroup/skb"}
-_KERNEL_RUNNABLE = _PACKET_TYPES | {"raw_tracepoint"}
+def _kernel_runnable(prog_type: str) -> bool:
+    """Whether Linux can test-run a case's type (bpftool's name: `tc`, `cgroup/skb`, …)."""
+    from ..platform.program_type_info import program_type_info
+    from ..platform.sections import program_type_by_name
+
+    found = program_type_by_name(prog_type)
+    return found is not None and program_type_info(found).linux_test_run
 
 
 # -- shared helpers -----------------------------------------------------------
@@ -838,7 +842,7 @@ def record_case(case: Case) -> dict[str, Any]:
         return out
     with k:
         out.update(verdict="accept", reason="")
-        if case.prog_type not in _KERNEL_RUNNABLE:
+        if not _kernel_runnable(case.prog_type):
             out["runs"] = None
             out["note"] = (
                 f"Linux cannot test-run {case.prog_type} programs: loaded for the verdict only"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 
 from ..errors import ProgramFault
-from ..platform.contexts import ContextAccess, context_access, sock_addr_access_error
-from ..platform.program_types import ProgramType
+from ..platform.contexts import ContextAccess, sock_addr_access_error
+from ..platform.program_type_info import context_access
 from .assertions import (
     AccessType,
     Addable,
@@ -467,10 +467,7 @@ def linux_context_access(prog_type: str | None) -> ContextAccess | None:
     """pybpf's context field table for PREVAIL program type `prog_type` (None: none)."""
     if prog_type is None:
         return None
-    try:
-        return context_access(ProgramType[prog_type.upper()])
-    except (KeyError, ValueError):
-        return None
+    return context_access(prog_type)
 
 
 def global_arg_assertions(reg: Reg, arg: GlobalArg) -> list[Assertion]:

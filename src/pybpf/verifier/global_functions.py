@@ -32,8 +32,7 @@ from ..btf.spec import Spec as BtfSpec
 from ..btf.types import Enum as BtfEnum
 from ..btf.types import Enum64, Func, FuncProto, Fwd, Int, Linkage, Ptr, Struct, Union, Void
 from ..errors import LoadError
-from ..platform.contexts import CTX_STRUCT_NAMES
-from ..platform.program_types import ProgramType
+from ..platform.program_type_info import program_type_info
 
 MAX_ARGS = 5  # MAX_BPF_FUNC_REG_ARGS
 
@@ -103,7 +102,7 @@ def _ctx_struct(prog_type: str | None) -> str | None:
     if prog_type is None:
         return None
     try:
-        return CTX_STRUCT_NAMES.get(ProgramType[prog_type.upper()])
+        return program_type_info(prog_type).ctx_struct
     except KeyError:
         return None
 

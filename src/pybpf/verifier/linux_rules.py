@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from ..platform import helper_availability
 from ..platform.helper_ids import HelperId, helper_name
 from ..platform.helper_prototypes import ArgKind, prototype
+from ..platform.program_type_info import program_type_info
 from ..platform.program_types import AttachType
 from .cfg import (
     CODE_ADDR,
@@ -86,46 +87,25 @@ from .state import State, reg_owner, var
 
 # -- exit values -------------------------------------------------------------------
 
-_ZERO_ONE = (0, 1)
-#: Linux program type name → the values its entry function may return (kernel
-#: check_return_code; a type not listed may return anything).
-_EXIT_RANGES: Mapping[str, tuple[int, int]] = {
-    "cgroup_skb": _ZERO_ONE,
-    "cgroup_sock": _ZERO_ONE,
-    "cgroup_sock_addr": _ZERO_ONE,
-    "sock_ops": _ZERO_ONE,
-    "cgroup_device": _ZERO_ONE,
-    "cgroup_sysctl": _ZERO_ONE,
-    "cgroup_sockopt": _ZERO_ONE,
-    "sk_lookup": _ZERO_ONE,  # SK_DROP, SK_PASS
-    "netfilter": _ZERO_ONE,  # NF_DROP, NF_ACCEPT
-}
-_BY_ATTACH: Mapping[AttachType, tuple[int, int]] = {
-    AttachType.CGROUP_INET_EGRESS: (0, 3),  # bit 1: congestion notification
-    AttachType.CGROUP_INET4_BIND: (0, 3),  # bit 1: bypass the port capability check
-    AttachType.CGROUP_INET6_BIND: (0, 3),
-    AttachType.CGROUP_UDP4_RECVMSG: (1, 1),
-    AttachType.CGROUP_UDP6_RECVMSG: (1, 1),
-    AttachType.CGROUP_UNIX_RECVMSG: (1, 1),
-    AttachType.CGROUP_INET4_GETPEERNAME: (1, 1),
-    AttachType.CGROUP_INET6_GETPEERNAME: (1, 1),
-    AttachType.CGROUP_INET4_GETSOCKNAME: (1, 1),
-    AttachType.CGROUP_INET6_GETSOCKNAME: (1, 1),
-    AttachType.CGROUP_UNIX_GETPEERNAME: (1, 1),
-    AttachType.CGROUP_UNIX_GETSOCKNAME: (1, 1),
-    AttachType.TRACE_FENTRY: (0, 0),
-    AttachType.TRACE_FEXIT: (0, 0),
-}
+
+def _packet_read_only(prog_type: str | None) -> bool:
+    """Whether direct packet access of Linux type `prog_type` is read-only
+    (`ProgramTypeInfo.packet_read_only`)."""
+    try:
+        return prog_type is not None and program_type_info(prog_type).packet_read_only
+    except KeyError:
+        return False
 
 
 def exit_value_range(prog_type: str | None, attach: AttachType | None) -> tuple[int, int] | None:
-    """The values a program of Linux type `prog_type` may return (None: any)."""
+    """The values a program of Linux type `prog_type` may return (None: any), from its
+    record (`ProgramTypeInfo.exit_value_range`; the kernel's check_return_code)."""
     if prog_type is None:
         return None
-    if attach is not None and attach in _BY_ATTACH:
-        if prog_type in ("cgroup_skb", "cgroup_sock_addr", "tracing"):
-            return _BY_ATTACH[attach]
-    return _EXIT_RANGES.get(prog_type)
+    try:
+        return program_type_info(prog_type).exit_value_range(attach)
+    except KeyError:
+        return None
 
 
 # -- helpers per program type --------------------------------------------------------
@@ -346,13 +326,6 @@ def _alignment_error(state: State, insn: Mem | Atomic) -> str | None:
     )
 
 
-#: Program types that may read packet data directly but not write it (the kernel's
-#: may_access_direct_pkt_data for BPF_WRITE).
-_READ_ONLY_PACKET = frozenset(
-    {"cgroup_skb", "lwt_in", "lwt_out", "lwt_seg6local", "sk_reuseport", "flow_dissector"}
-)
-
-
 def _partial_fill_error(state: State, insn: Mem | Atomic) -> str | None:
     """allow_uninit_stack reads any stack byte, but a load at a known offset takes a
     spilled pointer whole or not at all (check_stack_read_fixed_off)."""
@@ -379,7 +352,7 @@ def _memory_error(state: State, insn: Mem | Atomic, opts: AnalysisOptions) -> st
         msg = _partial_fill_error(state, insn)
     if msg is None and isinstance(insn, Mem) and not insn.is_load:
         base = insn.access.basereg.v
-        if opts.linux_program_type in _READ_ONLY_PACKET and "packet" in state.reg_types(base):
+        if _packet_read_only(opts.linux_program_type) and "packet" in state.reg_types(base):
             msg = f"cannot write into packet ({opts.linux_program_type} programs may only read it)"
     if msg is None and (isinstance(insn, Atomic) or not insn.is_load):
         access = insn.access

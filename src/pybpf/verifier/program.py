@@ -34,6 +34,7 @@ from ..isa import Instruction, with_pcs
 from ..platform import helper_availability
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
+from ..platform.program_type_info import program_type_info
 from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY, function_starts, original_pc
 from .constraints import parse_invariant
@@ -104,9 +105,6 @@ _HELPER_CONTEXTS: Mapping[int, CtxDescriptor] = {
     59: PREVAIL_CONTEXTS["sock_ops"],  # sock_ops_cb_flags_set
     56: PREVAIL_CONTEXTS["perf_event"],  # perf_prog_read_value
 }
-
-#: Linux program types that may use LD_ABS / LD_IND (the kernel's may_access_skb).
-LD_ABS_TYPES = frozenset({"socket_filter", "sched_cls", "sched_act"})
 
 #: PREVAIL's privileged program types (PTYPE_PRIVILEGED in linux_platform.cpp).
 PRIVILEGED_TYPES = frozenset({"kprobe", "raw_tracepoint", "raw_tracepoint_writable"})
@@ -300,7 +298,7 @@ def verify_program(
             for pc, insn in program.items()
             if isinstance(insn, Packet)
             and opts.linux_program_type is not None
-            and opts.linux_program_type not in LD_ABS_TYPES
+            and not _ld_abs_allowed(opts.linux_program_type)
         ]
         refused.sort(key=lambda item: item[0])
         if refused:
@@ -352,6 +350,14 @@ def verify_program(
     except RecursionError:
         return Report(failures=[Failure(ENTRY, None, "analysis not supported: nesting too deep")])
     return _with_sources(result.report(), program_spec)
+
+
+def _ld_abs_allowed(linux_type: str) -> bool:
+    """Whether LD_ABS / LD_IND are allowed (`ProgramTypeInfo.ld_abs`; may_access_skb)."""
+    try:
+        return program_type_info(linux_type).ld_abs
+    except KeyError:
+        return False
 
 
 def _mark_global_calls(

@@ -22,7 +22,7 @@ from typing import Any
 from ...errors import NotSupportedError
 from ...isa.instruction import Instruction, with_pcs
 from ...isa.opcodes import SIZE_BYTES, InsnClass, Size
-from ...platform.contexts import context_access
+from ...platform.program_type_info import context_access
 
 
 def pointer_slot(layout: Any, field: str) -> int:
