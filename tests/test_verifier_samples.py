@@ -38,7 +38,7 @@ PROGRAMS = list(sample_programs(INVENTORY, SAMPLES)) if INVENTORY.is_file() else
 #: difference with Linux is recorded and explained (docs/verifier.md). Counted
 #: honestly (2026-12-06): 684 before, less the 9 programs PREVAIL wrongly rejects
 #: that pybpf accepts, which the old count took for agreement.
-AGREEMENT_FLOOR = 677
+AGREEMENT_FLOOR = 676
 
 
 def _listed(name: str) -> dict[str, str]:
