@@ -349,3 +349,23 @@ def test_rodata_values_kernel(config_object, program, values, accepted) -> None:
     except KernelError:
         kernel = False
     assert kernel == accepted
+
+
+@pytest.mark.parametrize(
+    ("section", "prog_type", "accepted"),
+    [
+        ("xdp", "sched_cls", True),  # forced to tc: tc's helper table
+        ("xdp", None, False),  # the section's own type: bpf_get_hash_recalc is skb-only
+        ("tc", "xdp", False),
+        ("tc", None, True),
+    ],
+)
+def test_helper_table_follows_a_forced_program_type(section, prog_type, accepted) -> None:
+    # bpf_get_hash_recalc (34) takes the context and exists for tc, not for XDP: the
+    # helper table must be the type the program is verified as, not the section's.
+    prog = ProgramSpec("p", section, tuple(assemble("call 34\nr0 = 0\nexit")), license="GPL")
+    obj = ObjectSpec("p.o", {"p": prog})
+    report = verify_program(prog, obj, prog_type=prog_type)
+    assert report.ok == accepted, [str(f) for f in report.failures]
+    if not accepted:
+        assert "get_hash_recalc" in report.first_failure.message

@@ -259,9 +259,11 @@ def verify_program(
     if opts.linux_rules:
         # The helper tables by the loader's type (a `tc` section verified under PREVAIL's
         # name socket_filter is still sched_cls to the kernel), attach type, sleepability.
+        # The section's own type, by either name (PREVAIL's or libbpf's), keeps the
+        # section's attach type; a type forced by the caller (`--type`) is that type.
         helper_type, helper_kind = opts.linux_program_type, (None, False)
-        if match is not None and prevail_program_type(program_spec.section).program_type.name in (
-            linux_type,
+        if match is not None and linux_type in (
+            prevail_program_type(program_spec.section).program_type.name,
             match.prog_type.name.lower(),
         ):
             helper_type = match.prog_type.name.lower()
