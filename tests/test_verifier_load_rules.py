@@ -223,6 +223,16 @@ CASES = {
     ),
     "eight_call_frames": (_chain(8), "xdp", XDP, (), None),
     "nine_call_frames": (_chain(9), "xdp", XDP, (), "the call stack of 9 frames is too deep"),
+    # struct pt_regs is 168 bytes on x86-64: the kernel refuses reads past it (PREVAIL's
+    # bound is 608, for any architecture); the load path uses the record's layout.
+    "kprobe_ctx_within_pt_regs": ("r0 = *(u64 *)(r1 + 160)\nexit", "kprobe/f", KPROBE, (), None),
+    "kprobe_ctx_past_pt_regs": (
+        "r0 = *(u64 *)(r1 + 168)\nexit",
+        "kprobe/f",
+        KPROBE,
+        (),
+        ("Upper bound must be at most 168", "invalid bpf_context access"),
+    ),
     "loop_within_instruction_limit": (_loop(80_000), "xdp", XDP, (), None),
     "loop_beyond_instruction_limit": (
         _loop(90_000),

@@ -178,6 +178,11 @@ def verify_program(
     opts.program_type = prog_type
     opts.linux_program_type = linux_type
     opts.ctx = context_descriptor(prog_type)
+    if opts.linux_ctx_fields and opts.linux_rules:
+        # The load path: the context is as large as the struct the program type's record
+        # lays out (PREVAIL bounds some generously: pt_regs of any architecture, 2048
+        # bytes of tracepoint arguments), so that its field rules apply.
+        opts.ctx = _linux_context(opts.ctx, linux_type)
     # PREVAIL's privileged types; on the load path every type, as the kernel's root
     # loader has allow_ptr_leaks (pointers stored into maps, passed as ANYTHING).
     opts.privileged = prog_type in PRIVILEGED_TYPES or opts.allow_ptr_leaks
@@ -352,6 +357,18 @@ def verify_program(
     except RecursionError:
         return Report(failures=[Failure(ENTRY, None, "analysis not supported: nesting too deep")])
     return _with_sources(result.report(), program_spec)
+
+
+def _linux_context(ctx: CtxDescriptor, linux_type: str | None) -> CtxDescriptor:
+    """`ctx` with the size of the context struct of Linux type `linux_type`, if pybpf lays
+    it out (`ProgramTypeInfo.context`)."""
+    try:
+        access = program_type_info(linux_type).context if linux_type else None
+    except KeyError:
+        return ctx
+    if access is None or access.layout.size == ctx.size:
+        return ctx
+    return replace(ctx, size=access.layout.size)
 
 
 def _ld_abs_allowed(linux_type: str) -> bool:
