@@ -1,5 +1,5 @@
 """Imports every command module so that each registers on `app`."""
 
-from . import asm, conformance, disasm, gen, map, prog, run_raw, verify
+from . import asm, conformance, disasm, gen, map, prog, run_raw, verify, xdp
 
-__all__ = ["asm", "conformance", "disasm", "gen", "map", "prog", "run_raw", "verify"]
+__all__ = ["asm", "conformance", "disasm", "gen", "map", "prog", "run_raw", "verify", "xdp"]

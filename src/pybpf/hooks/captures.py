@@ -23,7 +23,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import PybpfError
+from ..errors import LoadError
 from .capture_index import IndexEntry, IndexState, Kind, Status, index_records
 
 __all__ = ["LINKTYPE_ETHERNET", "Capture", "CaptureError", "PcapWriter"]
@@ -50,8 +50,10 @@ _DAMAGE = {
 }
 
 
-class CaptureError(PybpfError):
-    """A capture file that cannot be read (or not to its end): what and where."""
+class CaptureError(LoadError):
+    """A capture file that cannot be read (or not to its end): what and where.
+
+    A `LoadError`: bad input, as a broken object file is (the CLI exits 2)."""
 
 
 class Capture:
@@ -216,6 +218,10 @@ class PcapWriter:
         self._file.write(frame)
         self.frames += 1
         self.bytes += len(frame)
+
+    def write_raw(self, records: bytes) -> None:
+        """Append records already in this file's format (16-byte headers, then frames)."""
+        self._file.write(records)
 
     def close(self) -> None:
         """Flush and close (idempotent)."""

@@ -285,6 +285,29 @@ class JitEngine:
         if not self._pool:
             self._release(self._acquire(self._env(0), 0))
 
+    def open_native_run(self, ctx: int) -> RunSlot:
+        """A run slot for native code that calls `entry_address` itself (a replay loop):
+        its `RunState` is at `slot.address`, set up for context `ctx`. Give it back with
+        `close_native_run`; `finish_native_run` turns a run a Python helper stopped into
+        its r0 (or raises what the helper raised)."""
+        return self._acquire(self._env(ctx), ctx)
+
+    def finish_native_run(self, slot: RunSlot, r0: int) -> int:
+        """r0 of a run native code made on `slot` whose `status` is set: a tail-call
+        chain the Python fallback ran, or one made in Python (followed here);
+        the exception a helper raised otherwise. Resets the slot for the next run."""
+        env = slot.env
+        try:
+            return self._finish(slot, r0)
+        except TailCall as call:
+            return self._follow_tail_calls(call, env)
+        finally:
+            slot.state.status = 0
+
+    def close_native_run(self, slot: RunSlot) -> None:
+        """Return a slot from `open_native_run`."""
+        self._release(slot)
+
     def run_repeated(self, r1: int, repeat: int) -> int:
         """Run the program `repeat` times with context pointer r1; return the last r0.
 
