@@ -1,4 +1,4 @@
-"""Small, deterministic packet builders: Ethernet II, IPv4, UDP, TCP, ICMP.
+"""Small, deterministic packet builders: Ethernet II, 802.1Q, IPv4, IPv6, UDP, TCP, ICMP(v6).
 
 Checksums are filled in (IPv4 header, and UDP/TCP/ICMP over the pseudo
 header where it applies), so programs that fix checksums can be checked by
@@ -16,6 +16,8 @@ ETH_P_ARP = 0x0806
 IPPROTO_ICMP = 1
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
+ETH_P_8021Q = 0x8100
 
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
@@ -59,7 +61,36 @@ def ipv4(
     return header[:10] + struct.pack("!H", csum) + header[12:] + payload
 
 
+def ip6(addr: str) -> bytes:
+    """An IPv6 address in network order."""
+    return socket.inet_pton(socket.AF_INET6, addr)
+
+
+def is_ipv6(addr: str) -> bool:
+    """Whether `addr` is written as an IPv6 address."""
+    return ":" in addr
+
+
+def ipv6(
+    payload: bytes,
+    next_header: int,
+    src: str = "fd00::1",
+    dst: str = "fd00::2",
+    hop_limit: int = 64,
+) -> bytes:
+    """A 40-byte IPv6 header, then `payload`."""
+    header = struct.pack("!IHBB", 6 << 28, len(payload), next_header, hop_limit)
+    return header + ip6(src) + ip6(dst) + payload
+
+
+def vlan(payload: bytes, vid: int, proto: int = ETH_P_IP, pcp: int = 0) -> bytes:
+    """An 802.1Q tag (TCI and the inner EtherType) before `payload`: what follows the MACs."""
+    return struct.pack("!HH", (pcp << 13) | (vid & 0xFFF), proto) + payload
+
+
 def _pseudo(src: str, dst: str, proto: int, length: int) -> bytes:
+    if is_ipv6(src):
+        return ip6(src) + ip6(dst) + struct.pack("!IxxxB", length, proto)
     return ip4(src) + ip4(dst) + struct.pack("!BBH", 0, proto, length)
 
 
@@ -84,6 +115,16 @@ def icmp_echo(payload: bytes = b"ping", ident: int = 1, seq: int = 1) -> bytes:
     """An ICMP echo request with a valid checksum."""
     header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
     csum = checksum(header + payload)
+    return header[:2] + struct.pack("!H", csum) + header[4:] + payload
+
+
+def icmpv6_echo(
+    src: str, dst: str, payload: bytes = b"ping", ident: int = 1, seq: int = 1
+) -> bytes:
+    """An ICMPv6 echo request with a valid checksum (over the IPv6 pseudo header)."""
+    header = struct.pack("!BBHHH", 128, 0, 0, ident, seq)
+    length = len(header) + len(payload)
+    csum = checksum(_pseudo(src, dst, IPPROTO_ICMPV6, length) + header + payload)
     return header[:2] + struct.pack("!H", csum) + header[4:] + payload
 
 
