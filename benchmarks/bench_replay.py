@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pybpf
 from pybpf.hooks.captures import Capture
-from pybpf.hooks.xdp_replay import ACTIONS, replay_xdp
+from pybpf.hooks.replay import ACTIONS, replay_xdp
 from pybpf.testing import kernel
 
 ROOT = Path(__file__).resolve().parents[1]

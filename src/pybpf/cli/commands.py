@@ -1,5 +1,16 @@
 """Imports every command module so that each registers on `app`."""
 
-from . import asm, conformance, disasm, gen, map, prog, run_raw, verify, xdp
+from . import asm, conformance, disasm, gen, map, prog, run_raw, tc, verify, xdp
 
-__all__ = ["asm", "conformance", "disasm", "gen", "map", "prog", "run_raw", "verify", "xdp"]
+__all__ = [
+    "asm",
+    "conformance",
+    "disasm",
+    "gen",
+    "map",
+    "prog",
+    "run_raw",
+    "tc",
+    "verify",
+    "xdp",
+]

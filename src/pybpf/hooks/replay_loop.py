@@ -1,5 +1,5 @@
-"""The native loop of XDP capture replay: frames from a mapped capture through a
-JIT-compiled program, verdicts tallied and frames written out as pcap records.
+"""The native loops of capture replay: frames from a mapped capture through a
+JIT-compiled XDP or tc program, verdicts tallied and frames written out as pcap records.
 
 `pybpf_xdp_replay` runs frames `start`..`n` of an array of `IndexEntry`
 (`capture_index`): it copies each into the packet buffer of one XDP frame
@@ -8,7 +8,11 @@ pointers at it, calls the program's native entry on the run's `RunState`,
 and appends the frame as the program left it (data to data_end, with the
 original record's timestamp) as a pcap record to the output buffer of its
 action, counting frames and bytes per action. No Python runs between
-frames.
+frames. `pybpf_skb_replay` does the same for tc programs with an sk_buff
+(`hooks.packets.SkbPacket`): the frame after `NET_SKB_PAD` bytes of
+headroom, the `__sk_buff` copied from a template and given the fields the
+kernel derives from the frame (len, wire_len, pkt_type, protocol as
+`eth_type_trans` on the loopback device), the buffer pointers reset.
 
 It stops early, with the reason in `ReplayStop`, when Python must act: an
 output buffer might not hold another frame (flush it, resume), a frame is
@@ -21,25 +25,65 @@ runs, the last after.
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass
 from enum import IntEnum
 
 from llvmlite import ir
 
 from ..engine.jit.abi import STATUS_TAIL_DONE, RunState
-from ..platform.contexts import XDP_MD
+from ..platform.contexts import SK_BUFF, XDP_MD
 from ..runtime.memory import pointer_slots_of
 from ..runtime.native.compiler import NativeModule
-from ..runtime.native.irblocks import I32, I64, PTR, i32, i64, load, memcpy, store
+from ..runtime.native.irblocks import I8, I32, I64, PTR, i32, i64, load, memcpy, store
 from .capture_index import IndexEntry
-from .packets import PAGE_SIZE, SKB_SHARED_INFO, XDP_PACKET_HEADROOM
+from .packets import NET_SKB_PAD, PAGE_SIZE, SKB_MAX_LINEAR, SKB_SHARED_INFO, XDP_PACKET_HEADROOM
 
-__all__ = ["ACTIONS", "OutBuffer", "REPLAY_LOOP", "ReplayStop", "StopReason", "TsMode"]
+__all__ = [
+    "ACTIONS",
+    "TC_VERDICTS",
+    "OutBuffer",
+    "REPLAY_LOOP",
+    "ReplayStop",
+    "StopReason",
+    "TsMode",
+]
 
 ACTIONS = ("aborted", "drop", "pass", "tx", "redirect")
 """XDP actions by value (XDP_ABORTED .. XDP_REDIRECT); any other value counts as aborted."""
 
+TC_VERDICTS = (
+    "unspec",
+    "ok",
+    "reclassify",
+    "shot",
+    "pipe",
+    "stolen",
+    "queued",
+    "repeat",
+    "redirect",
+    "trap",
+)
+"""tc verdicts by value + 1 (TC_ACT_UNSPEC = -1 .. TC_ACT_TRAP = 8); any other value
+counts as unspec, which the kernel treats as its default action."""
+
 LINEAR_MAX = PAGE_SIZE - XDP_PACKET_HEADROOM - SKB_SHARED_INFO
 """The longest frame the linear part of an XDP frame holds (3520 bytes)."""
+
+
+@dataclass(frozen=True)
+class LoopKind:
+    """What differs between the XDP and the sk_buff loop."""
+
+    symbol: str
+    headroom: int
+    linear_max: int
+    buckets: tuple[str, ...]
+    bias: int  # r0 (as a signed 32-bit value) + bias = the bucket
+    skb: bool
+
+
+XDP_LOOP = LoopKind("pybpf_xdp_replay", XDP_PACKET_HEADROOM, LINEAR_MAX, ACTIONS, 0, False)
+SKB_LOOP = LoopKind("pybpf_skb_replay", NET_SKB_PAD, SKB_MAX_LINEAR, TC_VERDICTS, 1, True)
 
 FRAME_ROOM = 16 + PAGE_SIZE
 """The most bytes one output record may take (header and a frame grown to the page)."""
@@ -90,6 +134,8 @@ class ReplayStop(ctypes.Structure):
 
 
 _SLOTS = pointer_slots_of(XDP_MD)
+assert _SLOTS == pointer_slots_of(SK_BUFF)  # one slot numbering serves both loops
+_SKB_FIELD = {n: SK_BUFF.field(n).offset for n in ("len", "pkt_type", "protocol", "wire_len")}
 _RUN = {name: getattr(RunState, name).offset for name, _ in RunState._fields_}
 _OUT = {name: getattr(OutBuffer, name).offset for name, _ in OutBuffer._fields_}
 _STOP = {name: getattr(ReplayStop, name).offset for name, _ in ReplayStop._fields_}
@@ -99,16 +145,22 @@ _ENTRY_SIZE = ctypes.sizeof(IndexEntry)
 
 
 def _build(module: ir.Module) -> None:
-    # void replay(entry, run, ctx, file, entries, n, start, packet, pointers, outs, ts_mode, stop)
-    args = [I64] * 12
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name="pybpf_xdp_replay")
-    entry, run, ctx, file, entries, n, start, packet, ptrs, outs, ts_mode, stop = fn.args
+    _build_loop(module, XDP_LOOP)
+    _build_loop(module, SKB_LOOP)
+
+
+def _build_loop(module: ir.Module, kind: LoopKind) -> None:
+    # void replay(entry, run, ctx, file, entries, n, start, packet, pointers, outs, ts_mode,
+    #             stop, ctx_template)
+    args = [I64] * 13
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name=kind.symbol)
+    entry, run, ctx, file, entries, n, start, packet, ptrs, outs, ts_mode, stop, template = fn.args
     program_type = ir.FunctionType(I64, [I64] * 6 + [PTR])
 
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     index = b.alloca(I64, name="index")
     b.store(start, index)
-    head = b.add(packet, i64(XDP_PACKET_HEADROOM))
+    head = b.add(packet, i64(kind.headroom))
     loop = fn.append_basic_block("loop")
     b.branch(loop)
 
@@ -133,7 +185,7 @@ def _build(module: ir.Module) -> None:
     i = b.load(index)
     b = guard(b, b.icmp_unsigned(">=", i, n), StopReason.DONE, "done")
     # Room for one more record in every action's buffer (the verdict is not known yet).
-    for k in range(len(ACTIONS)):
+    for k in range(len(kind.buckets)):
         out = b.add(outs, i64(k * _OUT_SIZE))
         used = load(b, b.add(out, i64(_OUT["length"])), I64)
         cap = load(b, b.add(out, i64(_OUT["capacity"])), I64)
@@ -143,7 +195,8 @@ def _build(module: ir.Module) -> None:
     data_at = load(b, b.add(e, i64(_ENTRY["data"])), I64)
     record_at = load(b, b.add(e, i64(_ENTRY["record"])), I64)
     length = b.zext(load(b, b.add(e, i64(_ENTRY["length"])), I32), I64)
-    b = guard(b, b.icmp_unsigned(">", length, i64(LINEAR_MAX)), StopReason.TOO_LONG, "long")
+    too_long = b.icmp_unsigned(">", length, i64(kind.linear_max))
+    b = guard(b, too_long, StopReason.TOO_LONG, "long")
 
     # The frame, as a driver would place it; the pointers a previous run moved, reset.
     for name, amount in (("frames", i64(1)), ("bytes", length)):
@@ -153,6 +206,8 @@ def _build(module: ir.Module) -> None:
     store(b, head, slot_address(b, "data_meta"))
     store(b, head, slot_address(b, "data"))
     store(b, b.add(head, length), slot_address(b, "data_end"))
+    if kind.skb:
+        _skb_context(b, ctx, template, head, length, packet, slot_address)
     store(b, i32(0), b.add(run, i64(_RUN["tail_calls"])))
     program = b.inttoptr(entry, program_type.as_pointer())
     zero = i64(0)
@@ -178,12 +233,13 @@ def _build(module: ir.Module) -> None:
     result = b.phi(I64)
     result.add_incoming(r0, ran)
     result.add_incoming(tail_r0, tail_done)
-    action = b.and_(result, i64(0xFFFFFFFF))
-    valid = b.icmp_unsigned("<", action, i64(len(ACTIONS)))
+    # The bucket: r0 as a signed 32-bit value, plus the kind's bias.
+    action = b.add(b.sext(b.trunc(result, I32), I64), i64(kind.bias))
+    valid = b.icmp_unsigned("<", action, i64(len(kind.buckets)))
     invalid_at = b.add(stop, i64(_STOP["invalid"]))
     invalid = load(b, invalid_at, I64)
     store(b, b.select(valid, invalid, b.add(invalid, i64(1))), invalid_at)
-    bucket = b.select(valid, action, i64(0))  # unknown actions are aborts (the kernel's)
+    bucket = b.select(valid, action, i64(0))  # unknown: aborted (XDP), unspec (tc)
     out = b.add(outs, b.mul(bucket, i64(_OUT_SIZE)))
     start_ptr = load(b, slot_address(b, "data"), I64)
     end_ptr = load(b, slot_address(b, "data_end"), I64)
@@ -212,7 +268,37 @@ def _build(module: ir.Module) -> None:
     b.branch(loop)
 
 
-_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_uint64] * 12))
+def _skb_context(b, ctx, template, head, length, packet, slot_address) -> None:
+    """The __sk_buff of a new frame: the template, then what eth_type_trans derives."""
+    memcpy(b, ctx, template, i64(SK_BUFF.size))
+    store(b, b.trunc(length, I32), b.add(ctx, i64(_SKB_FIELD["len"])))
+    store(b, b.trunc(length, I32), b.add(ctx, i64(_SKB_FIELD["wire_len"])))
+    # pkt_type: all-zero destination (the loopback device's address) PACKET_HOST (0),
+    # another group address PACKET_MULTICAST (2), the rest PACKET_OTHERHOST (3).
+    low = load(b, head, I32)
+    high = b.zext(load(b, b.add(head, i64(4)), ir.IntType(16)), I32)
+    host = b.icmp_unsigned("==", b.or_(low, high), i32(0))
+    group = b.icmp_unsigned("!=", b.and_(load(b, head, I8), ir.Constant(I8, 1)), ir.Constant(I8, 0))
+    pkt_type = b.select(host, i32(0), b.select(group, i32(2), i32(3)))
+    store(b, pkt_type, b.add(ctx, i64(_SKB_FIELD["pkt_type"])))
+    # protocol: the EtherType, or for an 802.3 length field ETH_P_802_3 (1) when the
+    # payload starts ffff (raw IPX), else ETH_P_802_2 (4); kept in network byte order.
+    be = b.zext(b.bswap(load(b, b.add(head, i64(12)), ir.IntType(16))), I32)
+    raw = b.icmp_unsigned(
+        "==", load(b, b.add(head, i64(14)), ir.IntType(16)), ir.Constant(ir.IntType(16), 0xFFFF)
+    )
+    llc = b.select(raw, i32(1), i32(4))
+    proto = b.select(b.icmp_unsigned("<", be, i32(0x600)), llc, be)
+    swapped = b.zext(b.bswap(b.trunc(proto, ir.IntType(16))), I32)
+    store(b, swapped, b.add(ctx, i64(_SKB_FIELD["protocol"])))
+    # The buffer around the frame (growing helpers may have moved to a bigger one).
+    store(b, packet, slot_address(b, "head"))
+    store(b, b.add(packet, i64(PAGE_SIZE - SKB_SHARED_INFO)), slot_address(b, "end"))
 
-REPLAY_LOOP = NativeModule("xdp_replay", _build, {"pybpf_xdp_replay": _PROTO})
-"""The native module holding `pybpf_xdp_replay`."""
+
+_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_uint64] * 13))
+
+REPLAY_LOOP = NativeModule(
+    "capture_replay", _build, {XDP_LOOP.symbol: _PROTO, SKB_LOOP.symbol: _PROTO}
+)
+"""The native module holding `pybpf_xdp_replay` and `pybpf_skb_replay`."""

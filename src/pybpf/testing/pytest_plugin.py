@@ -17,7 +17,7 @@ any test run:
   `assert snapshot == {key: value}` shows the entries added, removed and
   changed.
 * `bpf_replay(program, capture, out_dir=None)`: a capture replayed through
-  an XDP program (`hooks.xdp_replay`).
+  an XDP program (`hooks.replay`).
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ def bpf_maps() -> Callable[[Any], Any]:
 def bpf_replay(tmp_path: Path) -> Callable[..., Any]:
     """Replay a capture through an XDP program: `bpf_replay(program, "in.pcap", out_dir=None)`
     → `ReplayResult` (frames per action; `out_dir=True` writes to the test's tmp_path)."""
-    from ..hooks.xdp_replay import replay_xdp
+    from ..hooks.replay import replay_xdp
 
     def replay(program: Any, capture: str | Path, out_dir: Any = None) -> Any:
         where = tmp_path / "replay" if out_dir is True else out_dir

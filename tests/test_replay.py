@@ -1,4 +1,4 @@
-"""Capture replay through XDP programs (hooks/xdp_replay.py, `pybpf xdp replay`).
+"""Capture replay through XDP and tc programs (hooks/replay.py, `pybpf xdp replay`, `pybpf tc replay`).
 
 The reference for every frame is pybpf's own test run of the same program
 (`Program.test_run`, checked against the kernel's BPF_PROG_TEST_RUN by the
@@ -18,7 +18,7 @@ import pytest
 import pybpf
 from pybpf.cli.main import main
 from pybpf.hooks.captures import Capture, CaptureError
-from pybpf.hooks.xdp_replay import ACTIONS, ReplayResult, replay_xdp
+from pybpf.hooks.replay import ACTIONS, ReplayResult, replay_xdp
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CAPTURES = Path(__file__).parent / "data" / "captures"
@@ -176,7 +176,7 @@ def test_an_interrupt_keeps_what_ran(tmp_path) -> None:
 def test_only_xdp_programs_replay() -> None:
     with pybpf.load(EXAMPLES / "tc_rewrite.o", engine="jit") as obj:
         prog = next(iter(obj.programs.values()))
-        with pytest.raises(pybpf.errors.NotSupportedError, match="xdp replay runs XDP"):
+        with pytest.raises(pybpf.errors.NotSupportedError, match="xdp replay runs xdp programs"):
             replay_xdp(prog, CAPTURES / "veth.pcap")
 
 
@@ -204,3 +204,63 @@ def test_cli_replay_text_json_and_exit_codes(tmp_path, capsys) -> None:
     assert err.count("\n") == 2 and "bad.pcap: not a pcap or pcapng file" in err
     tc = str(EXAMPLES / "tc_rewrite.o")
     assert main(["xdp", "replay", tc, "--pcap", str(CAPTURES / "veth.pcap")]) == 1
+
+
+# -- tc --------------------------------------------------------------------------------
+
+
+def test_tc_replay_gives_each_frame_its_test_run(tmp_path) -> None:
+    from pybpf.hooks.replay import TC_VERDICTS, replay_tc
+    from pybpf.testing.packets import arp_frame, ipv6_frame, tcp_packet, udp_packet
+
+    frames = _frames(CAPTURES / "veth.pcap") + [
+        udp_packet(dport=53),  # rewritten to 5353, TTL decremented
+        udp_packet(dport=53, ttl=1),  # shot
+        tcp_packet(ttl=9),
+        arp_frame(),
+        ipv6_frame(),
+        bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x00\x2e" + b"\xff\xff" + bytes(44),  # 802.3
+    ]
+    path = tmp_path / "in.pcap"
+    _pcap(path, frames)
+    obj_path = EXAMPLES / "tc_rewrite.o"
+    with pybpf.load(obj_path, engine="jit") as obj:
+        result = replay_tc(obj.programs["tc_rewrite"], path, tmp_path / "out", batch=7)
+        rewritten = dict(obj.maps[".bss"].items())
+    with pybpf.load(obj_path, engine="jit") as obj:
+        prog = obj.programs["tc_rewrite"]
+        expected = []
+        for frame in frames:
+            run = prog.test_run(data=frame)
+            signed = run.retval - (1 << 32) if run.retval >> 31 else run.retval
+            expected.append((TC_VERDICTS[signed + 1], run.data_out))
+        assert rewritten == dict(obj.maps[".bss"].items())
+    assert result.frames == len(frames)
+    assert {v for v, _ in expected} == {"ok", "shot"}
+    for verdict in TC_VERDICTS:
+        want = [data for v, data in expected if v == verdict]
+        assert result.actions[verdict].frames == len(want), verdict
+        out = tmp_path / "out" / f"{verdict}.pcap"
+        assert (_frames(out) if out.exists() else []) == want, verdict
+
+
+def test_tc_replay_skips_frames_too_long_for_an_skb(tmp_path) -> None:
+    from pybpf.hooks.replay import replay_tc
+    from pybpf.testing.packets import udp_packet
+
+    path = tmp_path / "in.pcap"
+    _pcap(path, [udp_packet(), udp_packet(payload=bytes(4000)), udp_packet()])
+    with pybpf.load(EXAMPLES / "tc_rewrite.o", engine="jit") as obj:
+        result = replay_tc(obj.programs["tc_rewrite"], path)
+    assert result.frames == 3 and result.skipped == 1
+    assert result.actions["ok"].frames == 2
+
+
+def test_cli_tc_replay(tmp_path, capsys) -> None:
+    tc = str(EXAMPLES / "tc_rewrite.o")
+    assert main(["tc", "replay", tc, "--pcap", str(CAPTURES / "veth.pcap"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["actions"]["ok"]["frames"] == 42
+    xdp = str(EXAMPLES / "xdp_firewall.o")
+    assert main(["tc", "replay", xdp, "--pcap", str(CAPTURES / "veth.pcap")]) == 1
+    assert "tc replay runs sched_cls or sched_act programs" in capsys.readouterr().err

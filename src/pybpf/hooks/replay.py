@@ -1,4 +1,4 @@
-"""Replaying a capture through an XDP program: verdicts, counters, one capture per action.
+"""Replaying a capture through an XDP or tc program: verdicts, counters, one capture each.
 
 `replay_xdp(program, capture_path, out_dir)` runs every frame of a pcap or
 pcapng file through a verified XDP program in the JIT, as a driver would
@@ -7,7 +7,12 @@ hand it over (`hooks.packets.XdpFrame`), and returns a `ReplayResult`
 program left them (after adjust_head/tail/meta and rewrites), go to
 `<action>.pcap` there (`pass.pcap`, `drop.pcap`, `tx.pcap`, …), with the
 timestamps of their input records (pcap input; pcapng timestamps are
-written as 0).
+written as 0). `replay_tc` does the same for a tc program (sched_cls or
+sched_act) with each frame as an sk_buff on ingress
+(`hooks.packets.SkbPacket`), one capture per verdict (`ok.pcap`,
+`shot.pcap`, `redirect.pcap`, …); a frame longer than an sk_buff of one
+page holds (3712 bytes) is not run, as the kernel's test run refuses it,
+and is counted in `skipped`.
 
 The loop over frames is native (`replay_loop`); Python steps in only for a
 frame longer than an XDP frame's linear part (run as a multi-buffer frame,
@@ -27,14 +32,26 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotSupportedError, PybpfError
+from ..platform.contexts import SK_BUFF
 from ..platform.program_type_info import context_access
 from ..platform.program_types import ProgramType
 from .capture_index import Kind
 from .captures import Capture, PcapWriter
-from .packets import XdpFrame
-from .replay_loop import ACTIONS, LINEAR_MAX, REPLAY_LOOP, OutBuffer, ReplayStop, StopReason, TsMode
+from .packets import SkbPacket, XdpFrame, skb_metadata
+from .replay_loop import (
+    ACTIONS,
+    REPLAY_LOOP,
+    SKB_LOOP,
+    TC_VERDICTS,
+    XDP_LOOP,
+    LoopKind,
+    OutBuffer,
+    ReplayStop,
+    StopReason,
+    TsMode,
+)
 
-__all__ = ["ACTIONS", "ReplayResult", "replay_xdp"]
+__all__ = ["ACTIONS", "TC_VERDICTS", "ReplayResult", "replay_tc", "replay_xdp"]
 
 OUT_BUFFER = 1 << 22
 """Bytes of pcap records each action's buffer holds between two writes."""
@@ -50,13 +67,13 @@ class ActionCount:
 
 @dataclass
 class ReplayResult:
-    """What a replay saw: frames and bytes read, per action, the runs that faulted."""
+    """What a replay saw: frames and bytes read, per action (XDP) or verdict (tc), the runs
+    that faulted, the frames too long to run (`skipped`, tc)."""
 
     frames: int = 0
     bytes: int = 0
-    actions: dict[str, ActionCount] = field(
-        default_factory=lambda: {a: ActionCount() for a in ACTIONS}
-    )
+    actions: dict[str, ActionCount] = field(default_factory=dict)
+    skipped: int = 0
     invalid_actions: int = 0
     faults: int = 0
     first_fault: str | None = None
@@ -71,6 +88,7 @@ class ReplayResult:
             "bytes": self.bytes,
             "actions": {a: {"frames": c.frames, "bytes": c.bytes} for a, c in self.actions.items()},
             "invalid_actions": self.invalid_actions,
+            "skipped": self.skipped,
             "faults": self.faults,
             "first_fault": self.first_fault,
             "seconds": round(self.seconds, 6),
@@ -82,9 +100,10 @@ class ReplayResult:
 class _Outputs:
     """The per-action native buffers and, with an output directory, their pcap files."""
 
-    def __init__(self, out_dir: Path | None, nanoseconds: bool) -> None:
-        self.array = (OutBuffer * len(ACTIONS))()
-        self._buffers = [ctypes.create_string_buffer(OUT_BUFFER) for _ in ACTIONS]
+    def __init__(self, names: tuple[str, ...], out_dir: Path | None, nanoseconds: bool) -> None:
+        self.names = names
+        self.array = (OutBuffer * len(names))()
+        self._buffers = [ctypes.create_string_buffer(OUT_BUFFER) for _ in names]
         for out, buf in zip(self.array, self._buffers, strict=True):
             out.base, out.capacity = ctypes.addressof(buf), OUT_BUFFER
         self._dir = out_dir
@@ -93,7 +112,7 @@ class _Outputs:
 
     def flush(self) -> None:
         """Write what the buffers hold to the action files and empty them."""
-        for action, out, buf in zip(ACTIONS, self.array, self._buffers, strict=True):
+        for action, out, buf in zip(self.names, self.array, self._buffers, strict=True):
             if out.length and self._dir is not None:
                 self._writer(action).write_raw(ctypes.string_at(buf, out.length))
             out.length = 0
@@ -101,7 +120,7 @@ class _Outputs:
     def add(self, action: str, frame: bytes, stamp: tuple[int, int]) -> None:
         """One frame handled in Python, after whatever the buffers hold."""
         self.flush()
-        out = self.array[ACTIONS.index(action)]
+        out = self.array[self.names.index(action)]
         out.frames += 1
         out.bytes += len(frame)
         if self._dir is not None:
@@ -122,11 +141,15 @@ class _Outputs:
             writer.close()
 
 
-def _jit_engine(program: Any) -> Any:
-    if program.prog_type != ProgramType.XDP:
+_TC_TYPES = (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT)
+
+
+def _jit_engine(program: Any, types: tuple[ProgramType, ...], command: str) -> Any:
+    if program.prog_type not in types:
+        wanted = " or ".join(t.name.lower() for t in types)
         raise NotSupportedError(
             f"{program.name} is a {program.prog_type.name.lower()} program; "
-            "xdp replay runs XDP programs"
+            f"{command} runs {wanted} programs"
         )
     engine = program.engine
     if not hasattr(engine, "open_native_run"):
@@ -148,37 +171,78 @@ def replay_xdp(
 
     `progress(bytes_done, bytes_total)` is called after each batch; `result`,
     if given, is filled in (and holds what ran when an interrupt stops the
-    replay). Raises
-    `CaptureError` at a damaged capture (after counting and writing the
-    frames before the damage), `NotSupportedError` for a program that is
-    not XDP or not in the JIT.
+    replay). Raises `CaptureError` at a damaged capture (after counting and
+    writing the frames before the damage), `NotSupportedError` for a program
+    that is not XDP or not in the JIT.
     """
-    engine = _jit_engine(program)
+    engine = _jit_engine(program, (ProgramType.XDP,), "xdp replay")
+    return _replay(engine, XDP_LOOP, capture_path, out_dir, progress, batch, result)
+
+
+def replay_tc(
+    program: Any,
+    capture_path: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 65536,
+    result: ReplayResult | None = None,
+) -> ReplayResult:
+    """Run every frame of `capture_path` through tc `program` (sched_cls or sched_act) as
+    sk_buffs; as `replay_xdp`, with tc verdicts (`TC_VERDICTS`) for actions."""
+    engine = _jit_engine(program, _TC_TYPES, "tc replay")
+    return _replay(engine, SKB_LOOP, capture_path, out_dir, progress, batch, result)
+
+
+class _Hook:
+    """The packet and context one replay reuses for every frame, and its template."""
+
+    def __init__(self, engine: Any, kind: LoopKind) -> None:
+        self.kind = kind
+        if kind.skb:
+            access = context_access(ProgramType.SCHED_CLS)
+            image = bytearray(SK_BUFF.size)
+            skb_metadata(image, bytes(14), length=0, with_socket=False)  # ifindex: loopback
+            self._template = (ctypes.c_ubyte * len(image)).from_buffer_copy(image)
+            self.frame: Any = SkbPacket(
+                engine.memory, access, bytes(kind.linear_max), bytes(image), at_l2=True
+            )
+            self.template = ctypes.addressof(self._template)
+        else:
+            access = context_access(ProgramType.XDP)
+            self.frame = XdpFrame(engine.memory, access, bytes(kind.linear_max))
+            self.template = 0
+
+    def data(self) -> bytes:
+        """The frame as the last run left it (data to data_end)."""
+        p = self.frame.pointers
+        return self.frame.packet.read(p["data"], p["data_end"])
+
+
+def _replay(engine, kind, capture_path, out_dir, progress, batch, result) -> ReplayResult:
     out_path = Path(out_dir) if out_dir is not None else None
     if out_path is not None:
         out_path.mkdir(parents=True, exist_ok=True)
     result = result if result is not None else ReplayResult()
+    result.actions = {a: ActionCount() for a in kind.buckets}
     with Capture(capture_path) as capture:
         ts_mode = {Kind.PCAP_LE: TsMode.COPY, Kind.PCAP_BE: TsMode.SWAP}.get(
             capture.kind, TsMode.ZERO
         )
-        outputs = _Outputs(out_path, capture.nanoseconds)
-        access = context_access(ProgramType.XDP)
-        frame = XdpFrame(engine.memory, access, bytes(LINEAR_MAX))
-        slot = engine.open_native_run(frame.ctx)
+        outputs = _Outputs(kind.buckets, out_path, capture.nanoseconds)
+        hook = _Hook(engine, kind)
+        slot = engine.open_native_run(hook.frame.ctx)
         stop = ReplayStop()
         started = time.perf_counter()
         try:
-            loop = REPLAY_LOOP.function("pybpf_xdp_replay")
+            loop = REPLAY_LOOP.function(kind.symbol)
             for entries in capture.batches(batch):
                 _run_batch(
-                    loop, engine, slot, frame, capture, entries, outputs, stop, ts_mode, result
+                    loop, engine, slot, hook, capture, entries, outputs, stop, ts_mode, result
                 )
                 if progress is not None:
-                    progress(
-                        entries[len(entries) - 1].data + entries[len(entries) - 1].length,
-                        capture.size,
-                    )
+                    last = entries[len(entries) - 1]
+                    progress(last.data + last.length, capture.size)
         except BaseException as stopped:
             # Ctrl-C (KeyboardInterrupt, or the CLI's own interrupt exception) between
             # two native calls: what ran is counted and written below.
@@ -187,20 +251,21 @@ def replay_xdp(
         finally:
             result.seconds = time.perf_counter() - started
             engine.close_native_run(slot)
-            frame.release()
+            hook.frame.release()
             outputs.close()
             result.invalid_actions = stop.invalid
             result.frames, result.bytes = stop.frames, stop.bytes
-            for action, out in zip(ACTIONS, outputs.array, strict=True):
+            for action, out in zip(kind.buckets, outputs.array, strict=True):
                 result.actions[action].frames += out.frames
                 result.actions[action].bytes += out.bytes
             result.outputs = {a: str(w.path) for a, w in outputs.writers.items()}
     return result
 
 
-def _run_batch(loop, engine, slot, frame, capture, entries, outputs, stop, ts_mode, result) -> None:
+def _run_batch(loop, engine, slot, hook, capture, entries, outputs, stop, ts_mode, result) -> None:
     n = len(entries)
     base = ctypes.addressof(entries)
+    frame = hook.frame
     i = 0
     while i < n:
         loop(
@@ -216,6 +281,7 @@ def _run_batch(loop, engine, slot, frame, capture, entries, outputs, stop, ts_mo
             ctypes.addressof(outputs.array),
             int(ts_mode),
             ctypes.addressof(stop),
+            hook.template,
         )
         i = stop.index
         reason = StopReason(stop.reason)
@@ -226,46 +292,49 @@ def _run_batch(loop, engine, slot, frame, capture, entries, outputs, stop, ts_mo
             continue
         entry = entries[i]
         stamp = capture.timestamp(entry)
+        i += 1
         if reason == StopReason.TOO_LONG:  # the native loop counts the frames it runs
             stop.frames += 1
             stop.bytes += entry.length
-        if reason == StopReason.TOO_LONG:
-            action, data = _run_in_python(engine, capture.frame(entry), result)
+            if hook.kind.skb:  # the kernel's test run refuses such an skb too
+                result.skipped += 1
+                continue
+            action, data = _run_in_python(engine, capture.frame(entry), result, stop)
         else:  # IN_PYTHON: the run is half done; finish it as the engine would
             try:
-                action = _action(engine.finish_native_run(slot, stop.r0), stop)
+                action = _action(hook.kind, engine.finish_native_run(slot, stop.r0), stop)
             except PybpfError as error:
-                action = _fault(result, error)
-            p = frame.pointers
-            data = frame.packet.read(p["data"], p["data_end"])
+                action = _fault(result, hook.kind)
+                result.first_fault = result.first_fault or str(error)
+            data = hook.data()
         outputs.add(action, data, stamp)
-        i += 1
 
 
-def _action(r0: int, stop: ReplayStop) -> str:
-    action = r0 & 0xFFFFFFFF
-    if action < len(ACTIONS):
-        return ACTIONS[action]
+def _action(kind: LoopKind, r0: int, stop: ReplayStop) -> str:
+    value = r0 & 0xFFFFFFFF
+    bucket = (value - (1 << 32) if value >> 31 else value) + kind.bias
+    if 0 <= bucket < len(kind.buckets):
+        return kind.buckets[bucket]
     stop.invalid += 1
-    return "aborted"
+    return kind.buckets[0]
 
 
-def _fault(result: ReplayResult, error: Exception) -> str:
+def _fault(result: ReplayResult, kind: LoopKind) -> str:
     result.faults += 1
-    if result.first_fault is None:
-        result.first_fault = str(error)
-    return "aborted"
+    return kind.buckets[0]
 
 
-def _run_in_python(engine: Any, data: bytes, result: ReplayResult) -> tuple[str, bytes]:
-    """A frame longer than the linear part: a multi-buffer frame, as a test run builds it."""
+def _run_in_python(
+    engine: Any, data: bytes, result: ReplayResult, stop: ReplayStop
+) -> tuple[str, bytes]:
+    """A frame longer than the linear part: a multi-buffer XDP frame, as a test run builds it."""
     access = context_access(ProgramType.XDP)
     frame = XdpFrame(engine.memory, access, data)
     try:
-        r0 = engine.run(frame.ctx)
-        action = ACTIONS[r0 & 0xFFFFFFFF] if (r0 & 0xFFFFFFFF) < len(ACTIONS) else "aborted"
+        action = _action(XDP_LOOP, engine.run(frame.ctx), stop)
     except PybpfError as error:
-        action = _fault(result, error)
+        action = _fault(result, XDP_LOOP)
+        result.first_fault = result.first_fault or str(error)
     finally:
         frame.release()
     p = frame.pointers

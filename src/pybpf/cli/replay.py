@@ -1,0 +1,116 @@
+"""What `pybpf xdp replay` and `pybpf tc replay` share: loading, options, the summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .main import BadInput, Interrupted
+from .map import map_entries, map_report, print_map
+from .prog import _parse_map_option, _pick_program
+
+
+def run_replay(
+    replay: Callable[..., Any],
+    obj_path: Path,
+    pcap: Path,
+    section: str | None,
+    program: str | None,
+    out: Path | None,
+    maps: list[str] | None,
+    as_json: bool,
+) -> None:
+    """Load OBJ, pick the program, set --map entries, replay, print the summary.
+
+    Ctrl-C and a damaged capture still print what ran (then exit 130 / 2)."""
+    from ..hooks.captures import CaptureError
+    from ..hooks.replay import ReplayResult
+    from ..object import load
+
+    if not pcap.is_file():
+        raise BadInput(f"--pcap {pcap}: no such file")
+    updates = [_parse_map_option(option) for option in maps or ()]
+    with load(obj_path, engine="jit") as obj:
+        prog = _pick_program(obj, section, program)
+        for other in obj.programs.values():
+            other.autoload = other is prog
+        for name, key, value in updates:
+            if name not in obj.maps:
+                known = ", ".join(obj.maps) or "none"
+                raise BadInput(f"--map {name}: {obj.path} has no such map (maps: {known})")
+            obj.maps[name].update(key, value)
+        result = ReplayResult()
+        try:
+            with _progress(pcap, enabled=not as_json) as progress:
+                replay(prog, pcap, out, progress=progress, result=result)
+        except (Interrupted, CaptureError) as stopped:
+            # What ran before Ctrl-C or the damage is counted and written: show it.
+            result.interrupted = isinstance(stopped, Interrupted)
+            _report(prog, obj, result, as_json)
+            raise
+        _report(prog, obj, result, as_json)
+
+
+class _progress:
+    """A progress bar on stderr for long captures (a terminal only)."""
+
+    def __init__(self, path: Path, *, enabled: bool) -> None:
+        size = path.stat().st_size
+        self._bar: Any = None
+        if enabled and sys.stderr.isatty() and size > 64 << 20:
+            import click
+
+            self._bar = click.progressbar(length=size, label=path.name, file=sys.stderr)
+        self._done = 0
+
+    def __enter__(self) -> Any:
+        if self._bar is None:
+            return None
+        self._bar.__enter__()
+
+        def update(done: int, _total: int) -> None:
+            self._bar.update(done - self._done)
+            self._done = done
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+def _report(prog: Any, obj: Any, result: Any, as_json: bool) -> None:
+    live = obj.maps.live()
+    reports = [
+        map_report(m, entries) for m in live.values() if (entries := map_entries(m, skip_zero=True))
+    ]
+    if as_json:
+        record = {"program": prog.name, **result.as_dict(), "maps": reports}
+        typer.echo(json.dumps(record))
+        return
+    rate = result.frames / result.seconds if result.seconds else 0.0
+    state = " (interrupted)" if result.interrupted else ""
+    typer.echo(
+        f"{prog.name}: {result.frames} frames, {result.bytes} bytes in {result.seconds:.3f} s"
+        f" ({rate:,.0f} frames/s){state}"
+    )
+    typer.echo(f"{'verdict':<12}{'frames':>10}{'bytes':>12}  file")
+    for action, count in result.actions.items():
+        if count.frames:
+            where = result.outputs.get(action, "")
+            typer.echo(f"{action:<12}{count.frames:>10}{count.bytes:>12}  {where}".rstrip())
+    if result.invalid_actions:
+        first = next(iter(result.actions), "the first")
+        typer.echo(f"{result.invalid_actions} frames got an unknown verdict (counted as {first})")
+    if result.skipped:
+        typer.echo(f"{result.skipped} frames too long for an sk_buff of one page: not run")
+    if result.faults:
+        first = next(iter(result.actions), "the first")
+        typer.echo(f"{result.faults} runs faulted (counted as {first}): {result.first_fault}")
+    for report in reports:
+        print_map(report)
