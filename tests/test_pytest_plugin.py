@@ -102,3 +102,14 @@ def test_frame_diff_and_map_diff() -> None:
         "01000000: expected 0600, got 0500",
         "missing 02000000: 0000",
     ]
+
+
+def test_bpf_replay_fixture_takes_xdp_and_tc_programs(bpf_object, bpf_replay, tmp_path) -> None:
+    # The plugin is loaded in this suite too (pybpf's entry point): its fixtures work here.
+    capture = ROOT / "tests" / "data" / "captures" / "veth.pcap"
+    tc = bpf_object(ROOT / "examples" / "tc_rewrite.o")
+    result = bpf_replay(tc.programs["tc_rewrite"], capture, out_dir=True)
+    assert result.actions["ok"].frames == 42
+    assert (tmp_path / "replay" / "ok.pcap").exists()
+    xdp = bpf_object(ROOT / "examples" / "xdp_firewall.o")
+    assert bpf_replay(xdp.programs["xdp_firewall"], capture).actions["pass"].frames == 42

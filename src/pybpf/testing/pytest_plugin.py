@@ -17,7 +17,7 @@ any test run:
   `assert snapshot == {key: value}` shows the entries added, removed and
   changed.
 * `bpf_replay(program, capture, out_dir=None)`: a capture replayed through
-  an XDP program (`hooks.replay`).
+  an XDP or tc program (`hooks.replay`).
 """
 
 from __future__ import annotations
@@ -344,13 +344,15 @@ def bpf_maps() -> Callable[[Any], Any]:
 
 @pytest.fixture
 def bpf_replay(tmp_path: Path) -> Callable[..., Any]:
-    """Replay a capture through an XDP program: `bpf_replay(program, "in.pcap", out_dir=None)`
-    → `ReplayResult` (frames per action; `out_dir=True` writes to the test's tmp_path)."""
-    from ..hooks.replay import replay_xdp
+    """Replay a capture through an XDP or tc program: `bpf_replay(program, "in.pcap",
+    out_dir=None)` → `ReplayResult` (frames per action or verdict; `out_dir=True` writes
+    to the test's tmp_path)."""
+    from ..hooks.replay import replay_tc, replay_xdp
 
     def replay(program: Any, capture: str | Path, out_dir: Any = None) -> Any:
         where = tmp_path / "replay" if out_dir is True else out_dir
-        return replay_xdp(program, capture, where)
+        tc = getattr(program.prog_type, "name", "") in ("SCHED_CLS", "SCHED_ACT")
+        return (replay_tc if tc else replay_xdp)(program, capture, where)
 
     return replay
 
