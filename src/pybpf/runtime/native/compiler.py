@@ -184,14 +184,20 @@ class _Engine:
         self.cache.store(module.name, data)
 
     def add(self, name: str, text: str) -> None:
-        """Compile (or load from the cache) the module `name` with IR `text`."""
+        """Compile (or load from the cache) the module `name` with IR `text`.
+
+        The cache holds it under `name` and a digest of `text` and the
+        fingerprint: a caller that reuses a name for other IR (test harnesses
+        numbering their modules) never gets another module's machine code."""
         started = time.perf_counter()
         module = llvm.parse_assembly(text)
-        module.name = name
+        digest = hashlib.sha256(f"{self.fingerprint()}\n{text}".encode()).hexdigest()[:16]
+        cache_name = f"{name}-{digest}"
+        module.name = cache_name  # what MCJIT's cache callbacks see
         module.verify()
-        cached = self.cache.load(name)
+        cached = self.cache.load(cache_name)
         if cached is not None:
-            self._preloaded[name] = cached
+            self._preloaded[cache_name] = cached
         else:
             # Optimising is most of the work; skip it when the object is on
             # disk, since MCJIT then never looks at the IR's bodies.
@@ -200,7 +206,7 @@ class _Engine:
             builder.getModulePassManager().run(module, builder)
         self.engine.add_module(module)
         self.engine.finalize_object()
-        if self._preloaded.pop(name, None) is not None:
+        if self._preloaded.pop(cache_name, None) is not None:
             self.stats.loaded.append(name)
         else:
             self.stats.compiled.append(name)
