@@ -587,3 +587,29 @@ def test_jit_lookup_through_a_register_uses_the_table_or_python():
         assert jit.run() == 0x55
     finally:
         native_maps.MAP_OPS[row] = saved
+
+
+@pytest.mark.parametrize("helper", [H.SKB_LOAD_BYTES, H.SKB_STORE_BYTES])
+def test_skb_bytes_match_the_interpreter(helper):
+    # Random offsets (inside, at the edge, past the packet, past the helpers' limits),
+    # sizes and flags: r0, the buffer and the packet equal the Python helper's.
+    call = native(helper)
+    rng = random.Random(11)
+    for step in range(300):
+        offset = rng.choice([0, 1, 14, 30, len(IPV4) - 4, len(IPV4), 0xFFFF, 0x10000, 1 << 31])
+        size = rng.choice([1, 2, 4, 8, 16, 0])
+        flags = rng.choice([0, 1, 2, 3, 4, 1 << 33]) if helper == H.SKB_STORE_BYTES else 0
+        fill = rng.randbytes(16)
+        results = []
+        for packet in (
+            Packet(ProgramType.SCHED_CLS, IPV4, headroom=64),
+            Packet(ProgramType.SCHED_CLS, IPV4, headroom=64),
+        ):
+            buffer = Scratch(packet.memory).put(fill)
+            results.append((packet, buffer))
+        (n, n_buf), (p, p_buf) = results
+        got = call(n.ctx.start, offset, n_buf, size, flags, ctypes.addressof(n.state))
+        want = python(helper, p.env, p.ctx.start, offset, p_buf, size, flags)
+        assert got == want, (step, offset, size, flags)
+        assert n.bytes() == p.bytes(), (step, offset, size, flags)
+        assert ctypes.string_at(n_buf, 16) == ctypes.string_at(p_buf, 16), (step, offset, size)

@@ -1,4 +1,5 @@
-"""Native packet helpers for JIT-compiled programs: xdp_adjust_*, csum_diff, l3/l4_csum_replace.
+"""Native packet helpers for JIT-compiled programs: xdp_adjust_*, csum_diff, l3/l4_csum_replace,
+skb_load_bytes and skb_store_bytes.
 
 Each helper is one internal function of the program's module,
 ``i64 (i64 pointers, i64 r1, .., i64 r5)``, written after its Python
@@ -28,9 +29,11 @@ from ...platform.contexts import SK_BUFF, XDP_MD
 from ...platform.helper_ids import HelperId
 from ...runtime.linux_helpers.packet import (
     BPF_F_HDR_FIELD_MASK,
+    BPF_F_INVALIDATE_HASH,
     BPF_F_MARK_ENFORCE,
     BPF_F_MARK_MANGLED_0,
     BPF_F_PSEUDO_HDR,
+    BPF_F_RECOMPUTE_CSUM,
     CSUM_MANGLED_0,
     ENOTSUPP,
     ETH_HLEN,
@@ -39,9 +42,11 @@ from ...runtime.linux_helpers.packet import (
 )
 from ...runtime.memory import pointer_slot
 from ...runtime.native.irblocks import (
+    I1,
     I8,
     I32,
     I64,
+    PTR,
     branch,
     define,
     i64,
@@ -332,6 +337,59 @@ def _emitter(
     return emit
 
 
+def _skb_bytes(b: ir.IRBuilder, pointers: ir.Value, offset: ir.Value, size: ir.Value) -> ir.Value:
+    """i1: [data + offset, + size) lies inside the packet (skb->data to data_end)."""
+    data = _get(b, pointers, SK_BUFF, "data")
+    end = _get(b, pointers, SK_BUFF, "data_end")
+    return b.icmp_unsigned("<=", b.add(b.add(data, offset), size), end)
+
+
+def _build_skb_load_bytes(b: ir.IRBuilder, function: ir.Function) -> None:
+    # As linux_helpers.packet.skb_load_bytes: r4 bytes at offset r2 of skb->data to r3;
+    # -EFAULT with r3 zeroed when the offset is past 0xffff or the bytes past the packet.
+    pointers, _, r2, r3, r4, _ = function.args
+    offset, size = b.and_(r2, i64(_M32)), b.and_(r4, i64(_M32))
+    inside = b.and_(
+        b.icmp_unsigned("<=", offset, i64(0xFFFF)), _skb_bytes(b, pointers, offset, size)
+    )
+    copy, fail = function.append_basic_block("copy"), function.append_basic_block("fail")
+    b.cbranch(inside, copy, fail)
+    b.position_at_end(fail)
+    _mem(b, "llvm.memset", [pointer(b, r3), ir.Constant(I8, 0), size])
+    b.ret(neg_errno(errno.EFAULT))
+    b.position_at_end(copy)
+    source = b.add(_get(b, pointers, SK_BUFF, "data"), offset)
+    _mem(b, "llvm.memmove", [pointer(b, r3), pointer(b, source), size])
+    b.ret(i64(0))
+
+
+def _build_skb_store_bytes(b: ir.IRBuilder, function: ir.Function) -> None:
+    # As linux_helpers.packet.skb_store_bytes: r4 bytes from r3 to offset r2 of skb->data;
+    # -EINVAL for unknown flags, -EFAULT past the packet.
+    pointers, _, r2, r3, r4, r5 = function.args
+    allowed = BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH
+    bad_flags = b.icmp_unsigned("!=", b.and_(r5, i64(~allowed & (1 << 64) - 1)), i64(0))
+    return_if(b, bad_flags, neg_errno(errno.EINVAL), "flags")
+    offset, size = b.and_(r2, i64(_M32)), b.and_(r4, i64(_M32))
+    outside = b.or_(
+        b.icmp_unsigned(">", offset, i64(0x7FFFFFFF)),
+        b.not_(_skb_bytes(b, pointers, offset, size)),
+    )
+    return_if(b, outside, neg_errno(errno.EFAULT), "outside")
+    target = b.add(_get(b, pointers, SK_BUFF, "data"), offset)
+    _mem(b, "llvm.memmove", [pointer(b, target), pointer(b, r3), size])
+    b.ret(i64(0))
+
+
+def _mem(b: ir.IRBuilder, intrinsic: str, args: list[ir.Value]) -> None:
+    """llvm.memset / llvm.memmove with a non-volatile flag."""
+    second = I8 if intrinsic == "llvm.memset" else PTR
+    function = b.module.declare_intrinsic(
+        intrinsic, [PTR, I64] if second is I8 else [PTR, PTR, I64]
+    )
+    b.call(function, [*args, ir.Constant(I1, 0)])
+
+
 EMITTERS = {
     HelperId.XDP_ADJUST_HEAD: _emitter(
         "xdp_adjust_head", _build_adjust_head, HelperId.XDP_ADJUST_HEAD
@@ -345,5 +403,11 @@ EMITTERS = {
     HelperId.L3_CSUM_REPLACE: _emitter("l3_csum_replace", _build_l3, HelperId.L3_CSUM_REPLACE),
     HelperId.L4_CSUM_REPLACE: _emitter("l4_csum_replace", _build_l4, HelperId.L4_CSUM_REPLACE),
     HelperId.CSUM_DIFF: _emitter("csum_diff", _build_csum_diff, HelperId.CSUM_DIFF, False),
+    HelperId.SKB_LOAD_BYTES: _emitter(
+        "skb_load_bytes", _build_skb_load_bytes, HelperId.SKB_LOAD_BYTES
+    ),
+    HelperId.SKB_STORE_BYTES: _emitter(
+        "skb_store_bytes", _build_skb_store_bytes, HelperId.SKB_STORE_BYTES
+    ),
 }
 """Helper id → emitter, for `helpers_ir` to register."""
