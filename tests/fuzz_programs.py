@@ -627,12 +627,16 @@ class Harness:
 
     def verify(self, insns: Sequence[Instruction]) -> Report:
         """The verdict of `verify_program` with the loader's options (`AnalysisOptions.for_load`),
-        without allow_ptr_leaks if the harness was made so."""
+        without root's allow_ptr_leaks and allow_uninit_stack if the harness was made so."""
         from pybpf.verifier.program import verify_program
 
         prog, obj = self.object_spec(insns)
         options = AnalysisOptions.for_load()
+        # Root's two permissions go together, as in the kernel (both follow
+        # bpf_capable): pointers may leak, and stack bytes never written (or
+        # holding a spilled pointer) may be read.
         options.allow_ptr_leaks = self.allow_ptr_leaks
+        options.allow_uninit_stack = self.allow_ptr_leaks
         return verify_program(prog, obj, prog_type="xdp", options=options)
 
     def link(self, insns: Sequence[Instruction]) -> list[Instruction]:

@@ -8,8 +8,9 @@ random packets. r0, the packet after the run and every map's contents must
 be identical after every run. Programs calling helpers whose results
 depend on the moment or on a random generator (ktime, prandom) are left
 out, since their results legitimately differ. Programs are verified without
-the root loader's allow_ptr_leaks: a program that returns or stores an
-address would give each engine's own address, which is no disagreement.
+the root loader's allow_ptr_leaks and allow_uninit_stack: a program that
+returns or stores an address, or reads stack bytes it never wrote, would
+give each engine's own addresses or leftovers, which is no disagreement.
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ class MutatedDifferential:
         original = a_obj.programs[name]
         spec = replace(original.spec, instructions=tuple(insns))
         options = AnalysisOptions.for_load()
-        options.allow_ptr_leaks = False
+        options.allow_ptr_leaks = options.allow_uninit_stack = False
         report = verify_program(
             spec, a_obj.spec, prog_type=original.verifier_prog_type, options=options
         )
