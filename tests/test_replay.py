@@ -197,11 +197,19 @@ def test_cli_replay_text_json_and_exit_codes(tmp_path, capsys) -> None:
     assert record["actions"]["pass"]["frames"] == 35
     assert {m["name"] for m in record["maps"]} == {"rules", "verdicts"}
     assert main(["xdp", "replay", obj, "--pcap", str(tmp_path / "none.pcap")]) == 2
+    capsys.readouterr()
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"not a capture at all")
     assert main(["xdp", "replay", obj, "--pcap", str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "bad.pcap: not a pcap or pcapng file" in err
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "bad.pcap: not a pcap or pcapng file" in captured.err
+    assert captured.out == ""  # no summary of a replay that never started
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((CAPTURES / "veth.pcap").read_bytes()[:-30])
+    assert main(["xdp", "replay", obj, "--pcap", str(cut)]) == 2
+    captured = capsys.readouterr()
+    assert "xdp_firewall: 41 frames" in captured.out  # what ran before the damage
+    assert "cut.pcap: offset" in captured.err
     tc = str(EXAMPLES / "tc_rewrite.o")
     assert main(["xdp", "replay", tc, "--pcap", str(CAPTURES / "veth.pcap")]) == 1
 

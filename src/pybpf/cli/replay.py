@@ -49,9 +49,11 @@ def run_replay(
             with _progress(pcap, enabled=not as_json) as progress:
                 replay(prog, pcap, out, progress=progress, result=result)
         except (Interrupted, CaptureError) as stopped:
-            # What ran before Ctrl-C or the damage is counted and written: show it.
+            # What ran before Ctrl-C or the damage is counted and written: show it
+            # (nothing to show for a file that is no capture at all).
             result.interrupted = isinstance(stopped, Interrupted)
-            _report(prog, obj, result, as_json)
+            if result.frames or result.interrupted:
+                _report(prog, obj, result, as_json)
             raise
         _report(prog, obj, result, as_json)
 
