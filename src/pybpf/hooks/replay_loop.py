@@ -32,6 +32,7 @@ from llvmlite import ir
 
 from ..engine.jit.abi import STATUS_TAIL_DONE, RunState
 from ..platform.contexts import SK_BUFF, XDP_MD
+from ..platform.verdicts import TC_VERDICTS, XDP_ACTIONS
 from ..runtime.memory import pointer_slots_of
 from ..runtime.native.compiler import NativeModule
 from ..runtime.native.irblocks import I8, I32, I64, PTR, i32, i64, load, memcpy, store
@@ -48,23 +49,11 @@ __all__ = [
     "TsMode",
 ]
 
-ACTIONS = ("aborted", "drop", "pass", "tx", "redirect")
-"""XDP actions by value (XDP_ABORTED .. XDP_REDIRECT); any other value counts as aborted."""
+ACTIONS = XDP_ACTIONS
+"""XDP actions by value; any other value counts as aborted."""
 
-TC_VERDICTS = (
-    "unspec",
-    "ok",
-    "reclassify",
-    "shot",
-    "pipe",
-    "stolen",
-    "queued",
-    "repeat",
-    "redirect",
-    "trap",
-)
-"""tc verdicts by value + 1 (TC_ACT_UNSPEC = -1 .. TC_ACT_TRAP = 8); any other value
-counts as unspec, which the kernel treats as its default action."""
+# tc verdicts (TC_VERDICTS) by value + 1; any other value counts as unspec, which
+# the kernel treats as its default action.
 
 LINEAR_MAX = PAGE_SIZE - XDP_PACKET_HEADROOM - SKB_SHARED_INFO
 """The longest frame the linear part of an XDP frame holds (3520 bytes)."""

@@ -29,21 +29,14 @@ from typing import Any
 
 import pytest
 
+from ..platform import verdicts
 from . import packets as p
 
 __all__ = ["BpfRun", "Frame", "MapSnapshot", "PacketBuilder", "frame_diff"]
 
-XDP_ACTIONS = ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")
+XDP_ACTIONS = tuple(f"XDP_{name.upper()}" for name in verdicts.XDP_ACTIONS)
 TC_VERDICTS = {
-    -1: "TC_ACT_UNSPEC",
-    0: "TC_ACT_OK",
-    1: "TC_ACT_RECLASSIFY",
-    2: "TC_ACT_SHOT",
-    3: "TC_ACT_PIPE",
-    4: "TC_ACT_STOLEN",
-    5: "TC_ACT_QUEUED",
-    6: "TC_ACT_REPEAT",
-    7: "TC_ACT_REDIRECT",
+    value - 1: f"TC_ACT_{name.upper()}" for value, name in enumerate(verdicts.TC_VERDICTS)
 }
 
 
