@@ -120,6 +120,20 @@ def _pick_program(obj: Any, section: str | None, program: str | None) -> Any:
     return next(iter(obj.programs.values()))
 
 
+def prepare_run(obj: Any, prog: Any, updates: list[tuple[str, bytes, bytes]]) -> None:
+    """Load only `prog` of `obj`, and set the `--map` entries `updates` first.
+
+    bpftool loads the whole object; here only the program run is loaded and
+    verified, so that a sibling pybpf rejects does not block it."""
+    for other in obj.programs.values():
+        other.autoload = other is prog
+    for name, key, value in updates:
+        if name not in obj.maps:
+            known = ", ".join(obj.maps) or "none"
+            raise BadInput(f"--map {name}: {obj.path} has no such map (maps: {known})")
+        obj.maps[name].update(key, value)
+
+
 def _load_fib(path: Path) -> Any:
     from ..runtime.fib import ForwardingTable
 
@@ -221,15 +235,7 @@ def run_command(
         if prog.prog_type == ProgramType.UNSPEC:  # the verdict `pybpf verify` gives
             message = untyped_section_message(prog.section)
             raise BadInput(f"{obj_path}: program {prog.name}: {message}")
-        for other in obj.programs.values():
-            # bpftool loads the object; here only the program run is loaded
-            # and verified, so that a sibling pybpf rejects does not block it.
-            other.autoload = other is prog
-        for name, key, value in updates:
-            if name not in obj.maps:
-                known = ", ".join(obj.maps) or "none"
-                raise BadInput(f"--map {name}: {obj.path} has no such map (maps: {known})")
-            obj.maps[name].update(key, value)
+        prepare_run(obj, prog, updates)
         live = obj.maps.live()
         before = _snapshot(live)
         result = prog.test_run(data=data, ctx=ctx, repeat=repeat, args=run_args, regs=run_regs)

@@ -12,7 +12,42 @@ import typer
 
 from .main import BadInput, Interrupted
 from .map import map_entries, map_report, print_map
-from .prog import _parse_map_option, _pick_program
+from .prog import _parse_map_option, _pick_program, prepare_run
+
+
+def add_replay_command(group: typer.Typer, kind: str, replay_name: str) -> None:
+    """Register `replay` on `group` (`kind`: "an XDP", "a tc"), running `hooks.replay.<replay_name>`."""
+
+    @group.command("replay")
+    def replay_command(
+        obj_path: Path = typer.Argument(..., metavar="OBJ", help="The eBPF object file."),
+        pcap: Path = typer.Option(
+            ..., "--pcap", metavar="IN", help="The capture (pcap or pcapng)."
+        ),
+        section: str = typer.Option(None, "--section", help="The program's ELF section."),
+        program: str = typer.Option(None, "--program", help="The program's name."),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            metavar="DIR",
+            help="Write each verdict's frames, as the program left them, to DIR/<verdict>.pcap.",
+        ),
+        maps: list[str] = typer.Option(
+            None, "--map", metavar="NAME=KEY:VALUE", help="Set a map entry first (hex bytes)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        from ..hooks import replay
+
+        run_replay(
+            getattr(replay, replay_name), obj_path, pcap, section, program, out, maps, as_json
+        )
+
+    replay_command.__doc__ = f"""Run every frame of IN through {kind} program of OBJ in the JIT;
+    print the frames and bytes per verdict and the map entries the program left non-zero.
+
+    Ctrl-C stops the replay: what ran is counted, written and printed (exit 130).
+    """
 
 
 def run_replay(
@@ -37,13 +72,7 @@ def run_replay(
     updates = [_parse_map_option(option) for option in maps or ()]
     with load(obj_path, engine="jit") as obj:
         prog = _pick_program(obj, section, program)
-        for other in obj.programs.values():
-            other.autoload = other is prog
-        for name, key, value in updates:
-            if name not in obj.maps:
-                known = ", ".join(obj.maps) or "none"
-                raise BadInput(f"--map {name}: {obj.path} has no such map (maps: {known})")
-            obj.maps[name].update(key, value)
+        prepare_run(obj, prog, updates)
         result = ReplayResult()
         try:
             with _progress(pcap, enabled=not as_json) as progress:
