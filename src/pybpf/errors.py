@@ -48,6 +48,10 @@ class LoadError(PybpfError):
     """An object file (ELF) that cannot be loaded; names the file and place."""
 
 
+class InterfaceError(PybpfError):
+    """A network interface or TAP device a live hook cannot use; names it and why."""
+
+
 class NotSupportedError(PybpfError):
     """A feature pybpf does not implement (yet); tests turn it into a skip."""
 

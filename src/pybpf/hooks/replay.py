@@ -31,38 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotSupportedError, PybpfError
-from ..platform.contexts import SK_BUFF
-from ..platform.program_type_info import context_access
+from ..errors import PybpfError
 from ..platform.program_types import ProgramType
 from .capture_index import Kind
 from .captures import Capture, PcapWriter
-from .packets import SkbPacket, XdpFrame, skb_metadata
+from .frame_hook import TC_TYPES, ActionCount, FrameHook, jit_engine, run_multibuffer, verdict
 from .replay_loop import (
     ACTIONS,
     REPLAY_LOOP,
     SKB_LOOP,
     TC_VERDICTS,
     XDP_LOOP,
-    LoopKind,
     OutBuffer,
     ReplayStop,
     StopReason,
     TsMode,
 )
 
-__all__ = ["ACTIONS", "TC_VERDICTS", "ReplayResult", "replay_tc", "replay_xdp"]
+__all__ = ["ACTIONS", "TC_VERDICTS", "ActionCount", "ReplayResult", "replay_tc", "replay_xdp"]
 
 OUT_BUFFER = 1 << 22
 """Bytes of pcap records each action's buffer holds between two writes."""
-
-
-@dataclass
-class ActionCount:
-    """Frames and frame bytes (as the program left them) that got one action."""
-
-    frames: int = 0
-    bytes: int = 0
 
 
 @dataclass
@@ -141,23 +130,6 @@ class _Outputs:
             writer.close()
 
 
-_TC_TYPES = (ProgramType.SCHED_CLS, ProgramType.SCHED_ACT)
-
-
-def _jit_engine(program: Any, types: tuple[ProgramType, ...], command: str) -> Any:
-    if program.prog_type not in types:
-        wanted = " or ".join(t.name.lower() for t in types)
-        raise NotSupportedError(
-            f"{program.name} is a {program.prog_type.name.lower()} program; "
-            f"{command} runs {wanted} programs"
-        )
-    engine = program.engine
-    if not hasattr(engine, "open_native_run"):
-        reason = getattr(program, "fallback_reason", None) or "the object runs in the interpreter"
-        raise NotSupportedError(f"replay runs programs in the JIT: {reason}")
-    return engine
-
-
 def replay_xdp(
     program: Any,
     capture_path: str | Path,
@@ -175,7 +147,7 @@ def replay_xdp(
     writing the frames before the damage), `NotSupportedError` for a program
     that is not XDP or not in the JIT.
     """
-    engine = _jit_engine(program, (ProgramType.XDP,), "xdp replay")
+    engine = jit_engine(program, (ProgramType.XDP,), "xdp replay")
     return _replay(engine, XDP_LOOP, capture_path, out_dir, progress, batch, result)
 
 
@@ -190,33 +162,8 @@ def replay_tc(
 ) -> ReplayResult:
     """Run every frame of `capture_path` through tc `program` (sched_cls or sched_act) as
     sk_buffs; as `replay_xdp`, with tc verdicts (`TC_VERDICTS`) for actions."""
-    engine = _jit_engine(program, _TC_TYPES, "tc replay")
+    engine = jit_engine(program, TC_TYPES, "tc replay")
     return _replay(engine, SKB_LOOP, capture_path, out_dir, progress, batch, result)
-
-
-class _Hook:
-    """The packet and context one replay reuses for every frame, and its template."""
-
-    def __init__(self, engine: Any, kind: LoopKind) -> None:
-        self.kind = kind
-        if kind.skb:
-            access = context_access(ProgramType.SCHED_CLS)
-            image = bytearray(SK_BUFF.size)
-            skb_metadata(image, bytes(14), length=0, with_socket=False)  # ifindex: loopback
-            self._template = (ctypes.c_ubyte * len(image)).from_buffer_copy(image)
-            self.frame: Any = SkbPacket(
-                engine.memory, access, bytes(kind.linear_max), bytes(image), at_l2=True
-            )
-            self.template = ctypes.addressof(self._template)
-        else:
-            access = context_access(ProgramType.XDP)
-            self.frame = XdpFrame(engine.memory, access, bytes(kind.linear_max))
-            self.template = 0
-
-    def data(self) -> bytes:
-        """The frame as the last run left it (data to data_end)."""
-        p = self.frame.pointers
-        return self.frame.packet.read(p["data"], p["data_end"])
 
 
 def _replay(engine, kind, capture_path, out_dir, progress, batch, result) -> ReplayResult:
@@ -230,7 +177,7 @@ def _replay(engine, kind, capture_path, out_dir, progress, batch, result) -> Rep
             capture.kind, TsMode.ZERO
         )
         outputs = _Outputs(kind.buckets, out_path, capture.nanoseconds)
-        hook = _Hook(engine, kind)
+        hook = FrameHook(engine, kind)
         slot = engine.open_native_run(hook.frame.ctx)
         stop = ReplayStop()
         started = time.perf_counter()
@@ -282,6 +229,7 @@ def _run_batch(loop, engine, slot, hook, capture, entries, outputs, stop, ts_mod
             int(ts_mode),
             ctypes.addressof(stop),
             hook.template,
+            0,
         )
         i = stop.index
         reason = StopReason(stop.reason)
@@ -299,43 +247,19 @@ def _run_batch(loop, engine, slot, hook, capture, entries, outputs, stop, ts_mod
             if hook.kind.skb:  # the kernel's test run refuses such an skb too
                 result.skipped += 1
                 continue
-            action, data = _run_in_python(engine, capture.frame(entry), result, stop)
+            action, data, fault = run_multibuffer(engine, capture.frame(entry), stop)
+            _count_fault(result, fault)
         else:  # IN_PYTHON: the run is half done; finish it as the engine would
             try:
-                action = _action(hook.kind, engine.finish_native_run(slot, stop.r0), stop)
+                action = verdict(hook.kind, engine.finish_native_run(slot, stop.r0), stop)
             except PybpfError as error:
-                action = _fault(result, hook.kind)
-                result.first_fault = result.first_fault or str(error)
+                action = hook.kind.buckets[0]
+                _count_fault(result, str(error))
             data = hook.data()
         outputs.add(action, data, stamp)
 
 
-def _action(kind: LoopKind, r0: int, stop: ReplayStop) -> str:
-    value = r0 & 0xFFFFFFFF
-    bucket = (value - (1 << 32) if value >> 31 else value) + kind.bias
-    if 0 <= bucket < len(kind.buckets):
-        return kind.buckets[bucket]
-    stop.invalid += 1
-    return kind.buckets[0]
-
-
-def _fault(result: ReplayResult, kind: LoopKind) -> str:
-    result.faults += 1
-    return kind.buckets[0]
-
-
-def _run_in_python(
-    engine: Any, data: bytes, result: ReplayResult, stop: ReplayStop
-) -> tuple[str, bytes]:
-    """A frame longer than the linear part: a multi-buffer XDP frame, as a test run builds it."""
-    access = context_access(ProgramType.XDP)
-    frame = XdpFrame(engine.memory, access, data)
-    try:
-        action = _action(XDP_LOOP, engine.run(frame.ctx), stop)
-    except PybpfError as error:
-        action = _fault(result, XDP_LOOP)
-        result.first_fault = result.first_fault or str(error)
-    finally:
-        frame.release()
-    p = frame.pointers
-    return action, frame.data_out()[p["data"] - p["data_meta"] :]
+def _count_fault(result: ReplayResult, fault: str | None) -> None:
+    if fault is not None:
+        result.faults += 1
+        result.first_fault = result.first_fault or fault

@@ -45,6 +45,7 @@ __all__ = [
     "OutBuffer",
     "REPLAY_LOOP",
     "ReplayStop",
+    "STOP_AT_REDIRECT",
     "StopReason",
     "TsMode",
 ]
@@ -69,10 +70,27 @@ class LoopKind:
     buckets: tuple[str, ...]
     bias: int  # r0 (as a signed 32-bit value) + bias = the bucket
     skb: bool
+    redirect: int  # the bucket of a redirect verdict (XDP_REDIRECT, TC_ACT_REDIRECT)
 
 
-XDP_LOOP = LoopKind("pybpf_xdp_replay", XDP_PACKET_HEADROOM, LINEAR_MAX, ACTIONS, 0, False)
-SKB_LOOP = LoopKind("pybpf_skb_replay", NET_SKB_PAD, SKB_MAX_LINEAR, TC_VERDICTS, 1, True)
+XDP_LOOP = LoopKind(
+    "pybpf_xdp_replay",
+    XDP_PACKET_HEADROOM,
+    LINEAR_MAX,
+    ACTIONS,
+    0,
+    False,
+    ACTIONS.index("redirect"),
+)
+SKB_LOOP = LoopKind(
+    "pybpf_skb_replay",
+    NET_SKB_PAD,
+    SKB_MAX_LINEAR,
+    TC_VERDICTS,
+    1,
+    True,
+    TC_VERDICTS.index("redirect"),
+)
 
 FRAME_ROOM = 16 + PAGE_SIZE
 """The most bytes one output record may take (header and a frame grown to the page)."""
@@ -85,6 +103,12 @@ class StopReason(IntEnum):
     BUFFERS_FULL = 1  # an output buffer has no room for another record (frame not run)
     TOO_LONG = 2  # the frame needs fragments (not run)
     IN_PYTHON = 3  # a Python helper stopped the run (the frame ran; r0 as it returned)
+    REDIRECTED = 4  # with STOP_AT_REDIRECT: the frame's record is the last of its bucket
+
+
+STOP_AT_REDIRECT = 1
+"""Loop flag: return after each redirect verdict, so that the caller can read the
+target the helper recorded (one per run) and send the frame there."""
 
 
 class TsMode(IntEnum):
@@ -140,10 +164,12 @@ def _build(module: ir.Module) -> None:
 
 def _build_loop(module: ir.Module, kind: LoopKind) -> None:
     # void replay(entry, run, ctx, file, entries, n, start, packet, pointers, outs, ts_mode,
-    #             stop, ctx_template)
-    args = [I64] * 13
+    #             stop, ctx_template, flags)
+    args = [I64] * 14
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name=kind.symbol)
-    entry, run, ctx, file, entries, n, start, packet, ptrs, outs, ts_mode, stop, template = fn.args
+    entry, run, ctx, file, entries, n, start, packet, ptrs, outs, ts_mode, stop, template, flags = (
+        fn.args
+    )
     program_type = ir.FunctionType(I64, [I64] * 6 + [PTR])
 
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -254,7 +280,13 @@ def _build_loop(module: ir.Module, kind: LoopKind) -> None:
     bytes_at = b.add(out, i64(_OUT["bytes"]))
     store(b, b.add(load(b, bytes_at, I64), flen), bytes_at)
     b.store(b.add(i, i64(1)), index)
-    b.branch(loop)
+    at_redirect = b.and_(
+        b.icmp_unsigned("==", bucket, i64(kind.redirect)),
+        b.icmp_unsigned("!=", b.and_(flags, i64(STOP_AT_REDIRECT)), i64(0)),
+    )
+    redirected = fn.append_basic_block("redirected")
+    b.cbranch(at_redirect, redirected, loop)
+    finish(ir.IRBuilder(redirected), StopReason.REDIRECTED)
 
 
 def _skb_context(b, ctx, template, head, length, packet, slot_address) -> None:
@@ -285,7 +317,7 @@ def _skb_context(b, ctx, template, head, length, packet, slot_address) -> None:
     store(b, b.add(packet, i64(PAGE_SIZE - SKB_SHARED_INFO)), slot_address(b, "end"))
 
 
-_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_uint64] * 13))
+_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_uint64] * 14))
 
 REPLAY_LOOP = NativeModule(
     "capture_replay", _build, {XDP_LOOP.symbol: _PROTO, SKB_LOOP.symbol: _PROTO}
