@@ -8,6 +8,7 @@ from .engine.policy import interpreter_only, set_interpreter_only
 from .errors import (
     AsmError,
     DecodeError,
+    InterfaceError,
     LoadError,
     MapError,
     NotSupportedError,
@@ -16,6 +17,7 @@ from .errors import (
     TestRunError,
     VerifierError,
 )
+from .link import Link
 from .object import Object, load
 from .object import load as open  # libbpf's open: loading happens on first run
 from .program import Program
@@ -26,6 +28,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AsmError",
     "DecodeError",
+    "InterfaceError",
+    "Link",
     "LoadError",
     "Map",
     "MapError",

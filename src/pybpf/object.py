@@ -32,6 +32,7 @@ program.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -201,6 +202,8 @@ class Object:
         self.helpers = linux_helpers()
         self.loaded = False
         self.closed = False
+        #: The links of this object's programs still attached (`pybpf.link.Link`).
+        self.links: list[Any] = []
         self.maps = ObjectMaps(self)
         for map_spec in spec.maps.values():
             self._create_map(map_spec)
@@ -406,6 +409,9 @@ class Object:
         if self.closed:
             return
         self.closed = True
+        for link in list(self.links):  # a running hook uses the programs' memory
+            with contextlib.suppress(Exception):  # closing goes on whatever stopped a hook
+                link.close()
         for program in self.programs.values():
             program.close()
         for map_ in self.maps.live().values():

@@ -35,6 +35,7 @@ from .errors import LoadError, NotSupportedError, PybpfError
 from .hooks.test_run import TestRunResult, test_run
 from .isa.instruction import Instruction, with_pcs
 from .isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
+from .link import Link
 from .platform.helper_ids import helper_name
 from .platform.program_types import ProgramType
 from .platform.sections import program_type_for_section
@@ -352,6 +353,40 @@ class Program:
             regs=regs,
             max_ctx_offset=max_ctx_offset(self.instructions, self.report),
         )
+
+    def attach_xdp(
+        self,
+        ifname: str,
+        *,
+        pass_to: str | None = None,
+        pass_to_tap: str | None = None,
+        netns: str | None = None,
+    ) -> Link:
+        """Put this XDP program in front of interface `ifname` (`hooks.live.attach_xdp`):
+        frames it passes go to interface `pass_to` or TAP device `pass_to_tap`; `netns` is
+        the path of the interfaces' network namespace. Returns the `Link`."""
+        from .hooks.live import attach_xdp
+
+        hook = attach_xdp(self, ifname, pass_to=pass_to, pass_to_tap=pass_to_tap, netns=netns)
+        return Link(self, hook)
+
+    def attach_tc(
+        self,
+        ifname: str,
+        *,
+        direction: str = "ingress",
+        pass_to: str | None = None,
+        pass_to_tap: str | None = None,
+        netns: str | None = None,
+    ) -> Link:
+        """Attach this tc program to `ifname` on `direction` ("ingress" or "egress";
+        `hooks.live.attach_tc`). Returns the `Link`."""
+        from .hooks.live import attach_tc
+
+        hook = attach_tc(
+            self, ifname, direction=direction, pass_to=pass_to, pass_to_tap=pass_to_tap, netns=netns
+        )
+        return Link(self, hook)
 
     def close(self) -> None:
         """Release the engine's stacks and forget the program id."""
