@@ -1,0 +1,278 @@
+"""Live hooks on real traffic: XDP and tc programs as a bump in the wire between network
+namespaces this test builds (client ── wa [middle] wb ── server), with ping, UDP and TCP.
+
+Traffic goes only between the namespaces of `pybpf.testing.topology.Wire`; every wait
+is bounded. Needs root (ip netns); skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.errors import InterfaceError, NotSupportedError
+from pybpf.hooks.netns import in_netns
+from pybpf.testing.topology import SERVER_IP, Wire, ping, socket_in
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+pytestmark = pytest.mark.skipif(Wire.available() is not None, reason=str(Wire.available()))
+
+STAT_FRAMES, STAT_UDP, STAT_TCP, STAT_ICMP, STAT_DROPPED, STAT_REWRITTEN = range(6)
+
+
+@pytest.fixture
+def wire():
+    with Wire() as w:
+        yield w
+
+
+@pytest.fixture
+def xdp_obj():
+    with pybpf.load(EXAMPLES / "xdp_wire.o") as obj:
+        yield obj
+
+
+def _stat(obj, name: str, index: int) -> int:
+    return int.from_bytes(obj.maps[name][struct.pack("<I", index)], "little")
+
+
+def _udp_pair(w: Wire, port: int):
+    server = socket_in(w.path(w.server), socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((SERVER_IP, port))
+    server.settimeout(0.05)
+    client = socket_in(w.path(w.client), socket.AF_INET, socket.SOCK_DGRAM)
+    return client, server
+
+
+def _received(server: socket.socket, seconds: float = 1.0) -> list[bytes]:
+    """What arrives at `server` within `seconds` (stops early once quiet after data)."""
+    got: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got.append(server.recv(2048))
+        except TimeoutError:
+            if got:
+                break
+    return got
+
+
+def _udp_through(w: Wire, port: int, payload: bytes, dest_port: int | None = None) -> bytes | None:
+    """Send one datagram client → server:port; what the server got on `dest_port`."""
+    client, server = _udp_pair(w, dest_port or port)
+    with client, server:
+        for _ in range(3):  # the first may wait for ARP
+            client.sendto(payload, (SERVER_IP, port))
+            got = _received(server, 0.7)
+            if got:
+                return got[0]
+    return None
+
+
+def test_no_wire_no_traffic(wire):
+    # The middle namespace forwards nothing by itself: what passes below is pybpf's doing.
+    assert not ping(wire.path(wire.client), SERVER_IP, timeout=0.3)
+
+
+def test_xdp_passes_drops_and_rewrites_real_traffic(wire, xdp_obj):
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    xdp_obj.maps["blocked_ports"][struct.pack("<H", 9999)] = b"\x01"
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)) as link:
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+        assert _udp_through(wire, 5001, b"passes") == b"passes"
+        assert _udp_through(wire, 9999, b"blocked") is None
+        # Port 7000 is rewritten to 7001 on the way: it arrives there, not at 7000.
+        assert _udp_through(wire, 7000, b"moved", dest_port=7001) == b"moved"
+        counters = link.counters()
+    assert counters.actions["pass"].frames >= 3
+    assert counters.actions["drop"].frames >= 1
+    assert counters.returned >= 2  # the server's replies, back through the wire
+    assert counters.faults == 0
+    assert _stat(xdp_obj, "stats", STAT_ICMP) >= 1
+    assert _stat(xdp_obj, "stats", STAT_DROPPED) == counters.actions["drop"].frames
+    assert _stat(xdp_obj, "stats", STAT_REWRITTEN) >= 1
+    assert link.closed and not link.running
+
+
+def test_tcp_connection_through_the_wire(wire, xdp_obj):
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    listener = socket_in(wire.path(wire.server), socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((SERVER_IP, 8080))
+    listener.listen(1)
+    listener.settimeout(5)
+    payload = bytes(range(256)) * 64  # 16 KiB: many segments each way
+
+    def echo() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            while len(data) < len(payload):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(data)
+
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)):
+        server = threading.Thread(target=echo, daemon=True)
+        server.start()
+        with socket_in(wire.path(wire.client), socket.AF_INET, socket.SOCK_STREAM) as c:
+            c.settimeout(5)
+            c.connect((SERVER_IP, 8080))
+            c.sendall(payload)
+            back = b""
+            while len(back) < len(payload):
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                back += chunk
+        server.join(5)
+    listener.close()
+    assert back == payload
+    assert _stat(xdp_obj, "stats", STAT_TCP) >= 5
+
+
+def test_blocklist_updated_while_traffic_flows(wire, xdp_obj):
+    """A second thread updates the program's map while frames flow; the next frame sees it."""
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    client, server = _udp_pair(wire, 5002)
+    got: list[int] = []
+    stop = threading.Event()
+
+    def receive() -> None:
+        while not stop.is_set():
+            try:
+                got.append(struct.unpack("<I", server.recv(64))[0])
+            except TimeoutError:
+                pass
+
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)):
+        receiver = threading.Thread(target=receive, daemon=True)
+        receiver.start()
+        seq = 0
+        deadline = time.monotonic() + 5
+        while len(got) < 20 and time.monotonic() < deadline:
+            client.sendto(struct.pack("<I", seq), (SERVER_IP, 5002))
+            seq += 1
+            time.sleep(0.005)
+        assert len(got) >= 20, "traffic did not flow before the update"
+        xdp_obj.maps["blocked_ports"][struct.pack("<H", 5002)] = b"\x01"
+        first_after = seq
+        for _ in range(50):
+            client.sendto(struct.pack("<I", seq), (SERVER_IP, 5002))
+            seq += 1
+            time.sleep(0.002)
+        time.sleep(0.3)
+        stop.set()
+        receiver.join(2)
+    client.close()
+    server.close()
+    assert not [s for s in got if s >= first_after], "frames sent after the update got through"
+    assert _stat(xdp_obj, "stats", STAT_DROPPED) == 50
+
+
+def test_xdp_tx_answers_on_the_same_interface(wire, xdp_obj):
+    prog = xdp_obj.programs["xdp_pong"]
+    subprocess.run(
+        ["ip", "-n", wire.client, "neigh", "add", "10.77.0.99", "lladdr", "02:00:00:00:00:99"]
+        + ["dev", "c0"],
+        check=True,
+        capture_output=True,
+    )
+    with prog.attach_xdp(wire.port_a, netns=wire.path(wire.middle)) as link:  # no pair
+        assert ping(wire.path(wire.client), "10.77.0.99", timeout=2)
+        counters = link.counters()
+    assert counters.actions["tx"].frames >= 1
+    assert _stat(xdp_obj, "stats", STAT_ICMP) >= 1
+
+
+def test_xdp_redirect_through_a_devmap(wire, xdp_obj):
+    prog = xdp_obj.programs["xdp_to_port"]
+    with in_netns(wire.path(wire.middle)):
+        target = socket.if_nametoindex(wire.port_b)
+    xdp_obj.maps["ports"][struct.pack("<I", 0)] = struct.pack("<I", target)
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)) as link:
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+        counters = link.counters()
+    assert counters.actions["redirect"].frames >= 1
+    assert counters.redirect_errors == 0
+
+
+def test_xdp_to_a_tap_device(wire, xdp_obj):
+    """PASS delivers to a TAP device this hook creates, where the middle namespace's own
+    stack answers; its replies go back out of the attached interface."""
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    middle = wire.path(wire.middle)
+    with prog.attach_xdp(wire.port_a, pass_to_tap="pybpftap0", netns=middle) as link:
+        subprocess.run(
+            ["ip", "-n", wire.middle, "addr", "add", f"{SERVER_IP}/24", "dev", "pybpftap0"],
+            check=True,
+            capture_output=True,
+        )
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=3)
+        counters = link.counters()
+    assert counters.actions["pass"].frames >= 2  # ARP and the echo request
+    assert counters.returned >= 2  # the stack's ARP reply and echo reply
+    with in_netns(middle), pytest.raises(OSError):
+        socket.if_nametoindex("pybpftap0")  # gone with the hook
+
+
+@pytest.mark.parametrize("direction", ["ingress", "egress"])
+def test_tc_program_on_both_directions(wire, direction):
+    with pybpf.load(EXAMPLES / "tc_wire.o") as obj:
+        prog = obj.programs["tc_wire"]
+        obj.maps["tc_blocked"][struct.pack("<H", 6001)] = b"\x01"
+        # Ingress on wa sees client frames arriving; egress on wb sees them leaving.
+        port, pair = (
+            (wire.port_a, wire.port_b) if direction == "ingress" else (wire.port_b, wire.port_a)
+        )
+        with prog.attach_tc(
+            port, direction=direction, pass_to=pair, netns=wire.path(wire.middle)
+        ) as link:
+            assert _udp_through(wire, 6000, b"ok") == b"ok"
+            assert _udp_through(wire, 6001, b"no") is None
+            assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+            counters = link.counters()
+        assert counters.hook == f"tc {direction} {port}"
+        assert counters.actions["shot"].frames >= 1
+        assert counters.actions["ok"].frames >= 2
+        assert _stat(obj, "tc_stats", 3) == counters.actions["shot"].frames
+
+
+def test_interface_errors(wire, xdp_obj):
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    middle = wire.path(wire.middle)
+    with pytest.raises(InterfaceError, match="'nosuch0' does not exist"):
+        prog.attach_xdp("nosuch0", netns=middle)
+    subprocess.run(["ip", "-n", wire.middle, "link", "set", "dev", "wb", "down"], check=True)
+    with pytest.raises(InterfaceError, match="'wb' is down"):
+        prog.attach_xdp(wire.port_a, pass_to="wb", netns=middle)
+    with pytest.raises(InterfaceError, match="cannot create TAP device 'wb'"):
+        prog.attach_xdp(wire.port_a, pass_to_tap="wb", netns=middle)  # a veth, not a TAP
+    with pytest.raises(InterfaceError, match="paired with itself"):
+        prog.attach_xdp(wire.port_a, pass_to=wire.port_a, netns=middle)
+    with pytest.raises(InterfaceError, match="network namespace"):
+        prog.attach_xdp(wire.port_a, netns="/run/netns/pybpf-no-such-namespace")
+    with pybpf.load(EXAMPLES / "tc_wire.o") as tc_obj, pytest.raises(NotSupportedError):
+        tc_obj.programs["tc_wire"].attach_xdp(wire.port_a, netns=middle)
+    assert not xdp_obj.links  # nothing half-attached
+
+
+def test_closing_the_object_detaches(wire):
+    obj = pybpf.load(EXAMPLES / "xdp_wire.o")
+    link = obj.programs["xdp_wire_filter"].attach_xdp(
+        wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)
+    )
+    assert link.running
+    obj.close()
+    assert link.closed and not link.running
+    assert not ping(wire.path(wire.client), SERVER_IP, timeout=0.3)
