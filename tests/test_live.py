@@ -7,9 +7,13 @@ is bounded. Needs root (ip netns); skipped elsewhere.
 
 from __future__ import annotations
 
+import json
+import re
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -276,3 +280,73 @@ def test_closing_the_object_detaches(wire):
     obj.close()
     assert link.closed and not link.running
     assert not ping(wire.path(wire.client), SERVER_IP, timeout=0.3)
+
+
+def _start_cli(*args: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pybpf", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # "… attached to …" once the hook runs
+    assert "attached to" in line, line + proc.stderr.read()
+    return proc
+
+
+def test_cli_xdp_attach_until_ctrl_c(wire):
+    proc = _start_cli(
+        "xdp", "attach", wire.port_a, str(EXAMPLES / "xdp_wire.o"), "--program",
+        "xdp_wire_filter", "--pass-to", wire.port_b, "--netns", wire.middle,
+        "--map", "blocked_ports=0f27:01", "--json",
+    )  # fmt: skip
+    try:
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=3)
+        assert _udp_through(wire, 9999, b"blocked") is None  # 0x270f: the --map entry
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    record = json.loads(out)
+    assert record["hook"] == f"xdp {wire.port_a}"
+    assert record["actions"]["pass"]["frames"] >= 2
+    assert record["actions"]["drop"]["frames"] >= 1
+    assert {m["name"] for m in record["maps"]} >= {"stats", "blocked_ports"}
+
+
+def test_cli_tc_attach_for_a_duration(wire):
+    proc = _start_cli(
+        "tc", "attach", wire.port_a, str(EXAMPLES / "tc_wire.o"), "--ingress",
+        "--pass-to", wire.port_b, "--netns", wire.path(wire.middle), "--duration", "3",
+    )  # fmt: skip
+    assert ping(wire.path(wire.client), SERVER_IP, timeout=2.5)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"tc_wire on tc ingress {wire.port_a}:" in out
+    assert re.search(r"^ok\s+\d+\s+\d+$", out, re.M), out
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["xdp", "attach", "nosuch0"], "interface 'nosuch0' does not exist", 2),
+        (
+            ["xdp", "attach", "wa", "--pass-to-tap", "wb"],
+            "cannot create TAP device 'wb': an interface of that name exists and is not a free"
+            " TAP device",
+            2,
+        ),
+        (["tc", "attach", "wa"], "give one of --ingress and --egress", 2),
+    ],
+)
+def test_cli_attach_errors(wire, args, message, code):
+    obj = "tc_wire.o" if args[0] == "tc" else "xdp_wire.o"
+    argv = [*args[:3], str(EXAMPLES / obj), *args[3:], "--netns", wire.middle]
+    if args[0] == "xdp":
+        argv += ["--program", "xdp_wire_filter"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pybpf", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == code
+    assert proc.stderr.strip() == f"pybpf: error: {message}"

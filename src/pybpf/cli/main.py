@@ -11,8 +11,9 @@ same codes:
   `MapError`, `NotSupportedError`);
 * 2 — bad input: an unknown command or option, a missing or malformed
   argument, a file that cannot be read or written, a broken ELF object or
-  bytecode, an unknown program or section (click's usage errors, `OSError`,
-  `LoadError`, `DecodeError`, `AsmError`, `BadInput`);
+  bytecode, an unknown program or section, an interface that is missing or
+  down (click's usage errors, `OSError`, `LoadError`, `DecodeError`,
+  `AsmError`, `InterfaceError`, `BadInput`);
 * 130 — interrupted (Ctrl-C): `pybpf: interrupted`, as a shell reports
   SIGINT.
 """
@@ -25,14 +26,14 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from ..errors import AsmError, DecodeError, LoadError, PybpfError
+from ..errors import AsmError, DecodeError, InterfaceError, LoadError, PybpfError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (LoadError, DecodeError, AsmError)
+BAD_INPUT_ERRORS: tuple[type[Exception], ...] = (LoadError, DecodeError, AsmError, InterfaceError)
 """pybpf errors that mean the input is bad (exit 2); every other `PybpfError` exits 1."""
 
 

@@ -25,6 +25,7 @@ stripped are run without the tag.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import mmap
 import os
@@ -78,6 +79,14 @@ def interface_index(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError:
         raise InterfaceError(f"interface {name!r} does not exist") from None
+
+
+def _exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+        return True
+    except OSError:
+        return False
 
 
 def _flags(name: str) -> int:
@@ -194,7 +203,10 @@ class TapPort:
         except OSError as error:
             os.close(self.fd)
             self.fd = -1
-            raise InterfaceError(f"cannot create TAP device {name!r}: {error.strerror}") from None
+            why = error.strerror
+            if error.errno in (errno.EINVAL, errno.EBUSY) and _exists(name):
+                why = "an interface of that name exists and is not a free TAP device"
+            raise InterfaceError(f"cannot create TAP device {name!r}: {why}") from None
         self.ifindex = interface_index(name)
 
     def fileno(self) -> int:
