@@ -7,6 +7,7 @@ is bounded. Needs root (ip netns); skipped elsewhere.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import signal
@@ -350,3 +351,48 @@ def test_cli_attach_errors(wire, args, message, code):
     )
     assert proc.returncode == code
     assert proc.stderr.strip() == f"pybpf: error: {message}"
+
+
+def test_libbpf_xdp_and_tc_attach(wire):
+    from pybpf import libbpf
+
+    middle = wire.path(wire.middle)
+    subprocess.run(
+        ["ip", "-n", wire.client, "neigh", "add", "10.77.0.99", "lladdr", "02:00:00:00:00:99"]
+        + ["dev", "c0"],
+        check=True,
+        capture_output=True,
+    )
+    obj = libbpf.bpf_object__open_file(EXAMPLES / "xdp_wire.o")
+    tc_obj = libbpf.bpf_object__open_file(EXAMPLES / "tc_wire.o")
+    try:
+        pong = libbpf.bpf_object__find_program_by_name(obj, "xdp_pong")
+        with in_netns(middle):  # as a program running inside that namespace
+            ifindex = socket.if_nametoindex(wire.port_a)
+            assert libbpf.bpf_xdp_attach(ifindex, libbpf.bpf_program__fd(pong), 0, None) == 0
+            assert libbpf.bpf_xdp_attach(987654, libbpf.bpf_program__fd(pong), 0, None) == (
+                -errno.ENODEV
+            )
+        assert ping(wire.path(wire.client), "10.77.0.99", timeout=2)
+        assert libbpf.bpf_xdp_detach(ifindex, 0, None) == 0
+        assert not ping(wire.path(wire.client), "10.77.0.99", timeout=0.3)
+
+        link = libbpf.bpf_program__attach_xdp(pong, ifindex, netns=middle)
+        assert link is not None and link.running
+        assert ping(wire.path(wire.client), "10.77.0.99", timeout=2)
+        assert libbpf.bpf_link__destroy(link) == 0 and link.closed
+
+        tc_prog = libbpf.bpf_object__find_program_by_name(tc_obj, "tc_wire")
+        with in_netns(middle):
+            hook = libbpf.bpf_tc_hook(ifindex=ifindex, attach_point=libbpf.BPF_TC_INGRESS)
+            opts = libbpf.bpf_tc_opts(prog_fd=libbpf.bpf_program__fd(tc_prog))
+            assert libbpf.bpf_tc_hook_create(hook) == 0
+            assert libbpf.bpf_tc_attach(hook, opts, pass_to=wire.port_b) == 0
+        assert opts.prog_id == tc_prog.id
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+        assert libbpf.bpf_tc_detach(hook, opts) == 0
+        assert libbpf.bpf_tc_detach(hook, opts) == -errno.ENOENT
+        assert _stat(tc_obj, "tc_stats", 2) >= 1  # TC_ICMP
+    finally:
+        libbpf.bpf_object__close(obj)
+        libbpf.bpf_object__close(tc_obj)

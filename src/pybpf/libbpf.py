@@ -22,6 +22,7 @@ import ctypes
 import errno
 import itertools
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import (
+    InterfaceError,
     MapError,
     NotSupportedError,
     ProgramFault,
@@ -36,6 +38,7 @@ from .errors import (
     TestRunError,
     VerifierError,
 )
+from .link import Link
 from .object import Object, load
 from .program import Program
 from .runtime.maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
@@ -45,6 +48,9 @@ __all__ = [
     "BPF_EXIST",
     "BPF_F_LOCK",
     "BPF_NOEXIST",
+    "BPF_TC_EGRESS",
+    "BPF_TC_INGRESS",
+    "bpf_link__destroy",
     "bpf_map__fd",
     "bpf_map__name",
     "bpf_map_delete_elem",
@@ -57,9 +63,18 @@ __all__ = [
     "bpf_object__load",
     "bpf_object__open_file",
     "bpf_prog_test_run_opts",
+    "bpf_program__attach_xdp",
     "bpf_program__fd",
     "bpf_program__name",
+    "bpf_tc_attach",
+    "bpf_tc_detach",
+    "bpf_tc_hook",
+    "bpf_tc_hook_create",
+    "bpf_tc_hook_destroy",
+    "bpf_tc_opts",
     "bpf_test_run_opts",
+    "bpf_xdp_attach",
+    "bpf_xdp_detach",
     "libbpf_errno",
     "ring_buffer",
     "ring_buffer__add",
@@ -94,6 +109,8 @@ def _errno_of(error: BaseException) -> int:
         return errno.EOPNOTSUPP
     if isinstance(error, ProgramFault):
         return errno.EFAULT
+    if isinstance(error, InterfaceError):
+        return errno.ENODEV
     if isinstance(error, VerifierError):
         return errno.EACCES  # what bpf(BPF_PROG_LOAD) returns for a rejected program
     if isinstance(error, OSError) and error.errno:
@@ -592,3 +609,139 @@ def perf_buffer__free(pb: perf_buffer | None) -> None:
     """Detach the reader from the map's CPU slots."""
     if pb is not None:
         pb.reader.close()
+
+
+# -- links: XDP and tc on live interfaces ----------------------------------------------------
+
+BPF_TC_INGRESS = 1
+BPF_TC_EGRESS = 2
+
+_xdp_links: dict[int, Link] = {}  # ifindex -> the link bpf_xdp_attach made
+_tc_links: dict[tuple[int, int], Link] = {}  # (ifindex, attach point) -> link
+
+
+def _ifname(ifindex: int, netns: str | None = None) -> str | None:
+    """The name of interface `ifindex` (in namespace `netns`), None if there is none."""
+    from .hooks.netns import in_netns
+
+    try:
+        with in_netns(netns):
+            return socket.if_indextoname(ifindex)
+    except (OSError, InterfaceError):
+        return None
+
+
+def bpf_program__attach_xdp(prog: Program, ifindex: int, **pair: Any) -> Link | None:
+    """Attach XDP `prog` to interface `ifindex`; the `Link`, or None with `libbpf_errno()`.
+
+    pybpf's extension: `pass_to=` / `pass_to_tap=` / `netns=` as in
+    `Program.attach_xdp` (without a pair the program only observes)."""
+    name = _ifname(ifindex, pair.get("netns"))
+    if name is None:
+        _fail(errno.ENODEV)
+        return None
+    try:
+        return prog.attach_xdp(name, **pair)
+    except (PybpfError, OSError) as error:
+        _fail(_errno_of(error))
+        return None
+
+
+def bpf_link__destroy(link: Link | None) -> int:
+    """Detach and free `link`: 0 (a link already closed is fine too)."""
+    if link is None:
+        return 0
+    for table in (_xdp_links, _tc_links):
+        for key, value in list(table.items()):
+            if value is link:
+                del table[key]
+    try:
+        link.close()
+    except PybpfError as error:
+        return -_errno_of(error)
+    return 0
+
+
+def bpf_xdp_attach(ifindex: int, prog_fd: int, flags: int = 0, opts: Any = None) -> int:
+    """Attach the XDP program `prog_fd` to `ifindex` (replacing one attached before): 0 or
+    -errno. The link is kept here; `bpf_xdp_detach` ends it."""
+    program = _lookup_fd(prog_fd, Program)
+    if program is None:
+        return -errno.EBADF
+    link = bpf_program__attach_xdp(program, ifindex)
+    if link is None:
+        return -_last_errno
+    bpf_xdp_detach(ifindex, flags, opts)
+    _xdp_links[ifindex] = link
+    return 0
+
+
+def bpf_xdp_detach(ifindex: int, flags: int = 0, opts: Any = None) -> int:
+    """Detach the XDP program `bpf_xdp_attach` put on `ifindex`: 0 (also when none was)."""
+    link = _xdp_links.pop(ifindex, None)
+    return bpf_link__destroy(link)
+
+
+@dataclass
+class bpf_tc_hook:  # noqa: N801 - libbpf's struct name
+    """`struct bpf_tc_hook`: the interface and attach point (BPF_TC_INGRESS / EGRESS)."""
+
+    ifindex: int = 0
+    attach_point: int = BPF_TC_INGRESS
+    parent: int = 0
+
+
+@dataclass
+class bpf_tc_opts:  # noqa: N801 - libbpf's struct name
+    """`struct bpf_tc_opts`: the program; `prog_id` is filled in by `bpf_tc_attach`."""
+
+    prog_fd: int = 0
+    flags: int = 0
+    prog_id: int = 0
+    handle: int = 1
+    priority: int = 1
+
+
+def bpf_tc_hook_create(hook: bpf_tc_hook) -> int:
+    """libbpf creates the clsact qdisc here; pybpf needs none: 0 if the interface exists."""
+    return 0 if _ifname(hook.ifindex) is not None else -errno.ENODEV
+
+
+def bpf_tc_hook_destroy(hook: bpf_tc_hook) -> int:
+    """Detach every tc program `bpf_tc_attach` put on the hook's interface: 0."""
+    for point in (BPF_TC_INGRESS, BPF_TC_EGRESS):
+        if hook.attach_point & point:
+            bpf_link__destroy(_tc_links.pop((hook.ifindex, point), None))
+    return 0
+
+
+def bpf_tc_attach(hook: bpf_tc_hook, opts: bpf_tc_opts, **pair: Any) -> int:
+    """Attach tc program `opts.prog_fd` to the hook: 0 or -errno (`opts.prog_id` set).
+
+    An egress hook needs a paired port: pass `pass_to=` or `pass_to_tap=`
+    (pybpf's extension, as in `Program.attach_tc`)."""
+    program = _lookup_fd(opts.prog_fd, Program)
+    if program is None:
+        return -errno.EBADF
+    if hook.attach_point not in (BPF_TC_INGRESS, BPF_TC_EGRESS):
+        return -errno.EINVAL
+    name = _ifname(hook.ifindex)
+    if name is None:
+        return -errno.ENODEV
+    direction = "ingress" if hook.attach_point == BPF_TC_INGRESS else "egress"
+    try:
+        link = program.attach_tc(name, direction=direction, **pair)
+    except (PybpfError, OSError) as error:
+        return -_errno_of(error)
+    bpf_link__destroy(_tc_links.pop((hook.ifindex, hook.attach_point), None))
+    _tc_links[(hook.ifindex, hook.attach_point)] = link
+    opts.prog_id = program.id
+    return 0
+
+
+def bpf_tc_detach(hook: bpf_tc_hook, opts: bpf_tc_opts) -> int:
+    """Detach the tc program on the hook: 0, or -ENOENT when none is attached."""
+    link = _tc_links.pop((hook.ifindex, hook.attach_point), None)
+    if link is None:
+        return -errno.ENOENT
+    return bpf_link__destroy(link)
