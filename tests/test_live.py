@@ -396,3 +396,37 @@ def test_libbpf_xdp_and_tc_attach(wire):
     finally:
         libbpf.bpf_object__close(obj)
         libbpf.bpf_object__close(tc_obj)
+
+
+def test_a_fault_drops_the_frame_and_the_hook_goes_on(wire, xdp_obj):
+    """A run that faults (here a helper made to raise, as a broken Python helper would) is
+    dropped as aborted and counted; the hook keeps running and later frames pass."""
+    from pybpf.errors import ProgramFault
+    from pybpf.platform.helper_ids import HelperId
+    from pybpf.runtime.helpers import HelperSpec
+
+    real = xdp_obj.helpers.get(HelperId.REDIRECT_MAP)
+    failing = threading.Event()
+
+    def flaky(env, *args):
+        if failing.is_set():
+            raise ProgramFault("injected helper failure")
+        return real.impl(env, *args)
+
+    xdp_obj.helpers._by_id[HelperId.REDIRECT_MAP] = HelperSpec(real.id, real.name, flaky)
+    prog = xdp_obj.programs["xdp_to_port"]
+    with in_netns(wire.path(wire.middle)):
+        target = socket.if_nametoindex(wire.port_b)
+    xdp_obj.maps["ports"][struct.pack("<I", 0)] = struct.pack("<I", target)
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle)) as link:
+        failing.set()
+        assert not ping(wire.path(wire.client), SERVER_IP, timeout=0.5)
+        assert link.running
+        faults = link.counters().faults
+        assert faults >= 1
+        assert "injected helper failure" in link.counters().first_fault
+        failing.clear()
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+        counters = link.counters()
+    assert counters.actions["aborted"].frames == counters.faults == faults
+    assert counters.actions["redirect"].frames >= 1
