@@ -9,7 +9,8 @@
  * xdp_pong: answers ICMP echo requests to 10.77.0.99 itself (XDP_TX), the
  * rest passes.
  * xdp_to_port: sends every IPv4 frame out of the device in slot 0 of the
- * devmap `ports` (XDP_REDIRECT), the rest passes. */
+ * devmap `ports` (XDP_REDIRECT), the rest passes.
+ * xdp_pass_all: passes every frame (the forwarding benchmark's program). */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -155,6 +156,12 @@ int xdp_to_port(struct xdp_md *ctx)
 		return XDP_PASS;
 	count(STAT_FRAMES);
 	return bpf_redirect_map(&ports, 0, XDP_PASS);
+}
+
+SEC("xdp")
+int xdp_pass_all(struct xdp_md *ctx)
+{
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -167,6 +167,7 @@ def _report(obj: Any, counters: Any, as_json: bool) -> None:
         (counters.skipped, "frames too long for an sk_buff of one page: dropped"),
         (counters.send_errors, "frames the kernel refused to send"),
         (counters.redirect_errors, "redirects to an interface that does not exist: dropped"),
+        (counters.ring_drops, "frames the kernel dropped: the receive ring was full"),
     ]
     for number, what in notes:
         if number:

@@ -70,7 +70,10 @@ class HookCounters:
     """What a live hook saw: frames and bytes run, per verdict (as the program left
     them), runs that faulted (dropped, as aborted), frames forwarded without a program
     (`returned`: from the paired port), frames a port refused to send, redirects to
-    an interface that does not exist."""
+    an interface that does not exist, frames the kernel dropped because a receive
+    ring was full (the hook fell behind); where the worker's time went: in the
+    native loop running the program (`loop_seconds`) and in sending the
+    verdicts' frames (`send_seconds`), of `seconds` attached."""
 
     program: str
     hook: str
@@ -84,7 +87,10 @@ class HookCounters:
     returned: int = 0
     send_errors: int = 0
     redirect_errors: int = 0
+    ring_drops: int = 0
     seconds: float = 0.0
+    loop_seconds: float = 0.0
+    send_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The counters as plain data (`--json`)."""
@@ -101,7 +107,10 @@ class HookCounters:
             "returned": self.returned,
             "send_errors": self.send_errors,
             "redirect_errors": self.redirect_errors,
+            "ring_drops": self.ring_drops,
             "seconds": round(self.seconds, 3),
+            "loop_seconds": round(self.loop_seconds, 3),
+            "send_seconds": round(self.send_seconds, 3),
         }
 
 
@@ -261,6 +270,7 @@ class LiveHook:
         frame, stop = stage.hook.frame, stage.stop
         i = 0
         while i < n:
+            started = time.perf_counter()
             stage.loop(
                 stage.engine.entry_address,
                 stage.slot.address,
@@ -277,6 +287,7 @@ class LiveHook:
                 stage.hook.template,
                 STOP_AT_REDIRECT,
             )
+            self._counters.loop_seconds += time.perf_counter() - started
             i = stop.index
             reason = StopReason(stop.reason)
             if reason == StopReason.DONE:
@@ -342,11 +353,19 @@ class LiveHook:
 
     def _send_outputs(self, stage: _Stage) -> None:
         """Send each verdict's records (16-byte header, frame) where they go; empty them."""
+        started = time.perf_counter()
+        self._send_records(stage)
+        self._counters.send_seconds += time.perf_counter() - started
+
+    def _send_records(self, stage: _Stage) -> None:
         routes = self._routes[id(stage)]
         for k, (action, out) in enumerate(zip(stage.kind.buckets, stage.outs, strict=True)):
             if not out.length:
                 continue
-            if k == stage.kind.redirect or routes.get(action) is not None:
+            to = routes.get(action)
+            if k != stage.kind.redirect and isinstance(to, PacketPort):
+                self._counters.send_errors += to.send_records(out.base, out.length)
+            elif k == stage.kind.redirect or to is not None:
                 view = memoryview(stage._buffers[k])[: out.length]
                 at = 0
                 while at < out.length:
@@ -380,6 +399,9 @@ class LiveHook:
                 count.frames += out.frames
                 count.bytes += out.bytes
         c.seconds = time.monotonic() - self._started
+        for port in (self.port, self.peer):
+            if isinstance(port, PacketPort) and port.sock.fileno() >= 0:
+                c.ring_drops += port.ring_drops()
         return c
 
     @property
