@@ -31,12 +31,14 @@ during timing every run's retval and, at the end, the counters (which
 must equal the number of runs made) are checked again. Mismatches are
 printed loudly and make the exit status 1.
 
-`--threads` adds the scaling of workload b from one to two Python
-threads, each calling `test_run(repeat=N)` on its own program instance or
-on the same one: aggregate runs per second (wall clock) for each engine.
+`--threads` adds the scaling of workloads b (shared counters) and e (a
+read-only hash lookup) from one to two Python threads, each calling
+`test_run(repeat=N)` on its own program instance or on the same one:
+aggregate runs per second (wall clock) for each engine. Workload e is not
+in the default `--only` list.
 
     python benchmarks/bench_engines.py [--repeat N] [--rounds R] [--budget S]
-        [--only a,b,c,d] [--threads] [--record] [--json]
+        [--only a,b,c,d,e] [--threads] [--thread-workloads b,e] [--record] [--json]
 
 The JIT column reads "n/a (JIT unavailable)" while `pybpf.load` has no
 `engine=` argument or the JIT cannot be built. `--record` appends a dated
@@ -135,6 +137,20 @@ def _counter_expected(runs: int) -> dict[str, Any]:
     return {"proto_count": {IPPROTO_UDP: runs}, "packets_seen": runs}
 
 
+def _lookup_setup(side: Side) -> None:
+    side.map("proto_action").update(_u32(IPPROTO_UDP), struct.pack("<Q", XDP_DROP))
+
+
+def _lookup_state(side: Side) -> dict[str, Any]:
+    actions = side.map("proto_action")
+    keys = sorted(side.keys("proto_action"))
+    return {"proto_action": {struct.unpack("<I", k)[0]: _u64_of(actions.lookup(k)) for k in keys}}
+
+
+def _lookup_expected(runs: int) -> dict[str, Any]:
+    return {"proto_action": {IPPROTO_UDP: XDP_DROP}}
+
+
 def _firewall_setup(side: Side) -> None:
     rules = side.map("rules")
     for key, value in firewall_rules().items():
@@ -191,7 +207,7 @@ def _ring_expected_events(packet: bytes) -> Callable[[int], dict[str, Any]]:
 
 
 def workloads(packet: bytes) -> dict[str, Workload]:
-    """The four workloads by key, for `packet` (expected values depend on it)."""
+    """The workloads by key, for `packet` (expected values depend on it)."""
     acc = compute_loop_result(packet)
     return {
         "a": Workload(
@@ -240,6 +256,18 @@ def workloads(packet: bytes) -> dict[str, Workload]:
             expected_state=_ring_expected_events(packet),
             ring="events",
             max_repeat=RING_RECORDS - 1000,
+        ),
+        "e": Workload(
+            "e",
+            "XDP hash lookup, read-only",
+            PROGS / "hash_lookup.o",
+            "hash_lookup",
+            XDP_DROP,
+            "`hash_lookup.o`: Ethernet/IPv4 checks and one hash map lookup through the "
+            "helper; no writes (the threads' workload without shared counters)",
+            setup=_lookup_setup,
+            state=_lookup_state,
+            expected_state=_lookup_expected,
         ),
     }
 
@@ -623,9 +651,10 @@ def bench_workload(
 
 @dataclass
 class Scaling:
-    """Aggregate runs per second of workload b in one engine, 1 vs 2 threads."""
+    """Aggregate runs per second of one workload in one engine, 1 vs 2 threads."""
 
     engine: str
+    workload: str = "b"
     repeat: int = 0
     one: float | None = None
     own: float | None = None
@@ -636,6 +665,7 @@ class Scaling:
     def as_json(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
+            "workload": self.workload,
             "repeat_per_thread": self.repeat,
             "runs_per_s": {
                 "1 thread": self.one,
@@ -675,8 +705,8 @@ def _threaded(sides: list[Side], data: bytes, repeat: int) -> tuple[float, list[
 def bench_threads(
     workload: Workload, data: bytes, engine: str, *, repeat: int, rounds: int, budget: float
 ) -> Scaling:
-    """Workload b (the hash counter) in `engine` on 1 thread, 2 threads × own instance, 2 × same."""
-    scaling = Scaling(engine)
+    """`workload` in `engine` on 1 thread, 2 threads × own instance, 2 × same."""
+    scaling = Scaling(engine, workload=workload.key)
     extra = {"cpu": None} if engine == "kernel" else {}  # let the scheduler spread the threads
     try:
         first = open_side(workload, engine, **extra)
@@ -756,18 +786,18 @@ def results_table(reports: list[Report]) -> str:
 def scaling_table(scalings: list[Scaling]) -> str:
     """The markdown table of runs/s for 1 and 2 threads."""
     lines = [
-        "| engine (workload b) | repeat per thread | 1 thread, runs/s | 2 threads, own instances, "
+        "| engine (workload) | repeat per thread | 1 thread, runs/s | 2 threads, own instances, "
         "runs/s | × | 2 threads, same instance, runs/s | × |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scalings:
         if s.unavailable is not None:
             na = cell_reason(s.engine, s.unavailable)
-            lines.append(f"| {LABELS[s.engine]} | — | {na} | {na} | — | {na} | — |")
+            lines.append(f"| {LABELS[s.engine]} ({s.workload}) | — | {na} | {na} | — | {na} | — |")
             continue
         assert s.one and s.own and s.shared
         lines.append(
-            f"| {LABELS[s.engine]} | {s.repeat:,} | {s.one:,.0f} | {s.own:,.0f} "
+            f"| {LABELS[s.engine]} ({s.workload}) | {s.repeat:,} | {s.one:,.0f} | {s.own:,.0f} "
             f"| {s.own / s.one:.2f} | {s.shared:,.0f} | {s.shared / s.one:.2f} |"
         )
     return "\n".join(lines)
@@ -816,7 +846,7 @@ def record(
     if scalings:
         lines += [
             "",
-            "Workload b from one to two Python threads, each calling "
+            "Workloads from one to two Python threads, each calling "
             "`test_run(repeat=N)` (aggregate runs per second, wall clock; the kernel "
             "threads unpinned):",
             "",
@@ -840,7 +870,12 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=0.25, help="seconds per timed test run (sets repeat counts)"
     )
     parser.add_argument("--only", default="a,b,c,d", help="workloads to run, e.g. a,c")
-    parser.add_argument("--threads", action="store_true", help="also 1 vs 2 threads on workload b")
+    parser.add_argument(
+        "--threads", action="store_true", help="also 1 vs 2 threads on --thread-workloads"
+    )
+    parser.add_argument(
+        "--thread-workloads", default="b,e", help="workloads of the thread test, e.g. b,e"
+    )
     parser.add_argument(
         "--thread-repeat",
         type=int,
@@ -866,13 +901,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     scalings = []
-    if args.threads:
+    thread_keys = [k.strip() for k in args.thread_workloads.split(",") if k.strip()]
+    for key in thread_keys if args.threads else []:
         for engine in ENGINES:
             if not args.json:
-                print(f"threads: {LABELS[engine]} ...", file=sys.stderr, flush=True)
+                print(f"threads ({key}): {LABELS[engine]} ...", file=sys.stderr, flush=True)
             scalings.append(
                 bench_threads(
-                    table["b"],
+                    table[key],
                     data,
                     engine,
                     repeat=args.thread_repeat,

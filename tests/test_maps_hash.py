@@ -231,3 +231,45 @@ class HashAgainstDict(RuleBasedStateMachine):
 
 HashAgainstDict.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 test_hash_against_dict = HashAgainstDict.TestCase
+
+
+def test_lookups_without_the_lock_never_miss_a_key_beside_churning_writers():
+    """Lookups take no lock (a seqlock read, as the kernel's RCU lookups); writers
+    inserting and deleting other keys, which moves elements between chains through the
+    free list, must never make a lookup of a key that stays in the map miss it or see
+    another key's value."""
+    hmap = new_hash(max_entries=256, value_size=8)
+    stable = list(range(64))
+    for k in stable:
+        hmap[key(k)] = struct.pack("<Q", k * 3)
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def churn(base: int) -> None:
+        n = 0
+        while not stop.is_set():
+            k = key(base + n % 96)
+            hmap[k] = struct.pack("<Q", n)
+            del hmap[k]
+            n += 1
+
+    def read() -> None:
+        rounds = 0
+        while not stop.is_set() and rounds < 4000:
+            for k in stable:
+                value = hmap.lookup(key(k))
+                if value != struct.pack("<Q", k * 3):
+                    errors.append(f"key {k}: {value!r}")
+            rounds += 1
+
+    writers = [threading.Thread(target=churn, args=(1000 * (w + 1),)) for w in range(2)]
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for thread in writers + readers:
+        thread.start()
+    for thread in readers:
+        thread.join(timeout=30)
+    stop.set()
+    for thread in writers:
+        thread.join(timeout=30)
+    assert not errors, errors[:5]
+    assert len(hmap) == len(stable)

@@ -47,6 +47,7 @@ from .header_ir import (
     cpu_slot,
     element,
     locked,
+    read_locklessly,
     split_on_existence,
     value_block,
 )
@@ -105,11 +106,20 @@ def build_find_link(module: ir.Module) -> ir.Function:
     function, b = define(module, "pybpf.hash_find_link", I64, [I64, I64, I32], internal=True)
     header, key, hash_ = function.args
     link = b.alloca(I64)
+    steps = b.alloca(I32)
     b.store(hash_bucket(b, header, hash_), link)
+    b.store(i32(0), steps)
     key_size = load_field(b, MapHeader, header, "key_size")
+    max_entries = load_field(b, MapHeader, header, "max_entries")
     walk = function.append_basic_block("walk")
     b.branch(walk)
     b.position_at_end(walk)
+    # A chain holds at most max_entries elements; a lock-free reader racing a writer
+    # that moves elements between chains may see a longer walk, even a cycle: it gives
+    # up (its seqlock check then retries).
+    taken = b.load(steps)
+    b.store(b.add(taken, i32(1)), steps)
+    return_if(b, b.icmp_unsigned(">", taken, max_entries), i64(0), "too_long")
     current = b.load(link)
     index = load(b, current, I32)
     return_if(b, b.icmp_unsigned("==", index, i32(NO_INDEX)), i64(0), "end")
@@ -180,7 +190,8 @@ def build_hash_family(
 ) -> None:
     """Add `{prefix}lookup/update/delete/get_next_key` of a hash table to `module`.
 
-    Every operation runs under the map's lock; `find_link` comes from
+    Updates, deletes and get_next_key run under the map's lock, lookups
+    without it (`read_locklessly`) unless the family records hits; `find_link` comes from
     `build_find_link` (one per module). `hooks` adds a family's own work.
     """
     hooks = hooks or HashTableHooks()
@@ -196,7 +207,10 @@ def build_hash_family(
         hooks.on_lookup_hit(b, header, index, cpu)
     block = value_block(b, header, index)
     b.ret(cpu_slot(b, header, block, cpu) if percpu else block)
-    locked(module, f"{prefix}lookup", inner)
+    if hooks.on_lookup_hit is None:  # a pure read: no lock, as the kernel's RCU lookups
+        read_locklessly(module, f"{prefix}lookup", inner)
+    else:  # the family records the hit (LRU): a write, under the lock
+        locked(module, f"{prefix}lookup", inner)
 
     # update(map, key, value, flags, cpu) -> 0 / -errno
     inner, b = define(module, f"{prefix}update.locked", I64, [I64] * 5, internal=True)

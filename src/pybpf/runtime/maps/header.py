@@ -38,8 +38,10 @@ def round_up(value: int, multiple: int = 8) -> int:
 class MapHeader(ctypes.Structure):
     """Per-map state shared by Python and native code.
 
-    `lock` is the spinlock word taken by updates (and by every hash
-    operation). Values live at `values`: element `i`, CPU `c` is at
+    `lock` is the spinlock word taken by updates and deletes; `seq` is a
+    sequence counter every locked operation makes odd while it runs and even
+    again after, so that lock-free readers (hash lookups, as the kernel's
+    are under RCU) can tell that a writer ran beside them and retry. Values live at `values`: element `i`, CPU `c` is at
     `values + i * value_block + c * value_stride`, so one element's per-CPU
     values are contiguous in libbpf's buffer layout. Hash maps add `elems`
     (element records: next index, hash, key) and `buckets` (u32 chain heads).
@@ -63,4 +65,6 @@ class MapHeader(ctypes.Structure):
         ("values", ctypes.c_uint64),
         ("elems", ctypes.c_uint64),
         ("buckets", ctypes.c_uint64),
+        ("seq", ctypes.c_uint32),  # bumped twice by every locked operation (odd: writing)
+        ("_seq_pad", ctypes.c_uint32),
     ]

@@ -16,13 +16,16 @@ from llvmlite import ir
 
 from ..native import NativeModule
 from ..native.irblocks import (
+    I32,
     branch,
     define,
     errno,
     field_address,
+    i32,
     i64,
     load_field,
     memcpy,
+    pointer,
     return_if,
     spin_lock,
     spin_unlock,
@@ -129,8 +132,15 @@ def map_lock(b: ir.IRBuilder, header: ir.Value) -> Iterator[None]:
     would leave the lock held).
     """
     lock = field_address(b, MapHeader, header, "lock")
+    seq = pointer(b, field_address(b, MapHeader, header, "seq"))
     spin_lock(b, lock)
+    # Odd while the body runs; the fences order the body's stores after the first
+    # bump and before the second, as a seqlock writer's smp_wmb.
+    b.atomic_rmw("add", seq, i32(1), "monotonic")
+    b.fence("release")
     yield
+    b.fence("release")
+    b.atomic_rmw("add", seq, i32(1), "monotonic")
     spin_unlock(b, lock)
 
 
@@ -147,6 +157,35 @@ def locked(
         prelude(b, function)
     with map_lock(b, function.args[0]):
         result = b.call(inner, list(function.args))
+    b.ret(result)
+
+
+def read_locklessly(module: ir.Module, name: str, inner: ir.Function) -> None:
+    """Exported `name`: run `inner` (a pure reader) without the lock, as a seqlock reader.
+
+    Read `seq` (waiting while odd: a writer runs), run `inner`, read `seq`
+    again; if it moved, a writer ran beside the read, so run it again.
+    `inner` must tolerate a concurrent writer (bounded loops, no stores): its
+    result is only used once the two reads agree. Readers never write the
+    map's cache lines, so lookups on many threads scale as the kernel's RCU
+    lookups do.
+    """
+    function, b = define(module, name, inner.function_type.return_type, inner.function_type.args)
+    seq = pointer(b, field_address(b, MapHeader, function.args[0], "seq"))
+    start = function.append_basic_block("read.start")
+    run = function.append_basic_block("read.run")
+    b.branch(start)
+    b.position_at_end(start)
+    before = b.load_atomic(seq, "acquire", 4, typ=I32)
+    writing = b.icmp_unsigned("!=", b.and_(before, i32(1)), i32(0))
+    b.cbranch(writing, start, run)
+    b.position_at_end(run)
+    result = b.call(inner, list(function.args))
+    b.fence("acquire")
+    after = b.load_atomic(seq, "monotonic", 4, typ=I32)
+    done = function.append_basic_block("read.done")
+    b.cbranch(b.icmp_unsigned("==", before, after), done, start)
+    b.position_at_end(done)
     b.ret(result)
 
 
