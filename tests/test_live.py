@@ -458,3 +458,40 @@ def test_inside_an_unprivileged_user_and_network_namespace():
     assert result["kernel_bpf"] != "allowed"  # the kernel says no
     assert result["received"] == "from-userns"  # pybpf passed the frame to the TAP device
     assert result["pass"] >= 1 and result["udp_counted"] >= 1
+
+
+def test_two_workers_on_one_program_instance(wire, xdp_obj):
+    """Frames spread over two worker threads by flow; both run the one instance, whose
+    maps count every frame; the counters add up over the workers."""
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    middle = wire.path(wire.middle)
+    with pytest.raises(InterfaceError, match="several workers need pass_to"):
+        prog.attach_xdp(wire.port_a, pass_to_tap="pybpftap1", netns=middle, workers=2)
+    server = socket_in(wire.path(wire.server), socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((SERVER_IP, 5003))
+    server.settimeout(0.05)
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=middle, workers=2) as link:
+        assert len(link._hook.workers) == 2
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+        clients = [
+            socket_in(wire.path(wire.client), socket.AF_INET, socket.SOCK_DGRAM) for _ in range(16)
+        ]
+        for n, client in enumerate(clients):  # 16 flows (source ports)
+            for _ in range(5):
+                client.sendto(struct.pack("<I", n), (SERVER_IP, 5003))
+        got = _received(server, 2.0)
+        while len(got) < 80:
+            more = _received(server, 0.5)
+            if not more:
+                break
+            got += more
+        for client in clients:
+            client.close()
+        per_worker = [w.counters().frames for w in link._hook.workers]
+        counters = link.counters()
+    server.close()
+    assert len(got) == 80
+    assert all(per_worker), per_worker  # both workers ran frames
+    assert counters.frames == sum(per_worker)
+    assert _stat(xdp_obj, "stats", STAT_UDP) == 80
+    assert _stat(xdp_obj, "stats", STAT_FRAMES) == counters.frames

@@ -361,13 +361,22 @@ class Program:
         pass_to: str | None = None,
         pass_to_tap: str | None = None,
         netns: str | None = None,
+        workers: int = 1,
     ) -> Link:
         """Put this XDP program in front of interface `ifname` (`hooks.live.attach_xdp`):
         frames it passes go to interface `pass_to` or TAP device `pass_to_tap`; `netns` is
-        the path of the interfaces' network namespace. Returns the `Link`."""
+        the path of the interfaces' network namespace; `workers` threads run this one
+        program instance. Returns the `Link`."""
         from .hooks.live import attach_xdp
 
-        hook = attach_xdp(self, ifname, pass_to=pass_to, pass_to_tap=pass_to_tap, netns=netns)
+        hook = attach_xdp(
+            self,
+            ifname,
+            pass_to=pass_to,
+            pass_to_tap=pass_to_tap,
+            netns=netns,
+            workers=workers,
+        )
         return Link(self, hook)
 
     def attach_tc(
@@ -378,13 +387,20 @@ class Program:
         pass_to: str | None = None,
         pass_to_tap: str | None = None,
         netns: str | None = None,
+        workers: int = 1,
     ) -> Link:
         """Attach this tc program to `ifname` on `direction` ("ingress" or "egress";
         `hooks.live.attach_tc`). Returns the `Link`."""
         from .hooks.live import attach_tc
 
         hook = attach_tc(
-            self, ifname, direction=direction, pass_to=pass_to, pass_to_tap=pass_to_tap, netns=netns
+            self,
+            ifname,
+            direction=direction,
+            pass_to=pass_to,
+            pass_to_tap=pass_to_tap,
+            netns=netns,
+            workers=workers,
         )
         return Link(self, hook)
 

@@ -47,6 +47,9 @@ _DURATION = typer.Option(
     None, "--duration", metavar="SECONDS", min=0.0, help="Detach after SECONDS (default: Ctrl-C)."
 )
 _JSON = typer.Option(False, "--json", help="Print the counters as JSON.")
+_WORKERS = typer.Option(
+    1, "--workers", min=1, metavar="N", help="Threads running the program (by flow hash)."
+)
 
 
 def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
@@ -63,6 +66,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         netns: str = _NETNS,
         maps: list[str] = _MAPS,
         duration: float = _DURATION,
+        workers: int = _WORKERS,
         as_json: bool = _JSON,
     ) -> None:
         """Run an XDP program of OBJ on every frame arriving on IFACE until Ctrl-C.
@@ -72,7 +76,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         that side go back out of IFACE. Without either, the program only
         observes (the kernel has the frames already).
         """
-        attach = {"pass_to": pass_to, "pass_to_tap": pass_to_tap}
+        attach = {"pass_to": pass_to, "pass_to_tap": pass_to_tap, "workers": workers}
         _run(obj_path, section, program, maps, iface, "xdp", attach, netns, duration, as_json)
 
     @tc_app.command("attach")
@@ -90,6 +94,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         netns: str = _NETNS,
         maps: list[str] = _MAPS,
         duration: float = _DURATION,
+        workers: int = _WORKERS,
         as_json: bool = _JSON,
     ) -> None:
         """Run a tc program of OBJ on IFACE's ingress or egress frames until Ctrl-C.
@@ -103,6 +108,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
             "direction": "ingress" if ingress else "egress",
             "pass_to": pass_to,
             "pass_to_tap": pass_to_tap,
+            "workers": workers,
         }
         _run(obj_path, section, program, maps, iface, "tc", attach, netns, duration, as_json)
 

@@ -29,12 +29,14 @@ native loop runs without the GIL). `counters()` says what it saw.
 from __future__ import annotations
 
 import ctypes
+import itertools
+import os
 import select
 import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InterfaceError, PybpfError
@@ -139,9 +141,9 @@ class _Stage:
         self.hook.frame.release()
 
 
-class LiveHook:
-    """A program attached to a live interface (see the module docstring); a thread runs
-    it until `close()`."""
+class _Worker:
+    """One thread of a live hook: its own ports (members of the hook's fanout groups when
+    there are several workers), its own stages on the hook's one program instance."""
 
     def __init__(
         self,
@@ -378,10 +380,10 @@ class LiveHook:
                     at += 16 + size
             out.length = 0
 
-    # -- the user's side ---------------------------------------------------------------------
+    # -- state for the hook -----------------------------------------------------------------
 
     def counters(self) -> HookCounters:
-        """What the hook saw so far (read while it runs: a consistent-enough snapshot)."""
+        """What this worker saw so far (read while it runs: a consistent-enough snapshot)."""
         c = self._counters
         c.frames = c.bytes = c.invalid_actions = c.faults = c.skipped = 0
         c.actions = {}
@@ -409,6 +411,10 @@ class LiveHook:
         """Whether the worker thread still runs."""
         return self._thread.is_alive()
 
+    def stop(self) -> None:
+        """Ask the thread to stop (it does within one poll interval)."""
+        self._stop.set()
+
     def close(self) -> HookCounters:
         """Stop the worker, close the ports, return the final counters. Raises what
         stopped the worker, if anything did."""
@@ -428,11 +434,61 @@ class LiveHook:
             raise error
         return counters
 
+
+class LiveHook:
+    """A program attached to a live interface (see the module docstring): one or more
+    worker threads on the same program instance, until `close()`."""
+
+    def __init__(self, workers: list[_Worker]) -> None:
+        self.workers = workers
+
+    def counters(self) -> HookCounters:
+        """What the hook saw so far, summed over its workers."""
+        parts = [w.counters() for w in self.workers]
+        total = replace(parts[0], actions={})
+        for name in _SUMMED:
+            setattr(total, name, sum(getattr(p, name) for p in parts))
+        total.first_fault = next((p.first_fault for p in parts if p.first_fault), None)
+        total.seconds = max(p.seconds for p in parts)
+        for p in parts:
+            for action, count in p.actions.items():
+                into = total.actions.setdefault(action, ActionCount())
+                into.frames += count.frames
+                into.bytes += count.bytes
+        return total
+
+    @property
+    def running(self) -> bool:
+        """Whether every worker thread still runs."""
+        return all(w.running for w in self.workers)
+
+    def close(self) -> HookCounters:
+        """Stop every worker, close the ports, return the final counters. Raises what
+        stopped a worker, if anything did (after closing them all)."""
+        for worker in self.workers:
+            worker.stop()
+        errors = []
+        for worker in self.workers:
+            try:
+                worker.close()
+            except BaseException as error:  # close the others first
+                errors.append(error)
+        counters = self.counters()
+        if errors:
+            raise errors[0]
+        return counters
+
     def __enter__(self) -> LiveHook:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SUMMED = (
+    "frames", "bytes", "invalid_actions", "faults", "skipped", "returned", "send_errors",
+    "redirect_errors", "ring_drops", "loop_seconds", "send_seconds",
+)  # fmt: skip
 
 
 class _SocketSender:
@@ -452,25 +508,73 @@ class _SocketSender:
         self.sock.close()
 
 
-def _open_ports(
-    ifname: str, pass_to: str | None, pass_to_tap: str | None, netns: str | None
-) -> tuple[PacketPort, PacketPort | TapPort | None]:
+def _check_pairing(ifname: str, pass_to: str | None, pass_to_tap: str | None, workers: int) -> None:
     if pass_to is not None and pass_to_tap is not None:
         raise InterfaceError("give pass_to or pass_to_tap, not both")
     if ifname in (pass_to, pass_to_tap):
         raise InterfaceError(f"interface {ifname!r} cannot be paired with itself")
+    if workers < 1:
+        raise InterfaceError(f"workers={workers}: at least one")
+    if workers > 1 and pass_to_tap is not None:
+        raise InterfaceError("several workers need pass_to: a TAP device has one queue here")
+
+
+def _open_ports(
+    ifname: str,
+    pass_to: str | None,
+    pass_to_tap: str | None,
+    netns: str | None,
+    fanout: tuple[int, int] | None,
+) -> tuple[PacketPort, PacketPort | TapPort | None]:
     with in_netns(netns):
-        port = PacketPort(ifname)
+        port = PacketPort(ifname, fanout=fanout and fanout[0])
         try:
             peer: PacketPort | TapPort | None = None
             if pass_to is not None:
-                peer = PacketPort(pass_to)
+                peer = PacketPort(pass_to, fanout=fanout and fanout[1])
             elif pass_to_tap is not None:
                 peer = TapPort(pass_to_tap)
         except BaseException:
             port.close()
             raise
     return port, peer
+
+
+_fanout_groups = itertools.count((os.getpid() * 7) & 0x7FFF)
+
+
+def _start(
+    program: Any,
+    kind: LoopKind,
+    command: str,
+    ifname: str,
+    direction: str,
+    pass_to: str | None,
+    pass_to_tap: str | None,
+    netns: str | None,
+    workers: int,
+) -> LiveHook:
+    """Open each worker's ports and stages, start its thread; undo it all on an error."""
+    fanout = None
+    if workers > 1:  # frames spread over the workers by flow hash, as RSS over queues
+        fanout = (next(_fanout_groups) & 0xFFFF, next(_fanout_groups) & 0xFFFF)
+    started: list[_Worker] = []
+    hook = f"{'xdp' if not kind.skb else f'tc {direction}'} {ifname}"
+    try:
+        for _ in range(workers):
+            port, peer = _open_ports(ifname, pass_to, pass_to_tap, netns, fanout)
+            try:
+                stage = _Stage(program, kind, command, port.ifindex)
+            except BaseException:
+                _close_ports(port, peer)
+                raise
+            ingress, egress = (stage, None) if direction == "ingress" else (None, stage)
+            started.append(_Worker(port, peer, ingress, egress, hook, netns))
+    except BaseException:
+        for worker in started:
+            worker.close()
+        raise
+    return LiveHook(started)
 
 
 def attach_xdp(
@@ -480,22 +584,23 @@ def attach_xdp(
     pass_to: str | None = None,
     pass_to_tap: str | None = None,
     netns: str | None = None,
+    workers: int = 1,
 ) -> LiveHook:
     """Run XDP `program` on every frame arriving on `ifname` (see the module docstring).
 
-    `netns`: the path of the network namespace the interfaces are in.
-    Raises InterfaceError for an interface that is missing or down, a TAP
-    device that cannot be created, missing privileges; NotSupportedError for
-    a program that is not XDP or not in the JIT.
+    `netns`: the path of the network namespace the interfaces are in;
+    `workers`: threads running the one program instance, each on its own
+    receive ring, frames spread over them by flow hash (needs `pass_to`
+    when more than one). Raises InterfaceError for an interface that is
+    missing or down, a TAP device that cannot be created, missing
+    privileges; NotSupportedError for a program that is not XDP or not in
+    the JIT.
     """
     jit_engine(program, (ProgramType.XDP,), "xdp attach")
-    port, peer = _open_ports(ifname, pass_to, pass_to_tap, netns)
-    try:
-        stage = _Stage(program, XDP_LOOP, "xdp attach", port.ifindex)
-    except BaseException:
-        _close_ports(port, peer)
-        raise
-    return LiveHook(port, peer, stage, None, f"xdp {ifname}", netns)
+    _check_pairing(ifname, pass_to, pass_to_tap, workers)
+    return _start(
+        program, XDP_LOOP, "xdp attach", ifname, "ingress", pass_to, pass_to_tap, netns, workers
+    )
 
 
 def attach_tc(
@@ -506,6 +611,7 @@ def attach_tc(
     pass_to: str | None = None,
     pass_to_tap: str | None = None,
     netns: str | None = None,
+    workers: int = 1,
 ) -> LiveHook:
     """Run tc `program` on frames arriving on `ifname` (`direction="ingress"`) or on frames
     from the paired port about to leave through it (`"egress"`, which needs a pair)."""
@@ -514,14 +620,10 @@ def attach_tc(
     jit_engine(program, TC_TYPES, "tc attach")
     if direction == "egress" and pass_to is None and pass_to_tap is None:
         raise InterfaceError("a tc egress hook needs a paired port (pass_to or pass_to_tap)")
-    port, peer = _open_ports(ifname, pass_to, pass_to_tap, netns)
-    try:
-        stage = _Stage(program, SKB_LOOP, "tc attach", port.ifindex)
-    except BaseException:
-        _close_ports(port, peer)
-        raise
-    ingress, egress = (stage, None) if direction == "ingress" else (None, stage)
-    return LiveHook(port, peer, ingress, egress, f"tc {direction} {ifname}", netns)
+    _check_pairing(ifname, pass_to, pass_to_tap, workers)
+    return _start(
+        program, SKB_LOOP, "tc attach", ifname, direction, pass_to, pass_to_tap, netns, workers
+    )
 
 
 def _close_ports(port: PacketPort, peer: Any) -> None:

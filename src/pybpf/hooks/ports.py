@@ -49,6 +49,8 @@ PACKET_MR_PROMISC = 1
 PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
 PACKET_VERSION = 10
+PACKET_FANOUT = 18
+PACKET_FANOUT_HASH = 0
 PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 TPACKET_V3 = 2
@@ -112,10 +114,18 @@ def _require_up(name: str) -> int:
 class PacketPort:
     """Interface `name` through an AF_PACKET socket with a TPACKET_V3 receive ring of
     `blocks` blocks of `block_size` bytes; a block is handed over when full or after
-    `retire_ms` milliseconds."""
+    `retire_ms` milliseconds. With `fanout` (a group id), the socket joins that
+    PACKET_FANOUT group: the group's sockets share the interface's frames, a flow
+    (by hash) always to the same one."""
 
     def __init__(
-        self, name: str, *, block_size: int = 1 << 17, blocks: int = 32, retire_ms: int = 1
+        self,
+        name: str,
+        *,
+        block_size: int = 1 << 17,
+        blocks: int = 32,
+        retire_ms: int = 1,
+        fanout: int | None = None,
     ) -> None:
         self.name = name
         self.ifindex = _require_up(name)
@@ -128,6 +138,9 @@ class PacketPort:
             ) from None
         try:
             self._configure(retire_ms)
+            if fanout is not None:
+                value = fanout | (PACKET_FANOUT_HASH << 16)
+                self.sock.setsockopt(SOL_PACKET, PACKET_FANOUT, value)
         except OSError as error:
             self.sock.close()
             raise InterfaceError(f"interface {name!r}: {error.strerror or error}") from None
