@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pybpf
 from pybpf.hooks.netns import in_netns
+from pybpf.testing.packets import checksum
 from pybpf.testing.topology import Wire, socket_in
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +71,7 @@ def udp_frame(dst_mac: bytes, src_mac: bytes) -> bytes:
     udp = struct.pack("!HHHH", 4000, 4001, 8 + len(payload), 0) + payload
     src, dst = socket.inet_aton("10.77.0.1"), socket.inet_aton("10.77.0.200")
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
-    words = struct.unpack("!10H", ip)
-    total = sum(words)
-    total = (total & 0xFFFF) + (total >> 16)
-    ip = ip[:10] + struct.pack("!H", ~total & 0xFFFF) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     return dst_mac + src_mac + b"\x08\x00" + ip + udp
 
 

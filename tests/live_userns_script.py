@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pybpf
+from pybpf.testing.packets import checksum
 
 SIOCGIFHWADDR = 0x8927
 
@@ -26,12 +27,6 @@ def kernel_bpf_error() -> str:
         os.close(fd)
         return "allowed"
     return os.strerror(ctypes.get_errno())
-
-
-def checksum(data: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def udp_frame(dst_mac: bytes, payload: bytes) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from .main import BadInput, Interrupted
-from .map import map_entries, map_report, print_map
+from .map import nonzero_map_reports, print_map
 from .prog import _parse_map_option, _pick_program, prepare_run
 from .tc import tc_app
 from .xdp import xdp_app
@@ -150,11 +150,7 @@ def _wait(link: Any, duration: float | None) -> None:
 
 
 def _report(obj: Any, counters: Any, as_json: bool) -> None:
-    reports = [
-        map_report(m, entries)
-        for m in obj.maps.live().values()
-        if (entries := map_entries(m, skip_zero=True))
-    ]
+    reports = nonzero_map_reports(obj)
     if as_json:
         typer.echo(json.dumps({**counters.as_dict(), "maps": reports}))
         return

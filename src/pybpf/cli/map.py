@@ -108,3 +108,13 @@ def dump_command(
         typer.echo(json.dumps(report))
     else:
         print_map(report)
+
+
+def nonzero_map_reports(obj: Any) -> list[dict[str, Any]]:
+    """Reports of the object's live maps with their non-zero entries (maps with none
+    left out): what a replay or a live hook prints after its counters."""
+    return [
+        map_report(m, entries)
+        for m in obj.maps.live().values()
+        if (entries := map_entries(m, skip_zero=True))
+    ]

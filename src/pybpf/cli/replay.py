@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from .main import BadInput, Interrupted
-from .map import map_entries, map_report, print_map
+from .map import nonzero_map_reports, print_map
 from .prog import _parse_map_option, _pick_program, prepare_run
 
 
@@ -116,10 +116,7 @@ class _progress:
 
 
 def _report(prog: Any, obj: Any, result: Any, as_json: bool) -> None:
-    live = obj.maps.live()
-    reports = [
-        map_report(m, entries) for m in live.values() if (entries := map_entries(m, skip_zero=True))
-    ]
+    reports = nonzero_map_reports(obj)
     if as_json:
         record = {"program": prog.name, **result.as_dict(), "maps": reports}
         typer.echo(json.dumps(record))

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from ..hooks.netns import in_netns
+from .packets import checksum
 
 __all__ = ["Wire", "ping", "socket_in", "tx_offload_off"]
 
@@ -58,22 +59,13 @@ def tx_offload_off(netns: str | None, ifname: str) -> None:
         fcntl.ioctl(s, SIOCETHTOOL, request)
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def ping(netns: str | None, address: str, *, timeout: float = 1.0, ident: int = 0x7077) -> bool:
     """Send one ICMP echo request to `address` from namespace `netns`; True if the
     reply came back within `timeout` seconds."""
     with socket_in(netns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as s:
         seq = next(_counter) & 0xFFFF
         body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"pybpf-ping"
-        body = body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
+        body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
         s.sendto(body, (address, 0))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
