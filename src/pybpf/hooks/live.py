@@ -44,7 +44,7 @@ from ..platform.program_types import ProgramType
 from .capture_index import IndexEntry
 from .frame_hook import TC_TYPES, ActionCount, FrameHook, jit_engine, run_multibuffer, verdict
 from .netns import in_netns
-from .ports import PacketPort, TapPort, tpacket_index
+from .ports import TPACKET3_HDR_SIZE, PacketPort, TapPort, tpacket_index
 from .replay_loop import (
     REPLAY_LOOP,
     SKB_LOOP,
@@ -61,8 +61,8 @@ __all__ = ["HookCounters", "LiveHook", "attach_tc", "attach_xdp"]
 
 OUT_BUFFER = 1 << 20
 """Bytes of output records per verdict between two sends."""
-BATCH = 1024
-"""Frames listed per ring block (a block of 128 KiB holds fewer 64-byte frames)."""
+TAP_BATCH = 1024
+"""Frames read from a TAP device per turn."""
 _TC_DROP = frozenset({"shot", "stolen", "queued", "trap"})
 _DIRECTIONS = ("ingress", "egress")
 
@@ -166,8 +166,11 @@ class _Worker:
         self._routes = {
             id(s): self._routes_for(s, outbound=s is egress) for s in (ingress, egress) if s
         }
-        self._entries = (IndexEntry * BATCH)()
-        self._staging = ctypes.create_string_buffer(BATCH * 2048)
+        # Room for every frame of a ring block: a frame takes at least its 48-byte
+        # tpacket3_hdr, so a block never holds more than block_size / 48 of them.
+        blocks = [p.block_size for p in (port, peer) if isinstance(p, PacketPort)]
+        self._entries = (IndexEntry * max(TAP_BATCH, max(blocks) // TPACKET3_HDR_SIZE + 1))()
+        self._staging = ctypes.create_string_buffer(TAP_BATCH * 2048)
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._started = time.monotonic()
@@ -226,7 +229,7 @@ class _Worker:
         if peer is None:
             return
         if isinstance(peer, TapPort):
-            frames = peer.receive(BATCH)
+            frames = peer.receive(TAP_BATCH)
             if frames:
                 self._from_frames(frames)
             return

@@ -40,7 +40,7 @@ from ..runtime.native.compiler import NativeModule
 from ..runtime.native.irblocks import I32, I64, i64, load, store
 from .capture_index import IndexEntry
 
-__all__ = ["PacketPort", "TapPort", "interface_index", "tpacket_index"]
+__all__ = ["TPACKET3_HDR_SIZE", "PacketPort", "TapPort", "interface_index", "tpacket_index"]
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -69,6 +69,8 @@ _BLOCK_STATUS = 8
 _BLOCK_NUM_PKTS = 12
 _BLOCK_FIRST = 16
 # struct tpacket3_hdr
+TPACKET3_HDR_SIZE = 48
+"""sizeof(struct tpacket3_hdr): the least room one frame takes in a ring block."""
 _PKT_NEXT = 0
 _PKT_SEC = 4
 _PKT_SNAPLEN = 12
