@@ -495,3 +495,32 @@ def test_two_workers_on_one_program_instance(wire, xdp_obj):
     assert counters.frames == sum(per_worker)
     assert _stat(xdp_obj, "stats", STAT_UDP) == 80
     assert _stat(xdp_obj, "stats", STAT_FRAMES) == counters.frames
+
+
+@pytest.mark.parametrize("how", ["down", "del"])
+def test_an_interface_going_away_stops_the_hook_with_a_reason(wire, xdp_obj, how):
+    prog = xdp_obj.programs["xdp_wire_filter"]
+    link = prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=wire.path(wire.middle))
+    assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+    args = ["set", "dev", wire.port_b, "down"] if how == "down" else ["del", "dev", wire.port_b]
+    subprocess.run(["ip", "-n", wire.middle, "link", *args], check=True)
+    deadline = time.monotonic() + 5
+    while link.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not link.running
+    with pytest.raises(InterfaceError, match="'wb' went down or away"):
+        link.close()
+    assert link.closed and link.final.actions["pass"].frames >= 1  # what it saw, kept
+
+
+def test_cli_reports_an_interface_going_away(wire):
+    proc = _start_cli(
+        "xdp", "attach", wire.port_a, str(EXAMPLES / "xdp_wire.o"), "--program",
+        "xdp_wire_filter", "--pass-to", wire.port_b, "--netns", wire.middle,
+    )  # fmt: skip
+    assert ping(wire.path(wire.client), SERVER_IP, timeout=2)
+    subprocess.run(["ip", "-n", wire.middle, "link", "del", "dev", wire.port_b], check=True)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    assert err.strip() == "pybpf: error: interface 'wb' went down or away: detached"
+    assert re.search(r"^pass\s+\d+\s+\d+$", out, re.M), out

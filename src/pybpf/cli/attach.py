@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from ..errors import PybpfError
 from .main import BadInput, Interrupted
 from .map import nonzero_map_reports, print_map
 from .prog import _parse_map_option, _pick_program, prepare_run
@@ -137,7 +138,11 @@ def _run(obj_path, section, program, maps, iface, hook, attach, netns, duration,
             _wait(link, duration)
         except Interrupted:
             pass  # Ctrl-C is the way to detach: the counters below, exit 0
-        counters = link.close()
+        try:
+            counters = link.close()
+        except PybpfError:  # the hook stopped (an interface went away): what it saw, then why
+            _report(obj, link.final, as_json)
+            raise
         _report(obj, counters, as_json)
 
 

@@ -206,9 +206,15 @@ class _Worker:
         poller.register(self.port.fileno(), select.POLLIN)
         if self.peer is not None:
             poller.register(self.peer.fileno(), select.POLLIN)
+        names = {self.port.fileno(): self.port.name}
+        if self.peer is not None:
+            names[self.peer.fileno()] = self.peer.name
         try:
             while not self._stop.is_set():
-                poller.poll(50)
+                for fd, events in poller.poll(50):
+                    # AF_PACKET reports ENETDOWN when its interface goes down or away.
+                    if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                        raise InterfaceError(f"interface {names[fd]!r} went down or away: detached")
                 self._drain_port()
                 self._drain_peer()
         except BaseException as error:  # reported by close(); the hook stops
