@@ -13,39 +13,43 @@ pyelftools or from decoding are never let through.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 from ..btf.ext import ExtInfo, parse_btf_ext
 from ..btf.parse import parse_btf
 from ..btf.spec import Spec as BtfSpec
 from ..errors import LoadError
+from ..platform.platforms import LINUX, WINDOWS, Platform, detect_platform, platform_named
 from .code import CodeSection, load_code_sections
 from .datasec import fixup_datasecs
 from .externs import collect_externs
 from .link import build_program
 from .maps import collect_maps
 from .reader import PARSE_ERRORS, ElfImage, read_elf
-from .specs import ObjectSpec, ProgramSpec
+from .specs import MapSpec, ObjectSpec, ProgramSpec
 
 
-def load_object_spec(path: str | Path) -> ObjectSpec:
-    """Parse the object file at `path`; LoadError (naming it) if it cannot be."""
+def load_object_spec(path: str | Path, platform: str | None = None) -> ObjectSpec:
+    """Parse the object file at `path` for `platform` (`linux`, `windows`; None: detect
+    it, `platform.platforms.detect_platform`); LoadError (naming it) if it cannot be."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise LoadError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    return parse_object(data, name)
+    return parse_object(data, name, platform)
 
 
-def parse_object(data: bytes, path: str = "<memory>") -> ObjectSpec:
+def parse_object(data: bytes, path: str = "<memory>", platform: str | None = None) -> ObjectSpec:
     """Parse the bytes of an object file; `path` names it in errors."""
+    chosen = None if platform is None else platform_named(platform)
     if not data:
         raise LoadError(f"{path}: empty file")
     if data[:4] != b"\x7fELF":
         raise LoadError(f"{path}: not an ELF file")
     try:
-        return _parse(data, path)
+        return _parse(data, path, chosen)
     except LoadError as exc:
         message = str(exc)
         raise LoadError(message if message.startswith(path) else f"{path}: {message}") from None
@@ -56,23 +60,46 @@ def parse_object(data: bytes, path: str = "<memory>") -> ObjectSpec:
         raise LoadError(f"{path}: malformed ELF: {reason}") from None
 
 
-def _parse(data: bytes, path: str) -> ObjectSpec:
+def _parse(data: bytes, path: str, platform: Platform | None) -> ObjectSpec:
     image = read_elf(data, path)
     license = _license(image)
     btf, ext = _btf(image)
+    reason = None
+    if platform is None:
+        code = [s.name for s in image.sections if s.type == "SHT_PROGBITS" and s.flags & 0x4]
+        found = detect_platform(image, btf, code)
+        platform = found.platform
+        signals = found.windows if platform is WINDOWS else found.linux
+        reason = found.note or (f"detected from {', '.join(signals)}" if signals else None)
     externs = collect_externs(image, btf)
-    maps = collect_maps(image, btf, externs)
+    maps = collect_maps(image, btf, externs, platform.legacy_map_layout)
     sections = load_code_sections(image, maps, ext)
-    programs = _programs(image, sections, license)
+    programs = {
+        name: platform.translate_helpers(spec, path)
+        for name, spec in _programs(image, sections, license).items()
+    }
     return ObjectSpec(
         path=path,
         programs=programs,
-        maps=dict(maps.specs),
+        maps={n: _translate_map(platform, m, path) for n, m in maps.specs.items()},
         license=license,
         kern_version=_kern_version(image),
         btf=btf,
         externs=externs,
+        platform=platform.name,
+        platform_reason=reason,
     )
+
+
+def _translate_map(platform: Platform, spec: MapSpec, path: str) -> MapSpec:
+    """`spec` with the platform's map type number made pybpf's (its inner map too)."""
+    if platform is LINUX:
+        return spec
+    inner = spec.inner_map
+    if inner is not None:
+        inner = _translate_map(platform, inner, path)
+    where = f"{path}: map {spec.name}"
+    return replace(spec, type=platform.map_type(spec.type, where), inner_map=inner)
 
 
 def _license(image: ElfImage) -> str:

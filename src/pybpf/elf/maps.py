@@ -81,14 +81,21 @@ def is_global_data_section(section: Section) -> bool:
 
 
 def collect_maps(
-    image: ElfImage, btf: BtfSpec | None, externs: dict[str, ExternSpec] | None = None
+    image: ElfImage,
+    btf: BtfSpec | None,
+    externs: dict[str, ExternSpec] | None = None,
+    legacy_layout: str = "linux",
 ) -> MapTable:
-    """Every map the object defines, in libbpf order (`.kconfig` last, when it has externs)."""
+    """Every map the object defines, in libbpf order (`.kconfig` last, when it has externs).
+
+    `legacy_layout` says how `maps` section records read: "linux" (`bpf_map_def` and
+    its iproute2 / samples extensions) or "windows" (eBPF for Windows' eight words).
+    Map type numbers are kept as the object has them (the platform translates)."""
     table = MapTable({}, [], dict(externs or {}))
     inner_refs: list[tuple[str, int]] = []
     for section in image.sections:
         if is_legacy_maps_section(section):
-            inner_refs += _legacy_maps(image, section, table)
+            inner_refs += _legacy_maps(image, section, table, legacy_layout)
     # Inner map indexes count every legacy map, so link once all are known.
     _link_legacy_inner(table, inner_refs, image.path)
     maps_section = image.section_named(".maps")
@@ -117,7 +124,9 @@ def _add(table: MapTable, spec: MapSpec, loc: MapLocation, image: ElfImage) -> N
 # --- legacy `maps` sections ---------------------------------------------------
 
 
-def _legacy_maps(image: ElfImage, section: Section, table: MapTable) -> list[tuple[str, int]]:
+def _legacy_maps(
+    image: ElfImage, section: Section, table: MapTable, layout: str = "linux"
+) -> list[tuple[str, int]]:
     """Add the maps of one legacy section; return its `(map, inner index)` pairs."""
     symbols = image.symbols_in(section.index)
     where = f"{image.path}: section {section.name}"
@@ -138,7 +147,8 @@ def _legacy_maps(image: ElfImage, section: Section, table: MapTable) -> list[tup
                 f"{where}: map {sym.name} at offset {sym.value} is out of bounds or misaligned"
             )
         raw = section.data[sym.value : sym.value + def_size]
-        spec, inner_idx = _legacy_def(sym.name, raw, section.name)
+        decode = _windows_legacy_def if layout == "windows" else _legacy_def
+        spec, inner_idx = decode(sym.name, raw, section.name)
         _add(table, spec, MapLocation(sym.name, section.index, sym.value, def_size), image)
         if inner_idx is not None:
             inner_refs.append((sym.name, inner_idx))
@@ -173,9 +183,39 @@ def _legacy_def(name: str, raw: bytes, section: str) -> tuple[MapSpec, int | Non
     return spec, inner
 
 
+WINDOWS_MAP_IN_MAP = frozenset({6, 7})
+"""eBPF for Windows' hash_of_maps and array_of_maps numbers."""
+
+
+def _windows_legacy_def(name: str, raw: bytes, section: str) -> tuple[MapSpec, int | None]:
+    """Decode one eBPF for Windows record: type, key_size, value_size, max_entries,
+    inner_map_idx, pinning, id, inner_id (32 bytes; shorter records are zero-padded).
+    The inner map is the record with id `inner_id` when that is set, else the one at
+    `inner_map_idx`; an id reference is returned as `-(inner_id)` for the linker."""
+    padded = raw[:32].ljust(32, b"\0")
+    words = [_U32.unpack_from(padded, i * 4)[0] for i in range(8)]
+    map_type, key_size, value_size, max_entries, inner_idx, pinning, map_id, inner_id = words
+    inner: int | None = None
+    if map_type in WINDOWS_MAP_IN_MAP:
+        inner = -inner_id if inner_id else inner_idx
+    spec = MapSpec(
+        name, map_type, key_size, value_size, max_entries, 0,
+        pinning=pinning, section=section, map_id=map_id,
+    )  # fmt: skip
+    return spec, inner
+
+
 def _link_legacy_inner(table: MapTable, refs: list[tuple[str, int]], path: str) -> None:
     names = list(table.specs)
+    by_id = {spec.map_id: spec_name for spec_name, spec in table.specs.items() if spec.map_id}
     for outer, idx in refs:
+        if idx < 0:  # eBPF for Windows: the inner map named by its id
+            if -idx not in by_id:
+                section = table.specs[outer].section
+                raise LoadError(
+                    f"{path}: section {section}: map {outer}: no map with inner id {-idx}"
+                )
+            idx = names.index(by_id[-idx])
         if not 0 <= idx < len(names):
             section = table.specs[outer].section
             raise LoadError(

@@ -95,6 +95,8 @@ class MapSpec:
     value_type: int = 0
     contents: tuple[tuple[int, str], ...] = ()
     section: str = ""
+    #: eBPF for Windows' map template id (legacy records; 0: none).
+    map_id: int = 0
 
     @property
     def type_name(self) -> str:
@@ -149,13 +151,18 @@ class ObjectSpec:
     kern_version: int = 0
     btf: BtfSpec | None = None
     externs: dict[str, ExternSpec] = field(default_factory=dict)
+    #: The platform whose conventions the object follows (`linux`, `windows`); its map
+    #: types and helper ids are already translated to pybpf's internal numbering.
+    platform: str = "linux"
+    #: Why detection chose `platform`, or why it could not decide (None: given).
+    platform_reason: str | None = None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> ObjectSpec:
+    def from_file(cls, path: str | Path, platform: str | None = None) -> ObjectSpec:
         """Parse the object file at `path` (see `elf.loader.load_object_spec`)."""
         from .loader import load_object_spec
 
-        return load_object_spec(path)
+        return load_object_spec(path, platform)
 
     def map_index(self, name: str) -> int:
         """The index of map `name` in `maps` order (the lddw `imm` of a map)."""

@@ -450,6 +450,34 @@ def _perf_event(engine: Any, access: ContextAccess, req: _Request):
     return TestRunResult(retval, b"", None if req.ctx is None else bytes(image), duration)
 
 
+def _windows(engine: Any, access: ContextAccess, req: _Request):
+    """An eBPF for Windows hook: the context from ctx_in; the data, if the context has a
+    range (xdp_md's frame, bind_md's app id, the sample's data), between its pointers."""
+    layout = access.layout
+    image = _ctx_in(req.ctx, layout) or bytearray(layout.size)
+    ranged = "data" in layout.pointers
+    if req.data and not ranged:
+        raise TestRunError(f"struct {layout.name} has no data range: give ctx_in only")
+    data = engine.memory.allocate_from(req.data or b"", "data") if ranged else None
+    pointers: dict[str, int] = {}
+    if data is not None:
+        pointers = {"data": data.start, "data_end": data.start + len(req.data)}
+        if "data_meta" in layout.pointers:
+            pointers["data_meta"] = data.start
+    try:
+        region = engine.memory.allocate_context(bytes(image), "ctx", access, pointers)
+        try:
+            retval, duration = _run(engine, region.start, req.repeat)
+            ctx_out = region.read()
+        finally:
+            engine.memory.remove(region)
+        data_out = data.read() if data is not None else b""
+    finally:
+        if data is not None:
+            engine.memory.remove(data)
+    return TestRunResult(retval, data_out, None if req.ctx is None else ctx_out, duration)
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """What one test run was given."""
@@ -473,6 +501,7 @@ _RUNNERS = {
     TestRunKind.TRACEPOINT: _tracepoint,
     TestRunKind.KPROBE: _kprobe,
     TestRunKind.PERF_EVENT: _perf_event,
+    TestRunKind.WINDOWS: _windows,
 }
 _TAKES_ARGS = (TestRunKind.RAW_TRACEPOINT, TestRunKind.TRACEPOINT)
 _TAKES_REGS = (TestRunKind.KPROBE, TestRunKind.PERF_EVENT)

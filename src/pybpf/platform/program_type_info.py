@@ -30,6 +30,13 @@ from .contexts import (
     ContextAccess,
 )
 from .program_types import AttachType, ProgramType
+from .windows_contexts import (
+    BIND_MD_ACCESS,
+    SAMPLE_CONTEXT_ACCESS,
+    SOCK_ADDR_ACCESS,
+    SOCK_OPS_ACCESS,
+    WINDOWS_XDP_ACCESS,
+)
 
 __all__ = [
     "PacketKind",
@@ -60,6 +67,9 @@ class TestRunKind(Enum):
     TRACEPOINT = "tracepoint"
     KPROBE = "kprobe"
     PERF_EVENT = "perf_event"
+    # eBPF for Windows' hooks: the context from ctx_in (zero-padded), and the given
+    # data as the range its pointer fields bound (an XDP frame, bind's app id).
+    WINDOWS = "windows"
 
 
 _ZERO_ONE = (0, 1)
@@ -242,6 +252,22 @@ _RECORDS = (
     ),
     ProgramTypeInfo(_T.SYSCALL),
     ProgramTypeInfo(_T.NETFILTER, "bpf_nf_ctx", exit_range=_ZERO_ONE),  # NF_DROP, NF_ACCEPT
+    # eBPF for Windows (platform/windows.py). Its verifier checks no return range: a
+    # sock_addr verdict outside REJECT..PROCEED_HARD counts as REJECT at run time.
+    ProgramTypeInfo(_T.WINDOWS_XDP, "xdp_md", WINDOWS_XDP_ACCESS, test_run=TestRunKind.WINDOWS),
+    ProgramTypeInfo(_T.WINDOWS_BIND, "bind_md", BIND_MD_ACCESS, test_run=TestRunKind.WINDOWS),
+    ProgramTypeInfo(
+        _T.WINDOWS_SOCK_ADDR, "bpf_sock_addr", SOCK_ADDR_ACCESS, test_run=TestRunKind.WINDOWS
+    ),
+    ProgramTypeInfo(
+        _T.WINDOWS_SOCK_OPS, "bpf_sock_ops", SOCK_OPS_ACCESS, test_run=TestRunKind.WINDOWS
+    ),
+    ProgramTypeInfo(
+        _T.WINDOWS_SAMPLE,
+        "sample_program_context",
+        SAMPLE_CONTEXT_ACCESS,
+        test_run=TestRunKind.WINDOWS,
+    ),
 )
 
 PROGRAM_TYPES: Mapping[ProgramType, ProgramTypeInfo] = {r.prog_type: r for r in _RECORDS}

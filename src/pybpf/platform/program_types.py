@@ -17,7 +17,8 @@ __all__ = ["AttachType", "ProgramType"]
 
 
 class ProgramType(IntEnum):
-    """A Linux eBPF program type: `BPF_PROG_TYPE_<name>` in `enum bpf_prog_type`.
+    """An eBPF program type: Linux's `BPF_PROG_TYPE_<name>` (`enum bpf_prog_type`), then
+    eBPF for Windows' types as `WINDOWS_<name>` (numbers of pybpf's own).
 
     The type decides the context a program receives in r1, which helpers it
     may call and which return values are valid (see the rest of `platform/`).
@@ -57,6 +58,13 @@ class ProgramType(IntEnum):
     SYSCALL = 31
     # Linux 6.4; newer than the linux-libc-dev 6.1 header on the build machine.
     NETFILTER = 32
+    # eBPF for Windows' program types, numbered past Linux's (pybpf's own numbers;
+    # Windows numbers them 1 xdp, 2 bind, 3 sock_addr, 4 sock_ops, 999 sample).
+    WINDOWS_XDP = 0x1_0001
+    WINDOWS_BIND = 0x1_0002
+    WINDOWS_SOCK_ADDR = 0x1_0003
+    WINDOWS_SOCK_OPS = 0x1_0004
+    WINDOWS_SAMPLE = 0x1_03E7
 
     @property
     def c_name(self) -> str:
