@@ -491,6 +491,7 @@ def load(
     prog_type: str | ProgramType | None = None,
     btf: BtfSource | None = None,
     kconfig: KconfigInput = None,
+    platform: str | None = None,
 ) -> Object:
     """Open the object file at `path`: its maps created, its programs linked.
 
@@ -511,10 +512,13 @@ def load(
     `btf` is the target BTF of CO-RE relocations (a file or a `btf.Spec`,
     libbpf's `btf_custom_path`); by default the kernel's
     `/sys/kernel/btf/vmlinux`, else the BTF pybpf ships for the context
-    and packet-header types it hosts (`pybpf.btf.target`).
+    and packet-header types it hosts (`pybpf.btf.target`). `platform` is whose
+    conventions the object follows, "linux" or "windows" (eBPF for Windows: its
+    helper ids, map types, sections and contexts); by default the object says
+    (`platform.platforms.detect_platform`; `obj.spec.platform_reason` tells why).
     """
     return Object(
-        ObjectSpec.from_file(path),
+        ObjectSpec.from_file(path, platform),
         ncpus=ncpus,
         verify=verify,
         engine=engine,

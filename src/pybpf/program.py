@@ -37,6 +37,7 @@ from .isa.instruction import Instruction, with_pcs
 from .isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
 from .link import Link
 from .platform.helper_ids import helper_name
+from .platform.platforms import platform_named
 from .platform.program_types import ProgramType
 from .platform.sections import program_type_for_section
 from .runtime.helpers import missing_helpers
@@ -56,8 +57,12 @@ _SECTION_PREFIXES = (
 """Fallback by prefix for section names libbpf does not know (old objects)."""
 
 
-def program_type_of(section: str) -> ProgramType:
-    """The program type of a section name, as libbpf decides it (UNSPEC if unknown)."""
+def program_type_of(section: str, platform: str = "linux") -> ProgramType:
+    """The program type of a section name on `platform`: Linux's as libbpf decides it,
+    eBPF for Windows' by its section table (UNSPEC if unknown)."""
+    own = platform_named(platform).program_type(section)
+    if own is not None:
+        return own
     match = program_type_for_section(section)
     if match is not None:
         return match.prog_type
@@ -81,12 +86,9 @@ def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> st
     return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
 
 
-def untyped_section_message(section: str) -> str:
+def untyped_section_message(section: str, platform: str = "linux") -> str:
     """Why a program whose section says no type cannot load (libbpf: missing BPF prog type)."""
-    return (
-        f"section {section!r} does not name a program type: give one"
-        " (--type / prog_type=, bpftool's names: xdp, tc, socket, cgroup/skb, …)"
-    )
+    return platform_named(platform).unknown_section(section)
 
 
 class Program:
@@ -107,7 +109,9 @@ class Program:
         self.name = spec.name
         self.section = spec.section
         #: `prog_type=` of the object when given (bpftool's `type`), else the section's.
-        self.prog_type = getattr(obj, "prog_type", None) or program_type_of(spec.section)
+        self.prog_type = getattr(obj, "prog_type", None) or program_type_of(
+            spec.section, obj.spec.platform
+        )
         self._autoload = spec.autoload
         self.unresolved: list[PybpfError] = []
         self.instructions: tuple[Instruction, ...] = ()
@@ -229,7 +233,8 @@ class Program:
         if self.prog_type == ProgramType.UNSPEC:
             # As libbpf, which refuses to load it ("missing BPF prog type"):
             # never a type guessed from the object's path.
-            report = Report(failures=[Failure(0, None, untyped_section_message(self.section))])
+            message = untyped_section_message(self.section, self.object.spec.platform)
+            report = Report(failures=[Failure(0, None, message)])
         else:
             report = verify_cached(self.spec, self.object.verifier_spec(), self.verifier_prog_type)
         self.report = report

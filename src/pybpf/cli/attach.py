@@ -21,6 +21,7 @@ import typer
 from ..errors import PybpfError
 from .main import BadInput, Interrupted
 from .map import nonzero_map_reports, print_map
+from .options import PLATFORM
 from .prog import _parse_map_option, _pick_program, prepare_run
 from .tc import tc_app
 from .xdp import xdp_app
@@ -48,6 +49,7 @@ _DURATION = typer.Option(
     None, "--duration", metavar="SECONDS", min=0.0, help="Detach after SECONDS (default: Ctrl-C)."
 )
 _JSON = typer.Option(False, "--json", help="Print the counters as JSON.")
+_PLATFORM = PLATFORM
 _WORKERS = typer.Option(
     1, "--workers", min=1, metavar="N", help="Threads running the program (by flow hash)."
 )
@@ -69,6 +71,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         duration: float = _DURATION,
         workers: int = _WORKERS,
         as_json: bool = _JSON,
+        platform: str = _PLATFORM,
     ) -> None:
         """Run an XDP program of OBJ on every frame arriving on IFACE until Ctrl-C.
 
@@ -78,7 +81,10 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         observes (the kernel has the frames already).
         """
         attach = {"pass_to": pass_to, "pass_to_tap": pass_to_tap, "workers": workers}
-        _run(obj_path, section, program, maps, iface, "xdp", attach, netns, duration, as_json)
+        _run(
+            obj_path, section, program, maps, iface, "xdp", attach, netns, duration, as_json,
+            platform,
+        )  # fmt: skip
 
     @tc_app.command("attach")
     def tc_attach(
@@ -97,6 +103,7 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
         duration: float = _DURATION,
         workers: int = _WORKERS,
         as_json: bool = _JSON,
+        platform: str = _PLATFORM,
     ) -> None:
         """Run a tc program of OBJ on IFACE's ingress or egress frames until Ctrl-C.
 
@@ -111,7 +118,10 @@ def add_attach_commands(xdp_app: typer.Typer, tc_app: typer.Typer) -> None:
             "pass_to_tap": pass_to_tap,
             "workers": workers,
         }
-        _run(obj_path, section, program, maps, iface, "tc", attach, netns, duration, as_json)
+        _run(
+            obj_path, section, program, maps, iface, "tc", attach, netns, duration, as_json,
+            platform,
+        )  # fmt: skip
 
 
 def _netns_path(netns: str | None) -> str | None:
@@ -120,13 +130,15 @@ def _netns_path(netns: str | None) -> str | None:
     return f"/run/netns/{netns}"
 
 
-def _run(obj_path, section, program, maps, iface, hook, attach, netns, duration, as_json) -> None:
+def _run(
+    obj_path, section, program, maps, iface, hook, attach, netns, duration, as_json, platform
+) -> None:
     from ..object import load
 
     if attach["pass_to"] is not None and attach["pass_to_tap"] is not None:
         raise BadInput("give --pass-to or --pass-to-tap, not both")
     updates = [_parse_map_option(option) for option in maps or ()]
-    with load(obj_path, engine="jit") as obj:
+    with load(obj_path, engine="jit", platform=platform) as obj:
         prog = _pick_program(obj, section, program)
         prepare_run(obj, prog, updates)
         method = prog.attach_xdp if hook == "xdp" else prog.attach_tc

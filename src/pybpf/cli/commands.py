@@ -1,6 +1,19 @@
 """Imports every command module so that each registers on `app`."""
 
-from . import asm, attach, conformance, disasm, gen, map, prog, run_raw, tc, verify, xdp
+from . import (
+    asm,
+    attach,
+    conformance,
+    disasm,
+    gen,
+    include_dir,
+    map,
+    prog,
+    run_raw,
+    tc,
+    verify,
+    xdp,
+)
 
 __all__ = [
     "asm",
@@ -8,6 +21,7 @@ __all__ = [
     "conformance",
     "disasm",
     "gen",
+    "include_dir",
     "map",
     "prog",
     "run_raw",

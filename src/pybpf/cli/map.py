@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from .main import BadInput, app
+from .options import PLATFORM
 
 map_app = typer.Typer(name="map", help="Inspect the maps of an object file.", no_args_is_help=True)
 app.add_typer(map_app, name="map")
@@ -94,11 +95,12 @@ def dump_command(
     obj: Path = typer.Argument(..., help="The eBPF object file (clang -target bpf)."),
     name: str = typer.Argument(..., help="Map name: ELF name, .data/.rodata/.bss, <obj>.bss."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    platform: str = PLATFORM,
 ) -> None:
     """Show map NAME as the object defines it (initial contents; see `prog run --dump-maps`)."""
     from ..object import load
 
-    with load(obj) as loaded:
+    with load(obj, platform=platform) as loaded:
         if name not in loaded.maps:
             known = ", ".join(loaded.maps) or "none"
             raise BadInput(f"{obj}: no map named {name!r} (maps: {known})")

@@ -29,6 +29,7 @@ import typer
 from ..errors import LoadError, TestRunError
 from .main import BadInput, app
 from .map import map_entries, map_report, print_map
+from .options import PLATFORM
 
 U32_MAX = 0xFFFFFFFF
 """The kernel's `repeat` is a u32 (`bpf_attr.test.repeat`); 0 runs once (`bpf_test_run`)."""
@@ -206,6 +207,7 @@ def run_command(
         help="__kconfig values as CONFIG_X=value lines (libbpf's kconfig option);"
         " default: the host's kernel configuration.",
     ),
+    platform: str = PLATFORM,
 ) -> None:
     """Run one program of OBJ on --data-in; print retval, duration and touched maps.
 
@@ -229,11 +231,18 @@ def run_command(
     run_regs = _parse_regs(regs) if regs is not None else None
     table = _load_fib(fib) if fib is not None else None
     kconfig_text = _read_text(kconfig, "--kconfig") if kconfig is not None else None
-    with load(obj_path, engine=engine, prog_type=type_name, btf=btf, kconfig=kconfig_text) as obj:
+    with load(
+        obj_path,
+        engine=engine,
+        prog_type=type_name,
+        btf=btf,
+        kconfig=kconfig_text,
+        platform=platform,
+    ) as obj:
         obj.context.fib = table
         prog = _pick_program(obj, section, program)
         if prog.prog_type == ProgramType.UNSPEC:  # the verdict `pybpf verify` gives
-            message = untyped_section_message(prog.section)
+            message = untyped_section_message(prog.section, obj.spec.platform)
             raise BadInput(f"{obj_path}: program {prog.name}: {message}")
         prepare_run(obj, prog, updates)
         live = obj.maps.live()

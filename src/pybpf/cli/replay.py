@@ -12,6 +12,7 @@ import typer
 
 from .main import BadInput, Interrupted
 from .map import nonzero_map_reports, print_map
+from .options import PLATFORM
 from .prog import _parse_map_option, _pick_program, prepare_run
 
 
@@ -36,11 +37,20 @@ def add_replay_command(group: typer.Typer, kind: str, replay_name: str) -> None:
             None, "--map", metavar="NAME=KEY:VALUE", help="Set a map entry first (hex bytes)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        platform: str = PLATFORM,
     ) -> None:
         from ..hooks import replay
 
         run_replay(
-            getattr(replay, replay_name), obj_path, pcap, section, program, out, maps, as_json
+            getattr(replay, replay_name),
+            obj_path,
+            pcap,
+            section,
+            program,
+            out,
+            maps,
+            as_json,
+            platform,
         )
 
     replay_command.__doc__ = f"""Run every frame of IN through {kind} program of OBJ in the JIT;
@@ -59,6 +69,7 @@ def run_replay(
     out: Path | None,
     maps: list[str] | None,
     as_json: bool,
+    platform: str | None = None,
 ) -> None:
     """Load OBJ, pick the program, set --map entries, replay, print the summary.
 
@@ -70,7 +81,7 @@ def run_replay(
     if not pcap.is_file():
         raise BadInput(f"--pcap {pcap}: no such file")
     updates = [_parse_map_option(option) for option in maps or ()]
-    with load(obj_path, engine="jit") as obj:
+    with load(obj_path, engine="jit", platform=platform) as obj:
         prog = _pick_program(obj, section, program)
         prepare_run(obj, prog, updates)
         result = ReplayResult()

@@ -23,6 +23,7 @@ import typer
 
 from ..errors import PybpfError
 from .main import app
+from .options import PLATFORM
 
 EXIT_REJECTED = 1
 EXIT_BAD_INPUT = 2
@@ -59,6 +60,7 @@ def verify_command(
         help="Verify as this program type, bpftool's names (xdp, tc, socket, cgroup/skb, …);"
         " needed when a section does not name one (`2/7`, `from-netdev`).",
     ),
+    platform: str | None = PLATFORM,
     kernel: bool = typer.Option(
         False,
         "--kernel",
@@ -84,7 +86,7 @@ def verify_command(
         if forced is None:
             raise _bad_input(f"--type {type_name!r}: unknown program type (bpftool's type names)")
     try:
-        spec = load_object_spec(obj)
+        spec = load_object_spec(obj, platform)
     except OSError as error:
         raise _bad_input(f"{obj}: {error.strerror or error}") from None
     except PybpfError as error:
@@ -94,6 +96,8 @@ def verify_command(
     except PybpfError as error:
         raise _bad_input(str(error)) from None
     spec = core.spec
+    if spec.platform_note:  # conventions of both platforms: kept Linux, say why
+        print(f"pybpf: note: {spec.platform_note}", file=sys.stderr)
     programs = _entry_programs(spec)
     if section is not None:
         programs = [p for p in programs if p.section == section]
@@ -122,9 +126,9 @@ def verify_command(
     verdicts = []
     for program_spec in programs:
         # The type `pybpf.load` verifies (and runs) the program as: never from the path.
-        linux_type = forced or program_type_of(program_spec.section)
+        linux_type = forced or program_type_of(program_spec.section, spec.platform)
         if linux_type == ProgramType.UNSPEC:
-            message = untyped_section_message(program_spec.section)
+            message = untyped_section_message(program_spec.section, spec.platform)
             raise _bad_input(f"{obj}: program {program_spec.name}: {message}")
         section = program_spec.section
         prog_type = resolve_prog_type(program_spec, spec, verifier_prog_type(section, linux_type))

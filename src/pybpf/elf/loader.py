@@ -64,13 +64,14 @@ def _parse(data: bytes, path: str, platform: Platform | None) -> ObjectSpec:
     image = read_elf(data, path)
     license = _license(image)
     btf, ext = _btf(image)
-    reason = None
+    reason = note = None
     if platform is None:
         code = [s.name for s in image.sections if s.type == "SHT_PROGBITS" and s.flags & 0x4]
         found = detect_platform(image, btf, code)
         platform = found.platform
         signals = found.windows if platform is WINDOWS else found.linux
-        reason = found.note or (f"detected from {', '.join(signals)}" if signals else None)
+        reason = f"detected from {', '.join(signals)}" if signals else None
+        note = found.note
     externs = collect_externs(image, btf)
     maps = collect_maps(image, btf, externs, platform.legacy_map_layout)
     sections = load_code_sections(image, maps, ext)
@@ -88,6 +89,7 @@ def _parse(data: bytes, path: str, platform: Platform | None) -> ObjectSpec:
         externs=externs,
         platform=platform.name,
         platform_reason=reason,
+        platform_note=note,
     )
 
 

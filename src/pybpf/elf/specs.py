@@ -154,8 +154,10 @@ class ObjectSpec:
     #: The platform whose conventions the object follows (`linux`, `windows`); its map
     #: types and helper ids are already translated to pybpf's internal numbering.
     platform: str = "linux"
-    #: Why detection chose `platform`, or why it could not decide (None: given).
+    #: Why detection chose `platform` (None: given, or no signal either way).
     platform_reason: str | None = None
+    #: Set when the object follows both platforms' conventions (it was kept Linux).
+    platform_note: str | None = None
 
     @classmethod
     def from_file(cls, path: str | Path, platform: str | None = None) -> ObjectSpec:

@@ -88,13 +88,22 @@ class Platform:
         return self.name
 
     def program_type(self, section: str) -> ProgramType | None:
-        """The program type section `section` names on this platform (None: this
-        platform's table has no such section; Linux's own lookup is
-        `sections.program_type_for_section`)."""
+        """The program type section `section` names on this platform, UNSPEC if it names
+        none; None for Linux, whose table is libbpf's (`sections`, `program.program_type_of`)."""
         if self.name != "windows":
             return None
         match = windows.section_kind(section)
-        return None if match is None else WINDOWS_PROGRAM_TYPES[match.kind]
+        return ProgramType.UNSPEC if match is None else WINDOWS_PROGRAM_TYPES[match.kind]
+
+    def unknown_section(self, section: str) -> str:
+        """Why a program of `section` has no type on this platform."""
+        if self.name == "windows":
+            known = ", ".join(s.prefix for s in windows.SECTIONS)
+            return f"section {section!r} names no eBPF for Windows program type ({known})"
+        return (
+            f"section {section!r} does not name a program type: give one"
+            " (--type / prog_type=, bpftool's names: xdp, tc, socket, cgroup/skb, …)"
+        )
 
     def translate_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
         """`program` with its helper calls renumbered to internal ids."""

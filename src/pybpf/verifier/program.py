@@ -32,9 +32,11 @@ from ..btf.core import POISON_IMM, poison_message
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
 from ..platform import helper_availability
+from ..platform.contexts import StructLayout
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
-from ..platform.program_type_info import program_type_info
+from ..platform.platforms import platform_named
+from ..platform.program_type_info import PROGRAM_TYPES, program_type_info
 from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY, function_starts, original_pc
 from .constraints import parse_invariant
@@ -55,6 +57,16 @@ _PTREGS = (3 + 63 + 8 + 2) * 8  # PREVAIL's cross-architecture bound on pt_regs
 
 def _plain(size: int) -> CtxDescriptor:
     return CtxDescriptor(size, -1, -1, -1)
+
+
+def _windows_descriptor(layout: StructLayout) -> CtxDescriptor:
+    """Size and the data / data_end / data_meta offsets of an eBPF for Windows context
+    (its pointer fields are 8 bytes wide: the verifier reads them as such)."""
+
+    def at(name: str) -> int:
+        return layout.field(name).offset if name in layout.pointers else -1
+
+    return CtxDescriptor(layout.size, at("data"), at("data_end"), at("data_meta"))
 
 
 #: PREVAIL program type name → its context descriptor (spec_type_descriptors.hpp).
@@ -95,6 +107,12 @@ PREVAIL_CONTEXTS: Mapping[str, CtxDescriptor] = {
     "lirc_mode2": _plain(4),
     "netfilter": _plain(2 * 8),
     "syscall": _plain(65535),
+    # eBPF for Windows' types (its PREVAIL platform's descriptors), from the layouts.
+    **{
+        info.name: _windows_descriptor(info.context.layout)
+        for info in PROGRAM_TYPES.values()
+        if info.name.startswith("windows_") and info.context is not None
+    },
 }
 
 #: Helpers usable only with one context layout (PREVAIL's `ctx_descriptor` in
@@ -285,7 +303,9 @@ def verify_program(
         # without one passes "", which is not GPL-compatible). A spec built in Python
         # that gives none (None) is not checked.
         license = program_spec.license if program_spec.license is not None else object_spec.license
-        if license is not None and not helper_availability.gpl_compatible(license):
+        # GPL-only helpers are Linux's rule; eBPF for Windows has no such notion.
+        gpl_rules = platform_named(object_spec.platform).gpl_rules
+        if gpl_rules and license is not None and not helper_availability.gpl_compatible(license):
             refused += [
                 (
                     pc,
