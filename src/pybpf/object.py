@@ -200,6 +200,11 @@ class Object:
         self.kconfig = kconfig
         self.context = context if context is not None else ExecutionContext(ncpus=ncpus)
         self.helpers = linux_helpers()
+        if spec.platform == "windows":  # and the helpers only eBPF for Windows has
+            from .runtime.windows_helpers import HELPERS as WINDOWS_HELPERS
+
+            for helper in WINDOWS_HELPERS:
+                self.helpers.register(helper)
         self.loaded = False
         self.closed = False
         #: The links of this object's programs still attached (`pybpf.link.Link`).

@@ -253,4 +253,7 @@ def helper_name(helper_id: int) -> str:
     try:
         return HelperId(helper_id).c_name
     except ValueError:
-        return f"unknown helper {helper_id}"
+        pass
+    from .windows import internal_helper_name  # eBPF for Windows' own, at internal ids
+
+    return internal_helper_name(helper_id) or f"unknown helper {helper_id}"

@@ -68,17 +68,21 @@ class HelperPrototype:
     (adjust_head, …), as in the kernel.
     """
 
-    id: HelperId
+    id: HelperId | int
     ret: RetKind
     args: tuple[ArgKind, ...] = ()
     acquires: bool = False
     releases: int | None = None
     changes_pkt_data: bool = False
+    #: The C name of a helper outside Linux's numbering (eBPF for Windows' own).
+    c_name: str | None = None
 
     @property
     def name(self) -> str:
         """The C name, e.g. `bpf_map_lookup_elem`."""
-        return "bpf_" + self.id.name.lower()
+        if self.c_name is not None:
+            return self.c_name
+        return "bpf_" + HelperId(self.id).name.lower()
 
 
 A = ArgKind
@@ -391,8 +395,18 @@ PROTOTYPES: dict[int, HelperPrototype] = {
 
 
 def prototype(helper_id: int) -> HelperPrototype | None:
-    """The prototype of a helper, or None when pybpf does not know it."""
-    return PROTOTYPES.get(helper_id)
+    """The prototype of a helper, or None when pybpf does not know it (Linux's, then the
+    helpers only eBPF for Windows has, at their internal ids)."""
+    found = PROTOTYPES.get(helper_id)
+    if found is None and helper_id >= WINDOWS_HELPER_BASE:
+        from .windows_helpers import PROTOTYPES as WINDOWS_PROTOTYPES
+
+        found = WINDOWS_PROTOTYPES.get(helper_id)
+    return found
+
+
+WINDOWS_HELPER_BASE = 0x7000_0000
+"""Internal ids from here are eBPF for Windows' own helpers (`platform.windows`)."""
 
 
 # -- compiler builtins -------------------------------------------------------------------

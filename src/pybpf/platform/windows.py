@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ..elf.map_types import MapType
 from .helper_ids import HelperId
+from .helper_prototypes import WINDOWS_HELPER_BASE
 
 __all__ = [
     "GENERAL_HELPERS",
@@ -66,8 +67,6 @@ MAP_TYPE_NAMES = {
 }  # fmt: skip
 """Windows map type numbers → the names its tools print."""
 
-WINDOWS_HELPER_BASE = 0x7000_0000
-"""Internal ids of helpers only Windows has: this base + the Windows id."""
 TYPE_HELPER_BASE = 0x10000
 """Windows numbers every program type's own helpers from here."""
 
@@ -178,6 +177,18 @@ TYPE_HELPERS: dict[str, dict[int, WindowsHelper]] = {
     "sample": {},
 }
 """Each program kind's own helpers (ids from 0x10000), with the internal ids they run as."""
+
+
+def internal_helper_name(internal: int) -> str | None:
+    """The Windows name of a helper only Windows has, by its internal id (None if none)."""
+    for helper in GENERAL_HELPERS.values():
+        if helper.internal == internal:
+            return helper.name
+    for table in TYPE_HELPERS.values():
+        for helper in table.values():
+            if helper.internal == internal:
+                return helper.name
+    return None
 
 
 def section_kind(section: str) -> WindowsSection | None:

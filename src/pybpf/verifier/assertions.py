@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..platform.helper_ids import HelperId
 from .global_functions import GlobalSignature
 from .ir import (
     STACK_SIZE,
@@ -353,9 +354,9 @@ def helper_assertions(func: int, privileged: bool = False) -> list[Assertion]:
         if kind == A.ANYTHING:
             # probe_write_user writes where its ANYTHING argument points: never a pointer
             # the analysis tracks (the kernel's copy_to_user never reaches BPF memory).
-            if not privileged or proto.id.name == "PROBE_WRITE_USER":
+            if not privileged or proto.id == HelperId.PROBE_WRITE_USER:
                 singles.append(TypeConstraint(reg, TypeGroup.number))
-        elif kind == A.CONST_MAP_PTR and proto.id.name == "TAIL_CALL":
+        elif kind == A.CONST_MAP_PTR and proto.id == HelperId.TAIL_CALL:
             singles.append(TypeConstraint(reg, TypeGroup.map_fd_programs))
         elif kind == A.CONST_MAP_PTR:
             singles.append(TypeConstraint(reg, TypeGroup.map_fd))
