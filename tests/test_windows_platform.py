@@ -1,0 +1,193 @@
+"""eBPF for Windows programs run unchanged: built with clang against the headers pybpf
+ships for that platform (examples/windows), loaded with its helper ids, map types,
+sections and contexts, run through test_run in both engines with asserted results."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.elf.loader import load_object_spec
+from pybpf.elf.map_types import MapType
+from pybpf.errors import LoadError
+from pybpf.platform.program_types import ProgramType
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOWS = ROOT / "examples" / "windows"
+ENGINES = ["jit", "interpreter"]
+
+BIND, POST_BIND, UNBIND = 0, 1, 2
+PERMIT, DENY, REDIRECT, PERMIT_HARD = 0, 1, 2, 3
+REJECT, PROCEED_SOFT, PROCEED_HARD = 0, 1, 2
+XDP_PASS, XDP_DROP = 1, 2
+
+
+def bind_md(pid: int, operation: int, protocol: int = 6) -> bytes:
+    """A bind_md: process id at 16, operation at 44, protocol at 48 (56 bytes)."""
+    ctx = bytearray(56)
+    struct.pack_into("<Q", ctx, 16, pid)
+    struct.pack_into("<I", ctx, 44, operation)
+    ctx[48] = protocol
+    return bytes(ctx)
+
+
+def sock_addr(ip: str, port: int, protocol: int = 6) -> bytes:
+    """A Windows bpf_sock_addr for an IPv4 destination (network order), 64 bytes."""
+    ctx = bytearray(64)
+    struct.pack_into("<I", ctx, 0, socket.AF_INET)
+    ctx[24:28] = socket.inet_aton(ip)
+    struct.pack_into("!H", ctx, 40, port)
+    struct.pack_into("<I", ctx, 44, protocol)
+    return bytes(ctx)
+
+
+def test_detection_and_translation_from_the_objects_own_signals():
+    for path in sorted(WINDOWS.glob("*.o")):
+        spec = load_object_spec(path)
+        assert spec.platform == "windows", path.name
+        assert "a .ebpf_for_windows section" in spec.platform_reason
+    for path in sorted((ROOT / "examples").glob("*.o")):
+        assert load_object_spec(path).platform == "linux", path.name
+    spec = load_object_spec(WINDOWS / "sockops_events.o")
+    assert spec.maps["events"].type == MapType.RINGBUF  # Windows' 13, Linux's 27
+    calls = [i.imm for i in spec.programs["connection_events"].instructions if i.opcode == 0x85]
+    assert 130 in calls  # bpf_ringbuf_output: Windows 11, run as Linux's 130
+    # Given explicitly, the platform is what the caller says.
+    assert load_object_spec(WINDOWS / "bind_limit.o", "linux").platform == "linux"
+
+
+def test_legacy_map_records_in_windows_layout():
+    spec = load_object_spec(WINDOWS / "tail_calls.o")
+    programs, seen = spec.maps["programs"], spec.maps["seen"]
+    assert (programs.type, programs.key_size, programs.value_size, programs.max_entries) == (
+        MapType.PROG_ARRAY,
+        4,
+        4,
+        3,
+    )
+    assert (seen.type, seen.value_size, seen.flags) == (MapType.ARRAY, 8, 0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bind_monitor_limits_binds_per_process_and_frees_on_unbind(engine):
+    with pybpf.load(WINDOWS / "bind_limit.o", engine=engine) as obj:
+        prog = obj.programs["limit_binds"]
+        assert prog.prog_type == ProgramType.WINDOWS_BIND
+        run = lambda pid, op, app=b"": prog.test_run(data=app, ctx=bind_md(pid, op)).retval  # noqa: E731
+        assert [run(7, BIND, b"server.exe") for _ in range(3)] == [PERMIT, PERMIT, DENY]
+        assert run(8, BIND, b"other.exe") == PERMIT  # another process has its own count
+        assert run(7, UNBIND) == PERMIT
+        assert run(7, BIND, b"again.exe") == PERMIT  # the slot freed by the unbind
+        assert run(7, BIND) == DENY
+        assert run(7, POST_BIND) == PERMIT
+        counts = obj.maps["bind_counts"]
+        assert counts[struct.pack("<Q", 7)] == struct.pack("<I", 2)
+        assert counts[struct.pack("<Q", 8)] == struct.pack("<I", 1)
+        name = obj.maps["app_names"][struct.pack("<Q", 7)]
+        assert name.rstrip(b"\0") == b"again.exe"  # the app id range, read by the program
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_connect_policy_rejects_redirects_and_proceeds(engine):
+    with pybpf.load(WINDOWS / "connect_policy.o", engine=engine) as obj:
+        prog = obj.programs["connect_policy"]
+        assert prog.prog_type == ProgramType.WINDOWS_SOCK_ADDR
+        dest = socket.inet_aton("10.1.2.3") + struct.pack("!H", 443) + bytes(2)
+        obj.maps["blocked"][dest] = b"\x01"
+        proxy = socket.inet_aton("10.9.9.9") + struct.pack("!H", 3128) + bytes(2)
+        obj.maps["proxy"][bytes(4)] = proxy
+        assert prog.test_run(ctx=sock_addr("10.1.2.3", 443)).retval == REJECT
+        assert prog.test_run(ctx=sock_addr("10.1.2.4", 443)).retval == PROCEED_SOFT
+        redirected = prog.test_run(ctx=sock_addr("10.1.2.3", 80))
+        assert redirected.retval == PROCEED_HARD
+        out = redirected.ctx_out
+        assert socket.inet_ntoa(out[24:28]) == "10.9.9.9"  # the destination rewritten
+        assert struct.unpack_from("!H", out, 40)[0] == 3128
+        verdicts = [
+            int.from_bytes(obj.maps["verdicts"][struct.pack("<I", v)], "little") for v in range(3)
+        ]
+        assert verdicts == [1, 1, 1]
+
+
+def _udp_frame(dport: int, payload: bytes = b"x" * 18) -> bytes:
+    ip = bytes([0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0]) + socket.inet_aton("10.0.0.1")
+    ip += socket.inet_aton("10.0.0.2")
+    udp = struct.pack("!HHHH", 1234, dport, 8 + len(payload), 0) + payload
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + udp
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_xdp_dropper_with_windows_actions_and_pointers(engine):
+    with pybpf.load(WINDOWS / "udp_dropper.o", engine=engine) as obj:
+        prog = obj.programs["drop_udp"]
+        assert prog.prog_type == ProgramType.WINDOWS_XDP
+        obj.maps["drop_port"][bytes(4)] = struct.pack("<H", 53)
+        frame = _udp_frame(53)
+        assert prog.test_run(data=frame).retval == XDP_DROP
+        assert prog.test_run(data=_udp_frame(54)).retval == XDP_PASS
+        assert prog.test_run(data=frame[:30]).retval == XDP_PASS  # too short to parse
+        per_cpu = obj.maps["dropped"][bytes(4)]
+        frames = sum(struct.unpack_from("<Q", v)[0] for v in per_cpu)
+        nbytes = sum(struct.unpack_from("<Q", v, 8)[0] for v in per_cpu)
+        assert (frames, nbytes) == (1, len(frame))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sock_ops_events_go_to_a_ring_buffer(engine):
+    with pybpf.load(WINDOWS / "sockops_events.o", engine=engine) as obj:
+        prog = obj.programs["connection_events"]
+        ctx = bytearray(64)
+        struct.pack_into("<II", ctx, 0, 1, socket.AF_INET)  # PASSIVE_ESTABLISHED_CB, AF_INET
+        ctx[8:12] = socket.inet_aton("10.0.0.2")
+        struct.pack_into("<I", ctx, 24, 8080)
+        ctx[28:32] = socket.inet_aton("10.0.0.1")
+        struct.pack_into("<I", ctx, 44, 40000)
+        ctx[48] = 6
+        assert prog.test_run(ctx=bytes(ctx)).retval == 0
+        ipv6 = bytearray(ctx)
+        struct.pack_into("<I", ipv6, 4, socket.AF_INET6)
+        assert prog.test_run(ctx=bytes(ipv6)).retval == 0  # not recorded
+        records: list[bytes] = []
+        obj.maps["events"].consume(records.append)
+        assert len(records) == 1
+        op, local, remote, lport, rport, flow, proto = struct.unpack_from("<I4s4sHHQB", records[0])
+        assert (op, lport, rport, proto) == (1, 8080, 40000, 6)
+        assert (socket.inet_ntoa(local), socket.inet_ntoa(remote)) == ("10.0.0.2", "10.0.0.1")
+        assert flow != 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tail_calls_and_bpf_to_bpf_calls(engine):
+    with pybpf.load(WINDOWS / "tail_calls.o", engine=engine) as obj:
+        obj.maps["programs"][struct.pack("<I", BIND)] = obj.programs["on_bind"]
+        obj.maps["programs"][struct.pack("<I", UNBIND)] = obj.programs["on_unbind"]
+        dispatch = obj.programs["dispatch"]
+        assert dispatch.test_run(ctx=bind_md(1, BIND, protocol=6)).retval == PERMIT
+        assert dispatch.test_run(ctx=bind_md(1, BIND, protocol=17)).retval == DENY
+        assert dispatch.test_run(ctx=bind_md(1, UNBIND)).retval == PERMIT
+        assert dispatch.test_run(ctx=bind_md(1, POST_BIND)).retval == PERMIT_HARD  # no target
+        seen = [int.from_bytes(obj.maps["seen"][struct.pack("<I", i)], "little") for i in range(3)]
+        assert seen == [2, 0, 1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_string_and_memory_helpers(engine):
+    with pybpf.load(WINDOWS / "strings.o", engine=engine) as obj:
+        assert obj.programs["name_check"].test_run(ctx=bytes(56)).retval == PERMIT_HARD
+        assert obj.maps["names"][bytes(4)][:6] == b"app-x\0"
+
+
+def test_platform_errors_name_the_platform_and_the_item(tmp_path):
+    with pytest.raises(LoadError, match="unknown platform 'beos'"):
+        load_object_spec(WINDOWS / "bind_limit.o", "beos")
+    # A Linux object read as Windows: its helper ids mean other helpers there.
+    with pytest.raises(LoadError, match=r"helper id \d+ is unknown on windows"):
+        load_object_spec(ROOT / "examples" / "xdp_events.o", "windows")
+    # A Windows object read as Linux: its sections name no Linux program type.
+    with pybpf.load(WINDOWS / "bind_limit.o", platform="linux") as obj:
+        with pytest.raises(pybpf.VerifierError, match="does not name a program type"):
+            obj.load()
