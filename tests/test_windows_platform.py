@@ -4,8 +4,10 @@ sections and contexts, run through test_run in both engines with asserted result
 
 from __future__ import annotations
 
+import shutil
 import socket
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,47 @@ def test_platform_errors_name_the_platform_and_the_item(tmp_path):
     with pybpf.load(WINDOWS / "bind_limit.o", platform="linux") as obj:
         with pytest.raises(pybpf.VerifierError, match="does not name a program type"):
             obj.load()
+
+
+def test_include_dir_builds_a_windows_program(tmp_path, capsys):
+    from pybpf.cli.main import main
+
+    assert main(["include-dir", "--platform", "windows"]) == 0
+    include = Path(capsys.readouterr().out.strip())
+    assert {"bpf_helpers.h", "ebpf_nethooks.h", "ebpf_structs.h"} <= {
+        p.name for p in include.iterdir()
+    }
+    assert main(["include-dir", "--platform", "plan9"]) == 2
+    clang = shutil.which("clang-16") or shutil.which("clang")
+    if clang is None:
+        pytest.skip("clang is not installed")
+    source = tmp_path / "deny_udp.c"
+    source.write_text(
+        '#include "ebpf_nethooks.h"\n'
+        "PYBPF_WINDOWS_TAG\n"
+        'SEC("bind") bind_action_t deny_udp(bind_md_t *ctx)\n'
+        "{ return ctx->protocol == 17 ? BIND_DENY : BIND_PERMIT; }\n"
+    )
+    obj_path = tmp_path / "deny_udp.o"
+    subprocess.run(
+        [
+            clang,
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-I",
+            str(include),
+            "-c",
+            str(source),
+            "-o",
+            str(obj_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with pybpf.load(obj_path) as obj:
+        prog = obj.programs["deny_udp"]
+        assert obj.spec.platform == "windows"
+        assert prog.test_run(ctx=bind_md(1, BIND, protocol=17)).retval == DENY
+        assert prog.test_run(ctx=bind_md(1, BIND, protocol=6)).retval == PERMIT
