@@ -237,3 +237,16 @@ def test_include_dir_builds_a_windows_program(tmp_path, capsys):
         assert obj.spec.platform == "windows"
         assert prog.test_run(ctx=bind_md(1, BIND, protocol=17)).retval == DENY
         assert prog.test_run(ctx=bind_md(1, BIND, protocol=6)).retval == PERMIT
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_xdp_adjust_head_pops_a_vlan_tag(engine):
+    with pybpf.load(WINDOWS / "udp_dropper.o", engine=engine) as obj:
+        prog = obj.programs["strip_vlan"]
+        plain = _udp_frame(53)
+        tagged = plain[:12] + b"\x81\x00\x00\x2a" + plain[12:]
+        result = prog.test_run(data=tagged)
+        assert result.retval == XDP_PASS
+        assert result.data_out == plain  # the tag gone, the frame 4 bytes shorter
+        untouched = prog.test_run(data=plain)
+        assert (untouched.retval, untouched.data_out) == (XDP_PASS, plain)

@@ -26,7 +26,7 @@ import ctypes
 import errno
 
 from ..errors import TestRunError
-from ..platform.contexts import SK_BUFF, XDP_MD, ContextAccess, StructLayout
+from ..platform.contexts import SK_BUFF, ContextAccess, StructLayout
 from ..runtime.memory import Memory
 from ..runtime.packet_buffer import PacketBuffer
 
@@ -127,9 +127,13 @@ class XdpFrame:
         pointers["hard_start"] = self.packet.base
         pointers["hard_end"] = self.packet.base + PAGE_SIZE - SKB_SHARED_INFO
         self.packet.expose(headroom, headroom + linear)
-        image = bytearray(XDP_MD.size)
-        put_field(image, XDP_MD, "ingress_ifindex", ingress_ifindex)
-        put_field(image, XDP_MD, "rx_queue_index", rx_queue_index)
+        # The context struct of the access (Linux's xdp_md, or eBPF for Windows' with
+        # 64-bit pointers): its pointer fields come from `pointers`, not its bytes.
+        layout = access.layout
+        image = bytearray(layout.size)
+        put_field(image, layout, "ingress_ifindex", ingress_ifindex)
+        if any(f.name == "rx_queue_index" for f in layout.fields):
+            put_field(image, layout, "rx_queue_index", rx_queue_index)
         self.region = memory.allocate_context(bytes(image), "ctx", access, pointers)
         # The region's native-backed table: what helpers (native or not) moved.
         self.pointers = self.region.pointers

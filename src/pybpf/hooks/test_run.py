@@ -478,6 +478,22 @@ def _windows(engine: Any, access: ContextAccess, req: _Request):
     return TestRunResult(retval, data_out, None if req.ctx is None else ctx_out, duration)
 
 
+def _windows_xdp(engine: Any, access: ContextAccess, req: _Request):
+    """eBPF for Windows' XDP: the frame in a page after the usual headroom (so that
+    bpf_xdp_adjust_head can grow it), its xdp_md from ctx_in (ingress_ifindex)."""
+    image = _ctx_in(req.ctx, access.layout) or bytearray(access.layout.size)
+    ifindex = get_field(bytes(image), access.layout, "ingress_ifindex") or LOOPBACK_IFINDEX
+    frame = XdpFrame(engine.memory, access, req.data, ingress_ifindex=ifindex)
+    try:
+        retval, duration = _run(engine, frame.ctx, req.repeat)
+        ctx_out = frame.region.read()
+    finally:
+        frame.release()
+    p = frame.pointers
+    data_out = frame.data_out()[p["data"] - p["data_meta"] :]
+    return TestRunResult(retval, data_out, None if req.ctx is None else ctx_out, duration)
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """What one test run was given."""
@@ -502,6 +518,7 @@ _RUNNERS = {
     TestRunKind.KPROBE: _kprobe,
     TestRunKind.PERF_EVENT: _perf_event,
     TestRunKind.WINDOWS: _windows,
+    TestRunKind.WINDOWS_XDP: _windows_xdp,
 }
 _TAKES_ARGS = (TestRunKind.RAW_TRACEPOINT, TestRunKind.TRACEPOINT)
 _TAKES_REGS = (TestRunKind.KPROBE, TestRunKind.PERF_EVENT)

@@ -68,8 +68,10 @@ class TestRunKind(Enum):
     KPROBE = "kprobe"
     PERF_EVENT = "perf_event"
     # eBPF for Windows' hooks: the context from ctx_in (zero-padded), and the given
-    # data as the range its pointer fields bound (an XDP frame, bind's app id).
+    # data as the range its pointer fields bound (bind's app id, the sample's data);
+    # its XDP: the frame in a page with headroom, as Linux's XDP test run.
     WINDOWS = "windows"
+    WINDOWS_XDP = "windows_xdp"
 
 
 _ZERO_ONE = (0, 1)
@@ -254,7 +256,7 @@ _RECORDS = (
     ProgramTypeInfo(_T.NETFILTER, "bpf_nf_ctx", exit_range=_ZERO_ONE),  # NF_DROP, NF_ACCEPT
     # eBPF for Windows (platform/windows.py). Its verifier checks no return range: a
     # sock_addr verdict outside REJECT..PROCEED_HARD counts as REJECT at run time.
-    ProgramTypeInfo(_T.WINDOWS_XDP, "xdp_md", WINDOWS_XDP_ACCESS, test_run=TestRunKind.WINDOWS),
+    ProgramTypeInfo(_T.WINDOWS_XDP, "xdp_md", WINDOWS_XDP_ACCESS, test_run=TestRunKind.WINDOWS_XDP),
     ProgramTypeInfo(_T.WINDOWS_BIND, "bind_md", BIND_MD_ACCESS, test_run=TestRunKind.WINDOWS),
     ProgramTypeInfo(
         _T.WINDOWS_SOCK_ADDR, "bpf_sock_addr", SOCK_ADDR_ACCESS, test_run=TestRunKind.WINDOWS
