@@ -250,3 +250,27 @@ def test_xdp_adjust_head_pops_a_vlan_tag(engine):
         assert result.data_out == plain  # the tag gone, the frame 4 bytes shorter
         untouched = prog.test_run(data=plain)
         assert (untouched.retval, untouched.data_out) == (XDP_PASS, plain)
+
+
+def test_a_helper_only_windows_has_is_refused_to_a_linux_object():
+    from dataclasses import replace
+
+    from pybpf.elf.specs import ObjectSpec, ProgramSpec
+    from pybpf.isa.assembler import assemble
+    from pybpf.verifier.program import verify_program
+
+    memcpy_s = 0x7000_0000 + 22  # internal id of bpf_memcpy_s
+    code = assemble(
+        "*(u64 *)(r10 - 16) = 0\n"
+        "r1 = r10\nr1 += -8\nr2 = 8\nr3 = r10\nr3 += -16\nr4 = 8\n"
+        f"call {memcpy_s}\nr0 = 0\nexit\n"
+    )
+    program = ProgramSpec("copy", "bind", tuple(code), license="")
+    windows = ObjectSpec("windows.o", {"copy": program}, platform="windows")
+    assert verify_program(program, windows, prog_type="windows_bind").ok
+    linux = replace(windows, path="linux.o", platform="linux")
+    program = replace(program, section="xdp")
+    report = verify_program(program, linux, prog_type="xdp")
+    assert not report.ok
+    assert "bpf_memcpy_s" in report.failures[0].message
+    assert "is a helper of eBPF for Windows, not of linux" in report.failures[0].message

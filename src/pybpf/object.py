@@ -46,6 +46,7 @@ from .elf.externs import KCONFIG_MAP
 from .elf.map_types import MapType
 from .elf.specs import MapSpec, ObjectSpec
 from .errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
+from .platform.platforms import platform_named
 from .platform.program_types import ProgramType
 from .program import Program
 from .runtime.context import ExecutionContext
@@ -200,11 +201,8 @@ class Object:
         self.kconfig = kconfig
         self.context = context if context is not None else ExecutionContext(ncpus=ncpus)
         self.helpers = linux_helpers()
-        if spec.platform == "windows":  # and the helpers only eBPF for Windows has
-            from .runtime.windows_helpers import HELPERS as WINDOWS_HELPERS
-
-            for helper in WINDOWS_HELPERS:
-                self.helpers.register(helper)
+        for helper in platform_named(spec.platform).extra_helpers():  # eBPF for Windows' own
+            self.helpers.register(helper)
         self.loaded = False
         self.closed = False
         #: The links of this object's programs still attached (`pybpf.link.Link`).

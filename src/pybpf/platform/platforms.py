@@ -35,6 +35,7 @@ from ..errors import LoadError
 from ..isa.instruction import Instruction
 from ..isa.opcodes import CALL, CallSrc
 from . import windows
+from .helper_prototypes import WINDOWS_HELPER_BASE
 from .program_types import ProgramType
 
 if TYPE_CHECKING:
@@ -104,6 +105,22 @@ class Platform:
             f"section {section!r} does not name a program type: give one"
             " (--type / prog_type=, bpftool's names: xdp, tc, socket, cgroup/skb, …)"
         )
+
+    def foreign_helper(self, helper_id: int) -> str | None:
+        """Why an object of this platform cannot call helper `helper_id` (an internal id
+        only another platform's helpers have), or None."""
+        if self.name != "windows" and helper_id >= WINDOWS_HELPER_BASE:
+            name = windows.internal_helper_name(helper_id) or f"helper {helper_id}"
+            return f"{name}#{helper_id} is a helper of eBPF for Windows, not of {self.name}"
+        return None
+
+    def extra_helpers(self) -> list:
+        """Runtime helpers this platform adds to Linux's (`runtime.helpers.HelperSpec`)."""
+        if self.name != "windows":
+            return []
+        from ..runtime.windows_helpers import HELPERS
+
+        return list(HELPERS)
 
     def translate_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
         """`program` with its helper calls renumbered to internal ids."""

@@ -285,6 +285,7 @@ def verify_program(
         # The section's own type, by either name (PREVAIL's or libbpf's), keeps the
         # section's attach type; a type forced by the caller (`--type`) is that type.
         helper_type, helper_kind = opts.linux_program_type, (None, False)
+        platform = platform_named(object_spec.platform)
         if match is not None and linux_type in (
             prevail_program_type(program_spec.section).program_type.name,
             match.prog_type.name.lower(),
@@ -299,13 +300,24 @@ def verify_program(
             and pc not in poisoned
             and (msg := helper_unavailable(helper_type, insn.func, *helper_kind)) is not None
         ]
+        # A helper only one platform has, called by an object of the other.
+        refused += [
+            (pc, msg)
+            for pc, insn in program.items()
+            if isinstance(insn, Call)
+            and not insn.builtin
+            and (msg := platform.foreign_helper(insn.func)) is not None
+        ]
         # The license libbpf passes at load (the object's `license` section; an object
         # without one passes "", which is not GPL-compatible). A spec built in Python
         # that gives none (None) is not checked.
         license = program_spec.license if program_spec.license is not None else object_spec.license
         # GPL-only helpers are Linux's rule; eBPF for Windows has no such notion.
-        gpl_rules = platform_named(object_spec.platform).gpl_rules
-        if gpl_rules and license is not None and not helper_availability.gpl_compatible(license):
+        if (
+            platform.gpl_rules
+            and license is not None
+            and not helper_availability.gpl_compatible(license)
+        ):
             refused += [
                 (
                     pc,
