@@ -4,6 +4,7 @@ sections and contexts, run through test_run in both engines with asserted result
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import struct
@@ -274,3 +275,20 @@ def test_a_helper_only_windows_has_is_refused_to_a_linux_object():
     assert not report.ok
     assert "bpf_memcpy_s" in report.failures[0].message
     assert "is a helper of eBPF for Windows, not of linux" in report.failures[0].message
+
+
+def test_prog_run_builds_the_context_from_named_fields(capsys):
+    from pybpf.cli.main import main
+
+    argv = ["prog", "run", str(WINDOWS / "connect_policy.o"), "--json"]
+    fields = ["family=2", "user_ip=10.1.2.3", "user_port=443", "protocol=6"]
+    # The destination is blocked only once the map says so: proceed, then reject.
+    assert main([*argv, *(f"--ctx-field={f}" for f in fields)]) == 0
+    assert json.loads(capsys.readouterr().out)["retval"] == PROCEED_SOFT
+    blocked = (socket.inet_aton("10.1.2.3") + struct.pack("!H", 443) + bytes(2)).hex()
+    args = [*argv, "--map", f"blocked={blocked}:01", *(f"--ctx-field={f}" for f in fields)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["retval"] == REJECT
+    assert main([*argv, "--ctx-field", "pid=3"]) == 2
+    assert "struct bpf_sock_addr has no settable field 'pid'" in capsys.readouterr().err
+    assert main([*argv, "--ctx-field", "user_port=70000"]) == 2

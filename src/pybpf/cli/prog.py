@@ -110,6 +110,27 @@ def _snapshot(maps: dict[str, Any]) -> dict[str, dict[bytes, Any]]:
     return {name: dict(map_.items()) for name, map_ in maps.items()}
 
 
+def _context_from_fields(prog: Any, options: list[str], base: bytes | None) -> bytes:
+    from ..hooks.context_fields import context_image
+    from ..platform.program_type_info import context_access
+
+    access = context_access(prog.prog_type)
+    if access is None:
+        raise BadInput(
+            f"--ctx-field: pybpf has no context layout for {prog.prog_type.name.lower()}"
+        )
+    fields = {}
+    for option in options:
+        name, eq, value = option.partition("=")
+        if not eq or not name:
+            raise BadInput(f"--ctx-field {option!r}: expected NAME=VALUE")
+        fields[name.strip()] = value
+    try:
+        return context_image(access.layout, fields, base)
+    except TestRunError as error:  # a bad argument, not a refused run: exit 2
+        raise BadInput(f"--ctx-field: {error.reason}") from None
+
+
 def _pick_program(obj: Any, section: str | None, program: str | None) -> Any:
     if program is not None:
         return obj.programs[program]
@@ -157,6 +178,13 @@ def run_command(
     data_out: Path = typer.Option(None, "--data-out", help="Write the packet after the run."),
     ctx_in: Path = typer.Option(None, "--ctx-in", help="The context struct (raw bytes)."),
     ctx_out: Path = typer.Option(None, "--ctx-out", help="Write the context after the run."),
+    ctx_fields: list[str] = typer.Option(
+        None,
+        "--ctx-field",
+        metavar="NAME=VALUE",
+        help="Set a context field by name (over --ctx-in): a number, an IP address, a"
+        " port (network order); repeatable, e.g. --ctx-field user_ip=10.0.0.1.",
+    ),
     args: str = typer.Option(
         None, "--args", help="Raw tracepoint arguments (tracepoint record words): u64s, 1,2,0x3."
     ),
@@ -245,6 +273,8 @@ def run_command(
             message = untyped_section_message(prog.section, obj.spec.platform)
             raise BadInput(f"{obj_path}: program {prog.name}: {message}")
         prepare_run(obj, prog, updates)
+        if ctx_fields:
+            ctx = _context_from_fields(prog, ctx_fields, ctx)
         live = obj.maps.live()
         before = _snapshot(live)
         result = prog.test_run(data=data, ctx=ctx, repeat=repeat, args=run_args, regs=run_regs)
