@@ -9,6 +9,7 @@ import typer
 
 from ..errors import LoadError
 from .main import app
+from .options import PLATFORM
 
 
 @app.command("disasm")
@@ -24,6 +25,7 @@ def disasm_command(
         metavar="FILE",
         help="Target BTF of CO-RE relocations (default: the kernel's, else pybpf's own).",
     ),
+    platform: str | None = PLATFORM,
 ) -> None:
     """Disassemble OBJ: maps, programs, relocations and instructions with source lines.
 
@@ -33,7 +35,7 @@ def disasm_command(
     from ..btf.target import apply_core
     from ..elf.loader import load_object_spec
 
-    core = apply_core(load_object_spec(obj), btf)
+    core = apply_core(load_object_spec(obj, platform), btf)
     spec = core.spec
     programs = [p for p in spec.programs.values() if section is None or p.section == section]
     if section is not None and not programs:

@@ -133,6 +133,12 @@ class Platform:
         for insn in program.instructions:
             if insn.opcode == CALL and insn.src == CallSrc.HELPER:
                 helper = windows.helper_for(kind, insn.imm)
+                if helper is None and kind is None and insn.imm >= windows.TYPE_HELPER_BASE:
+                    # A function outside any program section (.text): its own helpers
+                    # are numbered by the type of each program that calls it, in that
+                    # program's copy of it.
+                    out.append(insn)
+                    continue
                 if helper is None:
                     where = f"{path}: program {program.name} (section {program.section})"
                     raise LoadError(f"{where}: helper id {insn.imm} is unknown on windows")
