@@ -450,9 +450,10 @@ def _perf_event(engine: Any, access: ContextAccess, req: _Request):
     return TestRunResult(retval, b"", None if req.ctx is None else bytes(image), duration)
 
 
-def _windows(engine: Any, access: ContextAccess, req: _Request):
-    """An eBPF for Windows hook: the context from ctx_in; the data, if the context has a
-    range (xdp_md's frame, bind_md's app id, the sample's data), between its pointers."""
+def _context_only(engine: Any, access: ContextAccess, req: _Request):
+    """A context from ctx_in and, if the context has a data range (bind_md's app id, the
+    sample's data, an extension's), the data between its pointers (eBPF for Windows'
+    hooks, extension program types)."""
     layout = access.layout
     image = _ctx_in(req.ctx, layout) or bytearray(layout.size)
     ranged = "data" in layout.pointers
@@ -517,7 +518,7 @@ _RUNNERS = {
     TestRunKind.TRACEPOINT: _tracepoint,
     TestRunKind.KPROBE: _kprobe,
     TestRunKind.PERF_EVENT: _perf_event,
-    TestRunKind.WINDOWS: _windows,
+    TestRunKind.CONTEXT: _context_only,
     TestRunKind.WINDOWS_XDP: _windows_xdp,
 }
 _TAKES_ARGS = (TestRunKind.RAW_TRACEPOINT, TestRunKind.TRACEPOINT)

@@ -67,10 +67,11 @@ class TestRunKind(Enum):
     TRACEPOINT = "tracepoint"
     KPROBE = "kprobe"
     PERF_EVENT = "perf_event"
-    # eBPF for Windows' hooks: the context from ctx_in (zero-padded), and the given
-    # data as the range its pointer fields bound (bind's app id, the sample's data);
-    # its XDP: the frame in a page with headroom, as Linux's XDP test run.
-    WINDOWS = "windows"
+    # The context from ctx_in (zero-padded), and the given data as the range its
+    # data/data_end pointer fields bound, if it has them (eBPF for Windows' hooks:
+    # bind's app id, the sample's data; extension program types).
+    CONTEXT = "context"
+    # eBPF for Windows' XDP: the frame in a page with headroom, as Linux's XDP test run.
     WINDOWS_XDP = "windows_xdp"
 
 
@@ -257,18 +258,18 @@ _RECORDS = (
     # eBPF for Windows (platform/windows.py). Its verifier checks no return range: a
     # sock_addr verdict outside REJECT..PROCEED_HARD counts as REJECT at run time.
     ProgramTypeInfo(_T.WINDOWS_XDP, "xdp_md", WINDOWS_XDP_ACCESS, test_run=TestRunKind.WINDOWS_XDP),
-    ProgramTypeInfo(_T.WINDOWS_BIND, "bind_md", BIND_MD_ACCESS, test_run=TestRunKind.WINDOWS),
+    ProgramTypeInfo(_T.WINDOWS_BIND, "bind_md", BIND_MD_ACCESS, test_run=TestRunKind.CONTEXT),
     ProgramTypeInfo(
-        _T.WINDOWS_SOCK_ADDR, "bpf_sock_addr", SOCK_ADDR_ACCESS, test_run=TestRunKind.WINDOWS
+        _T.WINDOWS_SOCK_ADDR, "bpf_sock_addr", SOCK_ADDR_ACCESS, test_run=TestRunKind.CONTEXT
     ),
     ProgramTypeInfo(
-        _T.WINDOWS_SOCK_OPS, "bpf_sock_ops", SOCK_OPS_ACCESS, test_run=TestRunKind.WINDOWS
+        _T.WINDOWS_SOCK_OPS, "bpf_sock_ops", SOCK_OPS_ACCESS, test_run=TestRunKind.CONTEXT
     ),
     ProgramTypeInfo(
         _T.WINDOWS_SAMPLE,
         "sample_program_context",
         SAMPLE_CONTEXT_ACCESS,
-        test_run=TestRunKind.WINDOWS,
+        test_run=TestRunKind.CONTEXT,
     ),
 )
 
