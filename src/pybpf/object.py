@@ -46,12 +46,14 @@ from .elf.externs import KCONFIG_MAP
 from .elf.map_types import MapType
 from .elf.specs import MapSpec, ObjectSpec
 from .errors import LoadError, MapError, NotSupportedError, PybpfError, VerifierError
+from .platform.extensions import all_helpers as extension_helpers
 from .platform.platforms import platform_named
 from .platform.program_types import ProgramType
 from .program import Program
 from .runtime.context import ExecutionContext
 from .runtime.externs import KconfigInput, kconfig_bytes
 from .runtime.global_data import GlobalDataMap, GlobalVariables, is_global_data
+from .runtime.helpers import HelperSpec
 from .runtime.linux_helpers import linux_helpers
 from .runtime.maps import Map, create_map
 
@@ -203,6 +205,8 @@ class Object:
         self.helpers = linux_helpers()
         for helper in platform_named(spec.platform).extra_helpers():  # eBPF for Windows' own
             self.helpers.register(helper)
+        for internal, helper, proto in extension_helpers():  # registered program types'
+            self.helpers.register(HelperSpec(internal, helper.name, helper.impl, proto))
         self.loaded = False
         self.closed = False
         #: The links of this object's programs still attached (`pybpf.link.Link`).

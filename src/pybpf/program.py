@@ -36,6 +36,7 @@ from .hooks.test_run import TestRunResult, test_run
 from .isa.instruction import Instruction, with_pcs
 from .isa.opcodes import CALL, LDDW, CallSrc, PseudoSrc
 from .link import Link
+from .platform.extensions import extension_for_section, registered
 from .platform.helper_ids import helper_name
 from .platform.platforms import platform_named
 from .platform.program_types import ProgramType
@@ -60,6 +61,9 @@ _SECTION_PREFIXES = (
 def program_type_of(section: str, platform: str = "linux") -> ProgramType:
     """The program type of a section name on `platform`: Linux's as libbpf decides it,
     eBPF for Windows' by its section table (UNSPEC if unknown)."""
+    extension = extension_for_section(section)
+    if extension is not None:  # an application's own program type, on either platform
+        return extension.prog_type
     own = platform_named(platform).program_type(section)
     if own is not None:
         return own
@@ -83,7 +87,8 @@ def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> st
     from .verifier.program import PREVAIL_CONTEXTS
 
     name = (prog_type or program_type_of(section)).name.lower()
-    return name if name in PREVAIL_CONTEXTS and name != "unspec" else None
+    known = name in PREVAIL_CONTEXTS or registered(name) is not None
+    return name if known and name != "unspec" else None
 
 
 def untyped_section_message(section: str, platform: str = "linux") -> str:

@@ -20,6 +20,7 @@ from ..btf.ext import ExtInfo, parse_btf_ext
 from ..btf.parse import parse_btf
 from ..btf.spec import Spec as BtfSpec
 from ..errors import LoadError
+from ..platform.extensions import load_entry_points
 from ..platform.platforms import LINUX, WINDOWS, Platform, detect_platform, platform_named
 from .code import CodeSection, load_code_sections
 from .datasec import fixup_datasecs
@@ -43,6 +44,7 @@ def load_object_spec(path: str | Path, platform: str | None = None) -> ObjectSpe
 
 def parse_object(data: bytes, path: str = "<memory>", platform: str | None = None) -> ObjectSpec:
     """Parse the bytes of an object file; `path` names it in errors."""
+    load_entry_points()  # program types installed packages offer, before any section lookup
     chosen = None if platform is None else platform_named(platform)
     if not data:
         raise LoadError(f"{path}: empty file")

@@ -254,6 +254,8 @@ def helper_name(helper_id: int) -> str:
         return HelperId(helper_id).c_name
     except ValueError:
         pass
+    from .extensions import helper_name as extension_helper_name
     from .windows import internal_helper_name  # eBPF for Windows' own, at internal ids
 
-    return internal_helper_name(helper_id) or f"unknown helper {helper_id}"
+    name = internal_helper_name(helper_id) or extension_helper_name(helper_id)
+    return name or f"unknown helper {helper_id}"

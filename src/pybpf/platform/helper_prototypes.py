@@ -398,7 +398,11 @@ def prototype(helper_id: int) -> HelperPrototype | None:
     """The prototype of a helper, or None when pybpf does not know it (Linux's, then the
     helpers only eBPF for Windows has, at their internal ids)."""
     found = PROTOTYPES.get(helper_id)
-    if found is None and helper_id >= WINDOWS_HELPER_BASE:
+    if found is None and helper_id >= EXTENSION_HELPER_BASE:
+        from .extensions import helper_prototype
+
+        found = helper_prototype(helper_id)
+    elif found is None and helper_id >= WINDOWS_HELPER_BASE:
         from .windows_helpers import PROTOTYPES as WINDOWS_PROTOTYPES
 
         found = WINDOWS_PROTOTYPES.get(helper_id)
@@ -407,6 +411,8 @@ def prototype(helper_id: int) -> HelperPrototype | None:
 
 WINDOWS_HELPER_BASE = 0x7000_0000
 """Internal ids from here are eBPF for Windows' own helpers (`platform.windows`)."""
+EXTENSION_HELPER_BASE = 0x7100_0000
+"""Internal ids from here are registered extensions' helpers (`platform.extensions`)."""
 
 
 # -- compiler builtins -------------------------------------------------------------------

@@ -35,7 +35,8 @@ from ..errors import LoadError
 from ..isa.instruction import Instruction
 from ..isa.opcodes import CALL, CallSrc
 from . import windows
-from .helper_prototypes import WINDOWS_HELPER_BASE
+from .extensions import extension_for_section
+from .helper_prototypes import EXTENSION_HELPER_BASE, WINDOWS_HELPER_BASE
 from .program_types import ProgramType
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class Platform:
     def foreign_helper(self, helper_id: int) -> str | None:
         """Why an object of this platform cannot call helper `helper_id` (an internal id
         only another platform's helpers have), or None."""
-        if self.name != "windows" and helper_id >= WINDOWS_HELPER_BASE:
+        if self.name != "windows" and WINDOWS_HELPER_BASE <= helper_id < EXTENSION_HELPER_BASE:
             name = windows.internal_helper_name(helper_id) or f"helper {helper_id}"
             return f"{name}#{helper_id} is a helper of eBPF for Windows, not of {self.name}"
         return None
@@ -123,7 +124,11 @@ class Platform:
         return list(HELPERS)
 
     def translate_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
-        """`program` with its helper calls renumbered to internal ids."""
+        """`program` with its helper calls renumbered to internal ids (a registered
+        extension's section: its helpers', on any platform)."""
+        extension = extension_for_section(program.section)
+        if extension is not None:
+            return _renumber(program, extension.internal)
         if self.name != "windows":
             return program
         match = windows.section_kind(program.section)
@@ -147,6 +152,17 @@ class Platform:
                     changed = True
             out.append(insn)
         return replace(program, instructions=tuple(out)) if changed else program
+
+
+def _renumber(program: ProgramSpec, ids: dict[int, int]) -> ProgramSpec:
+    """`program` with helper calls whose id is in `ids` renumbered (the rest kept)."""
+    out = [
+        replace(insn, imm=ids[insn.imm])
+        if insn.opcode == CALL and insn.src == CallSrc.HELPER and insn.imm in ids
+        else insn
+        for insn in program.instructions
+    ]
+    return replace(program, instructions=tuple(out))
 
 
 LINUX = Platform("linux")

@@ -29,6 +29,7 @@ from .contexts import (
     XDP_ACCESS,
     ContextAccess,
 )
+from .extensions import RegisteredExtension, on_register
 from .program_types import AttachType, ProgramType
 from .windows_contexts import (
     BIND_MD_ACCESS,
@@ -273,10 +274,31 @@ _RECORDS = (
     ),
 )
 
-PROGRAM_TYPES: Mapping[ProgramType, ProgramTypeInfo] = {r.prog_type: r for r in _RECORDS}
-"""Every program type's record."""
+_EXTENSION_SLOTS = tuple(ProgramTypeInfo(t) for t in ProgramType if t.name.startswith("EXTENSION_"))
 
-_BY_NAME = {r.name: r for r in _RECORDS}
+PROGRAM_TYPES: Mapping[ProgramType, ProgramTypeInfo] = {
+    r.prog_type: r for r in (*_RECORDS, *_EXTENSION_SLOTS)
+}
+"""Every program type's record (an extension's once registered; an empty one before)."""
+
+_BY_NAME = {r.name: r for r in PROGRAM_TYPES.values()}
+
+
+def _install_extension(entry: RegisteredExtension) -> None:
+    """The record of a registered extension type, in its slot (and by its own name)."""
+    ext = entry.extension
+    record = ProgramTypeInfo(
+        entry.prog_type,
+        ext.context.name,
+        entry.access,
+        exit_range=ext.return_range,
+        test_run=TestRunKind.CONTEXT,
+    )
+    PROGRAM_TYPES[entry.prog_type] = record  # type: ignore[index]
+    _BY_NAME[record.name] = _BY_NAME[ext.name] = record
+
+
+on_register(_install_extension)
 
 
 def program_type_info(prog_type: ProgramType | int | str) -> ProgramTypeInfo:

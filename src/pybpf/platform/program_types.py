@@ -18,7 +18,8 @@ __all__ = ["AttachType", "ProgramType"]
 
 class ProgramType(IntEnum):
     """An eBPF program type: Linux's `BPF_PROG_TYPE_<name>` (`enum bpf_prog_type`), then
-    eBPF for Windows' types as `WINDOWS_<name>` (numbers of pybpf's own).
+    eBPF for Windows' types as `WINDOWS_<name>`, and slots for types an application
+    registers (`EXTENSION_<n>`, `platform.extensions`), with numbers of pybpf's own.
 
     The type decides the context a program receives in r1, which helpers it
     may call and which return values are valid (see the rest of `platform/`).
@@ -65,6 +66,15 @@ class ProgramType(IntEnum):
     WINDOWS_SOCK_ADDR = 0x1_0003
     WINDOWS_SOCK_OPS = 0x1_0004
     WINDOWS_SAMPLE = 0x1_03E7
+    # Program types an application registers (platform/extensions.py), by slot.
+    EXTENSION_0 = 0x2_0000
+    EXTENSION_1 = 0x2_0001
+    EXTENSION_2 = 0x2_0002
+    EXTENSION_3 = 0x2_0003
+    EXTENSION_4 = 0x2_0004
+    EXTENSION_5 = 0x2_0005
+    EXTENSION_6 = 0x2_0006
+    EXTENSION_7 = 0x2_0007
 
     @property
     def c_name(self) -> str:

@@ -33,6 +33,7 @@ from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
 from ..platform import helper_availability
 from ..platform.contexts import StructLayout
+from ..platform.extensions import registered
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.platforms import platform_named
@@ -60,8 +61,8 @@ def _plain(size: int) -> CtxDescriptor:
 
 
 def _windows_descriptor(layout: StructLayout) -> CtxDescriptor:
-    """Size and the data / data_end / data_meta offsets of an eBPF for Windows context
-    (its pointer fields are 8 bytes wide: the verifier reads them as such)."""
+    """Size and the data / data_end / data_meta offsets of an eBPF for Windows context or
+    an extension's (their pointer fields are 8 bytes wide: the verifier reads them so)."""
 
     def at(name: str) -> int:
         return layout.field(name).offset if name in layout.pointers else -1
@@ -131,7 +132,11 @@ _MAP_TYPES_OF_MAPS = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_O
 
 
 def context_descriptor(prog_type: str) -> CtxDescriptor:
-    """The context layout of PREVAIL program type `prog_type` (a socket filter's if unknown)."""
+    """The context layout of PREVAIL program type `prog_type` (a socket filter's if unknown);
+    a registered extension type's from its struct."""
+    extension = registered(prog_type)
+    if extension is not None:
+        return _windows_descriptor(extension.extension.context)
     return PREVAIL_CONTEXTS.get(prog_type, _SK_BUFF)
 
 

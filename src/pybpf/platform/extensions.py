@@ -1,0 +1,221 @@
+"""Program types added from outside pybpf: an application's own hooks for eBPF programs.
+
+As eBPF for Windows lets an extension driver bring a program type and its
+helpers to the execution context, an application registers one here
+(`register_program_type`): its section names, context struct, which context
+fields programs may write, the values they may return, and its helpers
+(the number programs call each by, a prototype for the verifier, an
+implementation in Python). Programs of those sections then load, verify
+(against that context and those prototypes, beside the general helpers:
+maps, time, …), run in either engine and test-run like any other. Installed
+packages offer extensions through the entry-point group `pybpf.extensions`
+(each entry point: a `ProgramTypeExtension`, a list of them, or a callable
+returning either), loaded once before the first object is parsed.
+
+Internally an extension takes one of `MAX_EXTENSIONS` program-type slots
+(`ProgramType.EXTENSION_0` …), and its helpers get internal ids from
+`EXTENSION_HELPER_BASE` (the loader renumbers calls in its sections), so
+that two extensions may both number their helpers from 0x10000, as
+eBPF for Windows' extensions do.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .contexts import ContextAccess, StructLayout
+from .helper_prototypes import EXTENSION_HELPER_BASE, ArgKind, HelperPrototype, RetKind
+from .program_types import ProgramType
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "EXTENSION_HELPER_BASE",
+    "MAX_EXTENSIONS",
+    "ExtensionHelper",
+    "ProgramTypeExtension",
+    "RegisteredExtension",
+    "extension_for_section",
+    "load_entry_points",
+    "register_program_type",
+    "registered",
+]
+
+ENTRY_POINT_GROUP = "pybpf.extensions"
+# Internal ids of extension helpers: EXTENSION_HELPER_BASE + 0x100 × slot + index.
+MAX_EXTENSIONS = 8
+SLOTS = tuple(ProgramType[f"EXTENSION_{i}"] for i in range(MAX_EXTENSIONS))
+
+
+@dataclass(frozen=True)
+class ExtensionHelper:
+    """A helper of an extension program type.
+
+    `id`: the number programs call it by (`call imm`); `ret` and `args` its
+    prototype (`RetKind` / `ArgKind`, or their names: "integer",
+    "ptr_to_ctx", "ptr_to_mem", "const_size", "anything", …); `impl(env, r1,
+    r2, r3, r4, r5) -> int` its implementation (`env.ctx` is the context's
+    address, `env.memory` reads and writes the program's memory).
+    """
+
+    id: int
+    name: str
+    impl: Callable[..., int]
+    ret: RetKind | str = RetKind.INTEGER
+    args: tuple[ArgKind | str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProgramTypeExtension:
+    """A program type an application offers (see the module docstring).
+
+    `context` lays out the struct programs get in r1 (fields named `data` and
+    `data_end`, 8-byte pointers, bound a data range the verifier checks
+    accesses against); `writable` names fields programs may store to;
+    `return_range` the values the entry function may return (None: any).
+    """
+
+    name: str
+    sections: tuple[str, ...]
+    context: StructLayout
+    writable: tuple[str, ...] = ()
+    return_range: tuple[int, int] | None = None
+    helpers: tuple[ExtensionHelper, ...] = ()
+
+
+@dataclass
+class RegisteredExtension:
+    """An extension in its slot: its helpers' internal ids and prototypes."""
+
+    extension: ProgramTypeExtension
+    prog_type: ProgramType
+    internal: dict[int, int] = field(default_factory=dict)  # call id → internal id
+    prototypes: dict[int, HelperPrototype] = field(default_factory=dict)
+    helpers: dict[int, ExtensionHelper] = field(default_factory=dict)  # internal → helper
+
+    @property
+    def access(self) -> ContextAccess:
+        """The context rules: every field readable, `writable` ones writable."""
+        layout = self.extension.context
+        readable = frozenset(f.name for f in layout.fields)
+        return ContextAccess(layout, readable, frozenset(self.extension.writable))
+
+
+_REGISTRY: dict[ProgramType, RegisteredExtension] = {}
+_installers: list[Callable[[RegisteredExtension], None]] = []
+
+
+def on_register(install: Callable[[RegisteredExtension], None]) -> None:
+    """Call `install` for every extension registered, past and future (the program-type
+    records use this to add the extension's record)."""
+    _installers.append(install)
+    for entry in _REGISTRY.values():
+        install(entry)
+
+
+def _kind(value: object, kinds: type) -> object:
+    return value if isinstance(value, kinds) else kinds(str(value).lower())  # type: ignore[call-arg]
+
+
+def register_program_type(extension: ProgramTypeExtension) -> ProgramType:
+    """Register `extension`; return the program type its programs get. ValueError for a
+    name or section already registered, a context without the fields it names, or no
+    free slot."""
+    for entry in _REGISTRY.values():
+        if entry.extension.name == extension.name:
+            raise ValueError(f"program type {extension.name!r} is already registered")
+        clash = set(entry.extension.sections) & set(extension.sections)
+        if clash:
+            raise ValueError(f"section {sorted(clash)[0]!r} already names {entry.extension.name}")
+    names = {f.name for f in extension.context.fields}
+    missing = [w for w in extension.writable if w not in names]
+    if missing:
+        raise ValueError(f"{extension.name}: no context field {missing[0]!r} to make writable")
+    free = [slot for slot in SLOTS if slot not in _REGISTRY]
+    if not free:
+        raise ValueError(f"no room for program type {extension.name!r}: {MAX_EXTENSIONS} at most")
+    slot = free[0]
+    entry = RegisteredExtension(extension, slot)
+    for index, helper in enumerate(extension.helpers):
+        internal = EXTENSION_HELPER_BASE + 0x100 * SLOTS.index(slot) + index
+        entry.internal[helper.id] = internal
+        entry.helpers[internal] = helper
+        entry.prototypes[internal] = HelperPrototype(
+            internal,
+            _kind(helper.ret, RetKind),  # type: ignore[arg-type]
+            tuple(_kind(a, ArgKind) for a in helper.args),  # type: ignore[misc]
+            c_name=helper.name,
+        )
+    _REGISTRY[slot] = entry
+    for install in _installers:
+        install(entry)
+    return slot
+
+
+def registered(prog_type: ProgramType | str) -> RegisteredExtension | None:
+    """The extension in slot `prog_type` (or by its slot name), or None."""
+    for slot, entry in _REGISTRY.items():
+        if prog_type in (slot, slot.name.lower(), entry.extension.name):
+            return entry
+    return None
+
+
+def extension_for_section(section: str) -> RegisteredExtension | None:
+    """The extension whose section prefix names `section` (the longest), or None."""
+    best: tuple[int, RegisteredExtension] | None = None
+    for entry in _REGISTRY.values():
+        for prefix in entry.extension.sections:
+            if section.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), entry)
+    return None if best is None else best[1]
+
+
+def helper_name(internal: int) -> str | None:
+    """The name of an extension helper by its internal id, or None."""
+    for entry in _REGISTRY.values():
+        if internal in entry.helpers:
+            return entry.helpers[internal].name
+    return None
+
+
+def helper_prototype(internal: int) -> HelperPrototype | None:
+    """The prototype of an extension helper by its internal id, or None."""
+    for entry in _REGISTRY.values():
+        if internal in entry.prototypes:
+            return entry.prototypes[internal]
+    return None
+
+
+def all_helpers() -> Iterable[tuple[int, ExtensionHelper, HelperPrototype]]:
+    """Every registered extension helper: internal id, helper, prototype."""
+    for entry in _REGISTRY.values():
+        for internal, helper in entry.helpers.items():
+            yield internal, helper, entry.prototypes[internal]
+
+
+_entry_points_loaded = False
+
+
+def load_entry_points() -> list[str]:
+    """Register the extensions installed packages offer (group `pybpf.extensions`), once;
+    return the names registered. A broken entry point raises, naming it."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return []
+    _entry_points_loaded = True
+    names = []
+    for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            offered = point.load()
+            if callable(offered) and not isinstance(offered, ProgramTypeExtension):
+                offered = offered()
+            extensions = offered if isinstance(offered, (list, tuple)) else [offered]
+            for extension in extensions:
+                if not isinstance(extension, ProgramTypeExtension):
+                    raise TypeError(f"{extension!r} is not a ProgramTypeExtension")
+                register_program_type(extension)
+                names.append(extension.name)
+        except Exception as error:
+            raise ValueError(f"extension entry point {point.name!r}: {error}") from error
+    return names
