@@ -25,6 +25,7 @@ import importlib.metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..errors import LoadError
 from .contexts import ContextAccess, StructLayout
 from .helper_prototypes import EXTENSION_HELPER_BASE, ArgKind, HelperPrototype, RetKind
 from .program_types import ProgramType
@@ -199,7 +200,7 @@ _entry_points_loaded = False
 
 def load_entry_points() -> list[str]:
     """Register the extensions installed packages offer (group `pybpf.extensions`), once;
-    return the names registered. A broken entry point raises, naming it."""
+    return the names registered. A broken entry point raises LoadError naming it."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return []
@@ -216,6 +217,6 @@ def load_entry_points() -> list[str]:
                     raise TypeError(f"{extension!r} is not a ProgramTypeExtension")
                 register_program_type(extension)
                 names.append(extension.name)
-        except Exception as error:
-            raise ValueError(f"extension entry point {point.name!r}: {error}") from error
+        except Exception as error:  # a broken package: one line naming it, not a traceback
+            raise LoadError(f"extension entry point {point.name!r}: {error}") from error
     return names
