@@ -292,3 +292,13 @@ def test_prog_run_builds_the_context_from_named_fields(capsys):
     assert main([*argv, "--ctx-field", "pid=3"]) == 2
     assert "struct bpf_sock_addr has no settable field 'pid'" in capsys.readouterr().err
     assert main([*argv, "--ctx-field", "user_port=70000"]) == 2
+
+
+def test_a_linux_xdp_md_named_xdp_md_t_is_no_windows_signal(shared):
+    # One of PREVAIL's Linux samples typedefs its 24-byte xdp_md as xdp_md_t.
+    sample = shared / "ebpf-samples" / "build" / "correlated_branch.o"
+    if not sample.exists():
+        pytest.skip("the shared sample corpus is not here")
+    spec = load_object_spec(sample)
+    assert spec.platform == "linux"
+    assert spec.platform_note is None

@@ -17,8 +17,10 @@ object itself says (`Detection.reasons`):
 - section names only Windows uses (`bind`, `cgroup/recv_accept4`,
   `cgroup/listen4`, `cgroup/connect_authorization4`, `sample_ext`):
   Windows, strong;
-- BTF names of Windows' context typedefs (`bind_md_t`, `bpf_sock_addr_t`,
-  `bpf_sock_ops_t`, `xdp_md_t`): Windows, strong;
+- BTF typedefs of Windows' contexts (`bind_md_t`, `bpf_sock_addr_t`,
+  `bpf_sock_ops_t`, `xdp_md_t`) over structs of Windows' sizes: Windows,
+  strong (one of PREVAIL's Linux samples names its 24-byte xdp_md
+  `xdp_md_t`: the size tells them apart);
 - Linux's: a `license` section, BTF `__sk_buff`, or a section only libbpf
   knows (`tc`, `kprobe/…`, `socket`, …).
 
@@ -196,13 +198,32 @@ _WINDOWS_ONLY_PREFIXES = (
     "cgroup/listen",
     "sample_ext",
 )
-_WINDOWS_CONTEXT_TYPEDEFS = ("bind_md_t", "bpf_sock_addr_t", "bpf_sock_ops_t", "xdp_md_t")
+# Windows' context typedefs and their structs' sizes: a typedef of that name over a
+# struct of another size (a Linux xdp_md of 24 bytes named xdp_md_t) is no signal.
+_WINDOWS_CONTEXT_TYPEDEFS = {
+    "bind_md_t": 56,
+    "bpf_sock_addr_t": 64,
+    "bpf_sock_ops_t": 64,
+    "xdp_md_t": 32,
+}
 _LINUX_ONLY_PREFIXES = (
     "socket", "kprobe/", "kretprobe/", "tracepoint/", "tp/", "raw_tracepoint/", "raw_tp/",
     "tc", "classifier", "action", "cgroup_skb/", "cgroup/skb", "fentry/", "fexit/", "lsm/",
     "uprobe", "perf_event", "sk_skb", "sk_msg", "lwt_", "flow_dissector", "sk_lookup",
     "struct_ops", "syscall", "netfilter", "iter/",
 )  # fmt: skip
+
+
+def _windows_context_types(btf: BtfSpec) -> list[str]:
+    """The Windows context typedefs in `btf` whose structs have Windows' sizes."""
+    from ..btf.types import Typedef
+
+    seen = []
+    for name, size in _WINDOWS_CONTEXT_TYPEDEFS.items():
+        found = btf.type_by_name(name, Typedef)
+        if found is not None and btf.size_of(found[0]) == size:
+            seen.append(f"BTF type {name}")
+    return seen
 
 
 def detect_platform(image: ElfImage, btf: BtfSpec | None, code_sections: list[str]) -> Detection:
@@ -216,9 +237,8 @@ def detect_platform(image: ElfImage, btf: BtfSpec | None, code_sections: list[st
         elif name.startswith(_LINUX_ONLY_PREFIXES):
             found.linux.append(f"section {name!r}")
     if btf is not None:
-        names = {t.name for t in btf.types if getattr(t, "name", None)}
-        found.windows += [f"BTF type {n}" for n in _WINDOWS_CONTEXT_TYPEDEFS if n in names]
-        if "__sk_buff" in names:
+        found.windows += _windows_context_types(btf)
+        if btf.type_by_name("__sk_buff") is not None:
             found.linux.append("BTF type __sk_buff")
     if image.section_named("license") is not None:
         found.linux.append("a license section")
