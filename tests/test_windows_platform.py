@@ -302,3 +302,30 @@ def test_a_linux_xdp_md_named_xdp_md_t_is_no_windows_signal(shared):
     spec = load_object_spec(sample)
     assert spec.platform == "linux"
     assert spec.platform_note is None
+
+
+def test_an_ebpf_for_windows_object_from_the_field(shared):
+    """The sample corpus holds one object built for eBPF for Windows (a bind program
+    tail-calling through 35 others, from that project's tests): detected as Windows, its
+    calls renumbered (Windows' bpf_trace_printk2 is 12, its bpf_tail_call 5), verified.
+    PREVAIL's inventory verdicts are its Linux platform's, so the corpus tests read the
+    object as Linux (verifier/inventory.py); here it is what it was built as."""
+    sample = (
+        shared / "ebpf-samples" / "invalid" / "timeout-29db93548c671165313b314d4f83a3eefa24df37"
+    )
+    if not sample.exists():
+        pytest.skip("the shared sample corpus is not here")
+    spec = load_object_spec(sample)
+    assert spec.platform == "windows"
+    assert "section 'bind'" in spec.platform_reason
+    calls = {i.imm for i in spec.programs["bind_test_caller"].instructions if i.opcode == 0x85}
+    assert {6, 12} <= calls  # bpf_trace_printk (Linux 6) and bpf_tail_call (Linux 12)
+    with pybpf.load(sample) as obj:
+        reports = {name: p.verify() for name, p in obj.programs.items()}
+        assert obj.programs["bind_test_caller"].prog_type == ProgramType.WINDOWS_BIND
+    # The corpus mutated one callee (it passes -39 as bpf_trace_printk4's format size):
+    # that one is refused, the 35 others verify.
+    refused = {name: r.failures[0].message for name, r in reports.items() if not r.ok}
+    assert list(refused) == ["bind_test_callee13"]
+    assert "Invalid size" in refused["bind_test_callee13"]
+    assert sum(r.ok for r in reports.values()) == 35
