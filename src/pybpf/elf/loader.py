@@ -68,7 +68,7 @@ def _parse(data: bytes, path: str, platform: Platform | None) -> ObjectSpec:
     btf, ext = _btf(image)
     reason = note = None
     if platform is None:
-        code = [s.name for s in image.sections if s.type == "SHT_PROGBITS" and s.flags & 0x4]
+        code = [s.name for s in image.sections if s.is_code]
         found = detect_platform(image, btf, code)
         platform = found.platform
         signals = found.windows if platform is WINDOWS else found.linux

@@ -5,12 +5,14 @@ hand frames to `replay_loop`'s native loops. Both need: the check that a
 program is of the hook's type and runs in the JIT (`jit_engine`), one
 frame and context reused for every frame (`FrameHook`), the verdict's
 name from r0 (`verdict`), and, for a frame longer than an XDP frame's
-linear part, a run in Python as a multi-buffer frame (`run_multibuffer`).
+linear part, a run in Python as a multi-buffer frame (`run_multibuffer`), and
+the handling of a frame the loop stopped at (`finish_in_python`).
 """
 
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +21,13 @@ from ..platform.contexts import SK_BUFF
 from ..platform.program_type_info import context_access
 from ..platform.program_types import ProgramType
 from .packets import SkbPacket, XdpFrame, put_field, skb_metadata
-from .replay_loop import XDP_LOOP, LoopKind, ReplayStop
+from .replay_loop import XDP_LOOP, LoopKind, ReplayStop, StopReason
 
 __all__ = [
     "TC_TYPES",
     "ActionCount",
     "FrameHook",
+    "finish_in_python",
     "jit_engine",
     "run_multibuffer",
     "verdict",
@@ -116,3 +119,29 @@ def run_multibuffer(
         frame.release()
     p = frame.pointers
     return action, frame.data_out()[p["data"] - p["data_meta"] :], fault
+
+
+def finish_in_python(
+    engine: Any,
+    slot: Any,
+    hook: FrameHook,
+    reason: StopReason,
+    stop: ReplayStop,
+    length: int,
+    frame: Callable[[], bytes],
+) -> tuple[str, bytes, str | None] | None:
+    """The frame of `length` bytes the native loop stopped at, finished in Python:
+    TOO_LONG runs it as a multi-buffer XDP frame (`frame()` gives its bytes; counted in
+    `stop` as the loop counts the frames it runs), IN_PYTHON finishes the run a Python
+    helper stopped. (action, the frame as left, the fault's message or None); None for
+    an sk_buff too long to run, which the kernel's test run refuses too (skipped)."""
+    if reason == StopReason.TOO_LONG:
+        stop.frames += 1
+        stop.bytes += length
+        if hook.kind.skb:
+            return None
+        return run_multibuffer(engine, frame(), stop, hook.ifindex)
+    try:
+        return verdict(hook.kind, engine.finish_native_run(slot, stop.r0), stop), hook.data(), None
+    except PybpfError as error:
+        return hook.kind.buckets[0], hook.data(), str(error)

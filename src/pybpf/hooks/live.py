@@ -39,10 +39,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import InterfaceError, PybpfError
+from ..errors import InterfaceError
 from ..platform.program_types import ProgramType
 from .capture_index import IndexEntry
-from .frame_hook import TC_TYPES, ActionCount, FrameHook, jit_engine, run_multibuffer, verdict
+from .frame_hook import TC_TYPES, ActionCount, FrameHook, finish_in_python, jit_engine
 from .netns import in_netns
 from .ports import TPACKET3_HDR_SIZE, PacketPort, TapPort, tpacket_index
 from .replay_loop import (
@@ -51,10 +51,10 @@ from .replay_loop import (
     STOP_AT_REDIRECT,
     XDP_LOOP,
     LoopKind,
-    OutBuffer,
     ReplayStop,
     StopReason,
     TsMode,
+    out_buffers,
 )
 
 __all__ = ["HookCounters", "LiveHook", "attach_tc", "attach_xdp"]
@@ -127,10 +127,7 @@ class _Stage:
         self.hook = FrameHook(self.engine, kind, ifindex)
         self.slot = self.engine.open_native_run(self.hook.frame.ctx)
         self.stop = ReplayStop()
-        self.outs = (OutBuffer * len(kind.buckets))()
-        self._buffers = [ctypes.create_string_buffer(OUT_BUFFER) for _ in kind.buckets]
-        for out, buf in zip(self.outs, self._buffers, strict=True):
-            out.base, out.capacity = ctypes.addressof(buf), OUT_BUFFER
+        self.outs, self._buffers = out_buffers(len(kind.buckets), OUT_BUFFER)
         self.loop = REPLAY_LOOP.function(kind.symbol)
         self.faults = 0
         self.first_fault: str | None = None
@@ -315,23 +312,19 @@ class _Worker:
         self._send_outputs(stage)
 
     def _run_in_python(self, stage: _Stage, base: int, entry: Any, reason: StopReason) -> None:
-        stop = stage.stop
-        fault = None
-        if reason == StopReason.TOO_LONG:
-            stop.frames += 1
-            stop.bytes += entry.length
-            if stage.kind.skb:
-                stage.skipped += 1
-                return
-            data = ctypes.string_at(base + entry.data, entry.length)
-            action, data, fault = run_multibuffer(stage.engine, data, stop, stage.hook.ifindex)
-        else:  # IN_PYTHON: finish the run a Python helper stopped
-            try:
-                r0 = stage.engine.finish_native_run(stage.slot, stop.r0)
-                action = verdict(stage.kind, r0, stop)
-            except PybpfError as error:
-                action, fault = stage.kind.buckets[0], str(error)
-            data = stage.hook.data()
+        done = finish_in_python(
+            stage.engine,
+            stage.slot,
+            stage.hook,
+            reason,
+            stage.stop,
+            entry.length,
+            lambda: ctypes.string_at(base + entry.data, entry.length),
+        )
+        if done is None:
+            stage.skipped += 1
+            return
+        action, data, fault = done
         if fault is not None:
             stage.faults += 1
             stage.first_fault = stage.first_fault or fault

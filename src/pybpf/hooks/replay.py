@@ -31,21 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import PybpfError
 from ..platform.program_types import ProgramType
 from .capture_index import Kind
 from .captures import Capture, PcapWriter
-from .frame_hook import TC_TYPES, ActionCount, FrameHook, jit_engine, run_multibuffer, verdict
+from .frame_hook import TC_TYPES, ActionCount, FrameHook, finish_in_python, jit_engine
 from .replay_loop import (
     ACTIONS,
     REPLAY_LOOP,
     SKB_LOOP,
     TC_VERDICTS,
     XDP_LOOP,
-    OutBuffer,
     ReplayStop,
     StopReason,
     TsMode,
+    out_buffers,
 )
 
 __all__ = ["ACTIONS", "TC_VERDICTS", "ActionCount", "ReplayResult", "replay_tc", "replay_xdp"]
@@ -91,10 +90,7 @@ class _Outputs:
 
     def __init__(self, names: tuple[str, ...], out_dir: Path | None, nanoseconds: bool) -> None:
         self.names = names
-        self.array = (OutBuffer * len(names))()
-        self._buffers = [ctypes.create_string_buffer(OUT_BUFFER) for _ in names]
-        for out, buf in zip(self.array, self._buffers, strict=True):
-            out.base, out.capacity = ctypes.addressof(buf), OUT_BUFFER
+        self.array, self._buffers = out_buffers(len(names), OUT_BUFFER)
         self._dir = out_dir
         self._nanoseconds = nanoseconds
         self.writers: dict[str, PcapWriter] = {}
@@ -239,24 +235,16 @@ def _run_batch(loop, engine, slot, hook, capture, entries, outputs, stop, ts_mod
             outputs.flush()
             continue
         entry = entries[i]
-        stamp = capture.timestamp(entry)
         i += 1
-        if reason == StopReason.TOO_LONG:  # the native loop counts the frames it runs
-            stop.frames += 1
-            stop.bytes += entry.length
-            if hook.kind.skb:  # the kernel's test run refuses such an skb too
-                result.skipped += 1
-                continue
-            action, data, fault = run_multibuffer(engine, capture.frame(entry), stop)
-            _count_fault(result, fault)
-        else:  # IN_PYTHON: the run is half done; finish it as the engine would
-            try:
-                action = verdict(hook.kind, engine.finish_native_run(slot, stop.r0), stop)
-            except PybpfError as error:
-                action = hook.kind.buckets[0]
-                _count_fault(result, str(error))
-            data = hook.data()
-        outputs.add(action, data, stamp)
+        done = finish_in_python(
+            engine, slot, hook, reason, stop, entry.length, lambda e=entry: capture.frame(e)
+        )
+        if done is None:
+            result.skipped += 1
+            continue
+        action, data, fault = done
+        _count_fault(result, fault)
+        outputs.add(action, data, capture.timestamp(entry))
 
 
 def _count_fault(result: ReplayResult, fault: str | None) -> None:

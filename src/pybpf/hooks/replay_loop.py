@@ -43,6 +43,7 @@ __all__ = [
     "ACTIONS",
     "TC_VERDICTS",
     "OutBuffer",
+    "out_buffers",
     "REPLAY_LOOP",
     "ReplayStop",
     "STOP_AT_REDIRECT",
@@ -130,6 +131,16 @@ class OutBuffer(ctypes.Structure):
         ("frames", ctypes.c_uint64),
         ("bytes", ctypes.c_uint64),
     ]
+
+
+def out_buffers(count: int, size: int) -> tuple[ctypes.Array, list[ctypes.Array]]:
+    """`count` `OutBuffer`s (an array for the loop) over native buffers of `size` bytes
+    each (returned too: they must live as long as the array)."""
+    array = (OutBuffer * count)()
+    buffers = [ctypes.create_string_buffer(size) for _ in range(count)]
+    for out, buf in zip(array, buffers, strict=True):
+        out.base, out.capacity = ctypes.addressof(buf), size
+    return array, buffers
 
 
 class ReplayStop(ctypes.Structure):

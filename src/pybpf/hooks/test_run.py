@@ -375,8 +375,14 @@ def _words(args: Iterable[int]) -> bytes:
     return b"".join((int(a) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") for a in args)
 
 
-def _plain_context(engine: Any, access: ContextAccess, image: bytes, repeat: int):
-    region = engine.memory.allocate_context(image, "ctx", access, {})
+def _plain_context(
+    engine: Any,
+    access: ContextAccess,
+    image: bytes,
+    repeat: int,
+    pointers: dict[str, int] | None = None,
+):
+    region = engine.memory.allocate_context(image, "ctx", access, pointers or {})
     try:
         retval, duration = _run(engine, region.start, repeat)
         after = region.read()
@@ -466,12 +472,9 @@ def _context_only(engine: Any, access: ContextAccess, req: _Request):
         if "data_meta" in layout.pointers:
             pointers["data_meta"] = data.start
     try:
-        region = engine.memory.allocate_context(bytes(image), "ctx", access, pointers)
-        try:
-            retval, duration = _run(engine, region.start, req.repeat)
-            ctx_out = region.read()
-        finally:
-            engine.memory.remove(region)
+        retval, ctx_out, duration = _plain_context(
+            engine, access, bytes(image), req.repeat, pointers
+        )
         data_out = data.read() if data is not None else b""
     finally:
         if data is not None:

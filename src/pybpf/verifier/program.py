@@ -60,7 +60,7 @@ def _plain(size: int) -> CtxDescriptor:
     return CtxDescriptor(size, -1, -1, -1)
 
 
-def _windows_descriptor(layout: StructLayout) -> CtxDescriptor:
+def _pointer_context_descriptor(layout: StructLayout) -> CtxDescriptor:
     """Size and the data / data_end / data_meta offsets of an eBPF for Windows context or
     an extension's (their pointer fields are 8 bytes wide: the verifier reads them so)."""
 
@@ -110,7 +110,7 @@ PREVAIL_CONTEXTS: Mapping[str, CtxDescriptor] = {
     "syscall": _plain(65535),
     # eBPF for Windows' types (its PREVAIL platform's descriptors), from the layouts.
     **{
-        info.name: _windows_descriptor(info.context.layout)
+        info.name: _pointer_context_descriptor(info.context.layout)
         for info in PROGRAM_TYPES.values()
         if info.name.startswith("windows_") and info.context is not None
     },
@@ -136,7 +136,7 @@ def context_descriptor(prog_type: str) -> CtxDescriptor:
     a registered extension type's from its struct."""
     extension = registered(prog_type)
     if extension is not None:
-        return _windows_descriptor(extension.extension.context)
+        return _pointer_context_descriptor(extension.extension.context)
     return PREVAIL_CONTEXTS.get(prog_type, _SK_BUFF)
 
 
