@@ -524,3 +524,49 @@ def test_cli_reports_an_interface_going_away(wire):
     assert proc.returncode == 2
     assert err.strip() == "pybpf: error: interface 'wb' went down or away: detached"
     assert re.search(r"^pass\s+\d+\s+\d+$", out, re.M), out
+
+
+def test_redirect_to_an_interface_outside_the_pair(wire, xdp_obj):
+    """A devmap target that is neither the attached port nor its pair: the hook opens a
+    sender for it in the hook's namespace (not the worker thread's)."""
+    middle = wire.path(wire.middle)
+    subprocess.run(
+        [
+            "ip",
+            "-n",
+            wire.middle,
+            "link",
+            "add",
+            "name",
+            "wx",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "wy",
+        ],
+        check=True,
+    )
+    for dev in ("wx", "wy"):
+        subprocess.run(["ip", "-n", wire.middle, "link", "set", "dev", dev, "up"], check=True)
+    with in_netns(middle):
+        target = socket.if_nametoindex("wx")
+        sniffer = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    sniffer.bind(("wy", 0))
+    sniffer.settimeout(0.2)
+    xdp_obj.maps["ports"][struct.pack("<I", 0)] = struct.pack("<I", target)
+    prog = xdp_obj.programs["xdp_to_port"]
+    got = None
+    with prog.attach_xdp(wire.port_a, pass_to=wire.port_b, netns=middle) as link:
+        deadline = time.monotonic() + 5
+        while got is None and time.monotonic() < deadline:
+            ping(wire.path(wire.client), SERVER_IP, timeout=0.1)
+            try:
+                got = sniffer.recv(2048)
+            except TimeoutError:
+                pass
+        counters = link.counters()
+    sniffer.close()
+    assert got is not None and got[23] == 1  # the client's ICMP echo, out of wx into wy
+    assert counters.redirect_errors == 0
+    assert counters.actions["redirect"].frames >= 1

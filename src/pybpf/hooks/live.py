@@ -187,8 +187,10 @@ class _Worker:
         sender = self._senders.get(ifindex)
         if sender is None:
             try:
-                name = socket.if_indextoname(ifindex)
+                # The target's name and the socket in the hook's namespace (the worker
+                # thread itself stays in the process's).
                 with in_netns(self._netns):
+                    name = socket.if_indextoname(ifindex)
                     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
                 sock.bind((name, 0))
             except OSError:
