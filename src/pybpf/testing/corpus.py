@@ -1018,8 +1018,93 @@ def run_pybpf(entry: dict[str, Any], engine: str) -> dict[str, Any]:
     return out
 
 
+def differences(entry: dict[str, Any], got: dict[str, Any]) -> list[tuple[str, str]]:
+    """How pybpf's answer `got` (from `run_pybpf`) differs from the entry's reference.
+
+    Each difference is (aspect, what): aspect is "verdict", "run" (retval,
+    output packet or context of one run) or "state" (maps, ring buffers,
+    globals after the runs). The reference is the kernel's record, or for
+    types Linux cannot test-run the expectations derived from the source.
+    """
+    kernel = entry["kernel"]
+    if got["verdict"] != kernel["verdict"]:
+        why = got.get("reason") or kernel.get("reason") or ""
+        return [("verdict", f"pybpf {got['verdict']}, kernel {kernel['verdict']}: {why}")]
+    if kernel["verdict"] == "reject":
+        return []
+    if entry["results_from"] == "source":
+        return _source_differences(entry["expected"], got)
+    return _kernel_differences(kernel, got)
+
+
+def _kernel_differences(kernel: dict[str, Any], got: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    if len(got["runs"]) != len(kernel["runs"]):
+        out.append(("run", f"{len(got['runs'])} runs, the kernel {len(kernel['runs'])}"))
+    for i, (want, have) in enumerate(zip(kernel["runs"], got["runs"], strict=False)):
+        if "errno" in want or "errno" in have:
+            if have != want:
+                out.append(("run", f"run {i}: {have} where the kernel gave {want}"))
+            continue
+        for key in ("retval", "data_out", "ctx_out"):
+            if key == "ctx_out" and want[key] is None:
+                continue
+            if have.get(key) != want[key]:
+                out.append(("run", f"run {i}: {key}"))
+    if sorted(got["maps"]) != sorted(kernel["maps"]):
+        out.append(("state", f"maps {sorted(got['maps'])}, the kernel {sorted(kernel['maps'])}"))
+    for name, rows in kernel["maps"].items():
+        if got["maps"].get(name) != rows:
+            out.append(("state", f"map {name} after the runs"))
+    if got["ringbufs"] != kernel["ringbufs"]:
+        out.append(("state", "ring buffer records"))
+    return out
+
+
+def _source_differences(expected: dict[str, Any], got: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    if [r.get("retval") for r in got["runs"]] != expected["retvals"]:
+        out.append(("run", "retvals"))
+    for name, rows in expected["maps"].items():
+        if got["maps"].get(name) != rows:
+            out.append(("state", f"map {name} after the runs"))
+    for section, variables in expected["variables"].items():
+        for var, value in variables.items():
+            if got["variables"].get(section, {}).get(var) != value:
+                out.append(("state", f"{section} {var}"))
+    return out
+
+
+def compare_table(engine: str, entries: list[dict[str, Any]] | None = None) -> list[str]:
+    """The corpus' agreement with its reference in one engine, as text lines.
+
+    The figures tests/corpus/README.md quotes, and one line per program
+    that differs.
+    """
+    entries = load_manifest() if entries is None else entries
+    accepted = [e for e in entries if e["kernel"]["verdict"] == "accept"]
+    diffs = {e["name"]: differences(e, run_pybpf(e, engine)) for e in entries}
+    aspects = {name: {a for a, _ in d} for name, d in diffs.items()}
+    loaded = [e for e in accepted if "verdict" not in aspects[e["name"]]]
+    runs_ok = [e for e in loaded if "run" not in aspects[e["name"]]]
+    all_ok = [e for e in runs_ok if "state" not in aspects[e["name"]]]
+    lines = [
+        f"engine {engine}: {len(entries)} programs, {len(accepted)} accepted by the kernel",
+        f"  verdict equals the kernel's        {sum('verdict' not in a for a in aspects.values())}"
+        f" / {len(entries)}",
+        f"  load and verify (of the accepted)  {len(loaded)} / {len(accepted)}",
+        f"  retval and packet equal            {len(runs_ok)} / {len(loaded)}",
+        f"  maps, globals, ring buffers equal  {len(all_ok)} / {len(runs_ok)}",
+        f"  everything equal                   {sum(not d for d in diffs.values())} / {len(entries)}",
+    ]
+    for name, d in diffs.items():
+        for aspect, what in d:
+            lines.append(f"  differs: {name}: {aspect}: {what}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Re-record the manifest in this kernel; print one line per case."""
+    """Re-record the manifest in this kernel (one line per case), or compare pybpf with it."""
     import argparse
 
     from .kernel import kernel_available, unavailable_reason
@@ -1029,7 +1114,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Record the running kernel's verdicts and run results on tests/corpus.",
     )
     parser.add_argument("manifest", nargs="?", help="the manifest to write (default: the corpus')")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="record nothing: compare pybpf (both engines) with the manifest and print the figures",
+    )
     args = parser.parse_args(argv)
+    if args.compare:
+        entries = load_manifest(args.manifest)
+        for engine in ("interpreter", "jit"):
+            print("\n".join(compare_table(engine, entries)))
+        return 0
     if args.manifest is not None and not args.manifest.endswith(".json"):
         parser.error(f"the manifest must be a .json file, not {args.manifest!r}")
     if not kernel_available():
