@@ -329,3 +329,57 @@ def test_an_ebpf_for_windows_object_from_the_field(shared):
     assert list(refused) == ["bind_test_callee13"]
     assert "Invalid size" in refused["bind_test_callee13"]
     assert sum(r.ok for r in reports.values()) == 35
+
+
+def sample_ctx(uint32_data: int, helper_data_1: int, helper_data_2: int) -> bytes:
+    """A sample_program_context_t without its pointers (filled from the data range)."""
+    ctx = bytearray(32)
+    struct.pack_into("<IHxxII", ctx, 16, uint32_data, 0, helper_data_1, helper_data_2)
+    return bytes(ctx)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sample_extension_type_and_its_helpers(engine):
+    with pybpf.load(WINDOWS / "sample_text.o", engine=engine) as obj:
+        prog = obj.programs["find_and_replace"]
+        assert prog.prog_type == ProgramType.WINDOWS_SAMPLE
+        text = b"the cat sat on the mat".ljust(32, b"\0")
+        res = prog.test_run(data=text, ctx=sample_ctx(5, 1234, 40))
+        assert res.retval == 4  # "cat" found at offset 4
+        assert obj.maps["texts"][bytes(4)].rstrip(b"\0") == b"the dog sat on the mat"
+        answers = [
+            struct.unpack("<q", obj.maps["answers"][struct.pack("<I", i)])[0] for i in range(4)
+        ]
+        assert answers == [4, 1234, 45, 0]  # find, implicit_1, implicit_2(5) = 40 + 5, function1
+        # absent: -1, text unchanged
+        res = prog.test_run(data=b"no pets here".ljust(32, b"\0"), ctx=sample_ctx(0, 0, 0))
+        assert res.retval == (1 << 32) - 1  # -1 as the 32-bit return value
+        assert obj.maps["texts"][bytes(4)].rstrip(b"\0") == b"no pets here"
+        # too little data for the program's 32-byte read: its own error
+        assert prog.test_run(data=b"cat", ctx=sample_ctx(0, 0, 0)).retval == (1 << 32) - 3
+
+
+def test_sample_replace_stops_before_the_buffers_last_byte():
+    from pybpf.runtime.windows_helpers import sample_find, sample_replace
+
+    class Mem:
+        def __init__(self, data: bytes):
+            self.data = bytearray(data)
+
+        def read(self, address: int, size: int) -> bytes:
+            return bytes(self.data[address : address + size])
+
+        def write(self, address: int, data: bytes) -> None:
+            self.data[address : address + len(data)] = data
+
+    class Env:
+        def __init__(self, data: bytes):
+            self.memory = Mem(data)
+
+    env = Env(b"abcdef\0\0" + b"XYZW\0\0\0\0")
+    assert sample_replace(env, 0, 6, 4, 8, 8) == 0  # room for one byte before the last
+    assert env.memory.data[:8] == b"abcdXf\0\0"
+    assert sample_replace(env, 0, 6, 6, 8, 8) == (1 << 64) - 1  # position outside
+    assert sample_replace(env, 0, 6, (1 << 64) - 1, 8, 8) == (1 << 64) - 1  # negative
+    assert sample_find(env, 0, 8, 8, 4, 0) == (1 << 64) - 1  # "XYZW" not in "abcdXf"
+    assert sample_find(env, 0, 8, 12, 4, 0) == 0  # the empty string is found at 0

@@ -174,7 +174,19 @@ TYPE_HELPERS: dict[str, dict[int, WindowsHelper]] = {
     "sock_ops": {
         0x10000: WindowsHelper(0x10000, "bpf_sock_ops_get_flow_id", WINDOWS_HELPER_BASE + 0x2_0000)
     },
-    "sample": {},
+    # The sample extension's (sample_ext_helpers.h numbers them from 0xFFFF + 1).
+    "sample": {
+        0x10000 + n: WindowsHelper(0x10000 + n, name, WINDOWS_HELPER_BASE + 0x3_0000 + n)
+        for n, name in enumerate(
+            (
+                "sample_ebpf_extension_helper_function1",
+                "sample_ebpf_extension_find",
+                "sample_ebpf_extension_replace",
+                "sample_ebpf_extension_helper_implicit_1",
+                "sample_ebpf_extension_helper_implicit_2",
+            )
+        )
+    },
 }
 """Each program kind's own helpers (ids from 0x10000), with the internal ids they run as."""
 

@@ -44,6 +44,17 @@ _SHAPES: dict[str, tuple[R, tuple[A, ...]]] = {
         (A.PTR_TO_CTX, A.PTR_TO_UNINIT_MEM, A.CONST_SIZE),
     ),
     "bpf_sock_ops_get_flow_id": (R.INTEGER, (A.PTR_TO_CTX,)),
+    "sample_ebpf_extension_helper_function1": (R.INTEGER, (A.PTR_TO_CTX,)),
+    "sample_ebpf_extension_find": (R.INTEGER, (A.PTR_TO_MEM, A.CONST_SIZE) * 2),
+    # Windows declares the buffer readable memory, yet the helper writes into it: pybpf
+    # declares it writable, so the verifier forgets what the buffer held before the call.
+    "sample_ebpf_extension_replace": (
+        R.INTEGER,
+        (A.PTR_TO_UNINIT_MEM, A.CONST_SIZE, A.ANYTHING, A.PTR_TO_MEM, A.CONST_SIZE),
+    ),
+    # "Implicit" helpers: the context reaches the implementation without an argument.
+    "sample_ebpf_extension_helper_implicit_1": (R.INTEGER, ()),
+    "sample_ebpf_extension_helper_implicit_2": (R.INTEGER, (A.ANYTHING,)),
 }
 
 _OWN = [h for h in GENERAL_HELPERS.values() if h.internal >= WINDOWS_HELPER_BASE] + [

@@ -33,6 +33,16 @@ documentation of each helper:
   of 32 bytes with zero interface and tunnel types, 0 (-EINVAL if short).
 - sock_ops `bpf_sock_ops_get_flow_id(ctx)`: the connection's flow id; here
   the context's address.
+- the sample extension's (`sample_ext`): `helper_function1(ctx)` 0;
+  `find(buf, size, pattern, pattern_size)` the offset of the pattern's
+  string in the buffer's string (strstr; pybpf bounds both by their sizes
+  and answers -1 when the pattern is absent, where Windows' answer is
+  undefined); `replace(buf, size, position, src, src_size)` copies src's
+  string over the buffer from `position`, stopping before the buffer's
+  last byte, 0 (-1 for a position outside the buffer);
+  `helper_implicit_1()` the context's `helper_data_1`;
+  `helper_implicit_2(arg)` `helper_data_2` + the 32-bit arg (the context
+  reaches both without an argument).
 """
 
 from __future__ import annotations
@@ -196,6 +206,41 @@ def sock_ops_get_flow_id(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5:
     return r1 & _M64
 
 
+def sample_function1(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """The sample extension's helper taking the context: 0."""
+    return 0
+
+
+def sample_find(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Where the string in the r4 bytes at r3 starts in the string in the r2 bytes at r1."""
+    found = _c_string(env.memory.read(r1, r2)).find(_c_string(env.memory.read(r3, r4)))
+    return found & _M64
+
+
+def sample_replace(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """Copy the string in the r5 bytes at r4 over the r2 bytes at r1 from offset r3."""
+    position = r3 - (1 << 64) if r3 >> 63 else r3
+    if position < 0 or position >= r2:
+        return _neg(1)
+    room = max(r2 - 1 - position, 0)  # the copy stops before the buffer's last byte
+    text = _c_string(env.memory.read(r4, r5))[:room]
+    env.memory.write(r1 + position, text)
+    return 0
+
+
+_SAMPLE_HELPER_DATA = struct.Struct("<II")  # helper_data_1, helper_data_2 at offset 24
+
+
+def sample_implicit_1(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """The context's helper_data_1."""
+    return _SAMPLE_HELPER_DATA.unpack(env.memory.read(env.ctx + 24, 8))[0]
+
+
+def sample_implicit_2(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    """The context's helper_data_2 plus the 32-bit r1."""
+    return _SAMPLE_HELPER_DATA.unpack(env.memory.read(env.ctx + 24, 8))[1] + (r1 & 0xFFFF_FFFF)
+
+
 _IMPLS: dict[str, HelperImpl] = {
     "bpf_map_lookup_and_delete_elem": map_lookup_and_delete_elem,
     "bpf_get_current_logon_id": get_current_logon_id,
@@ -215,6 +260,11 @@ _IMPLS: dict[str, HelperImpl] = {
     "bpf_sock_addr_set_redirect_context": set_redirect_context,
     "bpf_sock_addr_get_network_context": get_network_context,
     "bpf_sock_ops_get_flow_id": sock_ops_get_flow_id,
+    "sample_ebpf_extension_helper_function1": sample_function1,
+    "sample_ebpf_extension_find": sample_find,
+    "sample_ebpf_extension_replace": sample_replace,
+    "sample_ebpf_extension_helper_implicit_1": sample_implicit_1,
+    "sample_ebpf_extension_helper_implicit_2": sample_implicit_2,
 }
 
 _ALL = list(GENERAL_HELPERS.values()) + [h for t in TYPE_HELPERS.values() for h in t.values()]
