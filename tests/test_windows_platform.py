@@ -301,7 +301,7 @@ def test_a_linux_xdp_md_named_xdp_md_t_is_no_windows_signal(shared):
         pytest.skip("the shared sample corpus is not here")
     spec = load_object_spec(sample)
     assert spec.platform == "linux"
-    assert spec.platform_note is None
+    assert spec.platform_note == "no sign of either platform in the object: loaded as linux"
 
 
 def test_an_ebpf_for_windows_object_from_the_field(shared):
@@ -383,3 +383,63 @@ def test_sample_replace_stops_before_the_buffers_last_byte():
     assert sample_replace(env, 0, 6, (1 << 64) - 1, 8, 8) == (1 << 64) - 1  # negative
     assert sample_find(env, 0, 8, 8, 4, 0) == (1 << 64) - 1  # "XYZW" not in "abcdXf"
     assert sample_find(env, 0, 8, 12, 4, 0) == 0  # the empty string is found at 0
+
+
+# Objects with no tag and no license: only their sections and helper numbers speak.
+_BARE_XDP = """
+#define SEC(name) __attribute__((section(name), used))
+static long (*helper_%(id)s)(void *ctx, int delta) = (void *)%(id)s;
+SEC("xdp") int prog(void *ctx) { return helper_%(id)s(ctx, 0) ? 2 : 1; }
+"""
+
+
+@pytest.mark.parametrize(
+    ("helper", "platform", "reason"),
+    [
+        (0x10000, "windows", "a call of program-type helper 0x10000"),  # Windows' adjust_head
+        (44, "linux", "a call of helper 44, which only Linux numbers"),  # Linux's adjust_head
+    ],
+)
+def test_helper_numbering_is_a_platform_signal(tmp_path, helper, platform, reason):
+    from clang_build import build_object
+
+    path = build_object(tmp_path, "bare", _BARE_XDP % {"id": helper})
+    spec = load_object_spec(path)
+    assert (spec.platform, spec.platform_reason) == (platform, f"detected from {reason}")
+    with pybpf.load(path) as obj:
+        # each platform's adjust_head ran (0: moved by 0 bytes), so the program returns 1
+        assert obj.programs["prog"].test_run(data=bytes(64)).retval == 1
+
+
+def test_an_object_mixing_both_platforms_conventions_is_refused(tmp_path, capsys):
+    from clang_build import build_object
+    from pybpf.cli.main import main
+
+    source = """
+#define SEC(name) __attribute__((section(name), used))
+SEC("bind") int on_bind(void *ctx) { return 0; }
+SEC("tc") int on_tc(void *ctx) { return 0; }
+"""
+    path = build_object(tmp_path, "mixed", source)
+    with pytest.raises(LoadError) as caught:
+        load_object_spec(path)
+    message = str(caught.value)
+    assert "mixes the conventions of windows (section 'bind')" in message
+    assert "linux (section 'tc')" in message
+    assert main(["verify", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mixes the conventions" in err[0]
+    # Given the platform, the object loads as that platform (its other sections are
+    # then the usual one-line errors).
+    assert load_object_spec(path, "windows").platform == "windows"
+    assert load_object_spec(path, "linux").platform == "linux"
+
+
+def test_verify_says_why_an_object_without_signals_is_linux(tmp_path, capsys):
+    from clang_build import build_object
+    from pybpf.cli.main import main
+
+    source = '#define SEC(n) __attribute__((section(n), used))\nSEC("xdp") int p(void *c) { return 2; }\n'
+    path = build_object(tmp_path, "plain", source)
+    assert main(["verify", str(path)]) == 0
+    assert "no sign of either platform in the object: loaded as linux" in capsys.readouterr().err

@@ -21,15 +21,23 @@ object itself says (`Detection.reasons`):
   `bpf_sock_ops_t`, `xdp_md_t`) over structs of Windows' sizes: Windows,
   strong (one of PREVAIL's Linux samples names its 24-byte xdp_md
   `xdp_md_t`: the size tells them apart);
-- Linux's: a `license` section, BTF `__sk_buff`, or a section only libbpf
-  knows (`tc`, `kprobe/…`, `socket`, …).
+- helper numbering: a call of a helper id from 0x10000 (Windows numbers
+  its program-type helpers so; Linux's end near 212): Windows, strong; a
+  call of an id past Windows' last general helper (35) and below 0x10000:
+  Linux, strong (sections of registered extensions are left out, their
+  helpers are numbered like Windows' on any platform);
+- Linux's: BTF `__sk_buff`, a section only libbpf knows (`tc`, `kprobe/…`,
+  `socket`, …); a `license` section is a weak one (Windows objects may
+  carry it too): it decides only when nothing else does.
 
-Windows signals without Linux ones give Windows; both kinds (an object
-mixing conventions) or neither keep Linux, and `Detection.note` says why.
+Strong signals of one platform give it; of both, the object mixes
+conventions and the load fails naming them (the caller may still choose
+with `platform=`); none keeps Linux with a note saying so.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -43,7 +51,7 @@ from .program_types import ProgramType
 
 if TYPE_CHECKING:
     from ..btf.spec import Spec as BtfSpec
-    from ..elf.reader import ElfImage
+    from ..elf.reader import ElfImage, Section
     from ..elf.specs import ProgramSpec
 
 __all__ = [
@@ -68,42 +76,29 @@ WINDOWS_PROGRAM_TYPES = {
 
 @dataclass(frozen=True)
 class Platform:
-    """One platform's conventions (see the module docstring)."""
+    """One platform's conventions (see the module docstring). This class holds Linux's,
+    which are pybpf's internal numbering, so each translation is the identity; another
+    platform overrides what it numbers differently (`WindowsPlatform`)."""
 
     name: str
     #: Whether GPL-only helpers need a GPL-compatible license (Linux's rule).
     gpl_rules: bool = True
+    #: How a legacy `maps` record reads: `linux` (bpf_map_def and its extensions) or
+    #: `windows` (eight words: type, key, value, max_entries, inner_map_idx, pinning,
+    #: id, inner_id).
+    legacy_map_layout: str = "linux"
 
     def map_type(self, number: int, where: str) -> int:
         """The internal map type of map type `number` as this platform numbers it."""
-        if self.name != "windows":
-            return number
-        internal = windows.MAP_TYPES.get(number)
-        if internal is None:
-            name = windows.MAP_TYPE_NAMES.get(number, f"type {number}")
-            raise LoadError(f"{where}: map type {number} ({name}) is not supported on windows")
-        return int(internal)
-
-    @property
-    def legacy_map_layout(self) -> str:
-        """How a legacy `maps` record reads: `linux` (bpf_map_def and its extensions) or
-        `windows` (eight words: type, key, value, max_entries, inner_map_idx, pinning,
-        id, inner_id)."""
-        return self.name
+        return number
 
     def program_type(self, section: str) -> ProgramType | None:
         """The program type section `section` names on this platform, UNSPEC if it names
         none; None for Linux, whose table is libbpf's (`sections`, `program.program_type_of`)."""
-        if self.name != "windows":
-            return None
-        match = windows.section_kind(section)
-        return ProgramType.UNSPEC if match is None else WINDOWS_PROGRAM_TYPES[match.kind]
+        return None
 
     def unknown_section(self, section: str) -> str:
         """Why a program of `section` has no type on this platform."""
-        if self.name == "windows":
-            known = ", ".join(s.prefix for s in windows.SECTIONS)
-            return f"section {section!r} names no eBPF for Windows program type ({known})"
         return (
             f"section {section!r} does not name a program type: give one"
             " (--type / prog_type=, bpftool's names: xdp, tc, socket, cgroup/skb, …)"
@@ -112,18 +107,14 @@ class Platform:
     def foreign_helper(self, helper_id: int) -> str | None:
         """Why an object of this platform cannot call helper `helper_id` (an internal id
         only another platform's helpers have), or None."""
-        if self.name != "windows" and WINDOWS_HELPER_BASE <= helper_id < EXTENSION_HELPER_BASE:
+        if WINDOWS_HELPER_BASE <= helper_id < EXTENSION_HELPER_BASE:
             name = windows.internal_helper_name(helper_id) or f"helper {helper_id}"
             return f"{name}#{helper_id} is a helper of eBPF for Windows, not of {self.name}"
         return None
 
     def extra_helpers(self) -> list:
         """Runtime helpers this platform adds to Linux's (`runtime.helpers.HelperSpec`)."""
-        if self.name != "windows":
-            return []
-        from ..runtime.windows_helpers import HELPERS
-
-        return list(HELPERS)
+        return []
 
     def translate_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
         """`program` with its helper calls renumbered to internal ids (a registered
@@ -131,8 +122,43 @@ class Platform:
         extension = extension_for_section(program.section)
         if extension is not None:
             return _renumber(program, extension.internal)
-        if self.name != "windows":
-            return program
+        return self._translate_own_helpers(program, path)
+
+    def _translate_own_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
+        return program
+
+
+@dataclass(frozen=True)
+class WindowsPlatform(Platform):
+    """eBPF for Windows' conventions, from its tables (`platform.windows`)."""
+
+    gpl_rules: bool = False
+    legacy_map_layout: str = "windows"
+
+    def map_type(self, number: int, where: str) -> int:
+        internal = windows.MAP_TYPES.get(number)
+        if internal is None:
+            name = windows.MAP_TYPE_NAMES.get(number, f"type {number}")
+            raise LoadError(f"{where}: map type {number} ({name}) is not supported on windows")
+        return int(internal)
+
+    def program_type(self, section: str) -> ProgramType | None:
+        match = windows.section_kind(section)
+        return ProgramType.UNSPEC if match is None else WINDOWS_PROGRAM_TYPES[match.kind]
+
+    def unknown_section(self, section: str) -> str:
+        known = ", ".join(s.prefix for s in windows.SECTIONS)
+        return f"section {section!r} names no eBPF for Windows program type ({known})"
+
+    def foreign_helper(self, helper_id: int) -> str | None:
+        return None  # every id a Windows object calls was translated from Windows' tables
+
+    def extra_helpers(self) -> list:
+        from ..runtime.windows_helpers import HELPERS
+
+        return list(HELPERS)
+
+    def _translate_own_helpers(self, program: ProgramSpec, path: str) -> ProgramSpec:
         match = windows.section_kind(program.section)
         kind = None if match is None else match.kind
         out: list[Instruction] = []
@@ -168,7 +194,7 @@ def _renumber(program: ProgramSpec, ids: dict[int, int]) -> ProgramSpec:
 
 
 LINUX = Platform("linux")
-WINDOWS = Platform("windows", gpl_rules=False)
+WINDOWS = WindowsPlatform("windows")
 PLATFORMS = {p.name: p for p in (LINUX, WINDOWS)}
 
 
@@ -183,11 +209,16 @@ def platform_named(name: str) -> Platform:
 
 @dataclass
 class Detection:
-    """The platform detected, the signals seen for each, and why when ambiguous."""
+    """The platform detected, the signals seen for each, and why when ambiguous.
+
+    `linux_weak` holds signals a Windows object may carry too (a `license`
+    section): they decide only when nothing else does.
+    """
 
     platform: Platform
     windows: list[str] = field(default_factory=list)
     linux: list[str] = field(default_factory=list)
+    linux_weak: list[str] = field(default_factory=list)
     note: str | None = None
 
 
@@ -212,6 +243,7 @@ _LINUX_ONLY_PREFIXES = (
     "uprobe", "perf_event", "sk_skb", "sk_msg", "lwt_", "flow_dissector", "sk_lookup",
     "struct_ops", "syscall", "netfilter", "iter/",
 )  # fmt: skip
+_CALL_WORD = struct.Struct("<BBhi")  # opcode, regs, offset, imm of one instruction
 
 
 def _windows_context_types(btf: BtfSpec) -> list[str]:
@@ -226,8 +258,41 @@ def _windows_context_types(btf: BtfSpec) -> list[str]:
     return seen
 
 
+def _helper_ids(section: Section) -> set[int]:
+    """The helper ids called in a code section (of a little-endian object)."""
+    ids = set()
+    data = section.data[: len(section.data) // 8 * 8]
+    for opcode, regs, _, imm in _CALL_WORD.iter_unpack(data):
+        if opcode == CALL and regs >> 4 == CallSrc.HELPER and imm > 0:
+            ids.add(imm)
+    return ids
+
+
+def _helper_signals(found: Detection, image: ElfImage) -> None:
+    """Helper numbering: an id from 0x10000 in a section Windows names is one of its
+    program-type helpers; an id between Windows' last general helper and 0x10000 only
+    Linux numbers. Sections of registered extensions are left out: their helpers are
+    numbered like Windows' type helpers on any platform."""
+    if not image.little_endian:
+        return  # eBPF for Windows runs little-endian programs only
+    last_general = max(windows.GENERAL_HELPERS)
+    own, linux_only = set(), set()
+    for section in image.sections:
+        if not section.is_code or extension_for_section(section.name) is not None:
+            continue
+        ids = _helper_ids(section)
+        if windows.section_kind(section.name) is not None:
+            own |= {i for i in ids if i >= windows.TYPE_HELPER_BASE}
+        linux_only |= {i for i in ids if last_general < i < windows.TYPE_HELPER_BASE}
+    if own:
+        found.windows.append(f"a call of program-type helper 0x{min(own):x}")
+    if linux_only:
+        found.linux.append(f"a call of helper {min(linux_only)}, which only Linux numbers")
+
+
 def detect_platform(image: ElfImage, btf: BtfSpec | None, code_sections: list[str]) -> Detection:
-    """The platform an object was built for (see the module docstring)."""
+    """The platform an object was built for (see the module docstring); LoadError for an
+    object whose strong signals name both platforms."""
     found = Detection(LINUX)
     if image.section_named(".ebpf_for_windows") is not None:
         found.windows.append("a .ebpf_for_windows section")
@@ -240,13 +305,16 @@ def detect_platform(image: ElfImage, btf: BtfSpec | None, code_sections: list[st
         found.windows += _windows_context_types(btf)
         if btf.type_by_name("__sk_buff") is not None:
             found.linux.append("BTF type __sk_buff")
+    _helper_signals(found, image)
     if image.section_named("license") is not None:
-        found.linux.append("a license section")
-    if found.windows and not found.linux:
-        found.platform = WINDOWS
-    elif found.windows:
-        found.note = (
-            f"conventions of both platforms ({', '.join(found.windows)}; "
-            f"{', '.join(found.linux)}): loaded as linux; pass --platform to choose"
+        found.linux_weak.append("a license section")
+    if found.windows and found.linux:
+        raise LoadError(
+            f"the object mixes the conventions of windows ({', '.join(found.windows)}) and "
+            f"linux ({', '.join(found.linux)}): give the platform (--platform / platform=)"
         )
+    if found.windows:
+        found.platform = WINDOWS
+    elif not found.linux and not found.linux_weak:
+        found.note = "no sign of either platform in the object: loaded as linux"
     return found
