@@ -111,3 +111,145 @@ def test_an_installed_package_offers_a_program_type(tmp_path, monkeypatch):
     from pybpf.program import program_type_of
 
     assert program_type_of("thermo/cold") == entry.prog_type
+
+
+# A program type whose one helper is native code: the sum of the bytes of a buffer.
+_SUM_SOURCE_C = """
+#include <stdint.h>
+uint64_t sum_bytes(uint64_t buffer, uint64_t size, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+    const uint8_t *p = (const uint8_t *)buffer;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < size; i++)
+        total += p[i];
+    return total * 10 + r3 * 0;
+}
+"""
+_SUM_PROGRAM = """
+#define SEC(name) __attribute__((section(name), used))
+typedef unsigned long long u64;
+struct sum_ctx { void *data; void *data_end; unsigned int total; };
+static u64 (*sum_bytes)(void *buffer, u64 size) = (void *)0x10000;
+SEC("sum") int add_up(struct sum_ctx *ctx)
+{
+    unsigned char *data = ctx->data;
+    if (data + 16 > (unsigned char *)ctx->data_end)
+        return 0;
+    ctx->total = sum_bytes(data, 16);
+    return 1;
+}
+"""
+
+
+def _llvmlite_sum() -> tuple[object, int]:
+    """sum_bytes compiled to native code with llvmlite: (the engine to keep, its address)."""
+    import llvmlite.binding as llvm
+
+    ir_text = """
+define i64 @sum_bytes(i64 %buf, i64 %size, i64 %r3, i64 %r4, i64 %r5) {
+entry:
+  %p = inttoptr i64 %buf to i8*
+  br label %loop
+loop:
+  %i = phi i64 [0, %entry], [%next, %body]
+  %acc = phi i64 [0, %entry], [%acc2, %body]
+  %done = icmp uge i64 %i, %size
+  br i1 %done, label %exit, label %body
+body:
+  %q = getelementptr i8, i8* %p, i64 %i
+  %b = load i8, i8* %q
+  %w = zext i8 %b to i64
+  %acc2 = add i64 %acc, %w
+  %next = add i64 %i, 1
+  br label %loop
+exit:
+  %r = mul i64 %acc, 10
+  ret i64 %r
+}
+"""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    machine = llvm.Target.from_default_triple().create_target_machine()
+    module = llvm.parse_assembly(ir_text)
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    return engine, engine.get_function_address("sum_bytes")
+
+
+def _sum_extension(name: str, native: object) -> extensions.ProgramTypeExtension:
+    from pybpf.platform.contexts import Field, StructLayout
+
+    layout = StructLayout(
+        f"{name}_ctx",
+        24,
+        (
+            Field("data", 0, 8, frozenset({8}), frozenset(), pointer=True),
+            Field("data_end", 8, 8, frozenset({8}), frozenset(), pointer=True),
+            Field("total", 16, 4, frozenset({4}), frozenset({4})),
+        ),
+    )
+    helper = extensions.ExtensionHelper(
+        0x10000, "sum_bytes", args=("ptr_to_mem", "const_size"), native=native
+    )
+    return extensions.ProgramTypeExtension(
+        name, (f"{name}/",), layout, writable=("total",), return_range=(0, 1), helpers=(helper,)
+    )
+
+
+def _run_sum(tmp_path: Path, section: str, engine: str) -> tuple[int, int]:
+    from clang_build import build_object
+
+    obj_path = build_object(
+        tmp_path, section, _SUM_PROGRAM.replace('SEC("sum")', f'SEC("{section}/x")')
+    )
+    data = bytes(range(1, 17)) + b"tail"
+    with pybpf.load(obj_path, engine=engine) as obj:
+        prog = obj.programs["add_up"]
+        res = prog.test_run(data=data, ctx=bytes(24))
+        assert prog.engine_kind == engine
+        if engine == "jit":  # called straight from the compiled code, not through Python
+            assert 'call i64 @"pybpf_native_helper_' in prog.engine.ir
+        return res.retval, int.from_bytes(res.ctx_out[16:20], "little")
+
+
+_SUM_ENGINE = None
+
+
+@pytest.mark.parametrize("engine", ["jit", "interpreter"])
+def test_a_helper_in_native_code_built_with_llvmlite(tmp_path, engine):
+    global _SUM_ENGINE
+    if registry.registered("sum_llvm") is None:
+        _SUM_ENGINE, address = _llvmlite_sum()
+        extensions.register_program_type(_sum_extension("sum_llvm", address))
+    assert _run_sum(tmp_path, "sum_llvm", engine) == (1, sum(range(1, 17)) * 10)
+
+
+@pytest.mark.parametrize("engine", ["jit", "interpreter"])
+def test_a_helper_in_native_code_from_a_shared_library(tmp_path, engine):
+    import ctypes
+    import shutil
+
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    if registry.registered("sum_c") is None:
+        (tmp_path / "sum.c").write_text(_SUM_SOURCE_C)
+        library = tmp_path / "libsum.so"
+        subprocess.run(
+            [cc, "-O2", "-shared", "-fPIC", str(tmp_path / "sum.c"), "-o", str(library)], check=True
+        )
+        function = ctypes.CDLL(str(library)).sum_bytes
+        extensions.register_program_type(_sum_extension("sum_c", function))
+    assert _run_sum(tmp_path, "sum_c", engine) == (1, sum(range(1, 17)) * 10)
+
+
+def test_a_helper_needs_one_implementation():
+    with pytest.raises(ValueError, match="give either impl"):
+        extensions.register_program_type(_sum_extension("sum_none", None))
+    both = extensions.ExtensionHelper(0x10000, "x", impl=lambda *a: 0, native=1234)
+    with pytest.raises(ValueError, match="give either impl"):
+        extensions.register_program_type(
+            extensions.ProgramTypeExtension(
+                "sum_both", ("sum_both/",), _sum_extension("t", 1).context, helpers=(both,)
+            )
+        )

@@ -53,7 +53,7 @@ from .program import Program
 from .runtime.context import ExecutionContext
 from .runtime.externs import KconfigInput, kconfig_bytes
 from .runtime.global_data import GlobalDataMap, GlobalVariables, is_global_data
-from .runtime.helpers import HelperSpec
+from .runtime.helpers import HelperSpec, native_helper_impl
 from .runtime.linux_helpers import linux_helpers
 from .runtime.maps import Map, create_map
 
@@ -206,7 +206,9 @@ class Object:
         for helper in platform_named(spec.platform).extra_helpers():  # eBPF for Windows' own
             self.helpers.register(helper)
         for internal, helper, proto in extension_helpers():  # registered program types'
-            self.helpers.register(HelperSpec(internal, helper.name, helper.impl, proto))
+            native = helper.native_address
+            impl = helper.impl if native is None else native_helper_impl(native)
+            self.helpers.register(HelperSpec(internal, helper.name, impl, proto, native))
         self.loaded = False
         self.closed = False
         #: The links of this object's programs still attached (`pybpf.link.Link`).

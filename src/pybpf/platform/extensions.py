@@ -21,9 +21,11 @@ eBPF for Windows' extensions do.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import LoadError
 from .contexts import ContextAccess, StructLayout
@@ -55,16 +57,35 @@ class ExtensionHelper:
 
     `id`: the number programs call it by (`call imm`); `ret` and `args` its
     prototype (`RetKind` / `ArgKind`, or their names: "integer",
-    "ptr_to_ctx", "ptr_to_mem", "const_size", "anything", …); `impl(env, r1,
-    r2, r3, r4, r5) -> int` its implementation (`env.ctx` is the context's
-    address, `env.memory` reads and writes the program's memory).
+    "ptr_to_ctx", "ptr_to_mem", "const_size", "anything", …). Its
+    implementation is one of:
+
+    - `impl(env, r1, r2, r3, r4, r5) -> int` in Python (`env.ctx` is the
+      context's address, `env.memory` reads and writes the program's memory);
+    - `native`: a native function `uint64_t f(uint64_t r1, …, uint64_t r5)`,
+      as a ctypes function (from `ctypes.CDLL(...)`) or its address. Both
+      engines call it directly (the JIT from the compiled program, without
+      Python in between); registers hold real addresses, so pointer
+      arguments are pointers. As for an eBPF for Windows extension's
+      helpers, the verifier checks the arguments against the prototype and
+      the function must stay within what it was given.
     """
 
     id: int
     name: str
-    impl: Callable[..., int]
+    impl: Callable[..., int] | None = None
     ret: RetKind | str = RetKind.INTEGER
     args: tuple[ArgKind | str, ...] = ()
+    native: Any = None
+
+    @property
+    def native_address(self) -> int | None:
+        """The address of the native implementation, or None."""
+        if self.native is None:
+            return None
+        if isinstance(self.native, int):
+            return self.native
+        return ctypes.cast(self.native, ctypes.c_void_p).value
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,11 @@ def register_program_type(extension: ProgramTypeExtension) -> ProgramType:
     missing = [w for w in extension.writable if w not in names]
     if missing:
         raise ValueError(f"{extension.name}: no context field {missing[0]!r} to make writable")
+    for helper in extension.helpers:
+        if (helper.impl is None) == (helper.native is None):
+            raise ValueError(f"helper {helper.name!r}: give either impl (Python) or native")
+        if helper.native is not None and not helper.native_address:
+            raise ValueError(f"helper {helper.name!r}: native is no function address")
     free = [slot for slot in SLOTS if slot not in _REGISTRY]
     if not free:
         raise ValueError(f"no room for program type {extension.name!r}: {MAX_EXTENSIONS} at most")

@@ -14,6 +14,7 @@ Linux id 5 is `ktime_get_ns`, so that helper lives in its own preset,
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,9 @@ class HelperSpec:
     name: str
     impl: HelperImpl
     prototype: Any = None
+    #: The address of a native implementation `uint64_t f(uint64_t × 5)` the JIT calls
+    #: directly (an extension's), or None; `impl` then calls it through ctypes.
+    native: int | None = None
 
 
 class HelperTable:
@@ -157,3 +161,18 @@ def _identity(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> in
 def conformance_helpers() -> HelperTable:
     """The helpers the bpf_conformance suite expects: only 5 → returns r1."""
     return HelperTable([HelperSpec(5, "conformance_identity", _identity)])
+
+
+_NATIVE_HELPER = ctypes.CFUNCTYPE(ctypes.c_uint64, *[ctypes.c_uint64] * 5)
+
+
+def native_helper_impl(address: int) -> HelperImpl:
+    """A `HelperImpl` calling the native function at `address` with r1..r5 (for the
+    interpreter; the JIT calls the address itself)."""
+    function = _NATIVE_HELPER(address)
+    mask = (1 << 64) - 1
+
+    def call(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        return function(r1 & mask, r2 & mask, r3 & mask, r4 & mask, r5 & mask)
+
+    return call

@@ -53,7 +53,7 @@ from ...isa.opcodes import CALL, LDDW
 from ...runtime.native import compiler
 from ..cfg import ProgramLayout
 from . import fallback
-from .helper_registry import emitter_for
+from .helper_registry import add_native_symbols, emitter_for
 from .translate import build_ir, function_symbol, repeat_symbol
 
 _SOURCE_DIRS = (Path(__file__).resolve().parent, Path(compiler.__file__).resolve().parent)
@@ -336,6 +336,7 @@ def compile_program(
     if known is not None:
         return known, None
     fallback.register_symbol()
+    add_native_symbols(helpers)
     with compiler._lock:  # MCJIT is not thread-safe; the compiler serialises on this lock
         engine = compiler._get_engine()
         with _memo_lock:

@@ -79,21 +79,57 @@ _linux_impls: dict[int, Any] | None = None
 def emitter_for(helpers: Any, helper_id: int) -> Emitter | None:
     """The emitter for a call of `helper_id` in a program with table `helpers`, or None.
 
-    Emitters implement the Linux helpers, so one is used only when the
-    table's entry is the Linux implementation itself: a table that gives
-    an id its own meaning (the conformance suite's helper 5, a test's
-    probe) keeps it, through the fallback.
+    A helper with a native implementation of its own (`HelperSpec.native`,
+    an extension's) is called directly. Otherwise emitters implement the
+    Linux helpers, so one is used only when the table's entry is the Linux
+    implementation itself: a table that gives an id its own meaning (the
+    conformance suite's helper 5, a test's probe) keeps it, through the
+    fallback.
     """
     global _linux_impls
+    spec = helpers.get(helper_id)
+    if spec is not None and getattr(spec, "native", None) is not None:
+        return _native_function_emitter(helper_id, spec.native)
     emitter = load_emitters().get(helper_id)
-    spec = helpers.get(helper_id) if emitter is not None else None
-    if spec is None:
+    if emitter is None or spec is None:
         return None
     if _linux_impls is None:
         from ...runtime.linux_helpers import helper_specs
 
         _linux_impls = {s.id: s.impl for s in helper_specs()}
     return emitter if _linux_impls.get(helper_id) is spec.impl else None
+
+
+def native_helper_symbol(helper_id: int) -> str:
+    """The symbol the IR calls a natively implemented helper by."""
+    return f"pybpf_native_helper_{helper_id:x}"
+
+
+def add_native_symbols(helpers: Any) -> None:
+    """Resolve the symbols of the natively implemented helpers in `helpers` to their
+    addresses, before a module that may call them is linked (also one loaded from the
+    disk cache, whose IR was never built in this process)."""
+    from .native_site import add_symbol
+
+    for spec in helpers:
+        if getattr(spec, "native", None) is not None:
+            add_symbol(native_helper_symbol(spec.id), spec.native)
+
+
+def _native_function_emitter(helper_id: int, address: int) -> Emitter:
+    """An emitter calling the native function at `address` with r1..r5 (a helper an
+    extension implements natively). The IR names a symbol per helper id, resolved to the
+    address when the module is linked (`add_native_symbols`), so cached objects stay
+    process-independent."""
+    from .native_site import add_symbol, call_symbol
+
+    symbol = native_helper_symbol(helper_id)
+
+    def emit(site: HelperSite) -> ir.Value:
+        add_symbol(symbol, address)
+        return call_symbol(site, symbol, site.args)
+
+    return emit
 
 
 def load_emitters() -> dict[int, Emitter]:
