@@ -131,6 +131,29 @@ def _context_from_fields(prog: Any, options: list[str], base: bytes | None) -> b
         raise BadInput(f"--ctx-field: {error.reason}") from None
 
 
+def _sock_addr_context(prog: Any, text: str, other_context: bool) -> tuple[Any, bytes]:
+    """The call `--sock-addr` names and the context a program of `prog`'s type gets."""
+    from ..hooks.sock_addr import context_for, parse_sock_addr
+
+    if other_context:
+        raise BadInput("--sock-addr builds the whole context: give it without --ctx-in/--ctx-field")
+    try:
+        call = parse_sock_addr(text)
+        return call, context_for(prog.prog_type, call)
+    except ValueError as error:
+        raise BadInput(f"--sock-addr {error}") from None
+    except TestRunError as error:
+        raise BadInput(f"--sock-addr: {error.reason}") from None
+
+
+def _address_after(prog: Any, call: Any, ctx_out: bytes | None) -> str:
+    """The address in the context after a --sock-addr run, as ADDR:PORT."""
+    from ..hooks.sock_addr import address_in_context
+
+    ip, port = address_in_context(prog.prog_type, ctx_out or b"", call)
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def _pick_program(obj: Any, section: str | None, program: str | None) -> Any:
     if program is not None:
         return obj.programs[program]
@@ -184,6 +207,14 @@ def run_command(
         metavar="NAME=VALUE",
         help="Set a context field by name (over --ctx-in): a number, an IP address, a"
         " port (network order); repeatable, e.g. --ctx-field user_ip=10.0.0.1.",
+    ),
+    sock_addr: str = typer.Option(
+        None,
+        "--sock-addr",
+        metavar="ADDR:PORT[/tcp|udp]",
+        help="Socket-address programs (cgroup/connect4, bind6, sendmsg4, eBPF for Windows'"
+        " bind and sock_addr): the call's address, e.g. 10.0.0.1:80/tcp or [::1]:53/udp;"
+        " prints the address after the run.",
     ),
     args: str = typer.Option(
         None, "--args", help="Raw tracepoint arguments (tracepoint record words): u64s, 1,2,0x3."
@@ -273,6 +304,9 @@ def run_command(
             message = untyped_section_message(prog.section, obj.spec.platform)
             raise BadInput(f"{obj_path}: program {prog.name}: {message}")
         prepare_run(obj, prog, updates)
+        call = None
+        if sock_addr is not None:
+            call, ctx = _sock_addr_context(prog, sock_addr, ctx is not None or bool(ctx_fields))
         if ctx_fields:
             ctx = _context_from_fields(prog, ctx_fields, ctx)
         live = obj.maps.live()
@@ -299,11 +333,15 @@ def run_command(
             "data_size_out": len(result.data_out),
             "maps": reports,
         }
+        if call is not None:
+            record["address"] = _address_after(prog, call, result.ctx_out)
         typer.echo(json.dumps(record))
         return
     typer.echo(
         f"Return value: {result.retval}, duration (average): {result.duration}ns"
         f" ({prog.engine_kind})"
     )
+    if call is not None:
+        typer.echo(f"Address: {_address_after(prog, call, result.ctx_out)}")
     for report in reports:
         print_map(report)

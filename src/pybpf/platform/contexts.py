@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BPF_FLOW_KEYS_SIZE",
+    "BPF_SOCK_ADDR",
+    "SOCK_ADDR_LINUX_ACCESS",
     "FLOW_DISSECTOR_SKB",
     "MAX_BPF_FUNC_ARGS",
     "PERF_EVENT_DATA",
@@ -387,6 +389,34 @@ _SOCK_ADDR = {
     "msg_src_ip6": (44, 60),
     "sk": (64, 72),
 }
+_IP6_READ = frozenset({1, 2, 4, 8})
+_IP6_WRITE = frozenset({4, 8})
+BPF_SOCK_ADDR = StructLayout(
+    "bpf_sock_addr",
+    BPF_SOCK_ADDR_SIZE,
+    (
+        Field("user_family", 0, 4, _WORD, frozenset()),
+        Field("user_ip4", 4, 4),
+        Field("user_ip6", 8, 16, _IP6_READ, _IP6_WRITE),
+        Field("user_port", 24, 4),
+        Field("family", 28, 4, _WORD, frozenset()),
+        Field("type", 32, 4, _WORD, frozenset()),
+        Field("protocol", 36, 4, _WORD, frozenset()),
+        Field("msg_src_ip4", 40, 4),
+        Field("msg_src_ip6", 44, 16, _IP6_READ, _IP6_WRITE),
+        Field("sk", 64, 8, read_sizes=_DWORD, write_sizes=frozenset()),
+    ),
+)
+"""struct bpf_sock_addr as a program sees it; addresses and the port in network order
+(user_port's 16 bits first). Which fields each attach type may touch is the verifier's
+(`sock_addr_access_error`)."""
+SOCK_ADDR_LINUX_ACCESS = ContextAccess(
+    BPF_SOCK_ADDR,
+    _names(BPF_SOCK_ADDR),
+    frozenset({"user_ip4", "user_ip6", "user_port", "msg_src_ip4", "msg_src_ip6"}),
+    unsupported=frozenset({"sk"}),
+)
+
 #: The address fields and the attach types whose hook has them (the others refuse them).
 _SOCK_ADDR_FAMILY: dict[str, frozenset[str]] = {
     "user_ip4": frozenset(

@@ -282,6 +282,8 @@ PROTOTYPES: dict[int, HelperPrototype] = {
         _p(H.GET_SOCKET_COOKIE, R.INTEGER, A.PTR_TO_CTX),
         # sock_addr, sock, sockopt and sk_msg programs: the context or NULL (init_net's cookie)
         _p(H.GET_NETNS_COOKIE, R.INTEGER, A.PTR_TO_CTX_OR_NULL),
+        # connect hooks: bind the socket to a struct sockaddr first
+        _p(H.BIND, R.INTEGER, A.PTR_TO_CTX, A.PTR_TO_MEM, A.CONST_SIZE),
         # sockets (net/core/filter.c): a lookup acquires a reference that
         # bpf_sk_release must drop on every path
         *(

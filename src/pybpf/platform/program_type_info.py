@@ -24,6 +24,7 @@ from .contexts import (
     RAW_TP_WRITABLE_ACCESS,
     SCHED_CLS_ACCESS,
     SK_LOOKUP_ACCESS,
+    SOCK_ADDR_LINUX_ACCESS,
     SOCKET_FILTER_ACCESS,
     TRACEPOINT_ACCESS,
     XDP_ACCESS,
@@ -198,7 +199,11 @@ _RECORDS = (
     ProgramTypeInfo(
         _T.CGROUP_SOCK_ADDR,
         "bpf_sock_addr",
+        SOCK_ADDR_LINUX_ACCESS,
         exit_range=_ZERO_ONE,
+        # Linux cannot test-run sock_addr programs; pybpf runs them on a context from
+        # ctx_in (`hooks/sock_addr.py` builds one from an address).
+        test_run=TestRunKind.CONTEXT,
         exit_range_by_attach={
             # bit 1 of a bind verdict: bypass the port capability check
             _A.CGROUP_INET4_BIND: (0, 3),

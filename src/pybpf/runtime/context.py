@@ -67,6 +67,8 @@ class ExecutionContext:
         self._next_cpu = itertools.count()
         #: The task programs see as `current` (`runtime.task`); None: the calling host thread.
         self.current_task: CurrentTask | None = None
+        #: The socket of the call a socket hook is deciding (`runtime.sockets.CallerSocket`).
+        self.caller_socket: Any = None
         #: What bpf_fib_lookup consults (`runtime.fib`); None: only the loopback device.
         self.fib: ForwardingTable | None = None
         #: What the socket lookups consult (`runtime.sockets`); None: no sockets (NULL).

@@ -38,6 +38,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 AF_INET, AF_INET6 = 2, 10
 SOCK_STREAM, SOCK_DGRAM = 1, 2
@@ -153,3 +154,20 @@ class SocketTable:
             elif local == wildcard and anywhere is None:
                 anywhere = sock
         return exact or anywhere
+
+
+@dataclass
+class CallerSocket:
+    """The socket of the call a sock_addr program is deciding (`obj.context.caller_socket`,
+    set by the socket hooks for the length of one decision).
+
+    `cookie` and `netns_cookie` are what `bpf_get_socket_cookie` and
+    `bpf_get_netns_cookie` answer; `bind` (an address tuple → 0 or -errno),
+    when set, performs `bpf_bind` on the real socket; `bound` records the
+    address a program bound it to.
+    """
+
+    cookie: int = 0
+    netns_cookie: int = 0
+    bind: Any = None
+    bound: tuple[str, int] | None = None
