@@ -1,0 +1,544 @@
+"""A process tree under socket programs: every bind/connect/sendto/sendmsg decided.
+
+`SockSupervisor(hook).start(command)` starts `command` under the seccomp
+filter of `hooks/seccomp.py` (installed by a fresh interpreter that then
+execs the command, so the filter holds for it, its threads and every
+descendant) and serves the listener in a thread. For each intercepted call:
+
+1. The supervisor takes a duplicate of the caller's socket (`pidfd_getfd`)
+   and asks the socket, not the caller's memory, for its family, type and
+   protocol. A socket of another family (Unix, netlink, packet …), a
+   descriptor that is no socket, a TCP sendmsg/sendto (no hook runs there
+   in Linux) goes on untouched (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`): no
+   decision depends on the caller's memory then.
+2. Otherwise it reads the address (and for sendto/sendmsg the payload and
+   control data) from the caller's memory, checks that the caller still
+   waits in that call (`SECCOMP_IOCTL_NOTIF_ID_VALID`), builds the
+   `SockCall` (the calling thread's ids and credentials from /proc) and
+   asks the `SockAddrHook`.
+3. Denied: the call fails in the caller with EPERM, as a cgroup program's
+   denial does. Allowed: the supervisor makes the call itself, on its
+   duplicate of the socket, with the address decided (rewritten or not),
+   and returns its result (a non-blocking connect's EINPROGRESS included).
+   It never lets the caller's own call continue after reading its memory:
+   the caller could change that memory in between (the time-of-check to
+   time-of-use race seccomp's documentation warns of).
+4. A fault of a program or any error of the supervisor's denies the call
+   (EPERM), is counted and kept (`SupervisorCounters.errors`) and the
+   supervisor goes on.
+
+A bind to a privileged port (below `ip_unprivileged_port_start`) by a caller
+without CAP_NET_BIND_SERVICE fails with EACCES as in the kernel, unless a
+Linux bind program lifted the check (verdict bit 1): the supervisor's own
+privileges never leak to the caller.
+
+Each call is served in a worker thread, so that a blocking connect waits in
+its worker while other calls go on. When the supervisor stops (the command
+ended, `close()`), the listener closes: any descendant still running then
+gets ENOSYS from the calls the filter sends to it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..runtime.sockets import CallerSocket
+from ..runtime.task import CurrentTask
+from . import seccomp
+from .sock_addr import SockAddrHook, SockCall
+
+__all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError"]
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.process_vm_readv.restype = ctypes.c_ssize_t
+_libc.sendmsg.restype = ctypes.c_ssize_t
+_libc.sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+_libc.connect.argtypes = _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
+_SO_DOMAIN, _SO_PROTOCOL, _SO_COOKIE, _SO_NETNS_COOKIE = 39, 38, 57, 71
+_CAP_NET_BIND_SERVICE = 10
+_MAX_ERRORS_KEPT = 20
+
+
+class SupervisorError(Exception):
+    """The command could not be started under the supervisor (one line, says why)."""
+
+
+class _KernelAnswer(Exception):
+    """The kernel's own answer to a call malformed before any decision (EFAULT, EINVAL)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(os.strerror(code))
+        self.errno = code
+
+
+_SOCKADDR_MAX = 128  # sizeof(struct sockaddr_storage): the kernel refuses longer ones
+
+
+def _caller_bytes(pid: int, address: int, size: int) -> bytes:
+    """Memory of the caller a call names; the kernel's EFAULT when it cannot be read."""
+    try:
+        return read_memory(pid, address, size)
+    except OSError:
+        raise _KernelAnswer(errno.EFAULT) from None
+
+
+def _sockaddr_bytes(pid: int, address: int, length: int) -> bytes:
+    """The sockaddr a call names (its length checked as move_addr_to_kernel does)."""
+    length &= 0xFFFFFFFF
+    if length > _SOCKADDR_MAX:
+        raise _KernelAnswer(errno.EINVAL)
+    return _caller_bytes(pid, address, length)
+
+
+@dataclass
+class SupervisorCounters:
+    """What the supervisor decided so far."""
+
+    calls: int = 0
+    allowed: int = 0
+    denied: int = 0
+    redirected: int = 0
+    passed: int = 0  # went on untouched: not a socket the hook decides
+    errors: int = 0
+    last_errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """The counters as a JSON-ready dict."""
+        return dict(self.__dict__, last_errors=list(self.last_errors))
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def read_memory(pid: int, address: int, size: int) -> bytes:
+    """`size` bytes at `address` in process (thread) `pid` (process_vm_readv; OSError)."""
+    if size == 0:
+        return b""
+    buffer = ctypes.create_string_buffer(size)
+    local = _IoVec(ctypes.addressof(buffer), size)
+    remote = _IoVec(address, size)
+    got = _libc.process_vm_readv(
+        pid,
+        ctypes.byref(local),
+        ctypes.c_ulong(1),
+        ctypes.byref(remote),
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+    )
+    if got != size:
+        code = ctypes.get_errno() if got < 0 else errno.EFAULT
+        raise OSError(code, f"reading {size} bytes at 0x{address:x} of {pid}")
+    return buffer.raw
+
+
+# -- sockaddr bytes --------------------------------------------------------------------------
+
+
+def parse_sockaddr(raw: bytes) -> tuple[int, tuple[str, int]] | None:
+    """(family, (address, port)) of an AF_INET/AF_INET6 sockaddr, or None."""
+    if len(raw) < 2:
+        return None
+    family = struct.unpack_from("<H", raw)[0]
+    if family == socket.AF_INET and len(raw) >= 16:
+        return family, (str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from("!H", raw, 2)[0])
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        address = str(ipaddress.IPv6Address(raw[8:24]))
+        return family, (address, struct.unpack_from("!H", raw, 2)[0])
+    return None
+
+
+def rewrite_sockaddr(raw: bytes, address: tuple[str, int]) -> bytes:
+    """`raw` with its address and port replaced (flow info, scope id kept)."""
+    out = bytearray(raw)
+    struct.pack_into("!H", out, 2, address[1])
+    packed = ipaddress.ip_address(address[0]).packed
+    family = struct.unpack_from("<H", raw)[0]
+    if family == socket.AF_INET6 and len(packed) == 4:
+        packed = ipaddress.IPv6Address(f"::ffff:{address[0]}").packed
+    if family == socket.AF_INET:
+        out[4:8] = packed
+    else:
+        out[8:24] = packed
+    return bytes(out)
+
+
+# -- the caller --------------------------------------------------------------------------------
+
+
+def _status(tid: int) -> dict[str, str]:
+    out = {}
+    with open(f"/proc/{tid}/status") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def caller_task(tid: int) -> tuple[CurrentTask, int]:
+    """The calling thread as `bpf_get_current_*` describe it, and its effective caps."""
+    status = _status(tid)
+    uid = int(status["Uid"].split()[0])
+    gid = int(status["Gid"].split()[0])
+    comm = status.get("Name", "").encode()[:15]
+    task = CurrentTask(pid=tid, tgid=int(status["Tgid"]), uid=uid, gid=gid, comm=comm)
+    return task, int(status.get("CapEff", "0"), 16)
+
+
+def _app_id(tgid: int) -> bytes:
+    try:
+        return os.readlink(f"/proc/{tgid}/exe").encode()
+    except OSError:
+        return b""
+
+
+def _unprivileged_port_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _sockopt(sock: socket.socket, option: int) -> int:
+    try:
+        return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, option, 8), "little")
+    except OSError:
+        return 0
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+
+
+class SockSupervisor:
+    """Decides the socket calls of a command and its descendants (module docstring)."""
+
+    def __init__(self, hook: SockAddrHook, *, workers: int = 8) -> None:
+        if (reason := seccomp.unsupported_reason()) is not None:
+            raise SupervisorError(reason)
+        self.hook = hook
+        self.counters = SupervisorCounters()
+        self.process: subprocess.Popen | None = None
+        self._listener = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pybpf-sock")
+        self._counter_lock = threading.Lock()
+        self._port_start = _unprivileged_port_start()
+
+    # -- starting and stopping --------------------------------------------------------------
+
+    def start(self, command: Sequence[str], **popen: object) -> subprocess.Popen:
+        """Start `command` under the filter and serve its calls; its `Popen`.
+        SupervisorError when it cannot start (one line naming the command and why)."""
+        if not command:
+            raise SupervisorError("no command to run")
+        to_us_r, to_us_w = os.pipe()
+        to_it_r, to_it_w = os.pipe()
+        launcher = [sys.executable, "-I", seccomp.__file__, "launch", str(to_us_w), str(to_it_r)]
+        try:
+            process = subprocess.Popen(
+                [*launcher, "--", *command], pass_fds=(to_us_w, to_it_r), **popen
+            )  # type: ignore[call-overload]
+        finally:
+            os.close(to_us_w)
+            os.close(to_it_r)
+        with os.fdopen(to_us_r, "rb") as from_launcher, os.fdopen(to_it_w, "wb") as to_launcher:
+            self._listener = self._take_listener(process, from_launcher.readline().decode())
+            to_launcher.write(b"g")
+            to_launcher.flush()
+            to_launcher.close()
+            failure = from_launcher.read().decode().strip()
+        if failure:
+            process.wait()
+            os.close(self._listener)
+            code, _, why = failure.removeprefix("exec ").partition(" ")
+            raise SupervisorError(f"cannot run {command[0]!r}: {why or failure}")
+        self.process = process
+        self._thread = threading.Thread(target=self._serve, name="pybpf-sock-supervisor")
+        self._thread.daemon = True
+        self._thread.start()
+        return process
+
+    def _take_listener(self, process: subprocess.Popen, line: str) -> int:
+        kind, _, rest = line.strip().partition(" ")
+        if kind != "listener":
+            process.wait()
+            raise SupervisorError(
+                f"cannot install the seccomp filter: {rest or 'the launcher failed'}"
+            )
+        pidfd = os.pidfd_open(process.pid)
+        try:
+            return seccomp.pidfd_getfd(pidfd, int(rest))
+        finally:
+            os.close(pidfd)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the command to exit; its exit status (a signal as 128 + number)."""
+        assert self.process is not None, "start() first"
+        code = self.process.wait(timeout)
+        return 128 - code if code < 0 else code
+
+    def close(self) -> SupervisorCounters:
+        """Stop serving (idempotent); the final counters. The command is not killed."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._pool.shutdown(wait=True)
+        if self._listener >= 0:
+            os.close(self._listener)
+            self._listener = -1
+        return self.counters
+
+    # -- serving -------------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        poller = select.poll()
+        poller.register(self._listener, select.POLLIN)
+        while not self._stop.is_set():
+            events = poller.poll(100)
+            if not events:
+                continue
+            if (
+                events[0][1] & (select.POLLHUP | select.POLLERR)
+                and not events[0][1] & select.POLLIN
+            ):
+                break  # every task under the filter has exited
+            try:
+                notification = seccomp.receive(self._listener)
+            except OSError:
+                continue  # the caller died before we received its call (ENOENT), or EINTR
+            self._pool.submit(self._handle, notification)
+
+    def _count(self, name: str, message: str | None = None) -> None:
+        with self._counter_lock:
+            setattr(self.counters, name, getattr(self.counters, name) + 1)
+            if message is not None:
+                self.counters.last_errors = [*self.counters.last_errors, message][
+                    -_MAX_ERRORS_KEPT:
+                ]
+
+    def _handle(self, notification: seccomp.Notification) -> None:
+        self._count("calls")
+        try:
+            outcome = _Call(self, notification).serve()
+        except _KernelAnswer as answer:
+            self._answer(notification, error=answer.errno)
+            self._count("passed")
+            return
+        except Exception as error:  # never stop serving: deny, count, keep the reason
+            message = f"{notification.syscall} of {notification.pid}: {error}"
+            self._count("errors", message)
+            self._answer(notification, error=errno.EPERM)
+            return
+        self._count(outcome)
+
+    def _answer(self, notification: seccomp.Notification, value: int = 0, error: int = 0) -> None:
+        try:
+            seccomp.respond(self._listener, notification.id, value, error)
+        except OSError:
+            pass  # the listener closed under us
+
+
+class _Call:
+    """One intercepted call being served (see the module docstring)."""
+
+    def __init__(self, supervisor: SockSupervisor, notification: seccomp.Notification) -> None:
+        self.supervisor = supervisor
+        self.notification = notification
+        self.op = {"sendto": "sendmsg"}.get(notification.syscall, notification.syscall)
+
+    def serve(self) -> str:
+        """Decide and answer; the counter this call goes to."""
+        n, listener = self.notification, self.supervisor._listener
+        task, caps = caller_task(n.pid)
+        sock = self._socket(task.tgid)
+        if sock is None:
+            seccomp.respond_continue(listener, n.id)
+            return "passed"
+        with sock:
+            return self._decide(sock, task, caps)
+
+    def _socket(self, tgid: int) -> socket.socket | None:
+        """A duplicate of the caller's socket, if it is one the hook decides for this call."""
+        try:
+            pidfd = os.pidfd_open(tgid)
+        except OSError:
+            return None
+        try:
+            fd = seccomp.pidfd_getfd(pidfd, self.notification.args[0] & 0xFFFFFFFF)
+        except OSError:
+            return None  # not a descriptor of the caller's: the kernel says so itself
+        finally:
+            os.close(pidfd)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            os.close(fd)
+            return None  # not a socket
+        family = sock.getsockopt(socket.SOL_SOCKET, _SO_DOMAIN)
+        datagram = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_DGRAM
+        if family not in (socket.AF_INET, socket.AF_INET6) or (
+            self.op == "sendmsg" and not datagram
+        ):
+            sock.close()
+            return None
+        return sock
+
+    def _decide(self, sock: socket.socket, task: CurrentTask, caps: int) -> str:
+        n = self.notification
+        listener = self.supervisor._listener
+        sending = _Sending.read(n) if self.op == "sendmsg" else None
+        if sending is not None:
+            raw = sending.name
+        else:
+            raw = _sockaddr_bytes(n.pid, n.args[1], n.args[2])
+        if not seccomp.id_valid(listener, n.id):
+            return "passed"  # the caller is gone, or no longer in that call
+        family = sock.family
+        parsed = parse_sockaddr(raw)
+        if parsed is None or parsed[0] != family:
+            # no address the hook decides (AF_UNSPEC, a short or foreign sockaddr): the
+            # kernel answers the call as made, from our copy of it
+            self._perform(sock, raw, sending)
+            return "passed"
+        call = SockCall(
+            self.op,
+            family,
+            sock.type,
+            sock.getsockopt(socket.SOL_SOCKET, _SO_PROTOCOL),
+            parsed[1],
+            task,
+            _app_id(task.tgid),
+        )
+        caller = CallerSocket(
+            cookie=_sockopt(sock, _SO_COOKIE),
+            netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE),
+            bind=lambda address: _bind(sock, address),
+        )
+        decision = self.supervisor.hook.decide(call, caller)
+        if not decision.allow:
+            self.supervisor._answer(n, error=errno.EPERM)
+            return "denied"
+        if self.op == "bind" and self._needs_capability(decision, caps):
+            self.supervisor._answer(n, error=errno.EACCES)
+            return "denied"
+        self._perform(sock, rewrite_sockaddr(raw, decision.address), sending)
+        return "redirected" if decision.address != call.address else "allowed"
+
+    def _needs_capability(self, decision: object, caps: int) -> bool:
+        port = decision.address[1]  # type: ignore[attr-defined]
+        if decision.skip_port_check or port == 0 or port >= self.supervisor._port_start:  # type: ignore[attr-defined]
+            return False
+        return not caps >> _CAP_NET_BIND_SERVICE & 1
+
+    def _perform(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
+        """Make the call on our duplicate with sockaddr `raw`; answer with its result."""
+        fd = sock.fileno()
+        address = ctypes.create_string_buffer(raw, len(raw))
+        if self.op == "connect":
+            result = _libc.connect(fd, address, len(raw))
+        elif self.op == "bind":
+            result = _libc.bind(fd, address, len(raw))
+        else:
+            assert sending is not None
+            result = sending.send(fd, raw)
+        error = ctypes.get_errno() if result < 0 else 0
+        self.supervisor._answer(self.notification, 0 if error else result, error)
+
+
+def _bind(sock: socket.socket, address: tuple[str, int]) -> int:
+    """bpf_bind on the real socket: 0 or -errno."""
+    try:
+        sock.bind(address)
+    except OSError as error:
+        return -(error.errno or errno.EINVAL)
+    return 0
+
+
+@dataclass
+class _Sending:
+    """A sendto/sendmsg read out of the caller: its payload, control data, flags, name."""
+
+    name: bytes
+    payload: bytes
+    control: bytes
+    flags: int
+
+    @classmethod
+    def read(cls, n: seccomp.Notification) -> _Sending:
+        if n.syscall == "sendto":
+            _, buf, length, flags, addr, addrlen = n.args
+            payload = _caller_bytes(n.pid, buf, length)
+            return cls(_sockaddr_bytes(n.pid, addr, addrlen), payload, b"", flags & 0xFFFFFFFF)
+        _, msg, flags = n.args[:3]
+        name_p, namelen, iov_p, iovlen, control_p, controllen, _ = struct.unpack(
+            "<QI4xQQQQi4x", _caller_bytes(n.pid, msg, 56)
+        )
+        if iovlen > 1024:  # UIO_MAXIOV
+            raise _KernelAnswer(errno.EMSGSIZE)
+        vectors = _caller_bytes(n.pid, iov_p, 16 * iovlen)
+        parts = [
+            _caller_bytes(n.pid, base, size) for base, size in struct.iter_unpack("<QQ", vectors)
+        ]
+        name = _sockaddr_bytes(n.pid, name_p, namelen) if name_p else b""
+        if controllen > 1 << 20:
+            raise _KernelAnswer(errno.ENOBUFS)
+        control = _caller_bytes(n.pid, control_p, controllen) if control_p else b""
+        return cls(name, b"".join(parts), control, flags & 0xFFFFFFFF)
+
+    def send(self, fd: int, name: bytes) -> int:
+        """sendmsg on `fd` with our copies (and sockaddr `name`); its result (-1: errno)."""
+        payload = ctypes.create_string_buffer(self.payload, len(self.payload))
+        vector = _IoVec(ctypes.addressof(payload), len(self.payload))
+        name_buffer = ctypes.create_string_buffer(name, len(name)) if name else None
+        control = (
+            ctypes.create_string_buffer(self.control, len(self.control)) if self.control else None
+        )
+        header = struct.pack(
+            "<QI4xQQQQi4x",
+            ctypes.addressof(name_buffer) if name_buffer is not None else 0,
+            len(name),
+            ctypes.addressof(vector),
+            1,
+            ctypes.addressof(control) if control is not None else 0,
+            len(self.control),
+            0,
+        )
+        message = ctypes.create_string_buffer(header, len(header))
+        return _libc.sendmsg(fd, message, self.flags)
+
+
+def run_supervised(
+    hook: SockAddrHook, command: Sequence[str], *, timeout: float | None = None
+) -> tuple[int, SupervisorCounters]:
+    """Run `command` to its end under `hook`; (exit status, counters)."""
+    supervisor = SockSupervisor(hook)
+    supervisor.start(command)
+    try:
+        status = supervisor.wait(timeout)
+    finally:
+        deadline = time.monotonic() + 1.0
+        while supervisor.counters.calls > _served(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        counters = supervisor.close()
+    return status, counters
+
+
+def _served(supervisor: SockSupervisor) -> int:
+    c = supervisor.counters
+    return c.allowed + c.denied + c.redirected + c.passed + c.errors
