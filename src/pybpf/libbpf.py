@@ -73,6 +73,7 @@ __all__ = [
     "bpf_tc_hook_destroy",
     "bpf_tc_opts",
     "bpf_test_run_opts",
+    "bpf_program__attach_cgroup",
     "bpf_xdp_attach",
     "bpf_xdp_detach",
     "libbpf_errno",
@@ -642,6 +643,18 @@ def bpf_program__attach_xdp(prog: Program, ifindex: int, **pair: Any) -> Link | 
         return None
     try:
         return prog.attach_xdp(name, **pair)
+    except (PybpfError, OSError) as error:
+        _fail(_errno_of(error))
+        return None
+
+
+def bpf_program__attach_cgroup(prog: Program, cgroup_fd: int = -1) -> Link | None:
+    """Attach socket-address program `prog` "to a cgroup": pybpf has no cgroups, so to
+    this process's own socket calls (`hooks.sock.attach`, audit hooks: deny only;
+    `cgroup_fd` is not used). For a command and its descendants use
+    `prog.attach_sock_addr(command)`. The `Link`, or None with `libbpf_errno()`."""
+    try:
+        return prog.attach_sock_addr()
     except (PybpfError, OSError) as error:
         _fail(_errno_of(error))
         return None

@@ -38,6 +38,13 @@ class Link:
         """Whether the hook still runs (a worker that failed stops; `close()` says why)."""
         return not self.closed and self._hook.running
 
+    def wait(self, timeout: float | None = None) -> int:
+        """For a supervised command (`hooks.sock.run`): wait for it to exit; its status."""
+        wait = getattr(self._hook, "wait", None)
+        if wait is None:
+            raise TypeError(f"{self.name}: nothing to wait for")
+        return wait(timeout)
+
     def close(self) -> Any:
         """Detach (idempotent); return the final counters. Raises what stopped the hook's
         worker, if something did."""

@@ -389,6 +389,16 @@ class Program:
         )
         return Link(self, hook)
 
+    def attach_sock_addr(self, command: Any = None, **popen: Any) -> Any:
+        """Let this socket-address program decide real socket calls (`hooks.sock`): those
+        of `command` and its descendants, under the seccomp supervisor, or without a
+        command this process's own (audit hooks: deny only). Returns the `Link`."""
+        from .hooks import sock
+
+        if command is None:
+            return sock.attach(self.object, programs=[self.name])
+        return sock.run(self.object, command, programs=[self.name], **popen)
+
     def attach_tc(
         self,
         ifname: str,

@@ -76,10 +76,10 @@ def map_report(map_: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def print_map(report: dict[str, Any]) -> None:
-    """Print one map record as text, bpftool style."""
+def print_map(report: dict[str, Any], *, err: bool = False) -> None:
+    """Print one map record as text, bpftool style (to stderr with `err`)."""
     count = len(report["entries"])
-    typer.echo(f"map {report['name']} ({report['type']}): {count} element(s)")
+    typer.echo(f"map {report['name']} ({report['type']}): {count} element(s)", err=err)
     for entry in report["entries"]:
         value = entry["value"]
         shown = " ".join(value) if isinstance(value, list) else value
@@ -87,7 +87,7 @@ def print_map(report: dict[str, Any]) -> None:
         formatted = entry.get("formatted")
         if formatted is not None:
             line += f"  ({json.dumps(formatted['key'])}: {json.dumps(formatted['value'])})"
-        typer.echo(line)
+        typer.echo(line, err=err)
 
 
 @map_app.command("dump")

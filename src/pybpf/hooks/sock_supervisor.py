@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import PybpfError
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from . import seccomp
@@ -73,8 +74,13 @@ _CAP_NET_BIND_SERVICE = 10
 _MAX_ERRORS_KEPT = 20
 
 
-class SupervisorError(Exception):
-    """The command could not be started under the supervisor (one line, says why)."""
+class SupervisorError(PybpfError):
+    """The command could not be started under the supervisor (one line, says why).
+    `bad_command`: the command itself could not run (not found, not executable)."""
+
+    def __init__(self, message: str, *, bad_command: bool = False) -> None:
+        super().__init__(message)
+        self.bad_command = bad_command
 
 
 class _KernelAnswer(Exception):
@@ -108,6 +114,7 @@ def _sockaddr_bytes(pid: int, address: int, length: int) -> bytes:
 class SupervisorCounters:
     """What the supervisor decided so far."""
 
+    hook: str = "sock run"
     calls: int = 0
     allowed: int = 0
     denied: int = 0
@@ -245,7 +252,7 @@ class SockSupervisor:
         """Start `command` under the filter and serve its calls; its `Popen`.
         SupervisorError when it cannot start (one line naming the command and why)."""
         if not command:
-            raise SupervisorError("no command to run")
+            raise SupervisorError("no command to run", bad_command=True)
         to_us_r, to_us_w = os.pipe()
         to_it_r, to_it_w = os.pipe()
         launcher = [sys.executable, "-I", seccomp.__file__, "launch", str(to_us_w), str(to_it_r)]
@@ -266,7 +273,7 @@ class SockSupervisor:
             process.wait()
             os.close(self._listener)
             code, _, why = failure.removeprefix("exec ").partition(" ")
-            raise SupervisorError(f"cannot run {command[0]!r}: {why or failure}")
+            raise SupervisorError(f"cannot run {command[0]!r}: {why or failure}", bad_command=True)
         self.process = process
         self._thread = threading.Thread(target=self._serve, name="pybpf-sock-supervisor")
         self._thread.daemon = True
