@@ -9,8 +9,9 @@ descendant) and serves the listener in a thread. For each intercepted call:
    and asks the socket, not the caller's memory, for its family, type and
    protocol. A socket of another family (Unix, netlink, packet …), a
    descriptor that is no socket, a TCP sendmsg/sendto (no hook runs there
-   in Linux) goes on untouched (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`): no
-   decision depends on the caller's memory then.
+   in Linux), a call no attached program decides (a connect6 with only
+   connect4 programs) goes on untouched (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`):
+   no decision depends on the caller's memory then.
 2. Otherwise it reads the address (and for sendto/sendmsg the payload and
    control data) from the caller's memory, checks that the caller still
    waits in that call (`SECCOMP_IOCTL_NOTIF_ID_VALID`), builds the
@@ -399,9 +400,13 @@ class _Call:
             return None  # not a socket
         family = sock.getsockopt(socket.SOL_SOCKET, _SO_DOMAIN)
         datagram = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_DGRAM
-        if family not in (socket.AF_INET, socket.AF_INET6) or (
-            self.op == "sendmsg" and not datagram
-        ):
+        decided = (
+            family in (socket.AF_INET, socket.AF_INET6)
+            and (self.op != "sendmsg" or datagram)
+            # no program for this operation and family: nothing to decide either
+            and self.supervisor.hook.programs_for(self.op, family)
+        )
+        if not decided:
             sock.close()
             return None
         return sock

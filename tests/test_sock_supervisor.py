@@ -1,0 +1,331 @@
+"""Socket programs deciding the calls of real processes (hooks/sock.py, the seccomp
+supervisor): servers, clients, shells and their children, threads, non-blocking
+connects, IPv6, Unix sockets passed through, a policy changed while the command runs,
+and this process's own calls through audit hooks. Traffic stays on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.cli.main import main
+from pybpf.hooks import seccomp, sock
+from pybpf.hooks.sock_supervisor import SupervisorError
+
+ROOT = Path(__file__).resolve().parents[1]
+SOCK = ROOT / "examples" / "sock"
+WINDOWS = ROOT / "examples" / "windows"
+
+pytestmark = pytest.mark.skipif(
+    seccomp.unsupported_reason() is not None, reason=str(seccomp.unsupported_reason())
+)
+
+
+def endpoint(ip: str, port: int) -> bytes:
+    return socket.inet_aton(ip) + struct.pack("!H", port) + bytes(2)
+
+
+def counts(obj) -> list[int]:
+    return [int.from_bytes(obj.maps["counts"][struct.pack("<I", v)], "little") for v in range(3)]
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code)]
+
+
+class Server:
+    """A TCP server on loopback recording what each connection sends (bounded)."""
+
+    def __init__(self, family: int = socket.AF_INET, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(10)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        for _ in range(32):
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    self.received.append(conn.recv(200))
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def run(obj, command: list[str], timeout: float = 30) -> tuple[int, str, object]:
+    """Run `command` under `obj`'s socket programs; (status, stdout, counters)."""
+    link = sock.run(obj, command, stdout=subprocess.PIPE, text=True)
+    try:
+        status = link.wait(timeout)
+        out = link._hook.supervisor.process.stdout.read()
+    finally:
+        counters = link.close()
+    return status, out, counters
+
+
+CONNECT = """
+import socket, sys
+for spec in sys.argv[1:]:
+    host, port = spec.rsplit(":", 1)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect((host.strip("[]"), int(port)))
+        s.sendall(b"from " + spec.encode())
+        print("ok", spec, s.getpeername()[1])
+    except OSError as e:
+        print("err", spec, e.errno)
+    s.close()
+"""
+
+
+def test_a_client_is_denied_redirected_and_allowed(server):
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        obj.maps["deny"][endpoint("127.0.0.1", 9)] = b"\x01"
+        obj.maps["redirect"][endpoint("10.99.0.1", 80)] = endpoint("127.0.0.1", server.port)
+        status, out, counters = run(
+            obj, [*python(CONNECT), "127.0.0.1:9", "10.99.0.1:80", f"127.0.0.1:{server.port}"]
+        )
+        assert status == 0
+        lines = out.splitlines()
+        assert lines[0] == "err 127.0.0.1:9 1"  # EPERM, as a cgroup program's denial
+        assert lines[1] == f"ok 10.99.0.1:80 {server.port}"  # went to the local server
+        assert lines[2] == f"ok 127.0.0.1:{server.port} {server.port}"
+        assert counters.denied == 1 and counters.redirected == 1 and counters.allowed == 1
+        assert counters.errors == 0
+        time.sleep(0.2)
+        assert b"from 10.99.0.1:80" in server.received  # the redirected client's data arrived
+        assert counts(obj) == [1, 1, 1]  # the program's own record of every decision
+
+
+BIND = """
+import socket, sys
+for port in map(int, sys.argv[1:]):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        print("bound", port, s.getsockname()[1] == port)
+    except OSError as e:
+        print("err", port, e.errno)
+    s.close()
+"""
+
+
+def test_a_server_is_denied_the_port_it_may_not_bind():
+    with pybpf.load(SOCK / "bind4_policy.o") as obj:
+        obj.maps["deny"][endpoint("0.0.0.0", 47001)] = b"\x01"
+        status, out, counters = run(obj, [*python(BIND), "47001", "47002"])
+        assert status == 0
+        assert out.splitlines() == ["err 47001 1", "bound 47002 True"]
+        assert counters.denied == 1
+
+
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None or os.geteuid() != 0, reason="needs root and setpriv"
+)
+def test_privileged_ports_keep_the_kernels_rule_unless_the_program_lifts_it():
+    # an unprivileged command: port 80 is let through by the program's verdict bit 1,
+    # port 81 is not (EACCES, as from the kernel); the supervisor is root and must not
+    # lend its privilege
+    with pybpf.load(SOCK / "bind4_policy.o") as obj:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *python(BIND)]
+        status, out, _ = run(obj, [*command, "80", "81"])
+        assert status == 0
+        assert out.splitlines() == ["bound 80 True", "err 81 13"]
+
+
+def test_a_shell_and_its_children_inherit_the_policy(server):
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        obj.maps["deny"][endpoint("0.0.0.0", server.port)] = b"\x01"
+        script = f"""
+            {sys.executable} -c '{CONNECT}' 127.0.0.1:{server.port} &
+            wait
+            (exec {sys.executable} -c '{CONNECT}' 127.0.0.1:{server.port})
+        """
+        status, out, counters = run(obj, ["sh", "-c", textwrap.dedent(script)])
+        assert status == 0
+        assert out.splitlines() == [f"err 127.0.0.1:{server.port} 1"] * 2
+        assert counters.denied == 2
+
+
+def test_a_policy_map_changed_while_the_command_runs(server):
+    code = f"""
+        import socket, sys, time
+        def attempt():
+            s = socket.socket(); s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", {server.port})); return "ok"
+            except OSError as e:
+                return "err %d" % e.errno
+            finally:
+                s.close()
+        print(attempt(), flush=True)
+        sys.stdin.readline()  # the test changes the policy meanwhile
+        print(attempt(), flush=True)
+    """
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        link = sock.run(obj, python(code), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        process = link._hook.supervisor.process
+        try:
+            assert process.stdout.readline().strip() == "ok"
+            obj.maps["deny"][endpoint("127.0.0.1", server.port)] = b"\x01"  # live
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            assert process.stdout.readline().strip() == "err 1"
+            assert link.wait(20) == 0
+        finally:
+            link.close()
+        assert counts(obj)[:2] == [1, 1]
+
+
+def test_threads_nonblocking_connects_ipv6_and_unix_sockets(server, tmp_path):
+    v6 = Server(socket.AF_INET6, "::1")
+    path = str(tmp_path / "unix.sock")
+    code = f"""
+        import errno, select, socket, threading
+        results = []
+        def worker(i):
+            s = socket.socket(); s.settimeout(5)
+            s.connect(("10.99.0.2", 80)); results.append(s.getpeername()[1]); s.close()
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        print("threads", sorted(results) == [{server.port}] * 6)
+        s = socket.socket(); s.setblocking(False)
+        code = s.connect_ex(("10.99.0.2", 80))
+        select.select([], [s], [], 5)
+        print("nonblocking", code == errno.EINPROGRESS, s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), s.getpeername()[1] == {server.port})
+        s.close()
+        s6 = socket.socket(socket.AF_INET6); s6.settimeout(5)
+        s6.connect(("::ffff:127.0.0.1", {server.port}))  # an AF_INET6 socket: connect6's hook
+        print("mapped", s6.getpeername()[1] == {server.port}); s6.close()
+        s6 = socket.socket(socket.AF_INET6); s6.settimeout(5)
+        s6.connect(("::1", {v6.port})); print("v6", s6.getpeername()[1] == {v6.port}); s6.close()
+        u = socket.socket(socket.AF_UNIX)
+        try: u.connect({path!r})
+        except OSError as e: print("unix", e.errno)
+    """
+    try:
+        with pybpf.load(SOCK / "connect4_policy.o") as obj:
+            obj.maps["redirect"][endpoint("10.99.0.2", 80)] = endpoint("127.0.0.1", server.port)
+            status, out, counters = run(obj, python(code))
+    finally:
+        v6.close()
+    assert status == 0
+    assert out.splitlines() == [
+        "threads True",
+        "nonblocking True 0 True",
+        "mapped True",
+        "v6 True",
+        "unix 2",  # ENOENT from the kernel: a Unix socket goes on untouched
+    ]
+    assert counters.redirected == 7  # six threads and the non-blocking connect
+    assert counters.passed == 3  # two AF_INET6 connects (no connect6 program), the Unix one
+    assert counters.errors == 0
+
+
+def test_an_ebpf_for_windows_bind_program_decides_real_binds():
+    code = """
+        import socket
+        keep = []
+        try:
+            for n in range(3):
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); keep.append(s); print("bound")
+        except OSError as e:
+            print("err", e.errno)
+    """
+    with pybpf.load(WINDOWS / "bind_limit.o") as obj:
+        status, out, counters = run(obj, python(code))
+        assert status == 0
+        assert out.splitlines() == ["bound", "bound", "err 1"]  # two binds per process
+        exe = os.path.realpath(sys.executable).encode()
+        names = [v.rstrip(b"\0") for v in obj.maps["app_names"].values()]
+        assert any(exe.startswith(name) and name for name in names)  # the app id: its path
+
+
+def test_a_command_that_cannot_start_and_programs_of_the_wrong_type(capsys):
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        with pytest.raises(SupervisorError, match="cannot run '/no/such/command'"):
+            sock.run(obj, ["/no/such/command"])
+    assert main(["sock", "run", str(SOCK / "connect4_policy.o"), "--", "/no/such/command"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pybpf: error: cannot run '/no/such/command': No such file or directory"]
+    assert main(["sock", "run", str(ROOT / "examples" / "xdp_counter.o"), "--", "true"]) == 2
+    assert "no socket-address program" in capsys.readouterr().err
+    assert main(["sock", "run", str(SOCK / "connect4_policy.o")]) == 2
+
+
+def test_the_command_line_passes_the_exit_status_and_reports(capsys):
+    obj = str(SOCK / "connect4_policy.o")
+    deny = f"deny={endpoint('127.0.0.1', 9).hex()}:01"
+    code = "import socket,sys\ntry: socket.create_connection(('127.0.0.1', 9), 5)\nexcept OSError as e: sys.exit(e.errno)"
+    assert main(["sock", "run", obj, "--map", deny, "--", sys.executable, "-c", code]) == 1
+    err = capsys.readouterr().err
+    assert "1 socket calls: 0 allowed, 0 redirected, 1 denied" in err
+    assert "map counts (array)" in err
+
+
+def test_ctrl_c_ends_the_command_and_the_supervisor(tmp_path):
+    marker = tmp_path / "started"
+    code = f"import pathlib, time; pathlib.Path({str(marker)!r}).touch(); time.sleep(60)"
+    cli = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pybpf.cli.main import main; sys.exit(main())",
+         "sock", "run", str(SOCK / "connect4_policy.o"), "--", sys.executable, "-c", code],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    cli.send_signal(signal.SIGINT)
+    _, err = cli.communicate(timeout=20)
+    assert cli.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err
+
+
+def test_this_process_through_audit_hooks(server):
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        obj.maps["deny"][endpoint("127.0.0.1", 9)] = b"\x01"
+        obj.maps["redirect"][endpoint("127.0.0.1", 10)] = endpoint("127.0.0.1", server.port)
+        with obj.programs["connect4_policy"].attach_sock_addr() as link:
+            with pytest.raises(PermissionError, match="denied by connect4_policy"):
+                socket.create_connection(("127.0.0.1", 9), 5)
+            with pytest.raises(PermissionError, match="audit hooks cannot rewrite"):
+                socket.create_connection(("127.0.0.1", 10), 5)
+            socket.create_connection(("127.0.0.1", server.port), 5).close()
+            stats = link.counters()
+            assert (stats.denied, stats.rewrites_refused, stats.allowed) == (1, 1, 1)
+        # detached: the same call reaches the kernel (refused there: nothing listens on 9)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", 9), 5)
