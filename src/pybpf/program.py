@@ -122,6 +122,7 @@ class Program:
         self.instructions: tuple[Instruction, ...] = ()
         self.link()
         self._engine: Any = None
+        self._ctx_reach: tuple[Any, int | None] | None = None  # (report, max_ctx_offset)
         #: "jit" or "interpreter" once the engine is built (None before).
         self.engine_kind: str | None = None
         #: Why the default JIT was not used (e.g. an instruction it lacks), or None.
@@ -350,8 +351,6 @@ class Program:
         `args`: a raw tracepoint's arguments (or a tracepoint record's u64
         words); `regs`: a kprobe's or perf_event's registers, by name.
         """
-        from .hooks.test_run import max_ctx_offset
-
         engine = self.engine
         return test_run(
             engine,
@@ -361,8 +360,17 @@ class Program:
             repeat=repeat,
             args=args,
             regs=regs,
-            max_ctx_offset=max_ctx_offset(self.instructions, self.report),
+            max_ctx_offset=self._max_ctx_offset(),
         )
+
+    def _max_ctx_offset(self) -> int | None:
+        """How far the program reads its context (from the verifier's facts), computed
+        once per report: a walk of every instruction is too much for each run."""
+        from .hooks.test_run import max_ctx_offset
+
+        if self._ctx_reach is None or self._ctx_reach[0] is not self.report:
+            self._ctx_reach = (self.report, max_ctx_offset(self.instructions, self.report))
+        return self._ctx_reach[1]
 
     def attach_xdp(
         self,

@@ -321,6 +321,18 @@ class SockAddrHook:
         if not self.attached:
             raise LoadError("no socket program to attach")
         self._lock = threading.Lock()
+        self._runs: dict[int, _ContextRun] = {}  # id(program) -> its context region
+
+    @property
+    def wants_app_id(self) -> bool:
+        """Whether a program here reads the caller's app id (eBPF for Windows' bind)."""
+        return any(a.program.prog_type == ProgramType.WINDOWS_BIND for a in self.attached)
+
+    def _context_run(self, program: Any) -> _ContextRun:
+        run = self._runs.get(id(program))
+        if run is None or run.engine is not program.engine:
+            run = self._runs[id(program)] = _ContextRun(program)
+        return run
 
     def programs_for(self, op: str, family: int) -> list[Any]:
         """The programs deciding `op` on a socket of `family`, in attach order."""
@@ -352,7 +364,9 @@ class SockAddrHook:
         context = program.object.context
         context.current_task, context.caller_socket = call.task, caller
         try:
-            verdict, address = _RUNNERS[program.prog_type](program, call)
+            verdict, address = _RUNNERS[program.prog_type](
+                program, self._context_run(program), call
+            )
         finally:
             context.current_task = context.caller_socket = None
         decision.ran.append(program.name)
@@ -375,21 +389,45 @@ def _verdict(prog_type: ProgramType, op: str, verdict: int) -> tuple[bool, bool]
     return verdict != _SOCK_ADDR_REJECT, False
 
 
-def _run_linux(program: Any, call: SockCall) -> tuple[int, tuple[str, int]]:
-    result = program.test_run(ctx=linux_context(call))
-    return result.retval, _linux_address(result.ctx_out, call.family)
+class _ContextRun:
+    """Runs of one program on a context region kept for the hook's life (a test run
+    allocates and frees one per run: tens of µs a call the hook need not spend)."""
+
+    def __init__(self, program: Any) -> None:
+        from ..platform.program_type_info import context_access
+
+        access = context_access(program.prog_type)
+        assert access is not None
+        self.engine = program.engine
+        image = bytes(access.layout.size)
+        self.region = self.engine.memory.allocate_context(image, "sock_addr ctx", access, {})
+
+    def __call__(self, image: bytes) -> tuple[int, bytes]:
+        self.region.write(0, image)
+        r0 = self.engine.run(self.region.start) & 0xFFFF_FFFF
+        return r0, self.region.read()
 
 
-def _run_windows_bind(program: Any, call: SockCall) -> tuple[int, tuple[str, int]]:
+def _run_linux(program: Any, run: _ContextRun, call: SockCall) -> tuple[int, tuple[str, int]]:
+    verdict, ctx = run(linux_context(call))
+    return verdict, _linux_address(ctx, call.family)
+
+
+def _run_windows_bind(
+    program: Any, run: _ContextRun, call: SockCall
+) -> tuple[int, tuple[str, int]]:
+    # bind_md's app id is a data range of its own each call: a test run sets it up
     result = program.test_run(data=call.app_id, ctx=windows_bind_context(call))
     if result.retval != _BIND_REDIRECT:
         return result.retval, call.address
     return result.retval, _windows_bind_address(result.ctx_out, call.family)
 
 
-def _run_windows_sock_addr(program: Any, call: SockCall) -> tuple[int, tuple[str, int]]:
-    result = program.test_run(ctx=windows_sock_addr_context(call))
-    return result.retval, _windows_sock_addr_address(result.ctx_out, call.family)
+def _run_windows_sock_addr(
+    program: Any, run: _ContextRun, call: SockCall
+) -> tuple[int, tuple[str, int]]:
+    verdict, ctx = run(windows_sock_addr_context(call))
+    return verdict, _windows_sock_addr_address(ctx, call.family)
 
 
 _RUNNERS = {

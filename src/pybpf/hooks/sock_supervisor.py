@@ -33,8 +33,8 @@ without CAP_NET_BIND_SERVICE fails with EACCES as in the kernel, unless a
 Linux bind program lifted the check (verdict bit 1): the supervisor's own
 privileges never leak to the caller.
 
-Each call is served in a worker thread, so that a blocking connect waits in
-its worker while other calls go on. When the supervisor stops (the command
+Calls are decided in the thread that receives them; a blocking connect is
+then finished in a worker thread, so that it holds up no other call. When the supervisor stops (the command
 ended, `close()`), the listener closes: any descendant still running then
 gets ENOSYS from the calls the filter sends to it.
 """
@@ -43,8 +43,10 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import ipaddress
 import os
+import re
 import select
 import socket
 import struct
@@ -70,7 +72,7 @@ _libc.process_vm_readv.restype = ctypes.c_ssize_t
 _libc.sendmsg.restype = ctypes.c_ssize_t
 _libc.sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.connect.argtypes = _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
-_SO_DOMAIN, _SO_PROTOCOL, _SO_COOKIE, _SO_NETNS_COOKIE = 39, 38, 57, 71
+_SO_COOKIE, _SO_NETNS_COOKIE = 57, 71
 _CAP_NET_BIND_SERVICE = 10
 _MAX_ERRORS_KEPT = 20
 
@@ -188,23 +190,25 @@ def rewrite_sockaddr(raw: bytes, address: tuple[str, int]) -> bytes:
 # -- the caller --------------------------------------------------------------------------------
 
 
-def _status(tid: int) -> dict[str, str]:
-    out = {}
-    with open(f"/proc/{tid}/status") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            out[key] = value.strip()
-    return out
+_STATUS_FIELDS = re.compile(rb"^(Name|Tgid|Uid|Gid|CapEff):\s*(\S+)", re.MULTILINE)
 
 
 def caller_task(tid: int) -> tuple[CurrentTask, int]:
-    """The calling thread as `bpf_get_current_*` describe it, and its effective caps."""
-    status = _status(tid)
-    uid = int(status["Uid"].split()[0])
-    gid = int(status["Gid"].split()[0])
-    comm = status.get("Name", "").encode()[:15]
-    task = CurrentTask(pid=tid, tgid=int(status["Tgid"]), uid=uid, gid=gid, comm=comm)
-    return task, int(status.get("CapEff", "0"), 16)
+    """The calling thread as `bpf_get_current_*` describe it (ids, real uid/gid, name),
+    and its effective capabilities (/proc/TID/status)."""
+    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY)
+    try:
+        fields = dict(_STATUS_FIELDS.findall(os.read(fd, 8192)))
+    finally:
+        os.close(fd)
+    task = CurrentTask(
+        pid=tid,
+        tgid=int(fields[b"Tgid"]),
+        uid=int(fields[b"Uid"]),
+        gid=int(fields[b"Gid"]),
+        comm=fields.get(b"Name", b"")[:15],
+    )
+    return task, int(fields.get(b"CapEff", b"0"), 16)
 
 
 def _app_id(tgid: int) -> bytes:
@@ -330,7 +334,9 @@ class SockSupervisor:
                 notification = seccomp.receive(self._listener)
             except OSError:
                 continue  # the caller died before we received its call (ENOENT), or EINTR
-            self._pool.submit(self._handle, notification)
+            # Decided here, at once; only a call that may block (a blocking connect) is
+            # finished by a worker thread, so that it holds up no other call.
+            self._handle(notification)
 
     def _count(self, name: str, message: str | None = None) -> None:
         with self._counter_lock:
@@ -398,8 +404,8 @@ class _Call:
         except OSError:
             os.close(fd)
             return None  # not a socket
-        family = sock.getsockopt(socket.SOL_SOCKET, _SO_DOMAIN)
-        datagram = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_DGRAM
+        # socket(fileno=) asked the kernel for the family, type and protocol already
+        family, datagram = sock.family, sock.type == socket.SOCK_DGRAM
         decided = (
             family in (socket.AF_INET, socket.AF_INET6)
             and (self.op != "sendmsg" or datagram)
@@ -432,10 +438,10 @@ class _Call:
             self.op,
             family,
             sock.type,
-            sock.getsockopt(socket.SOL_SOCKET, _SO_PROTOCOL),
+            sock.proto,
             parsed[1],
             task,
-            _app_id(task.tgid),
+            _app_id(task.tgid) if self.supervisor.hook.wants_app_id else b"",
         )
         caller = CallerSocket(
             cookie=_sockopt(sock, _SO_COOKIE),
@@ -449,8 +455,27 @@ class _Call:
         if self.op == "bind" and self._needs_capability(decision, caps):
             self.supervisor._answer(n, error=errno.EACCES)
             return "denied"
-        self._perform(sock, rewrite_sockaddr(raw, decision.address), sending)
+        self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
         return "redirected" if decision.address != call.address else "allowed"
+
+    def _perform_soon(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
+        """`_perform` now, or in a worker for a connect that may block (on a copy of the
+        socket the worker closes)."""
+        blocking = not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+        if not (self.op == "connect" and blocking and sock.type == socket.SOCK_STREAM):
+            self._perform(sock, raw, sending)
+            return
+        copy = sock.dup()
+
+        def finish() -> None:
+            with copy:
+                try:
+                    self._perform(copy, raw, sending)
+                except Exception as error:  # the call is decided: answer, count, go on
+                    self.supervisor._count("errors", f"connect of {self.notification.pid}: {error}")
+                    self.supervisor._answer(self.notification, error=errno.EPERM)
+
+        self.supervisor._pool.submit(finish)
 
     def _needs_capability(self, decision: object, caps: int) -> bool:
         port = decision.address[1]  # type: ignore[attr-defined]
