@@ -329,3 +329,24 @@ def test_this_process_through_audit_hooks(server):
         # detached: the same call reaches the kernel (refused there: nothing listens on 9)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", 9), 5)
+
+
+def test_a_tcp_fast_open_send_is_decided_as_a_connect(server):
+    # sendto(MSG_FASTOPEN) on a TCP socket connects: the connect programs decide it, as
+    # the kernel's pre_connect hook does (passing it untouched would bypass the policy)
+    code = f"""
+        import socket
+        for port in (9, {server.port}):
+            s = socket.socket()
+            try:
+                s.sendto(b"tfo", socket.MSG_FASTOPEN, ("127.0.0.1", port)); print("sent", port)
+            except OSError as e:
+                print("err", port, e.errno)
+            s.close()
+    """
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        obj.maps["deny"][endpoint("127.0.0.1", 9)] = b"\x01"
+        status, out, counters = run(obj, python(code))
+    assert status == 0
+    assert out.splitlines() == ["err 9 1", f"sent {server.port}"]
+    assert (counters.denied, counters.allowed) == (1, 1)

@@ -9,7 +9,7 @@ descendant) and serves the listener in a thread. For each intercepted call:
    and asks the socket, not the caller's memory, for its family, type and
    protocol. A socket of another family (Unix, netlink, packet …), a
    descriptor that is no socket, a TCP sendmsg/sendto (no hook runs there
-   in Linux), a call no attached program decides (a connect6 with only
+   in Linux; with MSG_FASTOPEN it connects, and is decided as a connect), a call no attached program decides (a connect6 with only
    connect4 programs) goes on untouched (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`):
    no decision depends on the caller's memory then.
 2. Otherwise it reads the address (and for sendto/sendmsg the payload and
@@ -73,6 +73,7 @@ _libc.sendmsg.restype = ctypes.c_ssize_t
 _libc.sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.connect.argtypes = _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
 _SO_COOKIE, _SO_NETNS_COOKIE = 57, 71
+_MSG_FASTOPEN = 0x20000000
 _CAP_NET_BIND_SERVICE = 10
 _MAX_ERRORS_KEPT = 20
 
@@ -374,7 +375,13 @@ class _Call:
     def __init__(self, supervisor: SockSupervisor, notification: seccomp.Notification) -> None:
         self.supervisor = supervisor
         self.notification = notification
-        self.op = {"sendto": "sendmsg"}.get(notification.syscall, notification.syscall)
+        self.sends = notification.syscall in ("sendto", "sendmsg")
+        flags = notification.args[3 if notification.syscall == "sendto" else 2]
+        if self.sends and flags & _MSG_FASTOPEN:
+            # TCP Fast Open: a send that connects, which the kernel's connect hooks decide
+            self.op = "connect"
+        else:
+            self.op = "sendmsg" if self.sends else notification.syscall
 
     def serve(self) -> str:
         """Decide and answer; the counter this call goes to."""
@@ -408,7 +415,7 @@ class _Call:
         family, datagram = sock.family, sock.type == socket.SOCK_DGRAM
         decided = (
             family in (socket.AF_INET, socket.AF_INET6)
-            and (self.op != "sendmsg" or datagram)
+            and (self.op != "sendmsg" or datagram)  # Linux decides UDP sends only
             # no program for this operation and family: nothing to decide either
             and self.supervisor.hook.programs_for(self.op, family)
         )
@@ -420,7 +427,7 @@ class _Call:
     def _decide(self, sock: socket.socket, task: CurrentTask, caps: int) -> str:
         n = self.notification
         listener = self.supervisor._listener
-        sending = _Sending.read(n) if self.op == "sendmsg" else None
+        sending = _Sending.read(n) if self.sends else None
         if sending is not None:
             raw = sending.name
         else:
@@ -487,9 +494,9 @@ class _Call:
         """Make the call on our duplicate with sockaddr `raw`; answer with its result."""
         fd = sock.fileno()
         address = ctypes.create_string_buffer(raw, len(raw))
-        if self.op == "connect":
+        if self.notification.syscall == "connect":
             result = _libc.connect(fd, address, len(raw))
-        elif self.op == "bind":
+        elif self.notification.syscall == "bind":
             result = _libc.bind(fd, address, len(raw))
         else:
             assert sending is not None
