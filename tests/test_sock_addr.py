@@ -172,3 +172,26 @@ def test_prog_run_sock_addr(capsys):
         == 2
     )
     assert "take no socket address" in capsys.readouterr().err
+
+
+def test_an_unsupported_context_field_faults_alike_in_both_engines(tmp_path):
+    # bpf_sock_addr.sk is a socket pybpf cannot give: the interpreter faulted, the JIT
+    # read the context's bytes (0) and went on; both fault now, with one message
+    from clang_build import build_object
+
+    source = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("cgroup/connect4")
+int reads_sk(struct bpf_sock_addr *ctx) { return ctx->sk != 0; }
+char _license[] SEC("license") = "GPL";
+"""
+    path = build_object(tmp_path, "reads_sk", source)
+    messages = []
+    for engine in ENGINES:
+        with pybpf.load(path, engine=engine) as obj:
+            with pytest.raises(pybpf.ProgramFault) as caught:
+                obj.programs["reads_sk"].test_run(ctx=linux_context(tcp("connect", "1.2.3.4", 5)))
+            messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "field sk is not supported by pybpf" in messages[0]

@@ -22,7 +22,7 @@ import pytest
 import pybpf
 from pybpf.cli.main import main
 from pybpf.hooks import seccomp, sock
-from pybpf.hooks.sock_supervisor import SupervisorError
+from pybpf.hooks.sock_supervisor import SockSupervisor, SupervisorError
 
 ROOT = Path(__file__).resolve().parents[1]
 SOCK = ROOT / "examples" / "sock"
@@ -350,3 +350,77 @@ def test_a_tcp_fast_open_send_is_decided_as_a_connect(server):
     assert status == 0
     assert out.splitlines() == ["err 9 1", f"sent {server.port}"]
     assert (counters.denied, counters.allowed) == (1, 1)
+
+
+def test_callers_that_die_mid_call_leave_the_supervisor_serving(server):
+    # children killed while their connects are being decided: the supervisor meets
+    # dead callers (ENOENT, a vanished pid) and goes on; the last connect is decided
+    code = f"""
+        import os, signal, socket
+        for _ in range(30):
+            pid = os.fork()
+            if pid == 0:
+                s = socket.socket()
+                try: s.connect(("127.0.0.1", {server.port}))
+                except OSError: pass
+                os._exit(0)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        s = socket.socket(); s.settimeout(5); s.connect(("127.0.0.1", {server.port}))
+        print("alive")
+    """
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        status, out, counters = run(obj, python(code))
+    assert (status, out.strip()) == (0, "alive")
+    assert counters.errors == 0
+    assert counters.allowed >= 1
+
+
+_FAULTING = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("cgroup/connect4")
+int reads_sk(struct bpf_sock_addr *ctx)
+{
+	return ctx->sk != 0;  /* the kernel allows the read; pybpf has no socket to give */
+}
+char _license[] SEC("license") = "GPL";
+"""
+_OUT_OF_RANGE = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("cgroup/connect4")
+int returns_two(struct bpf_sock_addr *ctx) { return 2; }
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_a_program_fault_denies_is_counted_and_serving_goes_on(tmp_path, capfd):
+    from clang_build import build_object
+
+    path = build_object(tmp_path, "reads_sk", _FAULTING)
+    code = "import socket\nfor _ in range(2):\n    try: socket.create_connection(('127.0.0.1', 9), 5)\n    except OSError as e: print(e.errno)"
+    assert main(["sock", "run", str(path), "--", sys.executable, "-c", code]) == 0
+    out, err = capfd.readouterr()
+    assert out.split() == ["1", "1"]  # both denied with EPERM, the second still served
+    assert "2 errors" in err and "connect of" in err and "sk is not supported" in err
+
+
+def test_a_program_returning_outside_its_range_is_refused_at_load(tmp_path, capsys):
+    from clang_build import build_object
+
+    path = build_object(tmp_path, "returns_two", _OUT_OF_RANGE)
+    assert main(["sock", "run", str(path), "--", "true"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "returns_two" in err[0] and "R0" in err[0]
+
+
+def test_a_kernel_without_user_notification_is_named(monkeypatch):
+    monkeypatch.setattr(seccomp.platform, "release", lambda: "4.19.0-old")
+    reason = seccomp.unsupported_reason()
+    assert reason == (
+        "seccomp user notification with pidfd_getfd needs Linux 5.6 or newer;"
+        " this kernel is 4.19.0-old"
+    )
+    with pytest.raises(SupervisorError, match="needs Linux 5.6"):
+        SockSupervisor(None)

@@ -10,8 +10,11 @@ layout becomes a load of that field's slot in the context region's native
 pointer array (`RunState.ctx_pointers`); slots are numbered in the order
 of `StructLayout.pointers`. A load of a field the kernel keeps narrower
 than its slot (`Field.bits`: tc_classid is 16 bits) maps to `~mask`, a
-negative number: the JIT loads the bytes and keeps only `mask`. Every other
-context access reads the context bytes directly.
+negative number: the JIT loads the bytes and keeps only `mask`. A load of a
+field the kernel allows but pybpf cannot give a value for (`ContextAccess.
+unsupported`: `__sk_buff.sk`, `bpf_sock_addr.sk`) maps to `UNSUPPORTED +
+offset`: the JIT faults there, as the interpreter does, instead of reading
+the bytes. Every other context access reads the context bytes directly.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from ...errors import NotSupportedError
 from ...isa.instruction import Instruction, with_pcs
 from ...isa.opcodes import SIZE_BYTES, InsnClass, Size
 from ...platform.program_type_info import context_access
+
+UNSUPPORTED = 1 << 32
+"""`UNSUPPORTED + offset`: a load of an unsupported field at `offset` (see the docstring)."""
 
 
 def pointer_slot(layout: Any, field: str) -> int:
@@ -58,7 +64,9 @@ def context_loads(insns: Sequence[Instruction], report: Any, prog_type: Any) -> 
         if insn is None or insn.opcode & 0x07 != InsnClass.LDX:
             continue
         field = layout.field_at(offset)
-        if field is not None and field.pointer and field.offset == offset:
+        if field is not None and field.name in access.unsupported:
+            loads[pc] = UNSUPPORTED + offset
+        elif field is not None and field.pointer and field.offset == offset:
             loads[pc] = pointer_slot(layout, field.name)
         elif field is not None:
             mask = field.read_mask(offset, SIZE_BYTES[Size(insn.opcode & 0x18)])

@@ -37,6 +37,7 @@ import weakref
 from typing import Any
 
 from ...errors import ProgramFault
+from ...isa.opcodes import SIZE_BYTES, Size
 from ...runtime.helpers import TailCall
 from ...runtime.linux_helpers.packet import sync_packet_region
 from ...runtime.memory import ContextRegion, Memory, Stack
@@ -53,6 +54,7 @@ KIND_FAULT = 2
 
 FAULT_TOO_DEEP = 0
 FAULT_ATOMIC = 1
+FAULT_CONTEXT = 2  # | offset << 8: a load of a context field pybpf cannot give
 
 _M64 = (1 << 64) - 1
 _PC_BITS = 26
@@ -197,8 +199,21 @@ def _dispatch(slot: RunSlot, code: int, r1: int, r2: int, r3: int, r4: int, r5: 
             f"call depth exceeds {MAX_DEPTH} frames", pc=pc, instruction=engine.instruction_text(pc)
         )
     insn = engine.instruction_at(pc)
+    if helper_id & 0xFF == FAULT_CONTEXT:
+        _context_fault(engine, env, insn, helper_id >> 8, pc)
     imm = insn.imm & 0xFFFFFFFF if insn is not None else 0
     raise ProgramFault(f"invalid atomic operation 0x{imm:x}")
+
+
+def _context_fault(engine: Any, env: Any, insn: Any, offset: int, pc: int) -> None:
+    """Raise the interpreter's fault for a load of an unsupported context field."""
+    region = engine.memory.find(env.ctx)
+    size = SIZE_BYTES[Size(insn.opcode & 0x18)]
+    try:
+        region.access.check(offset, size, write=False)
+    except ProgramFault as fault:
+        raise ProgramFault(str(fault), pc=pc, instruction=engine.instruction_text(pc)) from None
+    raise ProgramFault(f"context field at offset {offset} is not supported by pybpf", pc=pc)
 
 
 def _chain(slot: RunSlot, env: Any, call: TailCall) -> int:

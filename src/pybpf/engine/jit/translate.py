@@ -67,9 +67,11 @@ from ..cfg import (
 from ..translate import FUNC_TOKEN, MAX_DEPTH
 from . import ops
 from .abi import RUN_FIELD, RunState
+from .context_loads import UNSUPPORTED
 from .fallback import (
     FALLBACK_SYMBOL,
     FAULT_ATOMIC,
+    FAULT_CONTEXT,
     FAULT_TOO_DEEP,
     KIND_CALLX,
     KIND_FAULT,
@@ -404,6 +406,8 @@ class _FunctionBuilder:
             slot = self.program.context_loads.get(pc)
             if slot is None:
                 ops.load(regs, insn)
+            elif slot >= UNSUPPORTED:  # a field pybpf cannot give: fault, as the interpreter
+                self.fault(FAULT_CONTEXT | (slot - UNSUPPORTED) << 8, pc)
             elif slot < 0:  # a field the kernel keeps narrower: only the bits ~slot
                 ops.load(regs, insn)
                 regs.set(insn.dst, self.builder.and_(regs.get(insn.dst), i64(~slot)))
