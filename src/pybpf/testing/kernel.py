@@ -20,6 +20,7 @@ import ctypes.util
 import errno as errno_mod
 import functools
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -90,6 +91,8 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "bpf_object__next_program": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p]),
     "bpf_object__next_map": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p]),
     "bpf_program__fd": (ctypes.c_int, [ctypes.c_void_p]),
+    "bpf_prog_attach": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_uint]),
+    "bpf_prog_detach2": (ctypes.c_int, [ctypes.c_int, ctypes.c_int, ctypes.c_int]),
     "bpf_program__name": (ctypes.c_char_p, [ctypes.c_void_p]),
     "bpf_map__fd": (ctypes.c_int, [ctypes.c_void_p]),
     "bpf_map__name": (ctypes.c_char_p, [ctypes.c_void_p]),
@@ -604,3 +607,58 @@ def raw_map(key_size: int, value_size: int, max_entries: int, map_type: int = 1)
 def close_map(m: KernelMap) -> None:
     """Close a map made by `raw_map`."""
     os.close(m.fd)
+
+
+_CGROUP_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+def cgroup2_root() -> str | None:
+    """Where cgroup v2 is mounted (the unified hierarchy), or None."""
+    for root in _CGROUP_ROOTS:
+        if os.path.exists(f"{root}/cgroup.procs") and os.path.exists(f"{root}/cgroup.controllers"):
+            return root
+    return None
+
+
+class KernelCgroup:
+    """A fresh cgroup v2 with loaded programs attached to the kernel's own cgroup hooks,
+    and commands run inside it. `with KernelCgroup([(prog_fd, attach type number), …])
+    as cg: cg.run([...])`; detached and removed on exit."""
+
+    def __init__(self, attachments: list[tuple[int, int]]) -> None:
+        root = cgroup2_root()
+        if root is None:
+            raise KernelError("cgroup v2", errno_mod.ENOENT, "no cgroup v2 mount")
+        self.path = f"{root}/pybpf-test-{os.getpid()}-{id(self):x}"
+        os.mkdir(self.path)
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        self._attached: list[tuple[int, int]] = []
+        try:
+            for prog_fd, attach_type in attachments:
+                result = _lib().bpf_prog_attach(prog_fd, self._fd, attach_type, 0)
+                _check(f"bpf_prog_attach(attach type {attach_type})", result)
+                self._attached.append((prog_fd, attach_type))
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        """Run `command` inside the cgroup (it moves itself in before exec)."""
+        script = f'echo $$ > {self.path}/cgroup.procs && exec "$@"'
+        return subprocess.run(["sh", "-c", script, "sh", *command], **kwargs)  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        for prog_fd, attach_type in self._attached:
+            _lib().bpf_prog_detach2(prog_fd, self._fd, attach_type)
+        self._attached = []
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if os.path.isdir(self.path):
+            os.rmdir(self.path)
+
+    def __enter__(self) -> KernelCgroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
