@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import LoadError
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
-from .sock_addr import SockAddrHook, SockCall
+from .sock_addr import SockAddrHook, SockCall, placement
 from .sock_supervisor import SockSupervisor, SupervisorCounters
 
 __all__ = ["ProcessCounters", "attach", "programs_of", "run"]
@@ -47,8 +47,6 @@ __all__ = ["ProcessCounters", "attach", "programs_of", "run"]
 def programs_of(obj: Any, names: Iterable[str] | None = None) -> list[Any]:
     """The programs of `obj` to attach: those named, else every socket-address program
     (LoadError naming a missing program, or when the object has none)."""
-    from .sock_addr import _placement
-
     if names:
         missing = [n for n in names if n not in obj.programs]
         if missing:
@@ -57,7 +55,7 @@ def programs_of(obj: Any, names: Iterable[str] | None = None) -> list[Any]:
     chosen = []
     for program in obj.programs.values():
         try:
-            _placement(program)
+            placement(program)
         except LoadError:
             continue
         chosen.append(program)

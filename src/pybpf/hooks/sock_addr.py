@@ -58,6 +58,7 @@ __all__ = [
     "address_in_context",
     "context_for",
     "parse_sock_addr",
+    "placement",
 ]
 
 OPERATIONS = ("bind", "connect", "sendmsg")
@@ -107,7 +108,10 @@ class Decision:
     """What the programs decided for one call."""
 
     allow: bool
+    #: The address the call goes to (a program may have rewritten `asked`).
     address: tuple[str, int]
+    #: The address the call named.
+    asked: tuple[str, int]
     #: The verdict of the last program run (the one that denied, if one did).
     verdict: int | None = None
     #: The program that denied the call, or None.
@@ -121,10 +125,8 @@ class Decision:
 
     @property
     def redirected(self) -> bool:
-        """Whether a program changed the address."""
-        return self.allow and self.ran != [] and self._original != self.address
-
-    _original: tuple[str, int] | None = None
+        """Whether the call is allowed to another address than it named."""
+        return self.allow and self.asked != self.address
 
 
 def parse_sock_addr(text: str) -> SockCall:
@@ -280,7 +282,7 @@ class _Attached:
     family: int | None  # None: both (Windows' bind)
 
 
-def _placement(program: Any) -> tuple[str, int | None]:
+def placement(program: Any) -> tuple[str, int | None]:
     """(operation, family) a program decides; LoadError for one with no place here."""
     prog_type = program.prog_type
     where = f"program {program.name} (section {program.section})"
@@ -317,7 +319,7 @@ class SockAddrHook:
     """
 
     def __init__(self, programs: Iterable[Any]) -> None:
-        self.attached = [_Attached(p, *_placement(p)) for p in programs]
+        self.attached = [_Attached(p, *placement(p)) for p in programs]
         if not self.attached:
             raise LoadError("no socket program to attach")
         self._lock = threading.Lock()
@@ -344,7 +346,7 @@ class SockAddrHook:
 
     def decide(self, call: SockCall, caller: CallerSocket | None = None) -> Decision:
         """Run the programs for `call`; the decision (allowed when no program applies)."""
-        decision = Decision(True, call.address, _original=call.address)
+        decision = Decision(True, call.address, call.address)
         programs = self.programs_for(call.op, call.family)
         if not programs:
             return decision

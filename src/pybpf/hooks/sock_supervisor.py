@@ -53,7 +53,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -463,7 +462,7 @@ class _Call:
             self.supervisor._answer(n, error=errno.EACCES)
             return "denied"
         self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
-        return "redirected" if decision.address != call.address else "allowed"
+        return "redirected" if decision.redirected else "allowed"
 
     def _perform_soon(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
         """`_perform` now, or in a worker for a connect that may block (on a copy of the
@@ -565,24 +564,3 @@ class _Sending:
         )
         message = ctypes.create_string_buffer(header, len(header))
         return _libc.sendmsg(fd, message, self.flags)
-
-
-def run_supervised(
-    hook: SockAddrHook, command: Sequence[str], *, timeout: float | None = None
-) -> tuple[int, SupervisorCounters]:
-    """Run `command` to its end under `hook`; (exit status, counters)."""
-    supervisor = SockSupervisor(hook)
-    supervisor.start(command)
-    try:
-        status = supervisor.wait(timeout)
-    finally:
-        deadline = time.monotonic() + 1.0
-        while supervisor.counters.calls > _served(supervisor) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        counters = supervisor.close()
-    return status, counters
-
-
-def _served(supervisor: SockSupervisor) -> int:
-    c = supervisor.counters
-    return c.allowed + c.denied + c.redirected + c.passed + c.errors
