@@ -424,3 +424,52 @@ def test_a_kernel_without_user_notification_is_named(monkeypatch):
     )
     with pytest.raises(SupervisorError, match="needs Linux 5.6"):
         SockSupervisor(None)
+
+
+SENDMMSG = """
+import ctypes, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+def batch(destinations):
+    keep, headers = [], bytearray()
+    for i, (host, port) in enumerate(destinations):
+        name = ctypes.create_string_buffer(struct.pack("<H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(host) + bytes(8))
+        payload = ctypes.create_string_buffer(b"m%d" % i, 2)
+        iov = ctypes.create_string_buffer(struct.pack("<QQ", ctypes.addressof(payload), 2))
+        keep += [name, payload, iov]
+        headers += struct.pack("<QI4xQQQQi4x", ctypes.addressof(name), 16, ctypes.addressof(iov), 1, 0, 0, 0) + bytes(8)
+    vector = ctypes.create_string_buffer(bytes(headers), len(headers))
+    sent = libc.sendmmsg(s.fileno(), vector, len(destinations), 0)
+    lens = [struct.unpack_from("<I", vector.raw, 64 * i + 56)[0] for i in range(len(destinations))]
+    return sent, ctypes.get_errno() if sent < 0 else 0, lens
+
+print(*batch([("10.99.0.3", 53), ("127.0.0.1", {port}), ("127.0.0.1", 9)]))
+print(*batch([("127.0.0.1", 9), ("127.0.0.1", {port})]))
+# an x32 connect: another ABI the supervisor cannot decide, refused by the filter
+print("x32", libc.syscall(0x40000000 | 42, s.fileno(), 0, 0), ctypes.get_errno())
+"""
+
+
+def test_sendmmsg_is_decided_message_by_message_and_other_abis_are_refused():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    port = receiver.getsockname()[1]
+    try:
+        with pybpf.load(SOCK / "sendmsg4_policy.o") as obj:
+            obj.maps["deny"][endpoint("127.0.0.1", 9)] = b"\x01"
+            obj.maps["redirect"][endpoint("10.99.0.3", 53)] = endpoint("127.0.0.1", port)
+            status, out, counters = run(obj, python(SENDMMSG.replace("{port}", str(port))))
+        got = sorted(receiver.recvfrom(10)[0] for _ in range(2))
+    finally:
+        receiver.close()
+    assert status == 0
+    lines = out.splitlines()
+    # the third message is denied: two sent, their lengths written back
+    assert lines[0] == "2 0 [2, 2, 0]"
+    # the first message denied: the call fails with EPERM, nothing sent
+    assert lines[1] == "-1 1 [0, 0]"
+    assert lines[2] == "x32 -1 1"  # EPERM from the filter (without it: ENOSYS)
+    assert got == [b"m0", b"m1"]  # the redirected one and the allowed one arrived
+    assert counters.errors == 0

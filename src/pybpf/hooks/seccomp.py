@@ -10,10 +10,12 @@ the decisions and `hooks/seccomp_launch.py` installs the filter before the
 command starts.
 
 Only calls that may name an address notify: `bind`, `connect`, `sendmsg`,
-and `sendto` with a non-NULL address (glibc's `send` is `sendto` with
-NULL: it never reaches the supervisor). Everything else, and every call of
-another architecture's ABI (a 32-bit program, x32), passes through the
-filter untouched.
+`sendmmsg`, and `sendto` with a non-NULL address (glibc's `send` is
+`sendto` with NULL: it never reaches the supervisor). The same calls made
+through another ABI of the kernel (a 32-bit program's `socketcall` or
+direct socket calls, x32) fail with EPERM: the supervisor cannot decide
+them, and letting them through would let a 32-bit binary escape the
+policy. Everything else passes through the filter untouched.
 
 Kernel versions: the listener (`SECCOMP_FILTER_FLAG_NEW_LISTENER`) is Linux
 5.0, `SECCOMP_USER_NOTIF_FLAG_CONTINUE` 5.5, `pidfd_getfd` (the supervisor
@@ -60,23 +62,43 @@ SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
 SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
 SECCOMP_IOCTL_NOTIF_ID_VALID = 0x40082102
 
+
+@dataclass(frozen=True)
+class _Arch:
+    """A machine's numbers: its audit arch, seccomp's syscall number, the socket calls the
+    supervisor decides, and the socket calls of other ABIs the same kernel runs (refused)."""
+
+    audit: int
+    seccomp_nr: int
+    calls: dict[str, int]
+    # audit arch of another ABI → its bind/connect/sendto/sendmsg/sendmmsg (and socketcall)
+    other_abis: dict[int, tuple[int, ...]]
+    # x32 (x86_64's 32-bit pointer ABI): the native arch with bit 30 set in the number
+    x32_calls: tuple[int, ...] = ()
+
+
+_X32 = 0x40000000
 _ARCHES = {
-    # machine: (AUDIT_ARCH_*, seccomp syscall, {name: number})
-    "x86_64": (
+    "x86_64": _Arch(
         0xC000003E,
         317,
-        {"bind": 49, "connect": 42, "sendto": 44, "sendmsg": 46},
+        {"bind": 49, "connect": 42, "sendto": 44, "sendmsg": 46, "sendmmsg": 307},
+        {0x40000003: (102, 361, 362, 369, 370, 345)},  # i386: socketcall, the direct calls
+        tuple(_X32 | n for n in (49, 42, 44, 518, 538)),
     ),
-    "aarch64": (
+    "aarch64": _Arch(
         0xC00000B7,
         277,
-        {"bind": 200, "connect": 203, "sendto": 206, "sendmsg": 211},
+        {"bind": 200, "connect": 203, "sendto": 206, "sendmsg": 211, "sendmmsg": 269},
+        {0x40000028: (282, 283, 290, 296, 374)},  # 32-bit ARM (EABI)
     ),
 }
 _PIDFD_GETFD = 438  # the same on every architecture (generic syscall table)
 
 _machine = platform.machine()
-AUDIT_ARCH, _SECCOMP_NR, SYSCALLS = _ARCHES.get(_machine, (0, 0, {}))
+_ARCH = _ARCHES.get(_machine)
+AUDIT_ARCH, _SECCOMP_NR = (_ARCH.audit, _ARCH.seccomp_nr) if _ARCH else (0, 0)
+SYSCALLS: dict[str, int] = dict(_ARCH.calls) if _ARCH else {}
 SYSCALL_NAMES = {number: name for name, number in SYSCALLS.items()}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -118,41 +140,63 @@ def unsupported_reason() -> str | None:
     return None
 
 
-def _stmt(code: int, k: int) -> bytes:
-    return struct.pack("<HBBI", code, 0, 0, k)
-
-
-def _jump(code: int, k: int, jt: int, jf: int) -> bytes:
-    return struct.pack("<HBBI", code, jt, jf, k)
-
-
 _LD_W_ABS, _JEQ_K, _RET_K = 0x20, 0x15, 0x06
+SECCOMP_RET_ERRNO = 0x00050000
+_NR, _ARCH_OFFSET, _ARG4 = 0, 4, 16 + 4 * 8  # offsets in struct seccomp_data
+
+
+def _assemble(program: list[tuple]) -> bytes:
+    """Classic BPF from (label,) marks, ("ld", offset), ("ret", value) and
+    ("jeq", k, label_if_equal, label_else) (None: the next instruction). Labels must
+    follow their jumps, as in any seccomp filter."""
+    labels, count = {}, 0
+    for item in program:
+        if len(item) == 1:
+            labels[item[0]] = count
+        else:
+            count += 1
+    out, pc = [], 0
+    for item in program:
+        if len(item) == 1:
+            continue
+        pc += 1
+        if item[0] == "ld":
+            out.append(struct.pack("<HBBI", _LD_W_ABS, 0, 0, item[1]))
+        elif item[0] == "ret":
+            out.append(struct.pack("<HBBI", _RET_K, 0, 0, item[1]))
+        else:
+            _, k, yes, no = item
+            jt = 0 if yes is None else labels[yes] - pc
+            jf = 0 if no is None else labels[no] - pc
+            out.append(struct.pack("<HBBI", _JEQ_K, jt, jf, k))
+    return b"".join(out)
 
 
 def socket_filter() -> bytes:
-    """The classic-BPF program: notify bind/connect/sendmsg and sendto with an address
-    (see the module docstring), allow everything else."""
-    nr = SYSCALLS
-    prog = [
-        _stmt(_LD_W_ABS, 4),  # seccomp_data.arch
-        _jump(_JEQ_K, AUDIT_ARCH, 1, 0),
-        _stmt(_RET_K, SECCOMP_RET_ALLOW),  # another ABI: not ours to decide
-        _stmt(_LD_W_ABS, 0),  # seccomp_data.nr
-        _jump(_JEQ_K, nr["bind"], 4, 0),
-        _jump(_JEQ_K, nr["connect"], 3, 0),
-        _jump(_JEQ_K, nr["sendmsg"], 2, 0),
-        _jump(_JEQ_K, nr["sendto"], 2, 0),
-        _stmt(_RET_K, SECCOMP_RET_ALLOW),
-        _stmt(_RET_K, SECCOMP_RET_USER_NOTIF),
-        # sendto: notify only when dest_addr (args[4], at 16 + 4 * 8) is not NULL
-        _stmt(_LD_W_ABS, 16 + 4 * 8),
-        _jump(_JEQ_K, 0, 0, 2),
-        _stmt(_LD_W_ABS, 16 + 4 * 8 + 4),
-        _jump(_JEQ_K, 0, 1, 0),
-        _stmt(_RET_K, SECCOMP_RET_USER_NOTIF),
-        _stmt(_RET_K, SECCOMP_RET_ALLOW),
-    ]
-    return b"".join(prog)
+    """The classic-BPF program (see the module docstring): notify bind, connect, sendmsg,
+    sendmmsg and sendto with an address; refuse (EPERM) the socket calls of another ABI
+    (32-bit programs, x32), which the supervisor cannot decide; allow everything else."""
+    assert _ARCH is not None
+    deny = SECCOMP_RET_ERRNO | errno.EPERM
+    program: list[tuple] = [("ld", _ARCH_OFFSET), ("jeq", _ARCH.audit, "native", None)]
+    for audit in _ARCH.other_abis:
+        program.append(("jeq", audit, f"abi{audit:x}", None))
+    program.append(("ret", SECCOMP_RET_ALLOW))
+    for audit, numbers in _ARCH.other_abis.items():
+        program += [(f"abi{audit:x}",), ("ld", _NR)]
+        program += [("jeq", n, "deny", None) for n in numbers]
+        program.append(("ret", SECCOMP_RET_ALLOW))
+    program += [("native",), ("ld", _NR)]
+    program += [("jeq", n, "deny", None) for n in _ARCH.x32_calls]
+    for name in ("bind", "connect", "sendmsg", "sendmmsg"):
+        program.append(("jeq", _ARCH.calls[name], "notify", None))
+    program += [("jeq", _ARCH.calls["sendto"], None, "allow")]
+    # sendto: notify only when dest_addr (args[4]) is not NULL (jumps go forward only)
+    program += [("ld", _ARG4), ("jeq", 0, None, "notify")]
+    program += [("ld", _ARG4 + 4), ("jeq", 0, "allow", "notify")]
+    program += [("notify",), ("ret", SECCOMP_RET_USER_NOTIF), ("deny",), ("ret", deny)]
+    program += [("allow",), ("ret", SECCOMP_RET_ALLOW)]
+    return _assemble(program)
 
 
 def install_listener() -> int:

@@ -62,17 +62,19 @@ from ..errors import PybpfError
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from . import seccomp
-from .sock_addr import SockAddrHook, SockCall
+from .sock_addr import Decision, SockAddrHook, SockCall
 
 __all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.process_vm_readv.restype = ctypes.c_ssize_t
+_libc.process_vm_readv.restype = _libc.process_vm_writev.restype = ctypes.c_ssize_t
 _libc.sendmsg.restype = ctypes.c_ssize_t
 _libc.sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.connect.argtypes = _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
 _SO_COOKIE, _SO_NETNS_COOKIE = 57, 71
 _MSG_FASTOPEN = 0x20000000
+_UIO_MAXIOV = 1024  # the kernel's cap on iovecs, and on a sendmmsg's messages
+_MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr (56 bytes), msg_len, padding
 _CAP_NET_BIND_SERVICE = 10
 _MAX_ERRORS_KEPT = 20
 
@@ -154,6 +156,24 @@ def read_memory(pid: int, address: int, size: int) -> bytes:
         code = ctypes.get_errno() if got < 0 else errno.EFAULT
         raise OSError(code, f"reading {size} bytes at 0x{address:x} of {pid}")
     return buffer.raw
+
+
+def write_memory(pid: int, address: int, data: bytes) -> None:
+    """Write `data` at `address` in process (thread) `pid` (process_vm_writev; OSError)."""
+    buffer = ctypes.create_string_buffer(data, len(data))
+    local = _IoVec(ctypes.addressof(buffer), len(data))
+    remote = _IoVec(address, len(data))
+    done = _libc.process_vm_writev(
+        pid,
+        ctypes.byref(local),
+        ctypes.c_ulong(1),
+        ctypes.byref(remote),
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+    )
+    if done != len(data):
+        code = ctypes.get_errno() if done < 0 else errno.EFAULT
+        raise OSError(code, f"writing {len(data)} bytes at 0x{address:x} of {pid}")
 
 
 # -- sockaddr bytes --------------------------------------------------------------------------
@@ -374,8 +394,8 @@ class _Call:
     def __init__(self, supervisor: SockSupervisor, notification: seccomp.Notification) -> None:
         self.supervisor = supervisor
         self.notification = notification
-        self.sends = notification.syscall in ("sendto", "sendmsg")
-        flags = notification.args[3 if notification.syscall == "sendto" else 2]
+        self.sends = notification.syscall in ("sendto", "sendmsg", "sendmmsg")
+        flags = notification.args[2 if notification.syscall == "sendmsg" else 3]
         if self.sends and flags & _MSG_FASTOPEN:
             # TCP Fast Open: a send that connects, which the kernel's connect hooks decide
             self.op = "connect"
@@ -425,24 +445,39 @@ class _Call:
 
     def _decide(self, sock: socket.socket, task: CurrentTask, caps: int) -> str:
         n = self.notification
-        listener = self.supervisor._listener
+        if n.syscall == "sendmmsg":
+            return self._decide_many(sock, task)
         sending = _Sending.read(n) if self.sends else None
         if sending is not None:
             raw = sending.name
         else:
             raw = _sockaddr_bytes(n.pid, n.args[1], n.args[2])
-        if not seccomp.id_valid(listener, n.id):
+        if not seccomp.id_valid(self.supervisor._listener, n.id):
             return "passed"  # the caller is gone, or no longer in that call
-        family = sock.family
-        parsed = parse_sockaddr(raw)
-        if parsed is None or parsed[0] != family:
+        decision = self._decision(sock, task, raw)
+        if decision is None:
             # no address the hook decides (AF_UNSPEC, a short or foreign sockaddr): the
             # kernel answers the call as made, from our copy of it
             self._perform(sock, raw, sending)
             return "passed"
+        if not decision.allow:
+            self.supervisor._answer(n, error=errno.EPERM)
+            return "denied"
+        if self.op == "bind" and self._needs_capability(decision, caps):
+            self.supervisor._answer(n, error=errno.EACCES)
+            return "denied"
+        self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
+        return "redirected" if decision.redirected else "allowed"
+
+    def _decision(self, sock: socket.socket, task: CurrentTask, raw: bytes) -> Decision | None:
+        """The programs' decision on sockaddr `raw`, or None if it names no address of the
+        socket's family."""
+        parsed = parse_sockaddr(raw)
+        if parsed is None or parsed[0] != sock.family:
+            return None
         call = SockCall(
             self.op,
-            family,
+            sock.family,
             sock.type,
             sock.proto,
             parsed[1],
@@ -454,15 +489,35 @@ class _Call:
             netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE),
             bind=lambda address: _bind(sock, address),
         )
-        decision = self.supervisor.hook.decide(call, caller)
-        if not decision.allow:
-            self.supervisor._answer(n, error=errno.EPERM)
-            return "denied"
-        if self.op == "bind" and self._needs_capability(decision, caps):
-            self.supervisor._answer(n, error=errno.EACCES)
-            return "denied"
-        self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
-        return "redirected" if decision.redirected else "allowed"
+        return self.supervisor.hook.decide(call, caller)
+
+    def _decide_many(self, sock: socket.socket, task: CurrentTask) -> str:
+        """sendmmsg: each message decided and sent in turn, as the kernel's loop over
+        ___sys_sendmsg; its msg_len written back; the count sent, or the first error."""
+        n = self.notification
+        _, vector, vlen, flags = n.args[:4]
+        sent, error, outcome = 0, 0, "allowed"
+        for index in range(min(vlen & 0xFFFFFFFF, _UIO_MAXIOV)):
+            entry = vector + _MMSGHDR_SIZE * index
+            sending = _Sending.from_msghdr(n.pid, entry, flags)
+            if not seccomp.id_valid(self.supervisor._listener, n.id):
+                return "passed"
+            decision = self._decision(sock, task, sending.name)
+            raw = sending.name
+            if decision is not None:
+                if not decision.allow:
+                    error, outcome = errno.EPERM, "denied" if not sent else outcome
+                    break
+                raw = rewrite_sockaddr(raw, decision.address)
+                outcome = "redirected" if decision.redirected else outcome
+            result = sending.send(sock.fileno(), raw)
+            if result < 0:
+                error = ctypes.get_errno()
+                break
+            write_memory(n.pid, entry + 56, struct.pack("<I", result))  # msg_len
+            sent += 1
+        self.supervisor._answer(n, sent, 0 if sent else error)
+        return outcome
 
     def _perform_soon(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
         """`_perform` now, or in a worker for a connect that may block (on a copy of the
@@ -524,24 +579,29 @@ class _Sending:
 
     @classmethod
     def read(cls, n: seccomp.Notification) -> _Sending:
+        """The send of a sendto or sendmsg call."""
         if n.syscall == "sendto":
             _, buf, length, flags, addr, addrlen = n.args
             payload = _caller_bytes(n.pid, buf, length)
             return cls(_sockaddr_bytes(n.pid, addr, addrlen), payload, b"", flags & 0xFFFFFFFF)
-        _, msg, flags = n.args[:3]
+        return cls.from_msghdr(n.pid, n.args[1], n.args[2])
+
+    @classmethod
+    def from_msghdr(cls, pid: int, msg: int, flags: int) -> _Sending:
+        """The send a struct msghdr at `msg` in process `pid` describes."""
         name_p, namelen, iov_p, iovlen, control_p, controllen, _ = struct.unpack(
-            "<QI4xQQQQi4x", _caller_bytes(n.pid, msg, 56)
+            "<QI4xQQQQi4x", _caller_bytes(pid, msg, 56)
         )
-        if iovlen > 1024:  # UIO_MAXIOV
+        if iovlen > _UIO_MAXIOV:
             raise _KernelAnswer(errno.EMSGSIZE)
-        vectors = _caller_bytes(n.pid, iov_p, 16 * iovlen)
+        vectors = _caller_bytes(pid, iov_p, 16 * iovlen)
         parts = [
-            _caller_bytes(n.pid, base, size) for base, size in struct.iter_unpack("<QQ", vectors)
+            _caller_bytes(pid, base, size) for base, size in struct.iter_unpack("<QQ", vectors)
         ]
-        name = _sockaddr_bytes(n.pid, name_p, namelen) if name_p else b""
+        name = _sockaddr_bytes(pid, name_p, namelen) if name_p else b""
         if controllen > 1 << 20:
             raise _KernelAnswer(errno.ENOBUFS)
-        control = _caller_bytes(n.pid, control_p, controllen) if control_p else b""
+        control = _caller_bytes(pid, control_p, controllen) if control_p else b""
         return cls(name, b"".join(parts), control, flags & 0xFFFFFFFF)
 
     def send(self, fd: int, name: bytes) -> int:
