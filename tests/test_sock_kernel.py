@@ -193,3 +193,76 @@ def test_the_supervisor_ends_every_call_as_the_kernels_cgroup_hooks_do():
     assert len(kernel_out.splitlines()) == len(calls)
     assert pybpf_out.splitlines() == kernel_out.splitlines()
     assert pybpf_counts == kernel_counts  # the programs' own records of their decisions
+
+
+SOURCES = """  # IP_PKTINFO is 8 (Python 3.11 has no name for it)
+import socket, struct, sys
+a, b = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+info = [(socket.IPPROTO_IP, 8, struct.pack("<i4s4s", 0, socket.inet_aton("127.0.0.3"), bytes(4)))]
+s.sendto(b"plain-to-a", ("127.0.0.1", a))
+s.sendmsg([b"pktinfo-to-b"], info, 0, ("127.0.0.1", b))
+s.sendmsg([b"pktinfo-to-a"], info, 0, ("127.0.0.1", a))
+"""
+
+
+def _receive(sockets: list[socket.socket]) -> list[tuple[bytes, str]]:
+    got = []
+    for sock_ in sockets:
+        sock_.settimeout(5)
+        try:
+            while True:
+                data, (host, _) = sock_.recvfrom(100)
+                got.append((data, host))
+                sock_.settimeout(0.2)
+        except OSError:
+            pass
+    return sorted(got)
+
+
+def test_a_programs_source_address_for_udp_sends_as_the_kernel_applies_it():
+    # msg_src_ip4: sendmsg4_source.o sends datagrams to port a from 127.0.0.2; an
+    # IP_PKTINFO source is what the program sees and, left alone, what is used
+    def receivers() -> list[socket.socket]:
+        out = []
+        for _ in range(2):
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            r.bind(("0.0.0.0", 0))
+            out.append(r)
+        return out
+
+    results = {}
+    for side in ("kernel", "pybpf"):
+        rx = receivers()
+        ports = [r.getsockname()[1] for r in rx]
+        command = [sys.executable, "-c", textwrap.dedent(SOURCES), *map(str, ports)]
+        key, value = struct.pack("!H", ports[0]), socket.inet_aton("127.0.0.2")
+        if side == "kernel":
+            with KernelObject(SOCK / "sendmsg4_source.o") as obj:
+                obj.map("source").update(key, value)
+                attach = [(obj.program("sendmsg4_source"), int(AttachType.CGROUP_UDP4_SENDMSG))]
+                with KernelCgroup(attach) as cgroup:
+                    cgroup.run(command, timeout=60, check=True)
+                asked = obj.map("asked").lookup(bytes(4))
+        else:
+            with pybpf.load(SOCK / "sendmsg4_source.o") as obj:
+                obj.maps["source"][key] = value
+                obj.load()
+                supervisor = SockSupervisor(SockAddrHook(obj.programs.values()))
+                supervisor.start(command)
+                try:
+                    assert supervisor.wait(60) == 0
+                finally:
+                    assert supervisor.close().errors == 0
+                asked = bytes(obj.maps["asked"][bytes(4)])
+        results[side] = (_receive(rx), asked)
+        for r in rx:
+            r.close()
+    assert results["pybpf"] == results["kernel"]
+    datagrams, asked = results["kernel"]
+    assert datagrams == [
+        (b"pktinfo-to-a", "127.0.0.2"),  # the program's source replaced the PKTINFO one
+        (b"pktinfo-to-b", "127.0.0.3"),  # the PKTINFO source, kept
+        (b"plain-to-a", "127.0.0.2"),  # the program's source
+    ]
+    assert asked == socket.inet_aton("127.0.0.3")  # what the last send asked for

@@ -120,6 +120,9 @@ class Decision:
     skip_port_check: bool = False
     #: An address a connect program bound the socket to (`bpf_bind`).
     bound: tuple[str, int] | None = None
+    #: A send's source address (Linux sendmsg4/6: `msg_src_ip4/6`, which a program
+    #: may set): the call's IP_PKTINFO source, or None for the socket's own.
+    msg_src: str | None = None
     #: The programs run, in order.
     ran: list[str] = field(default_factory=list)
 
@@ -346,13 +349,13 @@ class SockAddrHook:
 
     def decide(self, call: SockCall, caller: CallerSocket | None = None) -> Decision:
         """Run the programs for `call`; the decision (allowed when no program applies)."""
-        decision = Decision(True, call.address, call.address)
+        decision = Decision(True, call.address, call.address, msg_src=call.msg_src)
         programs = self.programs_for(call.op, call.family)
         if not programs:
             return decision
         with self._lock:
             for program in programs:
-                current = replace(call, address=decision.address)
+                current = replace(call, address=decision.address, msg_src=decision.msg_src)
                 if not self._run(program, current, caller, decision):
                     break
         if caller is not None and caller.bound is not None:
@@ -366,7 +369,7 @@ class SockAddrHook:
         context = program.object.context
         context.current_task, context.caller_socket = call.task, caller
         try:
-            verdict, address = _RUNNERS[program.prog_type](
+            verdict, address, msg_src = _RUNNERS[program.prog_type](
                 program, self._context_run(program), call
             )
         finally:
@@ -377,7 +380,7 @@ class SockAddrHook:
         if not allowed:
             decision.allow, decision.denied_by = False, program.name
             return False
-        decision.address = address
+        decision.address, decision.msg_src = address, msg_src
         decision.skip_port_check |= skip
         return True
 
@@ -410,26 +413,33 @@ class _ContextRun:
         return r0, self.region.read()
 
 
-def _run_linux(program: Any, run: _ContextRun, call: SockCall) -> tuple[int, tuple[str, int]]:
+_Ran = tuple[int, tuple[str, int], str | None]  # verdict, address, a send's source
+
+
+def _linux_msg_src(ctx: bytes, call: SockCall) -> str | None:
+    """msg_src_ip4/6 after a run: a sendmsg's source (None: 0, the socket's own)."""
+    if call.op != "sendmsg":
+        return call.msg_src
+    raw = ctx[40:44] if call.family == socket.AF_INET else ctx[44:60]
+    return _unpacked(raw) if any(raw) else None
+
+
+def _run_linux(program: Any, run: _ContextRun, call: SockCall) -> _Ran:
     verdict, ctx = run(linux_context(call))
-    return verdict, _linux_address(ctx, call.family)
+    return verdict, _linux_address(ctx, call.family), _linux_msg_src(ctx, call)
 
 
-def _run_windows_bind(
-    program: Any, run: _ContextRun, call: SockCall
-) -> tuple[int, tuple[str, int]]:
+def _run_windows_bind(program: Any, run: _ContextRun, call: SockCall) -> _Ran:
     # bind_md's app id is a data range of its own each call: a test run sets it up
     result = program.test_run(data=call.app_id, ctx=windows_bind_context(call))
     if result.retval != _BIND_REDIRECT:
-        return result.retval, call.address
-    return result.retval, _windows_bind_address(result.ctx_out, call.family)
+        return result.retval, call.address, call.msg_src
+    return result.retval, _windows_bind_address(result.ctx_out, call.family), call.msg_src
 
 
-def _run_windows_sock_addr(
-    program: Any, run: _ContextRun, call: SockCall
-) -> tuple[int, tuple[str, int]]:
+def _run_windows_sock_addr(program: Any, run: _ContextRun, call: SockCall) -> _Ran:
     verdict, ctx = run(windows_sock_addr_context(call))
-    return verdict, _windows_sock_addr_address(ctx, call.family)
+    return verdict, _windows_sock_addr_address(ctx, call.family), call.msg_src
 
 
 _RUNNERS = {

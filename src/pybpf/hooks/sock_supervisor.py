@@ -55,7 +55,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import PybpfError
@@ -75,6 +75,11 @@ _SO_COOKIE, _SO_NETNS_COOKIE = 57, 71
 _MSG_FASTOPEN = 0x20000000
 _UIO_MAXIOV = 1024  # the kernel's cap on iovecs, and on a sendmmsg's messages
 _MMSGHDR_SIZE = 64  # struct mmsghdr: a msghdr (56 bytes), msg_len, padding
+_CMSG_HEADER = struct.Struct("<Qii")  # struct cmsghdr: cmsg_len, cmsg_level, cmsg_type
+# family -> (level, type, offset and size of the source address in the message's data):
+# struct in_pktinfo's ipi_spec_dst, struct in6_pktinfo's ipi6_addr
+_PKTINFO = {socket.AF_INET: (0, 8, 4, 4), socket.AF_INET6: (41, 50, 0, 16)}
+_PKTINFO_SIZE = {socket.AF_INET: 12, socket.AF_INET6: 20}
 _CAP_NET_BIND_SERVICE = 10
 _MAX_ERRORS_KEPT = 20
 
@@ -454,7 +459,7 @@ class _Call:
             raw = _sockaddr_bytes(n.pid, n.args[1], n.args[2])
         if not seccomp.id_valid(self.supervisor._listener, n.id):
             return "passed"  # the caller is gone, or no longer in that call
-        decision = self._decision(sock, task, raw)
+        decision = self._decision(sock, task, raw, sending)
         if decision is None:
             # no address the hook decides (AF_UNSPEC, a short or foreign sockaddr): the
             # kernel answers the call as made, from our copy of it
@@ -466,12 +471,16 @@ class _Call:
         if self.op == "bind" and self._needs_capability(decision, caps):
             self.supervisor._answer(n, error=errno.EACCES)
             return "denied"
+        if sending is not None:
+            sending = sending.with_source(sock.family, decision.msg_src)
         self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
         return "redirected" if decision.redirected else "allowed"
 
-    def _decision(self, sock: socket.socket, task: CurrentTask, raw: bytes) -> Decision | None:
-        """The programs' decision on sockaddr `raw`, or None if it names no address of the
-        socket's family."""
+    def _decision(
+        self, sock: socket.socket, task: CurrentTask, raw: bytes, sending: _Sending | None
+    ) -> Decision | None:
+        """The programs' decision on sockaddr `raw` (a send's too), or None if it names no
+        address of the socket's family."""
         parsed = parse_sockaddr(raw)
         if parsed is None or parsed[0] != sock.family:
             return None
@@ -483,6 +492,7 @@ class _Call:
             parsed[1],
             task,
             _app_id(task.tgid) if self.supervisor.hook.wants_app_id else b"",
+            sending.source(sock.family) if sending is not None else None,
         )
         caller = CallerSocket(
             cookie=_sockopt(sock, _SO_COOKIE),
@@ -502,13 +512,14 @@ class _Call:
             sending = _Sending.from_msghdr(n.pid, entry, flags)
             if not seccomp.id_valid(self.supervisor._listener, n.id):
                 return "passed"
-            decision = self._decision(sock, task, sending.name)
+            decision = self._decision(sock, task, sending.name, sending)
             raw = sending.name
             if decision is not None:
                 if not decision.allow:
                     error, outcome = errno.EPERM, "denied" if not sent else outcome
                     break
                 raw = rewrite_sockaddr(raw, decision.address)
+                sending = sending.with_source(sock.family, decision.msg_src)
                 outcome = "redirected" if decision.redirected else outcome
             result = sending.send(sock.fileno(), raw)
             if result < 0:
@@ -603,6 +614,45 @@ class _Sending:
             raise _KernelAnswer(errno.ENOBUFS)
         control = _caller_bytes(pid, control_p, controllen) if control_p else b""
         return cls(name, b"".join(parts), control, flags & 0xFFFFFFFF)
+
+    def _cmsgs(self) -> list[tuple[int, int, int, bytes]]:
+        """The control messages: (offset, level, type, data)."""
+        out, offset, control = [], 0, self.control
+        while offset + _CMSG_HEADER.size <= len(control):
+            length, level, kind = _CMSG_HEADER.unpack_from(control, offset)
+            if length < _CMSG_HEADER.size or offset + length > len(control):
+                break
+            out.append((offset, level, kind, control[offset + _CMSG_HEADER.size : offset + length]))
+            offset += (length + 7) & ~7
+        return out
+
+    def source(self, family: int) -> str | None:
+        """The source address an IP_PKTINFO / IPV6_PKTINFO message asks for, or None."""
+        level, kind, at, size = _PKTINFO[family]
+        for _, cmsg_level, cmsg_type, data in self._cmsgs():
+            if (cmsg_level, cmsg_type) == (level, kind) and len(data) >= at + size:
+                raw = data[at : at + size]
+                return str(ipaddress.ip_address(raw)) if any(raw) else None
+        return None
+
+    def with_source(self, family: int, address: str | None) -> _Sending:
+        """This send from `address` (a program's msg_src_ip4/6): its PKTINFO source
+        replaced, or a PKTINFO message added; unchanged when the source is as asked."""
+        if address == self.source(family):
+            return self
+        level, kind, at, size = _PKTINFO[family]
+        packed = ipaddress.ip_address(address).packed if address else bytes(size)
+        control = bytearray(self.control)
+        for offset, cmsg_level, cmsg_type, data in self._cmsgs():
+            if (cmsg_level, cmsg_type) == (level, kind) and len(data) >= at + size:
+                start = offset + _CMSG_HEADER.size + at
+                control[start : start + size] = packed
+                return replace(self, control=bytes(control))
+        info = bytearray(_PKTINFO_SIZE[family])
+        info[at : at + size] = packed
+        length = _CMSG_HEADER.size + len(info)
+        control += _CMSG_HEADER.pack(length, level, kind) + info + bytes(-length % 8)
+        return replace(self, control=bytes(control))
 
     def send(self, fd: int, name: bytes) -> int:
         """sendmsg on `fd` with our copies (and sockaddr `name`); its result (-1: errno)."""
