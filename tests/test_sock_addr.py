@@ -58,6 +58,10 @@ def test_connect4_denies_redirects_and_records(engine):
         assert hook.decide(tcp("connect", "2001:db8::1", 443)).ran == []
 
         assert counts(obj) == [1, 1, 1]
+        memory = obj.programs["connect4_policy"].engine.memory
+        regions = len(memory)
+        hook.close()  # the context region the program ran on goes back
+        assert len(memory) == regions - 1
         last = obj.maps["last"][struct.pack("<I", 4242)]
         pid_tgid, cookie_seen = struct.unpack_from("<QQ", last)
         assert (pid_tgid, cookie_seen) == (4242 << 32 | 4243, 0xC00C1E)

@@ -169,6 +169,7 @@ class _ProcessHook:
             if self in _attached:
                 _attached.remove(self)
         self.running = False
+        self.hook.close()
         return self.stats
 
     def check(self, op: str, sock: socket.socket, address: Any) -> None:

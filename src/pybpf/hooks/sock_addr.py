@@ -328,6 +328,13 @@ class SockAddrHook:
         self._lock = threading.Lock()
         self._runs: dict[int, _ContextRun] = {}  # id(program) -> its context region
 
+    def close(self) -> None:
+        """Give back the context regions the programs ran on (idempotent)."""
+        with self._lock:
+            for run in self._runs.values():
+                run.release()
+            self._runs.clear()
+
     @property
     def wants_app_id(self) -> bool:
         """Whether a program here reads the caller's app id (eBPF for Windows' bind)."""
@@ -407,7 +414,14 @@ class _ContextRun:
         image = bytes(access.layout.size)
         self.region = self.engine.memory.allocate_context(image, "sock_addr ctx", access, {})
 
+    def release(self) -> None:
+        """Remove the region from the engine's memory."""
+        if self.region is not None:
+            self.engine.memory.remove(self.region)
+            self.region = None
+
     def __call__(self, image: bytes) -> tuple[int, bytes]:
+        assert self.region is not None, "released"
         self.region.write(0, image)
         r0 = self.engine.run(self.region.start) & 0xFFFF_FFFF
         return r0, self.region.read()

@@ -339,6 +339,7 @@ class SockSupervisor:
         if self._listener >= 0:
             os.close(self._listener)
             self._listener = -1
+        self.hook.close()
         return self.counters
 
     # -- serving -------------------------------------------------------------------------------
