@@ -142,43 +142,31 @@ class _IoVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
+def _process_vm(function: object, pid: int, buffer: ctypes.Array, address: int, what: str) -> None:
+    """process_vm_readv/_writev of all of `buffer` at `address` in `pid` (OSError)."""
+    size = len(buffer)
+    local = _IoVec(ctypes.addressof(buffer), size)
+    remote = _IoVec(address, size)
+    one, no_flags = ctypes.c_ulong(1), ctypes.c_ulong(0)
+    done = function(pid, ctypes.byref(local), one, ctypes.byref(remote), one, no_flags)  # type: ignore[operator]
+    if done != size:
+        code = ctypes.get_errno() if done < 0 else errno.EFAULT
+        raise OSError(code, f"{what} {size} bytes at 0x{address:x} of {pid}")
+
+
 def read_memory(pid: int, address: int, size: int) -> bytes:
     """`size` bytes at `address` in process (thread) `pid` (process_vm_readv; OSError)."""
     if size == 0:
         return b""
     buffer = ctypes.create_string_buffer(size)
-    local = _IoVec(ctypes.addressof(buffer), size)
-    remote = _IoVec(address, size)
-    got = _libc.process_vm_readv(
-        pid,
-        ctypes.byref(local),
-        ctypes.c_ulong(1),
-        ctypes.byref(remote),
-        ctypes.c_ulong(1),
-        ctypes.c_ulong(0),
-    )
-    if got != size:
-        code = ctypes.get_errno() if got < 0 else errno.EFAULT
-        raise OSError(code, f"reading {size} bytes at 0x{address:x} of {pid}")
+    _process_vm(_libc.process_vm_readv, pid, buffer, address, "reading")
     return buffer.raw
 
 
 def write_memory(pid: int, address: int, data: bytes) -> None:
     """Write `data` at `address` in process (thread) `pid` (process_vm_writev; OSError)."""
     buffer = ctypes.create_string_buffer(data, len(data))
-    local = _IoVec(ctypes.addressof(buffer), len(data))
-    remote = _IoVec(address, len(data))
-    done = _libc.process_vm_writev(
-        pid,
-        ctypes.byref(local),
-        ctypes.c_ulong(1),
-        ctypes.byref(remote),
-        ctypes.c_ulong(1),
-        ctypes.c_ulong(0),
-    )
-    if done != len(data):
-        code = ctypes.get_errno() if done < 0 else errno.EFAULT
-        raise OSError(code, f"writing {len(data)} bytes at 0x{address:x} of {pid}")
+    _process_vm(_libc.process_vm_writev, pid, buffer, address, "writing")
 
 
 # -- sockaddr bytes --------------------------------------------------------------------------
