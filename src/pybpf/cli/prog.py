@@ -172,6 +172,11 @@ def prepare_run(obj: Any, prog: Any, updates: list[tuple[str, bytes, bytes]]) ->
     verified, so that a sibling pybpf rejects does not block it."""
     for other in obj.programs.values():
         other.autoload = other is prog
+    set_map_entries(obj, updates)
+
+
+def set_map_entries(obj: Any, updates: list[tuple[str, bytes, bytes]]) -> None:
+    """Store the `--map NAME=KEY:VALUE` entries `updates` in `obj`'s maps."""
     for name, key, value in updates:
         if name not in obj.maps:
             known = ", ".join(obj.maps) or "none"

@@ -11,7 +11,7 @@ import typer
 from .main import BadInput, Interrupted, app
 from .map import nonzero_map_reports, print_map
 from .options import PLATFORM
-from .prog import _parse_map_option
+from .prog import _parse_map_option, set_map_entries
 
 sock_app = typer.Typer(
     name="sock",
@@ -54,10 +54,7 @@ def run_command(
     with load(obj_path, engine=engine, platform=platform) as obj:
         chosen = sock.programs_of(obj, programs)
         obj.load()
-        for name, key, value in updates:
-            if name not in obj.maps:
-                raise BadInput(f"--map: {obj_path} has no map {name!r}")
-            obj.maps[name].update(key, value)
+        set_map_entries(obj, updates)
         try:
             link = sock.run(obj, command, programs=[p.name for p in chosen])
         except SupervisorError as error:

@@ -254,25 +254,23 @@ def receive(listener: int) -> Notification:
     return Notification(fields[0], fields[1], fields[3], tuple(fields[6:12]))
 
 
-def respond(listener: int, notification_id: int, value: int = 0, error: int = 0) -> None:
-    """Answer a notification: the call returns `value`, or fails with errno `error` (> 0).
-    A target that died meanwhile (ENOENT) is no error."""
-    resp = bytearray(_RESP.pack(notification_id, value, -error if error else 0, 0))
+def _send(listener: int, response: bytes) -> None:
+    """SECCOMP_IOCTL_NOTIF_SEND; a target that died meanwhile (ENOENT) is no error."""
     try:
-        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp)
+        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, bytearray(response))
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise
+
+
+def respond(listener: int, notification_id: int, value: int = 0, error: int = 0) -> None:
+    """Answer a notification: the call returns `value`, or fails with errno `error` (> 0)."""
+    _send(listener, _RESP.pack(notification_id, value, -error if error else 0, 0))
 
 
 def respond_continue(listener: int, notification_id: int) -> None:
     """Let the call go on in the kernel as made (only for calls no decision depends on)."""
-    resp = bytearray(_RESP.pack(notification_id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE))
-    try:
-        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            raise
+    _send(listener, _RESP.pack(notification_id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE))
 
 
 def id_valid(listener: int, notification_id: int) -> bool:

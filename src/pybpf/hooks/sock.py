@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LoadError
-from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from .sock_addr import SockAddrHook, SockCall, placement
-from .sock_supervisor import SockSupervisor, SupervisorCounters
+from .sock_supervisor import SockSupervisor, SupervisorCounters, caller_socket
 
 __all__ = ["ProcessCounters", "attach", "programs_of", "run"]
 
@@ -179,7 +178,7 @@ class _ProcessHook:
             return
         self.stats.calls += 1
         try:
-            decision = self.hook.decide(call, CallerSocket(cookie=_cookie(sock)))
+            decision = self.hook.decide(call, caller_socket(sock))
         except Exception as error:  # a fault denies, as in the supervisor
             self.stats.errors += 1
             self.stats.last_errors = [*self.stats.last_errors, str(error)][-20:]
@@ -193,13 +192,6 @@ class _ProcessHook:
                 1, f"pybpf: {op} to {address} rewritten by a program: audit hooks cannot rewrite"
             )
         self.stats.allowed += 1
-
-
-def _cookie(sock: socket.socket) -> int:
-    try:
-        return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, 57, 8), "little")
-    except OSError:
-        return 0
 
 
 def _call_of(op: str, sock: Any, address: Any) -> SockCall | None:

@@ -250,27 +250,25 @@ def _windows_sock_addr_address(ctx: bytes, family: int) -> tuple[str, int]:
     return _unpacked(ctx[24 : 24 + size]), struct.unpack_from("!H", ctx, 40)[0]
 
 
+# program type -> (the context of a call, the address a context holds after a run)
+_CONTEXTS = {
+    ProgramType.CGROUP_SOCK_ADDR: (linux_context, _linux_address),
+    ProgramType.WINDOWS_BIND: (windows_bind_context, _windows_bind_address),
+    ProgramType.WINDOWS_SOCK_ADDR: (windows_sock_addr_context, _windows_sock_addr_address),
+}
+
+
 def context_for(prog_type: ProgramType, call: SockCall) -> bytes:
     """The context a program of `prog_type` gets for `call` (TestRunError if none)."""
-    builders = {
-        ProgramType.CGROUP_SOCK_ADDR: linux_context,
-        ProgramType.WINDOWS_BIND: windows_bind_context,
-        ProgramType.WINDOWS_SOCK_ADDR: windows_sock_addr_context,
-    }
-    build = builders.get(ProgramType(prog_type))
-    if build is None:
+    entry = _CONTEXTS.get(ProgramType(prog_type))
+    if entry is None:
         raise TestRunError(f"{ProgramType(prog_type).c_name} programs take no socket address")
-    return build(call)
+    return entry[0](call)
 
 
 def address_in_context(prog_type: ProgramType, ctx: bytes, call: SockCall) -> tuple[str, int]:
     """The address a context of `prog_type` holds after a run (a program may rewrite it)."""
-    readers = {
-        ProgramType.CGROUP_SOCK_ADDR: _linux_address,
-        ProgramType.WINDOWS_BIND: _windows_bind_address,
-        ProgramType.WINDOWS_SOCK_ADDR: _windows_sock_addr_address,
-    }
-    return readers[ProgramType(prog_type)](ctx, call.family)
+    return _CONTEXTS[ProgramType(prog_type)][1](ctx, call.family)
 
 
 # -- the hook -------------------------------------------------------------------------------

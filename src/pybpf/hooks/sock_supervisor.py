@@ -64,7 +64,7 @@ from ..runtime.task import CurrentTask
 from . import seccomp
 from .sock_addr import Decision, SockAddrHook, SockCall
 
-__all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError"]
+__all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError", "caller_socket"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.process_vm_readv.restype = _libc.process_vm_writev.restype = ctypes.c_ssize_t
@@ -243,6 +243,14 @@ def _sockopt(sock: socket.socket, option: int) -> int:
         return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, option, 8), "little")
     except OSError:
         return 0
+
+
+def caller_socket(sock: socket.socket, bind: object = None) -> CallerSocket:
+    """What the helpers of a decision see of `sock`: its cookie, its namespace's cookie,
+    and `bind` for bpf_bind (None: recorded only)."""
+    return CallerSocket(
+        cookie=_sockopt(sock, _SO_COOKIE), netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE), bind=bind
+    )
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -483,11 +491,7 @@ class _Call:
             _app_id(task.tgid) if self.supervisor.hook.wants_app_id else b"",
             sending.source(sock.family) if sending is not None else None,
         )
-        caller = CallerSocket(
-            cookie=_sockopt(sock, _SO_COOKIE),
-            netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE),
-            bind=lambda address: _bind(sock, address),
-        )
+        caller = caller_socket(sock, bind=lambda address: _bind(sock, address))
         return self.supervisor.hook.decide(call, caller)
 
     def _decide_many(self, sock: socket.socket, task: CurrentTask) -> str:
