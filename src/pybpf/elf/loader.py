@@ -42,6 +42,12 @@ def load_object_spec(path: str | Path, platform: str | None = None) -> ObjectSpe
     return parse_object(data, name, platform)
 
 
+def _one_line(message: str) -> str:
+    """`message` with control characters escaped: names read from a damaged object (a
+    section name from the wrong string table) may hold newlines, and an error is one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def parse_object(data: bytes, path: str = "<memory>", platform: str | None = None) -> ObjectSpec:
     """Parse the bytes of an object file; `path` names it in errors."""
     load_entry_points()  # program types installed packages offer, before any section lookup
@@ -53,7 +59,7 @@ def parse_object(data: bytes, path: str = "<memory>", platform: str | None = Non
     try:
         return _parse(data, path, chosen)
     except LoadError as exc:
-        message = str(exc)
+        message = _one_line(str(exc))
         raise LoadError(message if message.startswith(path) else f"{path}: {message}") from None
     except RecursionError:
         raise LoadError(f"{path}: malformed ELF (nesting too deep)") from None
