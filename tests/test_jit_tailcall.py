@@ -409,5 +409,5 @@ def test_native_table_grows_and_unregisters() -> None:
 def test_run_state_layout() -> None:
     # New fields go at the end; the native repeat loop spells TAIL_DONE as 2.
     names = [name for name, _ in RunState._fields_]
-    assert names[-4:] == ["tail_table", "tail_target", "tail_r0", "stack_last"]
+    assert names[-5:] == ["tail_table", "tail_target", "tail_r0", "stack_last", "caller"]
     assert STATUS_TAIL_DONE == 2

@@ -199,3 +199,71 @@ char _license[] SEC("license") = "GPL";
             messages.append(str(caught.value))
     assert messages[0] == messages[1]
     assert "field sk is not supported by pybpf" in messages[0]
+
+
+CALLER_SOURCE = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen SEC(".maps");
+static void put(__u32 at, __u64 value) { bpf_map_update_elem(&seen, &at, &value, BPF_ANY); }
+SEC("cgroup/connect4")
+int who(struct bpf_sock_addr *ctx)
+{
+	put(0, bpf_get_current_pid_tgid());
+	put(1, bpf_get_current_uid_gid());
+	put(2, bpf_get_socket_cookie(ctx));
+	put(3, bpf_get_netns_cookie(ctx));
+	return 1;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def _seen(obj) -> list[int]:
+    return [int.from_bytes(obj.maps["seen"][struct.pack("<I", i)], "little") for i in range(4)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_caller_helpers_answer_the_hooks_caller_then_the_host(engine, tmp_path):
+    import os
+    import threading
+
+    from clang_build import build_object
+
+    path = build_object(tmp_path, "who", CALLER_SOURCE)
+    ctx = linux_context(tcp("connect", "1.2.3.4", 5))
+    with pybpf.load(path, engine=engine) as obj:
+        program = obj.programs["who"]
+        task = CurrentTask(pid=31, tgid=30, uid=1001, gid=1002)
+        obj.context.set_caller(task, CallerSocket(cookie=0xC0FFEE, netns_cookie=0x5EED))
+        program.test_run(ctx=ctx)
+        assert _seen(obj) == [30 << 32 | 31, 1002 << 32 | 1001, 0xC0FFEE, 0x5EED]
+        obj.context.current_task = CurrentTask(pid=8, tgid=7)  # the setter keeps both in step
+        program.test_run(ctx=ctx)
+        assert _seen(obj)[:2] == [7 << 32 | 8, 0]
+        obj.context.set_caller(None, None)  # no hook call: the host thread, no socket
+        program.test_run(ctx=ctx)
+        host = os.getpid() << 32 | threading.get_native_id()
+        assert _seen(obj) == [host, os.getgid() << 32 | os.getuid(), 0, 1]
+
+
+def test_compiled_programs_read_the_caller_record_natively(tmp_path):
+    # The record alone changed (flags say set): the JIT's answers are the record's, so
+    # no call went to the Python helpers, which still answer from current_task.
+    from clang_build import build_object
+
+    from pybpf.runtime.caller import CALLER_SOCKET, CALLER_TASK
+
+    path = build_object(tmp_path, "who", CALLER_SOURCE)
+    with pybpf.load(path, engine="jit") as obj:
+        obj.context.set_caller(CurrentTask(pid=2, tgid=1), CallerSocket(cookie=3, netns_cookie=4))
+        record = obj.context.caller_record
+        record.pid_tgid, record.uid_gid, record.socket_cookie, record.netns_cookie = 9, 8, 7, 6
+        assert record.flags == CALLER_TASK | CALLER_SOCKET
+        obj.programs["who"].test_run(ctx=linux_context(tcp("connect", "1.2.3.4", 5)))
+        assert _seen(obj) == [9, 8, 7, 6]

@@ -42,6 +42,7 @@ __all__ = [
     "receive",
     "respond",
     "respond_continue",
+    "set_sync_wake_up",
     "socket_filter",
     "unsupported_reason",
 ]
@@ -61,6 +62,8 @@ PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
 SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
 SECCOMP_IOCTL_NOTIF_ID_VALID = 0x40082102
+SECCOMP_IOCTL_NOTIF_SET_FLAGS = 0x40082104  # _IOW('!', 4, __u64), Linux 6.6
+SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP = 1
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,19 @@ def install_listener() -> int:
         code_ = ctypes.get_errno()
         raise OSError(code_, f"seccomp(SET_MODE_FILTER, NEW_LISTENER): {os.strerror(code_)}")
     return fd
+
+
+def set_sync_wake_up(listener: int) -> bool:
+    """Ask the kernel to switch straight between the caller and the supervisor on one CPU
+    (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6): without it each call waits for
+    the scheduler to wake the supervisor and then the caller, which on a small or
+    virtual machine is most of a supervised call's cost (40 µs of 50 in a C supervisor
+    here, 7 µs with it). Whether the kernel took it (older kernels: no, and no harm)."""
+    try:
+        fcntl.ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+    except OSError:
+        return False
+    return True
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:

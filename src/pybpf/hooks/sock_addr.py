@@ -372,13 +372,13 @@ class SockAddrHook:
     ) -> bool:
         """Run one program; update `decision`; whether the next one runs."""
         context = program.object.context
-        context.current_task, context.caller_socket = call.task, caller
+        context.set_caller(call.task, caller)
         try:
             verdict, address, msg_src = _RUNNERS[program.prog_type](
                 program, self._context_run(program), call
             )
         finally:
-            context.current_task = context.caller_socket = None
+            context.set_caller(None, None)
         decision.ran.append(program.name)
         decision.verdict = verdict
         allowed, skip = _verdict(program.prog_type, call.op, verdict)

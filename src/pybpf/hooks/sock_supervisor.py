@@ -266,6 +266,7 @@ class SockSupervisor:
         self.counters = SupervisorCounters()
         self.process: subprocess.Popen | None = None
         self._listener = -1
+        self.sync_wake_up = False  # the kernel switches straight to us (start() sets it)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pybpf-sock")
@@ -301,6 +302,7 @@ class SockSupervisor:
             code, _, why = failure.removeprefix("exec ").partition(" ")
             raise SupervisorError(f"cannot run {command[0]!r}: {why or failure}", bad_command=True)
         self.process = process
+        self.sync_wake_up = seccomp.set_sync_wake_up(self._listener)
         self._thread = threading.Thread(target=self._serve, name="pybpf-sock-supervisor")
         self._thread.daemon = True
         self._thread.start()

@@ -37,6 +37,8 @@ from collections import deque
 from typing import Any
 
 from ..errors import ProgramFault
+from .caller import CallerRecord
+from .caller import fill as fill_caller
 from .fib import ForwardingTable
 from .memory import Memory
 from .sockets import Socket, SocketTable
@@ -65,10 +67,12 @@ class ExecutionContext:
         self._native_engines: dict[int, Any] = {}
         self._cpu_of_thread = threading.local()
         self._next_cpu = itertools.count()
-        #: The task programs see as `current` (`runtime.task`); None: the calling host thread.
-        self.current_task: CurrentTask | None = None
-        #: The socket of the call a socket hook is deciding (`runtime.sockets.CallerSocket`).
-        self.caller_socket: Any = None
+        #: `current_task` and `caller_socket` for compiled programs (`runtime.caller`),
+        #: kept in step by their setters.
+        self.caller_record = CallerRecord()
+        self.caller_record_address = ctypes.addressof(self.caller_record)
+        self._current_task: CurrentTask | None = None
+        self._caller_socket: Any = None
         #: What bpf_fib_lookup consults (`runtime.fib`); None: only the loopback device.
         self.fib: ForwardingTable | None = None
         #: What the socket lookups consult (`runtime.sockets`); None: no sockets (NULL).
@@ -166,6 +170,30 @@ class ExecutionContext:
         return cpu
 
     # -- the current task and synthetic kernel memory ----------------------------
+
+    @property
+    def current_task(self) -> CurrentTask | None:
+        """The task programs see as `current` (`runtime.task`); None: the calling host thread."""
+        return self._current_task
+
+    @current_task.setter
+    def current_task(self, task: CurrentTask | None) -> None:
+        self.set_caller(task, self._caller_socket)
+
+    @property
+    def caller_socket(self) -> Any:
+        """The socket of the call a socket hook is deciding (`runtime.sockets.CallerSocket`)."""
+        return self._caller_socket
+
+    @caller_socket.setter
+    def caller_socket(self, socket: Any) -> None:
+        self.set_caller(self._current_task, socket)
+
+    def set_caller(self, task: CurrentTask | None, socket: Any = None) -> None:
+        """The task and socket of the call a hook is deciding now (None, None: no call):
+        what the task and socket helpers answer, in both engines."""
+        self._current_task, self._caller_socket = task, socket
+        fill_caller(self.caller_record, task, socket)
 
     def task(self) -> CurrentTask:
         """The task a program running now sees as `current` (`current_task` or the host's)."""

@@ -69,7 +69,9 @@ class RunState(ctypes.Structure):
     engine's own program), `tail_r0` the r0 of a run a native tail call
     finished (valid while `status` is `STATUS_TAIL_DONE`), `stack_last`
     r10 of the run stack's last frame (a native tail call runs its target
-    on the frames from the caller's on, when they fit below it).
+    on the frames from the caller's on, when they fit below it); `caller`
+    the address of the execution context's `runtime.caller.CallerRecord`
+    (0 without an execution context).
     """
 
     _fields_ = [
@@ -89,6 +91,7 @@ class RunState(ctypes.Structure):
         ("tail_target", ctypes.c_uint64),
         ("tail_r0", ctypes.c_uint64),
         ("stack_last", ctypes.c_uint64),
+        ("caller", ctypes.c_uint64),
     ]
 
 

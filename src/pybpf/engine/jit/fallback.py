@@ -99,6 +99,7 @@ class RunSlot:
         self.state.stack_top0 = frames[0].top
         self.state.stack_stride = frames[1].top - frames[0].top
         self.state.stack_last = frames[-1].top
+        self.state.caller = getattr(engine.runtime, "caller_record_address", 0)
         self.env: Any = None
         self.error: BaseException | None = None
         self.handle = next(_handles)

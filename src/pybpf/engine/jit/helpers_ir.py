@@ -10,7 +10,9 @@ The emitters live in one module per group:
   pointer array (`RunState.ctx_pointers`);
 * `native_clock`: bpf_ktime_get_ns / boot / coarse, bpf_jiffies64,
   bpf_get_prandom_u32, bpf_get_smp_processor_id, bpf_get_numa_node_id;
-* `native_tailcall`: bpf_tail_call to a JIT-compiled target.
+* `native_tailcall`: bpf_tail_call to a JIT-compiled target;
+* `native_caller`: bpf_get_current_pid_tgid / uid_gid and
+  bpf_get_socket_cookie / netns_cookie from the caller record a hook set.
 
 Every other helper, and the rare cases these cannot handle natively (a
 map not known when the program was compiled, a run without a context
@@ -20,13 +22,14 @@ table entry the interpreter runs.
 
 from __future__ import annotations
 
-from . import native_clock, native_maps, native_packet, native_tailcall
+from . import native_caller, native_clock, native_maps, native_packet, native_tailcall
 from .helper_registry import register
 
 NATIVE_HELPERS: dict[int, object] = {
     **native_maps.EMITTERS,
     **native_packet.EMITTERS,
     **native_clock.EMITTERS,
+    **native_caller.EMITTERS,
     **native_tailcall.EMITTERS,
 }
 """Helper id → emitter of every helper with a native implementation."""

@@ -26,12 +26,11 @@ import socket
 import struct
 
 from ...platform.helper_ids import HelperId
+from ..caller import INIT_NET_COOKIE
 from ..helpers import HelperEnv, HelperSpec
 from . import helper_spec
 
 _M64 = (1 << 64) - 1
-INIT_NET_COOKIE = 1
-"""The cookie of the network namespace a socket-less run belongs to (init_net's)."""
 
 
 def _caller(env: HelperEnv):
