@@ -256,7 +256,6 @@ def test_compiled_programs_read_the_caller_record_natively(tmp_path):
     # The record alone changed (flags say set): the JIT's answers are the record's, so
     # no call went to the Python helpers, which still answer from current_task.
     from clang_build import build_object
-
     from pybpf.runtime.caller import CALLER_SOCKET, CALLER_TASK
 
     path = build_object(tmp_path, "who", CALLER_SOURCE)
