@@ -56,7 +56,9 @@ __all__ = [
     "SockAddrHook",
     "SockCall",
     "address_in_context",
+    "address_text",
     "context_for",
+    "packed_address",
     "parse_sock_addr",
     "placement",
 ]
@@ -155,15 +157,25 @@ def parse_sock_addr(text: str) -> SockCall:
     return SockCall("connect", family, sotype, protocol, (str(address), int(port_text)))
 
 
-def _packed(address: str, family: int) -> bytes:
-    ip = ipaddress.ip_address(address)
-    if family == socket.AF_INET6 and ip.version == 4:
-        ip = ipaddress.IPv6Address(f"::ffff:{ip}")
-    return ip.packed
+def packed_address(address: str, family: int) -> bytes:
+    """The address's bytes for a socket of `family` (an IPv4 address on an AF_INET6
+    socket IPv4-mapped). inet_pton, not ipaddress: this runs for every decided call."""
+    try:
+        if family == socket.AF_INET:
+            return socket.inet_pton(socket.AF_INET, address)
+        if ":" in address:
+            return socket.inet_pton(socket.AF_INET6, address)
+        return _V4_MAPPED + socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        raise ValueError(f"{address!r} is not an address of family {family}") from None
 
 
-def _unpacked(raw: bytes) -> str:
-    return str(ipaddress.ip_address(raw))
+def address_text(raw: bytes) -> str:
+    """An address's 4 or 16 bytes as text (inet_ntop's: `::ffff:10.0.0.1` when mapped)."""
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 # -- Linux: struct bpf_sock_addr ----------------------------------------------------------
@@ -173,7 +185,7 @@ def linux_context(call: SockCall) -> bytes:
     """The 72-byte struct bpf_sock_addr of `call` (addresses and port in network order)."""
     ctx = bytearray(72)
     struct.pack_into("<I", ctx, 0, call.family)
-    raw = _packed(call.address[0], call.family)
+    raw = packed_address(call.address[0], call.family)
     if call.family == socket.AF_INET:
         ctx[4:8] = raw
     else:
@@ -181,7 +193,7 @@ def linux_context(call: SockCall) -> bytes:
     struct.pack_into("!H", ctx, 24, call.address[1])
     struct.pack_into("<III", ctx, 28, call.family, call.sotype, call.protocol)
     if call.msg_src is not None:
-        src = _packed(call.msg_src, call.family)
+        src = packed_address(call.msg_src, call.family)
         if call.family == socket.AF_INET:
             ctx[40:44] = src
         else:
@@ -191,7 +203,7 @@ def linux_context(call: SockCall) -> bytes:
 
 def _linux_address(ctx: bytes, family: int) -> tuple[str, int]:
     raw = ctx[4:8] if family == socket.AF_INET else ctx[8:24]
-    return _unpacked(raw), struct.unpack_from("!H", ctx, 24)[0]
+    return address_text(raw), struct.unpack_from("!H", ctx, 24)[0]
 
 
 # -- eBPF for Windows: bind_md and its bpf_sock_addr ----------------------------------------
@@ -205,7 +217,7 @@ def _windows_sockaddr(address: tuple[str, int], family: int) -> bytes:
     """A 16-byte SOCKADDR: family, port (network order), then the address (IPv6: its
     first 12 bytes after 4 bytes of flow info do not fit; bind_md has 16 bytes)."""
     head = struct.pack("<H", _windows_family(family)) + struct.pack("!H", address[1])
-    raw = _packed(address[0], family)
+    raw = packed_address(address[0], family)
     body = raw if family == socket.AF_INET else bytes(4) + raw
     return (head + body)[:16].ljust(16, b"\0")
 
@@ -227,10 +239,10 @@ def windows_sock_addr_context(call: SockCall) -> bytes:
     ctx = bytearray(64)
     struct.pack_into("<I", ctx, 0, _windows_family(call.family))
     if call.msg_src is not None:
-        ctx[4 : 4 + (4 if call.family == socket.AF_INET else 16)] = _packed(
+        ctx[4 : 4 + (4 if call.family == socket.AF_INET else 16)] = packed_address(
             call.msg_src, call.family
         )
-    raw = _packed(call.address[0], call.family)
+    raw = packed_address(call.address[0], call.family)
     ctx[24 : 24 + len(raw)] = raw
     struct.pack_into("!H", ctx, 40, call.address[1])
     struct.pack_into("<I", ctx, 44, call.protocol)
@@ -241,13 +253,13 @@ def windows_sock_addr_context(call: SockCall) -> bytes:
 def _windows_bind_address(ctx: bytes, family: int) -> tuple[str, int]:
     port = struct.unpack_from("!H", ctx, 26)[0]
     if family == socket.AF_INET:
-        return _unpacked(ctx[28:32]), port
-    return _unpacked(ctx[32:40] + bytes(8)), port  # the part of the address that fits
+        return address_text(ctx[28:32]), port
+    return address_text(ctx[32:40] + bytes(8)), port  # the part of the address that fits
 
 
 def _windows_sock_addr_address(ctx: bytes, family: int) -> tuple[str, int]:
     size = 4 if family == socket.AF_INET else 16
-    return _unpacked(ctx[24 : 24 + size]), struct.unpack_from("!H", ctx, 40)[0]
+    return address_text(ctx[24 : 24 + size]), struct.unpack_from("!H", ctx, 40)[0]
 
 
 # program type -> (the context of a call, the address a context holds after a run)
@@ -360,7 +372,9 @@ class SockAddrHook:
             return decision
         with self._lock:
             for program in programs:
-                current = replace(call, address=decision.address, msg_src=decision.msg_src)
+                current = call
+                if (decision.address, decision.msg_src) != (call.address, call.msg_src):
+                    current = replace(call, address=decision.address, msg_src=decision.msg_src)
                 if not self._run(program, current, caller, decision):
                     break
         if caller is not None and caller.bound is not None:
@@ -411,9 +425,15 @@ class _ContextRun:
         self.engine = program.engine
         image = bytes(access.layout.size)
         self.region = self.engine.memory.allocate_context(image, "sock_addr ctx", access, {})
+        # JIT: a run slot held on the region, entered directly each call
+        opener = getattr(self.engine, "open_native_run", None)
+        self.slot = opener(self.region.start) if opener is not None else None
 
     def release(self) -> None:
-        """Remove the region from the engine's memory."""
+        """Give back the run slot and remove the region from the engine's memory."""
+        if self.slot is not None:
+            self.engine.close_native_run(self.slot)
+            self.slot = None
         if self.region is not None:
             self.engine.memory.remove(self.region)
             self.region = None
@@ -421,8 +441,11 @@ class _ContextRun:
     def __call__(self, image: bytes) -> tuple[int, bytes]:
         assert self.region is not None, "released"
         self.region.write(0, image)
-        r0 = self.engine.run(self.region.start) & 0xFFFF_FFFF
-        return r0, self.region.read()
+        if self.slot is not None:
+            r0 = self.engine.run_slot(self.slot)
+        else:
+            r0 = self.engine.run(self.region.start)
+        return r0 & 0xFFFF_FFFF, self.region.read()
 
 
 _Ran = tuple[int, tuple[str, int], str | None]  # verdict, address, a send's source
@@ -433,7 +456,7 @@ def _linux_msg_src(ctx: bytes, call: SockCall) -> str | None:
     if call.op != "sendmsg":
         return call.msg_src
     raw = ctx[40:44] if call.family == socket.AF_INET else ctx[44:60]
-    return _unpacked(raw) if any(raw) else None
+    return address_text(raw) if any(raw) else None
 
 
 def _run_linux(program: Any, run: _ContextRun, call: SockCall) -> _Ran:

@@ -44,15 +44,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import ipaddress
 import os
-import re
 import select
 import socket
 import struct
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -62,7 +61,7 @@ from ..errors import PybpfError
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from . import seccomp
-from .sock_addr import Decision, SockAddrHook, SockCall
+from .sock_addr import Decision, SockAddrHook, SockCall, address_text, packed_address
 
 __all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError", "caller_socket"]
 
@@ -176,12 +175,11 @@ def parse_sockaddr(raw: bytes) -> tuple[int, tuple[str, int]] | None:
     """(family, (address, port)) of an AF_INET/AF_INET6 sockaddr, or None."""
     if len(raw) < 2:
         return None
-    family = struct.unpack_from("<H", raw)[0]
+    family = raw[0] | raw[1] << 8
     if family == socket.AF_INET and len(raw) >= 16:
-        return family, (str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from("!H", raw, 2)[0])
+        return family, (socket.inet_ntop(family, raw[4:8]), raw[2] << 8 | raw[3])
     if family == socket.AF_INET6 and len(raw) >= 24:
-        address = str(ipaddress.IPv6Address(raw[8:24]))
-        return family, (address, struct.unpack_from("!H", raw, 2)[0])
+        return family, (socket.inet_ntop(family, raw[8:24]), raw[2] << 8 | raw[3])
     return None
 
 
@@ -189,10 +187,8 @@ def rewrite_sockaddr(raw: bytes, address: tuple[str, int]) -> bytes:
     """`raw` with its address and port replaced (flow info, scope id kept)."""
     out = bytearray(raw)
     struct.pack_into("!H", out, 2, address[1])
-    packed = ipaddress.ip_address(address[0]).packed
-    family = struct.unpack_from("<H", raw)[0]
-    if family == socket.AF_INET6 and len(packed) == 4:
-        packed = ipaddress.IPv6Address(f"::ffff:{address[0]}").packed
+    family = raw[0] | raw[1] << 8
+    packed = packed_address(address[0], family)
     if family == socket.AF_INET:
         out[4:8] = packed
     else:
@@ -203,25 +199,95 @@ def rewrite_sockaddr(raw: bytes, address: tuple[str, int]) -> bytes:
 # -- the caller --------------------------------------------------------------------------------
 
 
-_STATUS_FIELDS = re.compile(rb"^(Name|Tgid|Uid|Gid|CapEff):\s*(\S+)", re.MULTILINE)
+def _status_field(status: bytes, key: bytes) -> bytes:
+    """The first word of line `key` (b"\\nUid:\\t") of /proc/TID/status text ("" if absent).
+    Found with bytes.find: a regular expression over the whole text costs more than the
+    kernel's writing it."""
+    at = status.find(key)
+    if at < 0:
+        return b""
+    start = at + len(key)
+    return status[start : status.find(b"\n", start)].partition(b"\t")[0]
+
+
+def task_from_status(tid: int, status: bytes) -> tuple[CurrentTask, int]:
+    """The thread `tid` as `bpf_get_current_*` describe it (ids, real uid/gid, name) and
+    its effective capabilities, from its /proc/TID/status text."""
+    name = status[6 : status.find(b"\n")] if status.startswith(b"Name:\t") else b""
+    task = CurrentTask(
+        pid=tid,
+        tgid=int(_status_field(status, b"\nTgid:\t")),
+        uid=int(_status_field(status, b"\nUid:\t")),
+        gid=int(_status_field(status, b"\nGid:\t")),
+        comm=name[:15],
+    )
+    return task, int(_status_field(status, b"\nCapEff:\t") or b"0", 16)
 
 
 def caller_task(tid: int) -> tuple[CurrentTask, int]:
-    """The calling thread as `bpf_get_current_*` describe it (ids, real uid/gid, name),
-    and its effective capabilities (/proc/TID/status)."""
-    fd = os.open(f"/proc/{tid}/status", os.O_RDONLY)
-    try:
-        fields = dict(_STATUS_FIELDS.findall(os.read(fd, 8192)))
-    finally:
-        os.close(fd)
-    task = CurrentTask(
-        pid=tid,
-        tgid=int(fields[b"Tgid"]),
-        uid=int(fields[b"Uid"]),
-        gid=int(fields[b"Gid"]),
-        comm=fields.get(b"Name", b"")[:15],
-    )
-    return task, int(fields.get(b"CapEff", b"0"), 16)
+    """The calling thread `tid` and its effective capabilities (/proc/TID/status)."""
+    with open(f"/proc/{tid}/status", "rb") as file:
+        return task_from_status(tid, file.read())
+
+
+class _Callers:
+    """What the supervisor keeps open per caller, so that a call costs no open(): each
+    thread's /proc/TID/status (read again with pread: the kernel writes it anew) and each
+    process's pidfd (for pidfd_getfd). An fd names one task for good: once the task is
+    gone its reads fail (ESRCH), so a thread id reused by another task is never answered
+    for by the old one's fd; such an fd is dropped and opened again. At most `keep` of
+    each, the least recently used closed first."""
+
+    def __init__(self, keep: int = 128) -> None:
+        self.keep = keep
+        self._status: OrderedDict[int, int] = OrderedDict()
+        self._pidfds: OrderedDict[int, int] = OrderedDict()
+
+    def task(self, tid: int) -> tuple[CurrentTask, int]:
+        """The thread `tid` and its effective capabilities (OSError: it is gone)."""
+        for attempt in (0, 1):
+            fd = self._open(self._status, tid, lambda: os.open(f"/proc/{tid}/status", os.O_RDONLY))
+            try:
+                return task_from_status(tid, os.pread(fd, 4096, 0))
+            except OSError:
+                self._drop(self._status, tid)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def socket_fd(self, tgid: int, fd: int) -> int:
+        """A duplicate of descriptor `fd` of process `tgid` (OSError: not one of its)."""
+        for attempt in (0, 1):
+            pidfd = self._open(self._pidfds, tgid, lambda: os.pidfd_open(tgid))
+            try:
+                return seccomp.pidfd_getfd(pidfd, fd)
+            except OSError as error:
+                if error.errno != errno.ESRCH or attempt:
+                    raise
+                self._drop(self._pidfds, tgid)  # a process gone: its pid may be another's
+        raise AssertionError("unreachable")
+
+    def _open(self, table: OrderedDict[int, int], key: int, opener) -> int:
+        fd = table.get(key)
+        if fd is not None:
+            table.move_to_end(key)
+            return fd
+        fd = table[key] = opener()
+        if len(table) > self.keep:
+            os.close(table.popitem(last=False)[1])
+        return fd
+
+    @staticmethod
+    def _drop(table: OrderedDict[int, int], key: int) -> None:
+        fd = table.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every fd kept."""
+        for table in (self._status, self._pidfds):
+            while table:
+                os.close(table.popitem()[1])
 
 
 def _app_id(tgid: int) -> bytes:
@@ -272,6 +338,7 @@ class SockSupervisor:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pybpf-sock")
         self._counter_lock = threading.Lock()
         self._port_start = _unprivileged_port_start()
+        self._callers = _Callers()
 
     # -- starting and stopping --------------------------------------------------------------
 
@@ -337,6 +404,7 @@ class SockSupervisor:
         if self._listener >= 0:
             os.close(self._listener)
             self._listener = -1
+        self._callers.close()
         self.hook.close()
         return self.counters
 
@@ -409,7 +477,7 @@ class _Call:
     def serve(self) -> str:
         """Decide and answer; the counter this call goes to."""
         n, listener = self.notification, self.supervisor._listener
-        task, caps = caller_task(n.pid)
+        task, caps = self.supervisor._callers.task(n.pid)
         sock = self._socket(task.tgid)
         if sock is None:
             seccomp.respond_continue(listener, n.id)
@@ -420,22 +488,18 @@ class _Call:
     def _socket(self, tgid: int) -> socket.socket | None:
         """A duplicate of the caller's socket, if it is one the hook decides for this call."""
         try:
-            pidfd = os.pidfd_open(tgid)
+            fd = self.supervisor._callers.socket_fd(tgid, self.notification.args[0] & 0xFFFFFFFF)
         except OSError:
-            return None
-        try:
-            fd = seccomp.pidfd_getfd(pidfd, self.notification.args[0] & 0xFFFFFFFF)
-        except OSError:
-            return None  # not a descriptor of the caller's: the kernel says so itself
-        finally:
-            os.close(pidfd)
+            return None  # not a descriptor of the caller's (or it is gone): the kernel says so
         try:
             sock = socket.socket(fileno=fd)
         except OSError:
             os.close(fd)
             return None  # not a socket
         # socket(fileno=) asked the kernel for the family, type and protocol already
-        family, datagram = sock.family, sock.type == socket.SOCK_DGRAM
+        # read once: each read of sock.family / sock.type builds an enum
+        self.family, self.sotype, self.proto = int(sock.family), int(sock.type), sock.proto
+        family, datagram = self.family, self.sotype == socket.SOCK_DGRAM
         decided = (
             family in (socket.AF_INET, socket.AF_INET6)
             and (self.op != "sendmsg" or datagram)  # Linux decides UDP sends only
@@ -471,7 +535,7 @@ class _Call:
             self.supervisor._answer(n, error=errno.EACCES)
             return "denied"
         if sending is not None:
-            sending = sending.with_source(sock.family, decision.msg_src)
+            sending = sending.with_source(self.family, decision.msg_src)
         self._perform_soon(sock, rewrite_sockaddr(raw, decision.address), sending)
         return "redirected" if decision.redirected else "allowed"
 
@@ -481,17 +545,17 @@ class _Call:
         """The programs' decision on sockaddr `raw` (a send's too), or None if it names no
         address of the socket's family."""
         parsed = parse_sockaddr(raw)
-        if parsed is None or parsed[0] != sock.family:
+        if parsed is None or parsed[0] != self.family:
             return None
         call = SockCall(
             self.op,
-            sock.family,
-            sock.type,
-            sock.proto,
+            self.family,
+            self.sotype,
+            self.proto,
             parsed[1],
             task,
             _app_id(task.tgid) if self.supervisor.hook.wants_app_id else b"",
-            sending.source(sock.family) if sending is not None else None,
+            sending.source(self.family) if sending is not None else None,
         )
         caller = caller_socket(sock, bind=lambda address: _bind(sock, address))
         return self.supervisor.hook.decide(call, caller)
@@ -514,7 +578,7 @@ class _Call:
                     error, outcome = errno.EPERM, "denied" if not sent else outcome
                     break
                 raw = rewrite_sockaddr(raw, decision.address)
-                sending = sending.with_source(sock.family, decision.msg_src)
+                sending = sending.with_source(self.family, decision.msg_src)
                 outcome = "redirected" if decision.redirected else outcome
             result = sending.send(sock.fileno(), raw)
             if result < 0:
@@ -529,7 +593,7 @@ class _Call:
         """`_perform` now, or in a worker for a connect that may block (on a copy of the
         socket the worker closes)."""
         blocking = not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
-        if not (self.op == "connect" and blocking and sock.type == socket.SOCK_STREAM):
+        if not (self.op == "connect" and blocking and self.sotype == socket.SOCK_STREAM):
             self._perform(sock, raw, sending)
             return
         copy = sock.dup()
@@ -627,7 +691,7 @@ class _Sending:
         for _, cmsg_level, cmsg_type, data in self._cmsgs():
             if (cmsg_level, cmsg_type) == (level, kind) and len(data) >= at + size:
                 raw = data[at : at + size]
-                return str(ipaddress.ip_address(raw)) if any(raw) else None
+                return address_text(raw) if any(raw) else None
         return None
 
     def with_source(self, family: int, address: str | None) -> _Sending:
@@ -636,7 +700,7 @@ class _Sending:
         if address == self.source(family):
             return self
         level, kind, at, size = _PKTINFO[family]
-        packed = ipaddress.ip_address(address).packed if address else bytes(size)
+        packed = packed_address(address, family) if address else bytes(size)
         control = bytearray(self.control)
         for offset, cmsg_level, cmsg_type, data in self._cmsgs():
             if (cmsg_level, cmsg_type) == (level, kind) and len(data) >= at + size:

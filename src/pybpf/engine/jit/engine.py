@@ -304,6 +304,19 @@ class JitEngine:
         finally:
             slot.state.status = 0
 
+    def run_slot(self, slot: RunSlot) -> int:
+        """One run on a slot from `open_native_run`, on the context it was opened for
+        (which the caller rewrites between runs): r0, a run a Python helper stopped
+        finished as `finish_native_run` does. For a hook running one program over and
+        over, without the per-run set-up of `run`."""
+        state = slot.state
+        state.tail_calls = state.status = state.tail_target = 0
+        slot.env.tail_calls = 0
+        if self._tail_table is not None:
+            state.tail_table = self._tail_table()
+        r0 = self._repeat(state.ctx, 1, slot.address)
+        return self.finish_native_run(slot, r0) if state.status else r0
+
     def close_native_run(self, slot: RunSlot) -> None:
         """Return a slot from `open_native_run`."""
         self._release(slot)
