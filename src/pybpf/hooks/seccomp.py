@@ -96,7 +96,7 @@ _ARCHES = {
         {0x40000028: (282, 283, 290, 296, 374)},  # 32-bit ARM (EABI)
     ),
 }
-_PIDFD_GETFD = 438  # the same on every architecture (generic syscall table)
+PIDFD_OPEN, _PIDFD_GETFD = 434, 438  # the same on every architecture (generic table)
 
 _machine = platform.machine()
 _ARCH = _ARCHES.get(_machine)
@@ -248,18 +248,18 @@ def set_sync_wake_up(listener: int) -> bool:
     return True
 
 
-def pidfd_getfd(pidfd: int, target_fd: int) -> int:
-    """A duplicate of file descriptor `target_fd` of the process of `pidfd` (OSError)."""
-    fd = _libc.syscall(
-        ctypes.c_long(_PIDFD_GETFD),
-        ctypes.c_long(pidfd),
-        ctypes.c_long(target_fd),
-        ctypes.c_long(0),
-    )
+def syscall_fd(number: int, *args: int) -> int:
+    """A syscall that returns a file descriptor, with integer arguments (OSError)."""
+    fd = _libc.syscall(ctypes.c_long(number), *(ctypes.c_long(a) for a in args))
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
     return fd
+
+
+def pidfd_getfd(pidfd: int, target_fd: int) -> int:
+    """A duplicate of file descriptor `target_fd` of the process (or thread) of `pidfd`."""
+    return syscall_fd(_PIDFD_GETFD, pidfd, target_fd, 0)
 
 
 def receive(listener: int) -> Notification:

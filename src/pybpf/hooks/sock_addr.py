@@ -44,7 +44,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import LoadError, TestRunError
+from ..isa.opcodes import CALL
 from ..platform import windows
+from ..platform.helper_ids import HelperId
 from ..platform.program_types import AttachType, ProgramType
 from ..platform.sections import program_type_for_section
 from ..runtime.sockets import CallerSocket
@@ -350,6 +352,13 @@ class SockAddrHook:
         """Whether a program here reads the caller's app id (eBPF for Windows' bind)."""
         return any(a.program.prog_type == ProgramType.WINDOWS_BIND for a in self.attached)
 
+    @property
+    def wants_comm(self) -> bool:
+        """Whether a program here may ask for the calling task's name (it calls
+        bpf_get_current_comm or tail-calls; any eBPF for Windows program, to be safe):
+        the supervisor reads it only then."""
+        return any(_may_call(a.program, _COMM_HELPERS) for a in self.attached)
+
     def _context_run(self, program: Any) -> _ContextRun:
         run = self._runs.get(id(program))
         if run is None or run.engine is not program.engine:
@@ -402,6 +411,20 @@ class SockAddrHook:
         decision.address, decision.msg_src = address, msg_src
         decision.skip_port_check |= skip
         return True
+
+
+_COMM_HELPERS = frozenset({HelperId.GET_CURRENT_COMM, HelperId.TAIL_CALL})
+
+
+def _may_call(program: Any, helpers: frozenset[int]) -> bool:
+    """Whether `program` calls one of `helpers` (Linux numbering; True for another
+    platform's program, whose numbers differ, or one not linked yet)."""
+    instructions = getattr(program, "instructions", None)
+    if program.prog_type != ProgramType.CGROUP_SOCK_ADDR or instructions is None:
+        return True
+    return any(
+        i.opcode == CALL and i.src == 0 and i.imm & 0xFFFFFFFF in helpers for i in instructions
+    )
 
 
 def _verdict(prog_type: ProgramType, op: str, verdict: int) -> tuple[bool, bool]:

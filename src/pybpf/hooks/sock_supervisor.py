@@ -210,61 +210,130 @@ def _status_field(status: bytes, key: bytes) -> bytes:
     return status[start : status.find(b"\n", start)].partition(b"\t")[0]
 
 
-def task_from_status(tid: int, status: bytes) -> tuple[CurrentTask, int]:
-    """The thread `tid` as `bpf_get_current_*` describe it (ids, real uid/gid, name) and
-    its effective capabilities, from its /proc/TID/status text."""
+def task_from_status(tid: int, status: bytes) -> CurrentTask:
+    """The thread `tid` as `bpf_get_current_*` describe it (ids, real uid/gid, name)
+    from its /proc/TID/status text."""
     name = status[6 : status.find(b"\n")] if status.startswith(b"Name:\t") else b""
-    task = CurrentTask(
+    return CurrentTask(
         pid=tid,
         tgid=int(_status_field(status, b"\nTgid:\t")),
         uid=int(_status_field(status, b"\nUid:\t")),
         gid=int(_status_field(status, b"\nGid:\t")),
         comm=name[:15],
     )
-    return task, int(_status_field(status, b"\nCapEff:\t") or b"0", 16)
 
 
-def caller_task(tid: int) -> tuple[CurrentTask, int]:
-    """The calling thread `tid` and its effective capabilities (/proc/TID/status)."""
+def caller_task(tid: int) -> CurrentTask:
+    """The calling thread `tid` (/proc/TID/status)."""
     with open(f"/proc/{tid}/status", "rb") as file:
         return task_from_status(tid, file.read())
 
 
+def capabilities(tid: int) -> int:
+    """The effective capabilities of thread `tid` (/proc/TID/status; 0 if it is gone)."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as file:
+            return int(_status_field(file.read(), b"\nCapEff:\t") or b"0", 16)
+    except (OSError, ValueError):
+        return 0
+
+
+def _comm(tid: int) -> bytes:
+    try:
+        with open(f"/proc/{tid}/comm", "rb") as file:
+            return file.read().rstrip(b"\n")[:15]
+    except OSError:
+        return b""
+
+
+# PIDFD_GET_INFO (Linux 6.13): _IOWR(0xFF, 11, struct pidfd_info), its first 64 bytes
+_PIDFD_GET_INFO = 0xC040FF0B
+_PIDFD_INFO = struct.Struct("<QQ7I28x")  # mask, cgroupid, pid, tgid, ppid, ruid, rgid, …
+_PIDFD_INFO_PID_CREDS = 0b11
+_PIDFD_THREAD = os.O_EXCL  # pidfd_open of a thread, not only of a process (Linux 6.9)
+
+
 class _Callers:
-    """What the supervisor keeps open per caller, so that a call costs no open(): each
-    thread's /proc/TID/status (read again with pread: the kernel writes it anew) and each
-    process's pidfd (for pidfd_getfd). An fd names one task for good: once the task is
-    gone its reads fail (ESRCH), so a thread id reused by another task is never answered
-    for by the old one's fd; such an fd is dropped and opened again. At most `keep` of
-    each, the least recently used closed first."""
+    """Who calls, per thread id, without an open() per call.
+
+    Where the kernel allows it (Linux 6.13: a pidfd of a thread, PIDFD_GET_INFO) a
+    thread's pidfd is kept: one ioctl gives its process id and real uid/gid, and
+    pidfd_getfd takes its socket. Elsewhere its /proc/TID/status stays open and is
+    read again with pread (the kernel writes it anew; this costs ten times the ioctl),
+    with a pidfd per process for pidfd_getfd. Either fd names one task for good: once
+    the task is gone its calls fail (ESRCH), so a thread id reused by another task is
+    never answered for by the old one's fd; such an fd is dropped and opened again.
+    At most `keep` fds of each kind, the least recently used closed first. Used by
+    the serving thread only."""
 
     def __init__(self, keep: int = 128) -> None:
         self.keep = keep
-        self._status: OrderedDict[int, int] = OrderedDict()
-        self._pidfds: OrderedDict[int, int] = OrderedDict()
+        self.pidfd_info: bool | None = None  # None: not tried yet
+        self.want_comm = False  # whether a program asks for the task's name
+        self._threads: OrderedDict[int, int] = OrderedDict()  # tid -> pidfd, or status fd
+        self._processes: OrderedDict[int, int] = OrderedDict()  # tgid -> pidfd
 
-    def task(self, tid: int) -> tuple[CurrentTask, int]:
-        """The thread `tid` and its effective capabilities (OSError: it is gone)."""
+    def task(self, tid: int) -> CurrentTask:
+        """The thread `tid` (OSError: it is gone)."""
+        if self.pidfd_info is not False:
+            task = self._task_from_pidfd(tid)
+            if task is not None:
+                return task
         for attempt in (0, 1):
-            fd = self._open(self._status, tid, lambda: os.open(f"/proc/{tid}/status", os.O_RDONLY))
+            fd = self._open(self._threads, tid, lambda: os.open(f"/proc/{tid}/status", os.O_RDONLY))
             try:
                 return task_from_status(tid, os.pread(fd, 4096, 0))
             except OSError:
-                self._drop(self._status, tid)
+                self._drop(self._threads, tid)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
 
-    def socket_fd(self, tgid: int, fd: int) -> int:
-        """A duplicate of descriptor `fd` of process `tgid` (OSError: not one of its)."""
+    def _task_from_pidfd(self, tid: int) -> CurrentTask | None:
+        """The thread through its pidfd, or None (and pidfd_info False) where the kernel
+        cannot: no thread pidfds or no PIDFD_GET_INFO."""
         for attempt in (0, 1):
-            pidfd = self._open(self._pidfds, tgid, lambda: os.pidfd_open(tgid))
             try:
-                return seccomp.pidfd_getfd(pidfd, fd)
+                fd = self._open(self._threads, tid, lambda: _pidfd_open(tid, _PIDFD_THREAD))
             except OSError as error:
-                if error.errno != errno.ESRCH or attempt:
+                if error.errno != errno.EINVAL:
+                    raise  # ESRCH: the thread is gone
+                self.pidfd_info = False
+                return None
+            info = bytearray(_PIDFD_INFO.pack(_PIDFD_INFO_PID_CREDS, 0, *[0] * 7))
+            try:
+                fcntl.ioctl(fd, _PIDFD_GET_INFO, info)
+            except OSError as error:
+                self._drop(self._threads, tid)
+                if error.errno != errno.ESRCH:  # ENOTTY, EINVAL: a kernel before 6.13
+                    self.pidfd_info = False
+                    return None
+                if attempt:
                     raise
-                self._drop(self._pidfds, tgid)  # a process gone: its pid may be another's
+                continue
+            self.pidfd_info = True
+            _, _, _, tgid, _, uid, gid = _PIDFD_INFO.unpack(info)[:7]
+            comm = _comm(tid) if self.want_comm else b""
+            return CurrentTask(pid=tid, tgid=tgid, uid=uid, gid=gid, comm=comm)
+        raise AssertionError("unreachable")
+
+    def socket_fd(self, task: CurrentTask, fd: int) -> int:
+        """A duplicate of descriptor `fd` of the caller (OSError: not one of its)."""
+        for attempt in (0, 1):
+            if self.pidfd_info:
+                table, key, opener = self._threads, task.pid, None
+            else:
+                table, key = self._processes, task.tgid
+                opener = lambda: os.pidfd_open(task.tgid)  # noqa: E731
+            try:
+                pidfd = self._open(table, key, opener) if opener else table[key]
+                return seccomp.pidfd_getfd(pidfd, fd)
+            except KeyError:
+                raise OSError(errno.ESRCH, "the caller is gone") from None
+            except OSError as error:
+                if error.errno != errno.ESRCH or attempt or not opener:
+                    raise
+                self._drop(table, key)  # a process gone: its pid may be another's
         raise AssertionError("unreachable")
 
     def _open(self, table: OrderedDict[int, int], key: int, opener) -> int:
@@ -285,9 +354,14 @@ class _Callers:
 
     def close(self) -> None:
         """Close every fd kept."""
-        for table in (self._status, self._pidfds):
+        for table in (self._threads, self._processes):
             while table:
                 os.close(table.popitem()[1])
+
+
+def _pidfd_open(pid: int, flags: int) -> int:
+    """pidfd_open(2) with flags (os.pidfd_open refuses PIDFD_THREAD on older Pythons)."""
+    return seccomp.syscall_fd(seccomp.PIDFD_OPEN, pid, flags)
 
 
 def _app_id(tgid: int) -> bytes:
@@ -339,6 +413,7 @@ class SockSupervisor:
         self._counter_lock = threading.Lock()
         self._port_start = _unprivileged_port_start()
         self._callers = _Callers()
+        self._callers.want_comm = hook.wants_comm
 
     # -- starting and stopping --------------------------------------------------------------
 
@@ -477,18 +552,18 @@ class _Call:
     def serve(self) -> str:
         """Decide and answer; the counter this call goes to."""
         n, listener = self.notification, self.supervisor._listener
-        task, caps = self.supervisor._callers.task(n.pid)
-        sock = self._socket(task.tgid)
+        task = self.supervisor._callers.task(n.pid)
+        sock = self._socket(task)
         if sock is None:
             seccomp.respond_continue(listener, n.id)
             return "passed"
         with sock:
-            return self._decide(sock, task, caps)
+            return self._decide(sock, task)
 
-    def _socket(self, tgid: int) -> socket.socket | None:
+    def _socket(self, task: CurrentTask) -> socket.socket | None:
         """A duplicate of the caller's socket, if it is one the hook decides for this call."""
         try:
-            fd = self.supervisor._callers.socket_fd(tgid, self.notification.args[0] & 0xFFFFFFFF)
+            fd = self.supervisor._callers.socket_fd(task, self.notification.args[0] & 0xFFFFFFFF)
         except OSError:
             return None  # not a descriptor of the caller's (or it is gone): the kernel says so
         try:
@@ -511,7 +586,7 @@ class _Call:
             return None
         return sock
 
-    def _decide(self, sock: socket.socket, task: CurrentTask, caps: int) -> str:
+    def _decide(self, sock: socket.socket, task: CurrentTask) -> str:
         n = self.notification
         if n.syscall == "sendmmsg":
             return self._decide_many(sock, task)
@@ -531,7 +606,7 @@ class _Call:
         if not decision.allow:
             self.supervisor._answer(n, error=errno.EPERM)
             return "denied"
-        if self.op == "bind" and self._needs_capability(decision, caps):
+        if self.op == "bind" and self._needs_capability(decision, task.pid):
             self.supervisor._answer(n, error=errno.EACCES)
             return "denied"
         if sending is not None:
@@ -608,11 +683,11 @@ class _Call:
 
         self.supervisor._pool.submit(finish)
 
-    def _needs_capability(self, decision: object, caps: int) -> bool:
+    def _needs_capability(self, decision: object, tid: int) -> bool:
         port = decision.address[1]  # type: ignore[attr-defined]
         if decision.skip_port_check or port == 0 or port >= self.supervisor._port_start:  # type: ignore[attr-defined]
             return False
-        return not caps >> _CAP_NET_BIND_SERVICE & 1
+        return not capabilities(tid) >> _CAP_NET_BIND_SERVICE & 1
 
     def _perform(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
         """Make the call on our duplicate with sockaddr `raw`; answer with its result."""
