@@ -473,3 +473,56 @@ def test_sendmmsg_is_decided_message_by_message_and_other_abis_are_refused():
     assert lines[2] == "x32 -1 1"  # EPERM from the filter (without it: ENOSYS)
     assert got == [b"m0", b"m1"]  # the redirected one and the allowed one arrived
     assert counters.errors == 0
+
+
+@pytest.mark.parametrize("pidfd_info", [None, False])  # the kernel's way where it has it; /proc
+def test_callers_ids_and_sockets_of_a_thread_and_a_gone_one(pidfd_info):
+    import threading
+
+    from pybpf.hooks.sock_supervisor import _Callers
+
+    callers = _Callers(keep=2)
+    callers.pidfd_info = pidfd_info
+    callers.want_comm = True
+    started, finish, seen = threading.Event(), threading.Event(), []
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def thread() -> None:
+        seen.append(threading.get_native_id())
+        started.set()
+        finish.wait(10)
+
+    worker = threading.Thread(target=thread, name="caller-test")
+    worker.start()
+    try:
+        started.wait(10)
+        tid = seen[0]
+        task = callers.task(tid)
+        assert (task.pid, task.tgid, task.uid, task.gid) == (
+            tid,
+            os.getpid(),
+            os.getuid(),
+            os.getgid(),
+        )
+        with open(f"/proc/self/task/{tid}/comm", "rb") as file:
+            assert task.comm == file.read().strip()[:15] and task.comm
+        copy = callers.socket_fd(task, sock.fileno())
+        try:
+            assert os.path.samestat(os.fstat(copy), os.fstat(sock.fileno()))
+        finally:
+            os.close(copy)
+        callers.task(os.getpid())
+        assert len(callers._threads) == 2
+        assert callers.task(threading.get_native_id()).tgid == os.getpid()
+        assert len(callers._threads) == 2  # at most `keep`: the oldest closed
+        callers.task(tid)
+    finally:
+        finish.set()
+        worker.join()
+        sock.close()
+    deadline = time.monotonic() + 10  # join() returns before the thread has quite exited
+    while os.path.exists(f"/proc/self/task/{tid}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(OSError):  # the thread is gone: no answer from the fd kept for it
+        callers.task(tid)
+    callers.close()
