@@ -266,3 +266,15 @@ def test_compiled_programs_read_the_caller_record_natively(tmp_path):
         assert record.flags == CALLER_TASK | CALLER_SOCKET
         obj.programs["who"].test_run(ctx=linux_context(tcp("connect", "1.2.3.4", 5)))
         assert _seen(obj) == [9, 8, 7, 6]
+
+
+def test_the_hook_knows_which_caller_helpers_its_programs_may_call():
+    from pybpf.platform.helper_ids import HelperId
+
+    with pybpf.load(SOCK / "connect4_policy.o") as obj:
+        hook = SockAddrHook(obj.programs.values())
+        assert hook.may_call(HelperId.GET_SOCKET_COOKIE, HelperId.GET_CURRENT_COMM)
+        assert not hook.may_call(HelperId.GET_CURRENT_COMM)  # so the supervisor skips it
+        assert not hook.may_call(HelperId.GET_NETNS_COOKIE)
+    with pybpf.load(WINDOWS / "connect_policy.o") as obj:  # another numbering: anything
+        assert SockAddrHook(obj.programs.values()).may_call(HelperId.GET_CURRENT_COMM)

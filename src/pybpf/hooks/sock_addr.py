@@ -339,6 +339,8 @@ class SockAddrHook:
             raise LoadError("no socket program to attach")
         self._lock = threading.Lock()
         self._runs: dict[int, _ContextRun] = {}  # id(program) -> its context region
+        self._by_call: dict[tuple[str, int], list[Any]] = {}  # (op, family) -> programs
+        self._helpers_called: frozenset[int] | None = None  # see may_call
 
     def close(self) -> None:
         """Give back the context regions the programs ran on (idempotent)."""
@@ -352,12 +354,14 @@ class SockAddrHook:
         """Whether a program here reads the caller's app id (eBPF for Windows' bind)."""
         return any(a.program.prog_type == ProgramType.WINDOWS_BIND for a in self.attached)
 
-    @property
-    def wants_comm(self) -> bool:
-        """Whether a program here may ask for the calling task's name (it calls
-        bpf_get_current_comm or tail-calls; any eBPF for Windows program, to be safe):
-        the supervisor reads it only then."""
-        return any(_may_call(a.program, _COMM_HELPERS) for a in self.attached)
+    def may_call(self, *helpers: int) -> bool:
+        """Whether a program here may call one of `helpers` (Linux numbers): the
+        supervisor reads what only they need (the task's name, the socket's cookies)
+        only then. Any eBPF for Windows program, one not linked yet, or one that
+        tail-calls (its target is not known here) may call anything."""
+        if self._helpers_called is None:
+            self._helpers_called = _helpers_called(a.program for a in self.attached)
+        return self._helpers_called is _ANY or any(h in self._helpers_called for h in helpers)
 
     def _context_run(self, program: Any) -> _ContextRun:
         run = self._runs.get(id(program))
@@ -367,11 +371,15 @@ class SockAddrHook:
 
     def programs_for(self, op: str, family: int) -> list[Any]:
         """The programs deciding `op` on a socket of `family`, in attach order."""
-        return [
-            a.program
-            for a in self.attached
-            if a.op == op and (a.family is None or a.family == family)
-        ]
+        key = (op, family)
+        programs = self._by_call.get(key)
+        if programs is None:  # asked once per kind of call: every call asks
+            programs = self._by_call[key] = [
+                a.program
+                for a in self.attached
+                if a.op == op and (a.family is None or a.family == family)
+            ]
+        return programs
 
     def decide(self, call: SockCall, caller: CallerSocket | None = None) -> Decision:
         """Run the programs for `call`; the decision (allowed when no program applies)."""
@@ -413,18 +421,18 @@ class SockAddrHook:
         return True
 
 
-_COMM_HELPERS = frozenset({HelperId.GET_CURRENT_COMM, HelperId.TAIL_CALL})
+_ANY: frozenset[int] = frozenset({-1})  # "any helper": a program whose calls are not known
 
 
-def _may_call(program: Any, helpers: frozenset[int]) -> bool:
-    """Whether `program` calls one of `helpers` (Linux numbering; True for another
-    platform's program, whose numbers differ, or one not linked yet)."""
-    instructions = getattr(program, "instructions", None)
-    if program.prog_type != ProgramType.CGROUP_SOCK_ADDR or instructions is None:
-        return True
-    return any(
-        i.opcode == CALL and i.src == 0 and i.imm & 0xFFFFFFFF in helpers for i in instructions
-    )
+def _helpers_called(programs: Iterable[Any]) -> frozenset[int]:
+    """The helper ids `programs` call (Linux numbering), or `_ANY` (see `may_call`)."""
+    called: set[int] = set()
+    for program in programs:
+        instructions = getattr(program, "instructions", None)
+        if program.prog_type != ProgramType.CGROUP_SOCK_ADDR or instructions is None:
+            return _ANY
+        called.update(i.imm & 0xFFFFFFFF for i in instructions if i.opcode == CALL and i.src == 0)
+    return _ANY if HelperId.TAIL_CALL in called else frozenset(called)
 
 
 def _verdict(prog_type: ProgramType, op: str, verdict: int) -> tuple[bool, bool]:

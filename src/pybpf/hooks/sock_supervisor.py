@@ -58,6 +58,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import PybpfError
+from ..platform.helper_ids import HelperId
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from . import seccomp
@@ -67,6 +68,14 @@ __all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError", "caller_so
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.process_vm_readv.restype = _libc.process_vm_writev.restype = ctypes.c_ssize_t
+_libc.process_vm_readv.argtypes = _libc.process_vm_writev.argtypes = [
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_ulong,
+    ctypes.c_void_p,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 _libc.sendmsg.restype = ctypes.c_ssize_t
 _libc.sendmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
 _libc.connect.argtypes = _libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
@@ -141,22 +150,33 @@ class _IoVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
-def _process_vm(function: object, pid: int, buffer: ctypes.Array, address: int, what: str) -> None:
-    """process_vm_readv/_writev of all of `buffer` at `address` in `pid` (OSError)."""
-    size = len(buffer)
+def _process_vm(
+    function: object, pid: int, buffer: ctypes.Array, address: int, what: str, size: int = -1
+) -> None:
+    """process_vm_readv/_writev of `size` bytes (all) of `buffer` at `address` in `pid`."""
+    size = len(buffer) if size < 0 else size
     local = _IoVec(ctypes.addressof(buffer), size)
     remote = _IoVec(address, size)
-    one, no_flags = ctypes.c_ulong(1), ctypes.c_ulong(0)
-    done = function(pid, ctypes.byref(local), one, ctypes.byref(remote), one, no_flags)  # type: ignore[operator]
+    done = function(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)  # type: ignore[operator]
     if done != size:
         code = ctypes.get_errno() if done < 0 else errno.EFAULT
         raise OSError(code, f"{what} {size} bytes at 0x{address:x} of {pid}")
+
+
+_small = threading.local()  # a buffer per thread for the small reads every call makes
+_SMALL = 256
 
 
 def read_memory(pid: int, address: int, size: int) -> bytes:
     """`size` bytes at `address` in process (thread) `pid` (process_vm_readv; OSError)."""
     if size == 0:
         return b""
+    if size <= _SMALL:
+        buffer = getattr(_small, "buffer", None)
+        if buffer is None:
+            buffer = _small.buffer = ctypes.create_string_buffer(_SMALL)
+        _process_vm(_libc.process_vm_readv, pid, buffer, address, "reading", size)
+        return buffer.raw[:size]
     buffer = ctypes.create_string_buffer(size)
     _process_vm(_libc.process_vm_readv, pid, buffer, address, "reading")
     return buffer.raw
@@ -385,11 +405,16 @@ def _sockopt(sock: socket.socket, option: int) -> int:
         return 0
 
 
-def caller_socket(sock: socket.socket, bind: object = None) -> CallerSocket:
-    """What the helpers of a decision see of `sock`: its cookie, its namespace's cookie,
-    and `bind` for bpf_bind (None: recorded only)."""
+def caller_socket(
+    sock: socket.socket, bind: object = None, *, cookie: bool = True, netns_cookie: bool = True
+) -> CallerSocket:
+    """What the helpers of a decision see of `sock`: its cookie, its namespace's cookie
+    (each read unless told no program asks for it: 0 then), and `bind` for bpf_bind
+    (None: recorded only)."""
     return CallerSocket(
-        cookie=_sockopt(sock, _SO_COOKIE), netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE), bind=bind
+        cookie=_sockopt(sock, _SO_COOKIE) if cookie else 0,
+        netns_cookie=_sockopt(sock, _SO_NETNS_COOKIE) if netns_cookie else 0,
+        bind=bind,
     )
 
 
@@ -413,7 +438,9 @@ class SockSupervisor:
         self._counter_lock = threading.Lock()
         self._port_start = _unprivileged_port_start()
         self._callers = _Callers()
-        self._callers.want_comm = hook.wants_comm
+        self._callers.want_comm = hook.may_call(HelperId.GET_CURRENT_COMM)
+        self._want_cookie = hook.may_call(HelperId.GET_SOCKET_COOKIE)
+        self._want_netns_cookie = hook.may_call(HelperId.GET_NETNS_COOKIE)
 
     # -- starting and stopping --------------------------------------------------------------
 
@@ -632,7 +659,13 @@ class _Call:
             _app_id(task.tgid) if self.supervisor.hook.wants_app_id else b"",
             sending.source(self.family) if sending is not None else None,
         )
-        caller = caller_socket(sock, bind=lambda address: _bind(sock, address))
+        supervisor = self.supervisor
+        caller = caller_socket(
+            sock,
+            bind=lambda address: _bind(sock, address),
+            cookie=supervisor._want_cookie,
+            netns_cookie=supervisor._want_netns_cookie,
+        )
         return self.supervisor.hook.decide(call, caller)
 
     def _decide_many(self, sock: socket.socket, task: CurrentTask) -> str:
@@ -667,8 +700,11 @@ class _Call:
     def _perform_soon(self, sock: socket.socket, raw: bytes, sending: _Sending | None) -> None:
         """`_perform` now, or in a worker for a connect that may block (on a copy of the
         socket the worker closes)."""
-        blocking = not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
-        if not (self.op == "connect" and blocking and self.sotype == socket.SOCK_STREAM):
+        if not (
+            self.op == "connect"
+            and self.sotype == socket.SOCK_STREAM
+            and not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK  # blocking
+        ):
             self._perform(sock, raw, sending)
             return
         copy = sock.dup()
@@ -701,6 +737,7 @@ class _Call:
             assert sending is not None
             result = sending.send(fd, raw)
         error = ctypes.get_errno() if result < 0 else 0
+        sock.close()  # before answering: the caller may run on this CPU at once
         self.supervisor._answer(self.notification, 0 if error else result, error)
 
 
