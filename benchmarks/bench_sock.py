@@ -12,7 +12,9 @@ percentile. The same child runs
   as `cgroup/connect4` (bpftool), when this machine allows it;
 * pybpf jit / pybpf interpreter: under `pybpf.hooks.sock.run` with the same
   object (every call decided: the policy's maps are empty, so every
-  connect is allowed and recorded, in both implementations).
+  connect is allowed and recorded, in both implementations);
+* pybpf jit, no sync wake-up: the same without
+  SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, as on a kernel before 6.6.
 
 The added cost of a hook is its median minus plain's. Runs alternate the
 modes (--rounds times) and the medians of the rounds are reported.
@@ -67,7 +69,17 @@ def plain(calls: int) -> dict[str, int]:
     return json.loads(out)
 
 
-def supervised(calls: int, engine: str) -> dict[str, int]:
+def supervised(calls: int, engine: str, sync_wake_up: bool = True) -> dict[str, int]:
+    if not sync_wake_up:  # as on a kernel before 6.6: the scheduler wakes each side
+        set_flag, seccomp.set_sync_wake_up = seccomp.set_sync_wake_up, lambda listener: False
+    try:
+        return _supervised(calls, engine)
+    finally:
+        if not sync_wake_up:
+            seccomp.set_sync_wake_up = set_flag
+
+
+def _supervised(calls: int, engine: str) -> dict[str, int]:
     with pybpf.load(OBJECT, engine=engine) as obj:
         link = sock.run(obj, _child(calls), stdout=subprocess.PIPE, text=True)
         try:
@@ -135,6 +147,7 @@ def measure(calls: int, rounds: int) -> tuple[dict[str, dict[str, float]], str |
         "plain": lambda: plain(calls),
         "pybpf jit": lambda: supervised(calls, "jit"),
         "pybpf interpreter": lambda: supervised(calls, "interpreter"),
+        "pybpf jit, no sync wake-up": lambda: supervised(calls, "jit", sync_wake_up=False),
     }
     if kernel.reason is None:
         modes["kernel cgroup"] = lambda: kernel.run(calls)
@@ -174,8 +187,10 @@ Python call itself is in every figure); medians over {rounds} alternating
 rounds. pybpf decides each call under the seccomp supervisor with
 `examples/sock/connect4_policy.o` (empty policy: every call allowed and
 recorded in its maps), the kernel runs the same object as a cgroup connect4
-program.{kernel_note} Python {platform.python_version()} on {platform.machine()}
-({platform.platform()}), 2 shared cores.
+program.{kernel_note} "no sync wake-up" is the supervisor without
+SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (as on kernels before 6.6). Python
+{platform.python_version()} on {platform.machine()} ({platform.platform()}),
+{os.cpu_count()} shared cores.
 """
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     DOC.write_text(text.rstrip() + "\n" + section)
