@@ -43,6 +43,7 @@ __all__ = [
     "respond",
     "respond_continue",
     "set_sync_wake_up",
+    "syscall_fd",
     "socket_filter",
     "unsupported_reason",
 ]
