@@ -32,12 +32,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LoadError
 from ..runtime.task import CurrentTask
-from .sock_addr import SockAddrHook, SockCall, placement
+from .sock_addr import HookCounters, SockAddrHook, SockCall, placement
 from .sock_supervisor import SockSupervisor, SupervisorCounters, caller_socket
 
 __all__ = ["ProcessCounters", "attach", "programs_of", "run"]
@@ -128,16 +128,11 @@ def run(obj: Any, command: Sequence[str], *, programs: Iterable[str] | None = No
 
 
 @dataclass
-class ProcessCounters:
+class ProcessCounters(HookCounters):
     """What an in-process attachment decided."""
 
     hook: str = "sock attach (this process)"
-    calls: int = 0
-    allowed: int = 0
-    denied: int = 0
     rewrites_refused: int = 0
-    errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
 
 
 _EVENTS = {
@@ -181,7 +176,7 @@ class _ProcessHook:
             decision = self.hook.decide(call, caller_socket(sock))
         except Exception as error:  # a fault denies, as in the supervisor
             self.stats.errors += 1
-            self.stats.last_errors = [*self.stats.last_errors, str(error)][-20:]
+            self.stats.keep_error(str(error))
             raise PermissionError(1, f"pybpf: {op} denied: {error}") from None
         if not decision.allow:
             self.stats.denied += 1

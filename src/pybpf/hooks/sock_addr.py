@@ -41,7 +41,7 @@ import struct
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import LoadError, TestRunError
 from ..isa.opcodes import CALL
@@ -55,6 +55,7 @@ from ..runtime.task import CurrentTask
 __all__ = [
     "OPERATIONS",
     "Decision",
+    "HookCounters",
     "SockAddrHook",
     "SockCall",
     "address_in_context",
@@ -134,6 +135,29 @@ class Decision:
     def redirected(self) -> bool:
         """Whether the call is allowed to another address than it named."""
         return self.allow and self.asked != self.address
+
+
+@dataclass
+class HookCounters:
+    """What a socket hook decided so far (each way of attaching adds its own counts)."""
+
+    hook: str = ""
+    calls: int = 0
+    allowed: int = 0
+    denied: int = 0
+    errors: int = 0
+    #: The last `ERRORS_KEPT` errors' messages.
+    last_errors: list[str] = field(default_factory=list)
+
+    ERRORS_KEPT: ClassVar[int] = 20
+
+    def keep_error(self, message: str) -> None:
+        """Keep `message` among the last errors (the count is the caller's)."""
+        self.last_errors = [*self.last_errors, message][-self.ERRORS_KEPT :]
+
+    def as_dict(self) -> dict[str, object]:
+        """The counters as a JSON-ready dict."""
+        return dict(self.__dict__, last_errors=list(self.last_errors))
 
 
 def parse_sock_addr(text: str) -> SockCall:

@@ -54,7 +54,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import PybpfError
@@ -62,7 +62,14 @@ from ..platform.helper_ids import HelperId
 from ..runtime.sockets import CallerSocket
 from ..runtime.task import CurrentTask
 from . import seccomp
-from .sock_addr import Decision, SockAddrHook, SockCall, address_text, packed_address
+from .sock_addr import (
+    Decision,
+    HookCounters,
+    SockAddrHook,
+    SockCall,
+    address_text,
+    packed_address,
+)
 
 __all__ = ["SockSupervisor", "SupervisorCounters", "SupervisorError", "caller_socket"]
 
@@ -89,7 +96,6 @@ _CMSG_HEADER = struct.Struct("<Qii")  # struct cmsghdr: cmsg_len, cmsg_level, cm
 _PKTINFO = {socket.AF_INET: (0, 8, 4, 4), socket.AF_INET6: (41, 50, 0, 16)}
 _PKTINFO_SIZE = {socket.AF_INET: 12, socket.AF_INET6: 20}
 _CAP_NET_BIND_SERVICE = 10
-_MAX_ERRORS_KEPT = 20
 
 
 class SupervisorError(PybpfError):
@@ -129,21 +135,12 @@ def _sockaddr_bytes(pid: int, address: int, length: int) -> bytes:
 
 
 @dataclass
-class SupervisorCounters:
+class SupervisorCounters(HookCounters):
     """What the supervisor decided so far."""
 
     hook: str = "sock run"
-    calls: int = 0
-    allowed: int = 0
-    denied: int = 0
     redirected: int = 0
     passed: int = 0  # went on untouched: not a socket the hook decides
-    errors: int = 0
-    last_errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        """The counters as a JSON-ready dict."""
-        return dict(self.__dict__, last_errors=list(self.last_errors))
 
 
 class _IoVec(ctypes.Structure):
@@ -536,9 +533,7 @@ class SockSupervisor:
         with self._counter_lock:
             setattr(self.counters, name, getattr(self.counters, name) + 1)
             if message is not None:
-                self.counters.last_errors = [*self.counters.last_errors, message][
-                    -_MAX_ERRORS_KEPT:
-                ]
+                self.counters.keep_error(message)
 
     def _handle(self, notification: seccomp.Notification) -> None:
         self._count("calls")
