@@ -240,12 +240,6 @@ def task_from_status(tid: int, status: bytes) -> CurrentTask:
     )
 
 
-def caller_task(tid: int) -> CurrentTask:
-    """The calling thread `tid` (/proc/TID/status)."""
-    with open(f"/proc/{tid}/status", "rb") as file:
-        return task_from_status(tid, file.read())
-
-
 def capabilities(tid: int) -> int:
     """The effective capabilities of thread `tid` (/proc/TID/status; 0 if it is gone)."""
     try:
@@ -296,62 +290,50 @@ class _Callers:
             task = self._task_from_pidfd(tid)
             if task is not None:
                 return task
-        for attempt in (0, 1):
-            fd = self._open(self._threads, tid, lambda: os.open(f"/proc/{tid}/status", os.O_RDONLY))
-            try:
-                return task_from_status(tid, os.pread(fd, 4096, 0))
-            except OSError:
-                self._drop(self._threads, tid)
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        status = self._use(
+            self._threads,
+            tid,
+            lambda: os.open(f"/proc/{tid}/status", os.O_RDONLY),
+            lambda fd: os.pread(fd, 4096, 0),
+        )
+        return task_from_status(tid, status)
 
     def _task_from_pidfd(self, tid: int) -> CurrentTask | None:
         """The thread through its pidfd, or None (and pidfd_info False) where the kernel
-        cannot: no thread pidfds or no PIDFD_GET_INFO."""
-        for attempt in (0, 1):
-            try:
-                fd = self._open(self._threads, tid, lambda: _pidfd_open(tid, _PIDFD_THREAD))
-            except OSError as error:
-                if error.errno != errno.EINVAL:
-                    raise  # ESRCH: the thread is gone
-                self.pidfd_info = False
-                return None
-            info = bytearray(_PIDFD_INFO.pack(_PIDFD_INFO_PID_CREDS, 0, *[0] * 7))
-            try:
-                fcntl.ioctl(fd, _PIDFD_GET_INFO, info)
-            except OSError as error:
-                self._drop(self._threads, tid)
-                if error.errno != errno.ESRCH:  # ENOTTY, EINVAL: a kernel before 6.13
-                    self.pidfd_info = False
-                    return None
-                if attempt:
-                    raise
-                continue
-            self.pidfd_info = True
-            _, _, _, tgid, _, uid, gid = _PIDFD_INFO.unpack(info)[:7]
-            comm = _comm(tid) if self.want_comm else b""
-            return CurrentTask(pid=tid, tgid=tgid, uid=uid, gid=gid, comm=comm)
-        raise AssertionError("unreachable")
+        cannot: no thread pidfds (EINVAL, before 6.9) or no PIDFD_GET_INFO (ENOTTY or
+        EINVAL, before 6.13)."""
+        try:
+            info = self._use(self._threads, tid, lambda: _thread_pidfd(tid), _pidfd_info)
+        except OSError as error:
+            if error.errno not in (errno.EINVAL, errno.ENOTTY):
+                raise  # ESRCH: the thread is gone
+            self._drop(self._threads, tid)  # the table holds status fds from now on
+            self.pidfd_info = False
+            return None
+        self.pidfd_info = True
+        _, _, _, tgid, _, uid, gid = _PIDFD_INFO.unpack(info)[:7]
+        comm = _comm(tid) if self.want_comm else b""
+        return CurrentTask(pid=tid, tgid=tgid, uid=uid, gid=gid, comm=comm)
 
     def socket_fd(self, task: CurrentTask, fd: int) -> int:
         """A duplicate of descriptor `fd` of the caller (OSError: not one of its)."""
-        for attempt in (0, 1):
-            if self.pidfd_info:
-                table, key, opener = self._threads, task.pid, None
-            else:
-                table, key = self._processes, task.tgid
-                opener = lambda: os.pidfd_open(task.tgid)  # noqa: E731
-            try:
-                pidfd = self._open(table, key, opener) if opener else table[key]
-                return seccomp.pidfd_getfd(pidfd, fd)
-            except KeyError:
-                raise OSError(errno.ESRCH, "the caller is gone") from None
-            except OSError as error:
-                if error.errno != errno.ESRCH or attempt or not opener:
-                    raise
-                self._drop(table, key)  # a process gone: its pid may be another's
-        raise AssertionError("unreachable")
+        if self.pidfd_info:
+            table, key, opener = self._threads, task.pid, lambda: _thread_pidfd(task.pid)
+        else:
+            table, key, opener = self._processes, task.tgid, lambda: os.pidfd_open(task.tgid)
+        return self._use(table, key, opener, lambda pidfd: seccomp.pidfd_getfd(pidfd, fd))
+
+    def _use(self, table: OrderedDict[int, int], key: int, opener, use):
+        """`use(fd)` on the fd kept for `key` (opened by `opener()` if none is). An fd
+        whose task is gone (ESRCH) is dropped and `key` opened once more: its id may be
+        another task's now."""
+        try:
+            return use(self._open(table, key, opener))
+        except OSError as error:
+            if error.errno != errno.ESRCH:
+                raise
+        self._drop(table, key)
+        return use(self._open(table, key, opener))
 
     def _open(self, table: OrderedDict[int, int], key: int, opener) -> int:
         fd = table.get(key)
@@ -376,9 +358,17 @@ class _Callers:
                 os.close(table.popitem()[1])
 
 
-def _pidfd_open(pid: int, flags: int) -> int:
-    """pidfd_open(2) with flags (os.pidfd_open refuses PIDFD_THREAD on older Pythons)."""
-    return seccomp.syscall_fd(seccomp.PIDFD_OPEN, pid, flags)
+def _thread_pidfd(tid: int) -> int:
+    """A pidfd of thread `tid` (pidfd_open with PIDFD_THREAD, which os.pidfd_open refuses
+    on older Pythons)."""
+    return seccomp.syscall_fd(seccomp.PIDFD_OPEN, tid, _PIDFD_THREAD)
+
+
+def _pidfd_info(pidfd: int) -> bytearray:
+    """struct pidfd_info of `pidfd`'s task: its ids and credentials (PIDFD_GET_INFO)."""
+    info = bytearray(_PIDFD_INFO.pack(_PIDFD_INFO_PID_CREDS, 0, *[0] * 7))
+    fcntl.ioctl(pidfd, _PIDFD_GET_INFO, info)
+    return info
 
 
 def _app_id(tgid: int) -> bytes:
