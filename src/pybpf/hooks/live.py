@@ -249,9 +249,10 @@ class _Worker:
     def _from_frames(self, frames: list[bytes]) -> None:
         """Frames read from a TAP device: staged in native memory for the egress program."""
         if self.egress is None:
+            # Counted before sending: a reader who has seen the frame arrive must see it counted.
+            self._counters.returned += len(frames)
             for frame in frames:
                 self._count_send(self.port.send(frame))
-            self._counters.returned += len(frames)
             return
         base = ctypes.addressof(self._staging)
         at = 8  # the first 8 bytes: a zero timestamp every entry points at
@@ -267,10 +268,11 @@ class _Worker:
         self._run_stage(self.egress, base, n)
 
     def _forward(self, base: int, n: int, to: Any) -> None:
+        # Counted before sending: a reader who has seen the frame arrive must see it counted.
+        self._counters.returned += n
         for k in range(n):
             entry = self._entries[k]
             self._count_send(to.send(ctypes.string_at(base + entry.data, entry.length)))
-        self._counters.returned += n
 
     def _count_send(self, sent: bool) -> None:
         if not sent:
