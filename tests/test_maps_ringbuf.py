@@ -69,7 +69,7 @@ def test_create_refuses_what_the_kernel_refuses(memory, key, value, size, flags)
 
 def test_record_header_positions_and_alignment(rb, memory):
     sample = rb.reserve(10)
-    assert sample == rb.header.data + 8
+    assert sample == rb.value_region.start + 8
     length, pg_off = header_at(rb, 0)
     assert length == 10 | BPF_RINGBUF_BUSY_BIT
     # Pages from the ring's start: header page, consumer, producer, then data.
@@ -164,7 +164,7 @@ def test_wrap_around_is_identical_to_a_double_mapping(rb, memory):
     assert rb.consume(lambda data: None) == 1
     payload = bytes(range(200))
     sample = rb.reserve(len(payload))
-    assert sample == rb.header.data + 4008 + 8
+    assert sample == rb.value_region.start + 4008 + 8
     memory.write(sample, payload)  # runs into the overflow tail: one writable region
     rb.submit(sample)
     double = rb.data() * 2  # what the kernel's twice-mapped pages show

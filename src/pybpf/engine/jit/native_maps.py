@@ -33,6 +33,7 @@ from ...elf.map_types import MapType
 from ...platform.helper_ids import HelperId
 from ...runtime.maps.array import ARRAY_NATIVE, ARRAY_PREFIX, PERCPU_ARRAY_PREFIX
 from ...runtime.maps.header import MapHeader
+from ...runtime.maps.header_ir import part
 from ...runtime.maps.map_in_map import MAP_IN_MAP_LOOKUP, MAP_IN_MAP_NATIVE
 from ...runtime.maps.ringbuf import RINGBUF_NATIVE, RINGBUF_PREFIX, RingBufMap
 from ...runtime.native.irblocks import I32, I64, i64, load, load_field
@@ -158,7 +159,7 @@ def _inline_array_lookup(site: object, percpu: bool) -> ir.Value:
     index = load(b, key, I32)
     inside = b.icmp_unsigned("<", index, load_field(b, MapHeader, header, "max_entries"))
     block = b.zext(load_field(b, MapHeader, header, "value_block"), I64)
-    address = b.add(load_field(b, MapHeader, header, "values"), b.mul(b.zext(index, I64), block))
+    address = b.add(part(b, header, "values"), b.mul(b.zext(index, I64), block))
     if percpu:
         cpu = run_cpu(site)
         ncpus = b.zext(load_field(b, MapHeader, header, "ncpus"), I64)

@@ -47,6 +47,7 @@ from ...elf.map_types import MapType
 from ...platform.helper_ids import HelperId
 from ...runtime.helpers import MAX_TAIL_CALLS
 from ...runtime.maps.header import MapHeader
+from ...runtime.maps.header_ir import part
 from ...runtime.native.irblocks import I32, I64, PTR, i64, load, load_field
 from ..translate import MAX_DEPTH
 from .abi import STATUS_TAIL_DONE
@@ -90,7 +91,7 @@ def emit_tail_call(site: object) -> ir.Value | None:
     entries = b.zext(load_field(b, MapHeader, prog_array, "max_entries"), I64)
     check(b.icmp_unsigned(">=", index, entries), "index", -errno.E2BIG)
     stride = b.zext(load_field(b, MapHeader, prog_array, "value_block"), I64)
-    values = load_field(b, MapHeader, prog_array, "values")
+    values = part(b, prog_array, "values")
     slot = load(b, b.add(values, b.mul(index, stride)), I64)
     check(b.icmp_unsigned("==", slot, i64(0)), "slot", -errno.ENOENT)
     check(b.icmp_unsigned(">", slot, i64(0xFFFFFFFF)), "marker", python)

@@ -15,7 +15,7 @@ from .base import Map, MapError, NativeOps
 from .bloom_filter import BloomFilterMap
 from .devmap import CpuMap, DevMap, DevMapHash, XskMap
 from .hash import HashMap, PerCpuHashMap
-from .header import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from .header import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapHeader
 from .lpm_trie import LpmTrieMap, lpm_key
 from .lru_hash import LruHashMap, LruPerCpuHashMap
 from .map_in_map import ArrayOfMapsMap, HashOfMapsMap
@@ -23,6 +23,7 @@ from .perf_event_array import PerfEventArrayMap
 from .prog_array import ProgArrayMap
 from .queue_stack import QueueMap, StackMap
 from .ringbuf import RingBufMap
+from .shared import MapMemory
 from .stack_trace import StackTraceMap
 
 FAMILIES: dict[int, type[Map]] = {
@@ -64,6 +65,22 @@ def create_map(spec: MapSpec, memory: Memory, *, ncpus: int | None = None) -> Ma
     return family(spec, memory, ncpus=ncpus)
 
 
+def attach_map(fd: int, memory: Memory, name: str, *, writable: bool = True) -> Map:
+    """The map whose region is behind `fd` (made by another process), run here in-process.
+
+    The descriptor is taken over. Its header says the family; families
+    that keep state in Python (`Map.shareable` False) raise `MapError`.
+    `writable` False maps it read-only: lookups work, updates raise
+    `MapError(EPERM)` before touching it.
+    """
+    shared = MapMemory.attach(fd, writable=writable)
+    kind = MapHeader.from_address(shared.address).type
+    family = FAMILIES.get(kind)
+    if family is None:
+        raise NotSupportedError(f"map {name!r}: type {map_type_name(kind)} is not supported yet")
+    return family.attached(shared, memory, name)
+
+
 __all__ = [
     "BPF_ANY",
     "BPF_EXIST",
@@ -93,6 +110,7 @@ __all__ = [
     "StackTraceMap",
     "StackMap",
     "XskMap",
+    "attach_map",
     "create_map",
     "lpm_key",
 ]

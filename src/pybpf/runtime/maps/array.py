@@ -121,6 +121,8 @@ ARRAY_NATIVE = families_native(
 class ArrayMap(Map):
     """BPF_MAP_TYPE_ARRAY: `max_entries` zero-filled values indexed by a u32 key."""
 
+    lockless_reads = True
+
     module = ARRAY_NATIVE
     prefix = ARRAY_PREFIX
 

@@ -48,9 +48,11 @@ from .header import (
     BPF_ANY,
     EINVAL,
     ENOENT,
+    EPERM,
     MapHeader,
     round_up,
 )
+from .shared import MapMemory, StoragePlan
 
 LOOKUP = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 UPDATE = ctypes.CFUNCTYPE(
@@ -120,6 +122,15 @@ class Map(MutableMapping):
     queue_ops = False
     """True for families exporting push/pop/peek (queue, stack, bloom filter)."""
 
+    header_type: type[MapHeader] = MapHeader
+    """The header structure at offset 0 of the map's region (families may extend it)."""
+    shareable = True
+    """Whether another process can run this family on the region alone (`attach_map`):
+    False for families keeping state in Python (program, device and inner-map tables)."""
+    lockless_reads = False
+    """Whether `lookup` from Python only reads the region (no lock word, no recency
+    list), so that a read-only mapping of it can be looked up."""
+
     def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):
         self.spec = spec
         self.memory = memory
@@ -127,7 +138,7 @@ class Map(MutableMapping):
         self.ncpus = (ncpus or os.cpu_count() or 1) if self.percpu else 1
         self.check_spec(spec)
         stride = round_up(spec.value_size)
-        header = MapHeader()
+        header = self.header_type()
         header.type = spec.type
         header.key_size = spec.key_size
         header.value_size = spec.value_size
@@ -136,12 +147,27 @@ class Map(MutableMapping):
         header.value_stride = stride
         header.value_block = stride * self.ncpus
         header.ncpus = self.ncpus
+        plan = StoragePlan(ctypes.sizeof(header))
+        header.values = plan.reserve(spec.max_entries * header.value_block)
+        self.setup_storage(header, plan)
+        shared = MapMemory.create(plan.size, spec.name)
+        ctypes.memmove(shared.address, ctypes.addressof(header), ctypes.sizeof(header))
+        shared.fill(plan)
+        self._bind(shared)
+
+    def _bind(self, shared: MapMemory) -> None:
+        """Take `shared` as this map's region: header, values region, native entry points."""
+        self.shared = shared
+        header = self.header_type.from_address(shared.address)
+        header._region = shared  # keeps the mapping alive as long as the header
         self.header = header
-        self.value_region: Region = memory.allocate(
-            spec.max_entries * header.value_block, f"map {spec.name} values"
+        size = header.max_entries * header.value_block
+        values = shared.view(header.values, size)
+        self.value_region: Region = self.memory.add(
+            Region(
+                ctypes.addressof(values), size, shared.writable, f"map {self.name} values", values
+            )
         )
-        header.values = self.value_region.start
-        self.setup_storage(header)
         fn = self.module.function
         self._lookup = fn(f"{self.prefix}lookup")
         self._update = fn(f"{self.prefix}update")
@@ -150,7 +176,35 @@ class Map(MutableMapping):
         address = self.module.address
         operations = OPERATIONS + (QUEUE_OPERATIONS if self.queue_ops else ())
         self.native = NativeOps(*(address(f"{self.prefix}{op}") for op in operations))
-        fastcall.bind(self, ncpus=self.ncpus, value_stride=stride)
+        fastcall.bind(self, ncpus=self.ncpus, value_stride=header.value_stride)
+
+    @classmethod
+    def attached(cls, shared: MapMemory, memory: Memory, name: str) -> Map:
+        """This family's map over a region another process made (see `maps.attach_map`).
+
+        Nothing in the region is written: the header already describes the
+        map, and the storage holds its entries.
+        """
+        if not cls.shareable:
+            raise MapError(EINVAL, "attach", name, f"{cls.__name__} cannot be shared")
+        if not shared.writable and not cls.lockless_reads:
+            raise MapError(EPERM, "attach", name, f"{cls.__name__} cannot be mapped read-only")
+        header = cls.header_type.from_address(shared.address)
+        kind = cls if shared.writable else read_only_class(cls)
+        self = kind.__new__(kind)
+        self.spec = MapSpec(
+            name,
+            header.type,
+            header.key_size,
+            header.value_size,
+            header.max_entries,
+            header.map_flags,
+        )
+        self.memory = memory
+        self.name = name
+        self.ncpus = header.ncpus
+        self._bind(shared)
+        return self
 
     # -- hooks for families ---------------------------------------------------
 
@@ -159,8 +213,12 @@ class Map(MutableMapping):
         if spec.key_size == 0 or spec.value_size == 0 or spec.max_entries == 0:
             raise MapError(EINVAL, "create", spec.name, "zero key size, value size or entries")
 
-    def setup_storage(self, header: MapHeader) -> None:
-        """Allocate family-specific storage and fill the header's fields for it."""
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
+        """Reserve family-specific storage in `plan` and fill the header's fields for it.
+
+        Runs before the region exists: offsets go into the header (which is
+        copied to the region's start), never addresses.
+        """
 
     # -- addresses for engines --------------------------------------------------
 
@@ -297,6 +355,49 @@ class Map(MutableMapping):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} at 0x{self.address:x}>"
+
+
+class ReadOnlyMap:
+    """Mixin of a map mapped read-only (`Map.attached`): every write is EPERM, nothing touched.
+
+    A store into a read-only mapping would fault, so the writing methods
+    refuse before any native code runs. Being the class's own methods, they
+    are not replaced by fast entry points (`fastcall`), while `lookup` is.
+    """
+
+    name: str
+
+    def _refuse(self, op: str) -> None:
+        raise MapError(EPERM, op, self.name, "map is read-only here")
+
+    def update(self, key: bytes, value: object, flags: int = BPF_ANY) -> None:
+        """Refused: MapError(EPERM)."""
+        self._refuse("update")
+
+    def delete(self, key: bytes) -> None:
+        """Refused: MapError(EPERM)."""
+        self._refuse("delete")
+
+    def push(self, value: bytes, flags: int = BPF_ANY) -> None:
+        """Refused: MapError(EPERM)."""
+        self._refuse("push")
+
+    def pop(self) -> bytes:
+        """Refused: MapError(EPERM)."""
+        self._refuse("pop")
+        return b""
+
+
+_read_only_classes: dict[type, type] = {}
+
+
+def read_only_class(family: type[Map]) -> type[Map]:
+    """`family` with `ReadOnlyMap`'s refusals in front (one class per family)."""
+    made = _read_only_classes.get(family)
+    if made is None:
+        made = type(f"ReadOnly{family.__name__}", (ReadOnlyMap, family), {})
+        _read_only_classes[family] = made
+    return made
 
 
 class PerCpuValues:

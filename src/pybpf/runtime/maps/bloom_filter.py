@@ -23,7 +23,6 @@ the bit mask (number of bits - 1), `elem_size` the number of hashes.
 
 from __future__ import annotations
 
-import ctypes
 import errno as _errno
 
 from llvmlite import ir
@@ -46,7 +45,9 @@ from ..native.irblocks import (
 from .base import Map, MapError, prototypes, queue_prototypes
 from .hash import _branch
 from .header import BPF_ANY, EINVAL, ENOENT, MapHeader
+from .header_ir import part
 from .queue_stack import ACCESS_FLAGS, BPF_F_NUMA_NODE, check_access_flags
+from .shared import StoragePlan
 
 BLOOM_PREFIX = "pybpf_bloom_"
 EOPNOTSUPP = _errno.EOPNOTSUPP
@@ -71,7 +72,7 @@ def _positions(b: ir.IRBuilder, header: ir.Value, value: ir.Value, each) -> None
     h2 = b.mul(b.xor(h2, b.lshr(h2, i32(13))), i32(0xC2B2AE35))
     h2 = b.or_(b.xor(h2, b.lshr(h2, i32(16))), i32(1))
     mask = load_field(b, MapHeader, header, "n_buckets")
-    words = load_field(b, MapHeader, header, "elems")
+    words = part(b, header, "elems")
     with counted_loop(b, i32(0), load_field(b, MapHeader, header, "elem_size")) as i:
         bit = b.and_(b.add(h1, b.mul(i, h2)), mask)
         word = b.add(words, b.mul(b.zext(b.lshr(bit, i32(5)), I64), i64(4)))
@@ -147,14 +148,13 @@ class BloomFilterMap(Map):
             raise MapError(EINVAL, "create", spec.name, "map_extra above the 4 hash bits")
         check_access_flags(spec, BPF_F_NUMA_NODE | ACCESS_FLAGS)
 
-    def setup_storage(self, header: MapHeader) -> None:
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
         """Allocate the zeroed bit array."""
         hashes = self.spec.map_extra & 0xF or DEFAULT_HASHES
         bits = bloom_bits(self.spec.max_entries, hashes)
         self.hashes = hashes
         self.bits = bits
-        self._bitset = (ctypes.c_uint32 * (bits // 32))()
-        header.elems = ctypes.addressof(self._bitset)
+        header.elems = plan.reserve(bits // 8)
         header.n_buckets = bits - 1
         header.elem_size = hashes
 

@@ -37,6 +37,8 @@ CPUMAP_MAX_QSIZE = 16384
 class RedirectMap(HashMap):
     """Common rules of the redirect maps: u32 keys, 4- or 8-byte values."""
 
+    shareable = False
+
     array_kind = True
     """Keys are indices below max_entries (all but devmap_hash)."""
     noexist_always_fails = True

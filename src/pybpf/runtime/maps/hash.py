@@ -21,8 +21,6 @@ value pointers stay valid after unlocking because elements are never freed.
 
 from __future__ import annotations
 
-import ctypes
-
 from llvmlite import ir
 
 from ..native.irblocks import branch as _branch  # noqa: F401  (bloom_filter, queue_stack use it)
@@ -30,6 +28,7 @@ from .base import Map, PerCpuValues
 from .hashtable_ir import ELEM_KEY, build_find_link, build_hash_family
 from .header import NO_INDEX, MapHeader, round_up
 from .header_ir import families_native
+from .shared import StoragePlan
 
 HASH_PREFIX = "pybpf_hash_"
 PERCPU_HASH_PREFIX = "pybpf_percpu_hash_"
@@ -51,6 +50,8 @@ HASH_NATIVE = families_native(
 class HashMap(Map):
     """BPF_MAP_TYPE_HASH: up to `max_entries` keys, preallocated."""
 
+    lockless_reads = True
+
     module = HASH_NATIVE
     prefix = HASH_PREFIX
     elem_extra = 0
@@ -58,19 +59,16 @@ class HashMap(Map):
     bucket_extra = 0
     """u32 words a family keeps after the bucket array."""
 
-    def setup_storage(self, header: MapHeader) -> None:
-        """Allocate the element records and the bucket array (all chains empty)."""
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
+        """Reserve the element records and the bucket array (all chains empty)."""
         entries = self.spec.max_entries
         header.elem_size = ELEM_KEY + round_up(self.spec.key_size) + self.elem_extra
         header.n_buckets = 1 << max(0, (entries - 1).bit_length())
         header.free_head = NO_INDEX
         header.next_fresh = 0
         header.count = 0
-        self._elems = (ctypes.c_ubyte * (entries * header.elem_size))()
-        self._buckets = (ctypes.c_uint32 * (header.n_buckets + self.bucket_extra))()
-        ctypes.memset(self._buckets, 0xFF, ctypes.sizeof(self._buckets))
-        header.elems = ctypes.addressof(self._elems)
-        header.buckets = ctypes.addressof(self._buckets)
+        header.elems = plan.reserve(entries * header.elem_size)
+        header.buckets = plan.reserve(4 * (header.n_buckets + self.bucket_extra), fill=0xFF)
 
     def __len__(self) -> int:
         return self.header.count

@@ -47,6 +47,7 @@ from .header_ir import (
     cpu_slot,
     element,
     locked,
+    part,
     read_locklessly,
     split_on_existence,
     value_block,
@@ -82,7 +83,7 @@ class HashTableHooks:
 
 def bucket(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
     """Address of the u32 word `index` of the bucket array."""
-    return b.add(load_field(b, MapHeader, header, "buckets"), b.mul(widen(b, index), i64(4)))
+    return b.add(part(b, header, "buckets"), b.mul(widen(b, index), i64(4)))
 
 
 def hash_bucket(b: ir.IRBuilder, header: ir.Value, hash_: ir.Value) -> ir.Value:
@@ -271,8 +272,10 @@ def build_hash_family(
 def _build_get_next_key(module: ir.Module, prefix: str, find_link: ir.Function) -> None:
     # get_next_key(map, key, out): the element after `key` in its chain, else
     # the head of the next non-empty bucket; a missing key restarts at the
-    # first key, as in Linux.
-    inner, b = define(module, f"{prefix}get_next_key.locked", I64, [I64] * 3, internal=True)
+    # first key, as in Linux. A seqlock reader, as lookup is (the kernel's
+    # walk is under RCU): it never writes the map, so a read-only mapping
+    # of it can iterate; stores go to `out` only, rewritten on a retry.
+    inner, b = define(module, f"{prefix}get_next_key.read", I64, [I64] * 3, internal=True)
     header, key, out = inner.args
     key_size = load_field(b, MapHeader, header, "key_size")
     n_buckets = load_field(b, MapHeader, header, "n_buckets")
@@ -312,4 +315,4 @@ def _build_get_next_key(module: ir.Module, prefix: str, find_link: ir.Function) 
     b.position_at_end(empty)
     b.store(b.add(current, i32(1)), start)
     b.branch(loop)
-    locked(module, f"{prefix}get_next_key", inner)
+    read_locklessly(module, f"{prefix}get_next_key", inner)

@@ -25,6 +25,7 @@ ENOENT = errno.ENOENT
 E2BIG = errno.E2BIG
 EEXIST = errno.EEXIST
 EINVAL = errno.EINVAL
+EPERM = errno.EPERM
 
 NO_INDEX = 0xFFFFFFFF
 """End of a hash chain or of the free list."""

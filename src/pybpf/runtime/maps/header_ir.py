@@ -39,16 +39,27 @@ Prelude = Callable[[ir.IRBuilder, ir.Function], None]
 """Checks emitted at the start of an exported operation, before it locks."""
 
 
+def part(
+    b: ir.IRBuilder, header: ir.Value, name: str, struct: type[MapHeader] = MapHeader
+) -> ir.Value:
+    """Address of the storage part whose offset from the header is field `name`.
+
+    Maps hold offsets, not addresses, so that a region mapped at another
+    address in another process works unchanged (see `shared`).
+    """
+    return b.add(header, load_field(b, struct, header, name))
+
+
 def element(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
     """Address of record `index` in the `elems` table (`elem_size` bytes apart)."""
     size = widen(b, load_field(b, MapHeader, header, "elem_size"))
-    return b.add(load_field(b, MapHeader, header, "elems"), b.mul(widen(b, index), size))
+    return b.add(part(b, header, "elems"), b.mul(widen(b, index), size))
 
 
 def value_block(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
     """Address of entry `index`'s value block (CPU 0's value for per-CPU maps)."""
     block = widen(b, load_field(b, MapHeader, header, "value_block"))
-    return b.add(load_field(b, MapHeader, header, "values"), b.mul(widen(b, index), block))
+    return b.add(part(b, header, "values"), b.mul(widen(b, index), block))
 
 
 def cpu_slot(b: ir.IRBuilder, header: ir.Value, block: ir.Value, cpu: ir.Value) -> ir.Value:

@@ -39,7 +39,6 @@ Header fields used: `elems` (the slot table), `elem_size` (slot stride),
 
 from __future__ import annotations
 
-import ctypes
 import struct
 
 from llvmlite import ir
@@ -69,6 +68,7 @@ from .base import Map, MapError
 from .header import BPF_EXIST, EINVAL, ENOENT, NO_INDEX, MapHeader
 from .header_ir import element, families_native, locked, split_on_existence, value_block
 from .queue_stack import ACCESS_FLAGS, BPF_F_NUMA_NODE, check_access_flags
+from .shared import StoragePlan
 
 LPM_PREFIX = "pybpf_lpm_trie_"
 BPF_F_NO_PREALLOC = 1 << 0
@@ -353,13 +353,12 @@ class LpmTrieMap(Map):
         """Bits of key data: the longest prefix an entry can have."""
         return 8 * (self.spec.key_size - 4)
 
-    def setup_storage(self, header: MapHeader) -> None:
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
         """Allocate the slot table (empty: no slot used yet)."""
         header.elem_size = (self.spec.key_size + 3) // 4 * 4  # keep prefixlen words aligned
         header.next_fresh = 0
         header.count = 0
-        self._slots = (ctypes.c_ubyte * (self.spec.max_entries * header.elem_size))()
-        header.elems = ctypes.addressof(self._slots)
+        header.elems = plan.reserve(self.spec.max_entries * header.elem_size)
 
     def __len__(self) -> int:
         return self.header.count

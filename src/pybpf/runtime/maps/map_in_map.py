@@ -36,6 +36,7 @@ from .array import ArrayMap
 from .base import OPERATIONS, Map, MapError, NativeOps
 from .hash import HashMap
 from .header import BPF_ANY, E2BIG, EINVAL, ENOENT, MapHeader
+from .shared import StoragePlan
 
 BPF_F_INNER_MAP = 1 << 12
 """Inner array maps created with this flag may differ in max_entries."""
@@ -99,8 +100,10 @@ class MapOfMaps:
     name: str
     header: MapHeader
     native: NativeOps
+    header_type = MapInMapHeader
+    shareable = False
 
-    def _adopt(self, spec: MapSpec) -> None:
+    def _adopt(self, spec: MapSpec, header: MapHeader) -> None:
         if spec.inner_map is None:
             raise MapError(EINVAL, "create", spec.name, "map of maps without an inner map")
         if spec.value_size != 4:
@@ -111,12 +114,7 @@ class MapOfMaps:
         self._inner: dict[bytes, Map] = {}
         self._guard = threading.Lock()
         # The native code stores 8-byte pointers; the spec keeps the kernel's 4.
-        self.header.value_size = 8
-        extended = MapInMapHeader()
-        ctypes.memmove(
-            ctypes.addressof(extended), ctypes.addressof(self.header), ctypes.sizeof(MapHeader)
-        )
-        self.header = extended
+        header.value_size = 8
 
     def _finish(self) -> None:
         self.header.storage_lookup = self.native.lookup
@@ -179,10 +177,10 @@ class ArrayOfMapsMap(MapOfMaps, ArrayMap):
         super().__init__(spec, memory, ncpus=ncpus)
         self._finish()
 
-    def setup_storage(self, header: MapHeader) -> None:
-        """Switch to the extended header with 8-byte slots."""
-        super().setup_storage(header)
-        self._adopt(self.spec)
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
+        """8-byte slots for the inner map pointers."""
+        super().setup_storage(header, plan)
+        self._adopt(self.spec, header)
 
     def update(self, key: bytes, value: Any, flags: int = BPF_ANY) -> None:
         """Store an inner map at index `key`: BPF_ANY only (EINVAL), E2BIG past the end."""
@@ -219,10 +217,10 @@ class HashOfMapsMap(MapOfMaps, HashMap):
         super().__init__(spec, memory, ncpus=ncpus)
         self._finish()
 
-    def setup_storage(self, header: MapHeader) -> None:
-        """Hash storage, then the extended header with 8-byte values."""
-        super().setup_storage(header)
-        self._adopt(self.spec)
+    def setup_storage(self, header: MapHeader, plan: StoragePlan) -> None:
+        """Hash storage with 8-byte values for the inner map pointers."""
+        super().setup_storage(header, plan)
+        self._adopt(self.spec, header)
 
     def delete(self, key: bytes) -> None:
         """Remove `key` (ENOENT when absent)."""

@@ -56,6 +56,8 @@ class FdArrayMap(ArrayMap):
     Slot value 0 means empty.
     """
 
+    shareable = False
+
     kind = "fd array"
 
     def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):

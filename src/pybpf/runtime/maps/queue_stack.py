@@ -40,6 +40,7 @@ from ..native.irblocks import (
 from .base import Map, MapError, prototypes, queue_prototypes
 from .hash import _branch
 from .header import BPF_ANY, BPF_EXIST, BPF_NOEXIST, E2BIG, EINVAL, ENOENT, MapHeader
+from .header_ir import part
 
 QUEUE_PREFIX = "pybpf_queue_"
 STACK_PREFIX = "pybpf_stack_"
@@ -72,7 +73,7 @@ def check_access_flags(spec: MapSpec, allowed: int) -> None:
 def _slot(b: ir.IRBuilder, header: ir.Value, index: ir.Value) -> ir.Value:
     """Address of ring slot `index` (an i32 below max_entries)."""
     stride = widen(b, load_field(b, MapHeader, header, "value_stride"))
-    values = load_field(b, MapHeader, header, "values")
+    values = part(b, header, "values")
     return b.add(values, b.mul(widen(b, index), stride))
 
 

@@ -68,6 +68,8 @@ from ..native.irblocks import (
 )
 from .base import OPERATIONS, Map, MapError, NativeOps, prototypes
 from .header import EINVAL, MapHeader, round_up
+from .header_ir import part
+from .shared import MapMemory
 
 RINGBUF_PREFIX = "pybpf_ringbuf_"
 
@@ -100,8 +102,8 @@ DATA_PAGE = 3
 class RingBufHeader(MapHeader):
     """The map header of a ring buffer: `MapHeader` plus the ring's addresses.
 
-    `consumer`/`producer` are the addresses of consumer_pos and producer_pos
-    (pending_pos follows producer_pos), `data` the data area, `mask` its
+    `consumer`/`producer` are the offsets (from the header) of consumer_pos
+    and producer_pos (pending_pos follows producer_pos), `data` the data area's, `mask` its
     size minus one; `wakeups` counts the notifications the kernel would
     send to a waiting consumer (irq_work_queue in the kernel).
     """
@@ -139,11 +141,13 @@ def _build_reserve(module: ir.Module) -> ir.Function:
     length = b.and_(b.add(size, i64(BPF_RINGBUF_HDR_SZ + 7)), i64(~7))
     mask = _field(b, header, "mask")
     return_if(b, b.icmp_unsigned(">", length, b.add(mask, i64(1))), i64(0), "total")
-    data = _field(b, header, "data")
-    producer = _field(b, header, "producer")
+    data = part(b, header, "data", RingBufHeader)
+    producer = part(b, header, "producer", RingBufHeader)
     pending_at = b.add(producer, i64(8))
     lock = field_address(b, RingBufHeader, header, "lock")
-    cons = b.load_atomic(pointer(b, _field(b, header, "consumer")), "acquire", 8, typ=I64)
+    cons = b.load_atomic(
+        pointer(b, part(b, header, "consumer", RingBufHeader)), "acquire", 8, typ=I64
+    )
     spin_lock(b, lock)
     prod = load(b, producer, I64)
     pending = b.alloca(I64)
@@ -194,7 +198,7 @@ def _build_commit(module: ir.Module) -> ir.Function:
     hdr = b.sub(sample, i64(BPF_RINGBUF_HDR_SZ))
     pg_off = b.zext(load(b, b.add(hdr, i64(4)), I32), I64)
     header = b.sub(b.and_(hdr, i64(~(PAGE_SIZE - 1))), b.shl(pg_off, i64(12)))
-    data = _field(b, header, "data")
+    data = part(b, header, "data", RingBufHeader)
     mask = _field(b, header, "mask")
     length = load(b, hdr, I32)
     size = b.zext(
@@ -215,7 +219,9 @@ def _build_commit(module: ir.Module) -> ir.Function:
     discarded = b.or_(new_len, i32(BPF_RINGBUF_DISCARD_BIT))
     new_len = b.select(b.icmp_unsigned("!=", discard, i64(0)), discarded, new_len)
     b.atomic_rmw("xchg", pointer(b, hdr), new_len, "seq_cst")
-    cons = b.load_atomic(pointer(b, _field(b, header, "consumer")), "acquire", 8, typ=I64)
+    cons = b.load_atomic(
+        pointer(b, part(b, header, "consumer", RingBufHeader)), "acquire", 8, typ=I64
+    )
     caught_up = b.and_(
         b.icmp_unsigned("==", b.and_(cons, mask), rec_pos),
         b.icmp_unsigned("==", b.and_(flags, i64(BPF_RB_NO_WAKEUP)), i64(0)),
@@ -255,8 +261,12 @@ def build_ringbuf_module(module: ir.Module) -> None:
     # query(map, flags) (bpf_ringbuf_query): unknown flags give 0.
     function, b = define(module, f"{RINGBUF_PREFIX}query", I64, [I64, I64])
     header, flags = function.args
-    cons = b.load_atomic(pointer(b, _field(b, header, "consumer")), "acquire", 8, typ=I64)
-    prod = b.load_atomic(pointer(b, _field(b, header, "producer")), "acquire", 8, typ=I64)
+    cons = b.load_atomic(
+        pointer(b, part(b, header, "consumer", RingBufHeader)), "acquire", 8, typ=I64
+    )
+    prod = b.load_atomic(
+        pointer(b, part(b, header, "producer", RingBufHeader)), "acquire", 8, typ=I64
+    )
     size = b.add(_field(b, header, "mask"), i64(1))
     result = i64(0)
     for value, code in (
@@ -347,6 +357,8 @@ class RingBufMap(Map):
     module = RINGBUF_NATIVE
     prefix = RINGBUF_PREFIX
 
+    header_type = RingBufHeader
+
     def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):
         self.spec = spec
         self.memory = memory
@@ -354,31 +366,34 @@ class RingBufMap(Map):
         self.ncpus = 1
         self.check_spec(spec)
         size = spec.max_entries
-        self.size = size
-        total = DATA_PAGE * PAGE_SIZE + 2 * size
-        self._buffer = (ctypes.c_ubyte * (total + PAGE_SIZE))()
-        base = (-ctypes.addressof(self._buffer)) % PAGE_SIZE
-        self._base = base
-        header = RingBufHeader.from_buffer(self._buffer, base)
-        start = ctypes.addressof(header)
+        shared = MapMemory.create(DATA_PAGE * PAGE_SIZE + 2 * size, spec.name)
+        header = RingBufHeader.from_address(shared.address)
         header.type = spec.type
         header.max_entries = size
         header.map_flags = spec.flags
         header.ncpus = 1
         header.mask = size - 1
-        header.consumer = start + CONSUMER_PAGE * PAGE_SIZE
-        header.producer = start + PRODUCER_PAGE * PAGE_SIZE
-        header.data = start + DATA_PAGE * PAGE_SIZE
+        header.consumer = CONSUMER_PAGE * PAGE_SIZE
+        header.producer = PRODUCER_PAGE * PAGE_SIZE
+        header.data = DATA_PAGE * PAGE_SIZE
+        self._bind(shared)
+
+    def _bind(self, shared: MapMemory) -> None:
+        """Take `shared` as the ring: positions, data area, native entry points."""
+        self.shared = shared
+        header = RingBufHeader.from_address(shared.address)
+        header._region = shared
         self.header = header
-        self._consumer = _U64.from_buffer(self._buffer, base + CONSUMER_PAGE * PAGE_SIZE)
-        self._producer = _U64.from_buffer(self._buffer, base + PRODUCER_PAGE * PAGE_SIZE)
-        self._pending = _U64.from_buffer(self._buffer, base + PRODUCER_PAGE * PAGE_SIZE + 8)
-        chunk = (ctypes.c_ubyte * (2 * size)).from_buffer(
-            self._buffer, base + DATA_PAGE * PAGE_SIZE
+        self.size = size = header.max_entries
+        self._consumer = _U64.from_address(shared.address + header.consumer)
+        self._producer = _U64.from_address(shared.address + header.producer)
+        self._pending = _U64.from_address(shared.address + header.producer + 8)
+        chunk = shared.view(header.data, 2 * size)
+        region = RingBufRegion(
+            ctypes.addressof(chunk), 2 * size, True, f"ringbuf {self.name} data", chunk
         )
-        region = RingBufRegion(header.data, 2 * size, True, f"ringbuf {spec.name} data", chunk)
         region.ringbuf = self
-        self.value_region = memory.add(region)
+        self.value_region = self.memory.add(region)
         self._data = memoryview(chunk).cast("B")[:size]
         fn = self.module.function
         self._reserve = fn(f"{RINGBUF_PREFIX}reserve")

@@ -103,6 +103,8 @@ def _final(a: int, b: int, c: int) -> int:
 class StackTraceMap(ArrayMap):
     """BPF_MAP_TYPE_STACK_TRACE (see the module docstring); `spec` is the map as defined."""
 
+    shareable = False
+
     kind = "stack_trace"
 
     def __init__(self, spec: MapSpec, memory: Memory, *, ncpus: int | None = None):

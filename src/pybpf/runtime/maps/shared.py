@@ -1,0 +1,151 @@
+"""`MapMemory`: the one shared-memory region a map lives in, and `StoragePlan`, its layout.
+
+Every map, of every family, lives in one region: a memfd mapped
+`MAP_SHARED`, the map header at offset 0 and the family's storage after it.
+Nothing inside holds an absolute address: the header's `values`, `elems`
+and `buckets` (and a ring buffer's page offsets) are offsets from the
+header, which native code adds to the map pointer it is given. So another
+process that maps the same memfd, at whatever address, runs the same
+native operations on the same entries, with the same spinlock word and
+sequence counter, and no request to whoever created the map. In-process
+maps are built the same way: there is one implementation of each map.
+
+The mapping is made with libc's `mmap` over ctypes rather than Python's
+`mmap` module: the module keeps a private duplicate of the descriptor per
+mapping and cannot map read-only views the way a read-only client needs;
+here the region owns exactly one descriptor (`fd`, close-on-exec), which is
+what is passed to other processes (SCM_RIGHTS). The memfd is sparse: pages
+are allocated when first touched, as the kernel's preallocated maps are
+not, but the map never grows.
+
+The mapping is unmapped only when the `MapMemory` is garbage collected
+(every `Region` over it keeps it alive), never by an explicit close, so a
+program still holding a map's address cannot touch unmapped memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import weakref
+from dataclasses import dataclass, field
+
+from .header import round_up
+
+PAGE_SIZE = mmap.PAGESIZE
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_mmap = _libc.mmap
+_mmap.restype = ctypes.c_void_p
+_mmap.argtypes = (
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+)
+_munmap = _libc.munmap
+_munmap.restype = ctypes.c_int
+_munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+@dataclass
+class StoragePlan:
+    """Where a map's parts go in its region, decided before the region exists.
+
+    `size` grows as parts are reserved; `fills` are byte patterns to write
+    once the region is mapped (a hash map's empty buckets are all-ones).
+    """
+
+    size: int
+    fills: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def reserve(self, size: int, *, align: int = 64, fill: int = 0) -> int:
+        """Reserve `size` bytes aligned to `align`; their offset from the header."""
+        offset = round_up(self.size, align)
+        self.size = offset + size
+        if fill:
+            self.fills.append((offset, size, fill))
+        return offset
+
+
+def _map(fd: int, size: int, writable: bool) -> int:
+    prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+    address = _mmap(None, size, prot, mmap.MAP_SHARED, fd, 0)
+    if address in (None, MAP_FAILED):
+        code = ctypes.get_errno() or errno.ENOMEM
+        raise OSError(code, f"mmap of {size} bytes: {os.strerror(code)}")
+    return address
+
+
+def _release(address: int, size: int, fd: int) -> None:
+    _munmap(address, size)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+class MapMemory:
+    """One map's memory: a memfd of `size` bytes mapped shared at `address`.
+
+    `MapMemory.create` makes a new, zero-filled region; `MapMemory.attach`
+    maps one another process made, from its descriptor (which the
+    `MapMemory` then owns). `writable` False maps it read-only: stores
+    through it fault, so callers must refuse updates before native code
+    runs.
+    """
+
+    __slots__ = ("fd", "size", "address", "writable", "_finalizer", "__weakref__")
+
+    def __init__(self, fd: int, size: int, writable: bool = True):
+        self.fd = fd
+        self.size = size
+        self.writable = writable
+        self.address = _map(fd, size, writable)
+        self._finalizer = weakref.finalize(self, _release, self.address, size, fd)
+
+    @classmethod
+    def create(cls, size: int, name: str) -> MapMemory:
+        """A new zero-filled region of at least `size` bytes (whole pages)."""
+        size = round_up(max(size, 1), PAGE_SIZE)
+        fd = os.memfd_create(f"pybpf-map:{name}"[:249], os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, size)
+            return cls(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @classmethod
+    def attach(cls, fd: int, *, writable: bool = True) -> MapMemory:
+        """Map the region behind `fd` (taken over: closed with the `MapMemory`)."""
+        size = os.fstat(fd).st_size
+        if size <= 0 or size % PAGE_SIZE:
+            os.close(fd)
+            raise OSError(errno.EINVAL, f"descriptor {fd} is not a map region ({size} bytes)")
+        try:
+            return cls(fd, size, writable)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def view(self, offset: int, size: int) -> ctypes.Array:
+        """`size` bytes at `offset` as a ctypes array (keeps this region alive)."""
+        if offset < 0 or offset + size > self.size:
+            raise ValueError(f"view [{offset}, {offset + size}) outside a {self.size}-byte region")
+        array = (ctypes.c_ubyte * size).from_address(self.address + offset)
+        array._owner = self  # type: ignore[attr-defined]
+        return array
+
+    def fill(self, plan: StoragePlan) -> None:
+        """Write the plan's fill patterns."""
+        for offset, size, byte in plan.fills:
+            ctypes.memset(self.address + offset, byte, size)
+
+    def __repr__(self) -> str:
+        return f"<MapMemory fd {self.fd}, {self.size} bytes at 0x{self.address:x}>"
