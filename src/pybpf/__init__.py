@@ -22,6 +22,7 @@ from .object import Object, load
 from .object import load as open  # libbpf's open: loading happens on first run
 from .program import Program
 from .runtime.maps import Map
+from .service import connect
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "TestRunError",
     "VerifierError",
     "__version__",
+    "connect",
     "interpreter_only",
     "load",
     "open",

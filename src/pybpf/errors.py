@@ -101,6 +101,7 @@ class MapError(PybpfError):
         self.op = op
         self.map_name = map_name
         reason = detail or os.strerror(errno)
+        self.detail = reason
         super().__init__(f"map {map_name!r}: {op}: {reason} (errno {errno})")
 
 

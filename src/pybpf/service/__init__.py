@@ -1,0 +1,8 @@
+"""The execution context as a service: `pybpfd` (the daemon) and `connect()` (its client).
+
+See docs/daemon.md for the protocol, lifetimes and access rules.
+"""
+
+from .client import Client, RemoteMap, RemoteObject, RemoteProgram, ServiceError, connect
+
+__all__ = ["Client", "RemoteMap", "RemoteObject", "RemoteProgram", "ServiceError", "connect"]

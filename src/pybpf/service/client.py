@@ -1,0 +1,339 @@
+"""`pybpf.connect()`: the daemon's objects, programs and maps through pybpf's own API.
+
+A `Client` sends one request at a time (a lock makes it safe to share
+between threads). Maps come back as real `pybpf.Map`s over the map's
+shared region (`map.fd` hands over its descriptor): lookups and updates
+run the map's native code in this process, with no request per call.
+Families that keep state in the daemon (program arrays, maps of maps,
+device maps, perf event arrays, stack traces) come back as `RemoteMap`,
+whose every operation is a request. Programs are `RemoteProgram`s: their
+test runs happen in the daemon.
+
+Errors come back as the exceptions the embedded API raises: `MapError`
+for map operations, `LoadError`/`VerifierError` for loads, and
+`ServiceError` (a `PybpfError` with `errno`) for the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import threading
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoadError, MapError, PybpfError, VerifierError
+from ..hooks.test_run import TestRunResult
+from ..runtime.maps import Map, attach_map
+from ..runtime.memory import Memory
+from . import paths
+from .wire import Channel
+
+
+class ServiceError(PybpfError):
+    """The daemon refused a request, or cannot be reached (`errno` says why)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.errno = code
+
+
+class Client:
+    """A connection to the daemon (see the module docstring)."""
+
+    def __init__(self, socket_path: str | os.PathLike[str] | None = None):
+        path = Path(socket_path) if socket_path is not None else paths.socket_path()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+        except OSError as error:
+            sock.close()
+            raise ServiceError(
+                error.errno or errno.ECONNREFUSED,
+                f"no pybpf daemon on {path} ({error.strerror}): start one with `pybpf daemon start`",
+            ) from None
+        self.socket_path = path
+        self._channel = Channel(sock)
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.memory = Memory()
+        """Where maps mapped from the daemon are registered in this process."""
+
+    # -- requests ---------------------------------------------------------------------
+
+    def call(self, op: str, **fields: Any) -> Any:
+        """Send request `op` and return its result (`ServiceError` on a refusal)."""
+        result, fds = self.call_with_fds(op, **fields)
+        for fd in fds:
+            os.close(fd)
+        return result
+
+    def call_with_fds(self, op: str, **fields: Any) -> tuple[Any, list[int]]:
+        """As `call`, also returning the descriptors that came with the reply (now ours)."""
+        message = {"op": op, **{k: v for k, v in fields.items() if v is not None}}
+        with self._lock:
+            self._seq += 1
+            message["seq"] = self._seq
+            self._channel.send(message)
+            received = self._channel.receive()
+        if received is None:
+            raise ServiceError(errno.ECONNRESET, "the daemon closed the connection")
+        reply, fds = received
+        if not reply.get("ok"):
+            for fd in fds:
+                os.close(fd)
+            raise ServiceError(reply.get("errno", errno.EIO), reply.get("error", "refused"))
+        return reply.get("result"), fds
+
+    def close(self) -> None:
+        """Close the connection: the daemon drops what this client held (pins stay)."""
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The daemon's pid, uptime and what it holds."""
+        return self.call("daemon.status")
+
+    def load(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        engine: str | None = None,
+        prog_type: str | None = None,
+        verify: bool = True,
+    ) -> RemoteObject:
+        """Load the object file at `path` in the daemon (verified there) and hold it."""
+        absolute = str(Path(path).resolve())
+        try:
+            info = self.call(
+                "obj.load",
+                path=absolute,
+                engine=engine,
+                prog_type=prog_type,
+                verify=None if verify else False,
+            )
+        except ServiceError as error:
+            if error.errno == errno.EACCES:
+                raise VerifierError(str(error)) from None
+            raise LoadError(str(error)) from None
+        return RemoteObject(self, info)
+
+    def create_map(
+        self,
+        name: str,
+        type: str,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int = 0,
+    ) -> Map | RemoteMap:
+        """A new map in the daemon, held by this client (bpftool's `map create`)."""
+        info = self._map_call(
+            "create",
+            name,
+            name=name,
+            type=type,
+            key_size=key_size,
+            value_size=value_size,
+            max_entries=max_entries,
+            flags=flags,
+        )
+        return self.map(info["id"])
+
+    def map(self, id: int | None = None, *, pinned: str | None = None) -> Map | RemoteMap:
+        """The map with `id`, or pinned at `pinned`: a `Map` over its region when it can be."""
+        if pinned is not None:
+            id = self._pinned(pinned, "map")
+        if id is None:
+            raise ValueError("map(): give an id or pinned=PATH")
+        info = self._map_call("show", str(id), id=id)
+        if not info["shareable"]:
+            return RemoteMap(self, info)
+        result, fds = self.call_with_fds("map.fd", id=id)
+        map_ = attach_map(fds[0], self.memory, result["name"], writable=result["writable"])
+        map_.id = id  # type: ignore[attr-defined]
+        return map_
+
+    def program(self, id: int | None = None, *, pinned: str | None = None) -> RemoteProgram:
+        """The program with `id`, or pinned at `pinned`."""
+        if pinned is not None:
+            id = self._pinned(pinned, "prog")
+        if id is None:
+            raise ValueError("program(): give an id or pinned=PATH")
+        return RemoteProgram(self, self.call("prog.show", id=id))
+
+    def programs(self) -> list[dict[str, Any]]:
+        """Every loaded program (bpftool's `prog list`)."""
+        return self.call("prog.list")
+
+    def maps(self) -> list[dict[str, Any]]:
+        """Every map (bpftool's `map list`)."""
+        return self.call("map.list")
+
+    def pin(self, target: Any, path: str) -> None:
+        """Pin a `RemoteObject`, `RemoteProgram`, map (by its `id`) at `path`."""
+        kind = {RemoteObject: "obj", RemoteProgram: "prog"}.get(type(target), "map")
+        id_ = getattr(target, "id", None)
+        if id_ is None:
+            raise ValueError(f"{target!r} does not come from the daemon")
+        self.call("pin.add", path=path, kind=kind, id=id_)
+
+    def unpin(self, path: str) -> None:
+        """Remove the pin at `path` (the target goes when nothing else holds it)."""
+        self.call("pin.remove", path=path)
+
+    def pins(self) -> list[dict[str, Any]]:
+        """Every pin: path, kind, id."""
+        return self.call("pin.list")
+
+    def _pinned(self, path: str, kind: str) -> int:
+        found = self.call("pin.get", path=path)
+        if found["kind"] != kind:
+            raise ServiceError(errno.EINVAL, f"{path}: pinned {found['kind']}, not a {kind}")
+        return found["id"]
+
+    def _map_call(self, op: str, map_name: str, **fields: Any) -> Any:
+        try:
+            return self.call(f"map.{op}", **fields)
+        except ServiceError as error:
+            raise MapError(error.errno, op, map_name, str(error)) from None
+
+
+class RemoteObject:
+    """An object loaded in the daemon: `programs` and `maps` by name, like `Object`'s."""
+
+    def __init__(self, client: Client, info: dict[str, Any]):
+        self.client = client
+        self.id: int = info["id"]
+        self.path: str = info["path"]
+        self.name: str = info["name"]
+        self.programs = {name: RemoteProgram(client, p) for name, p in info["programs"].items()}
+        self._map_ids = {name: m["id"] for name, m in info["maps"].items()}
+        self._maps: dict[str, Map | RemoteMap] = {}
+
+    @property
+    def maps(self) -> dict[str, Map | RemoteMap]:
+        """The object's maps by name (mapped into this process on first use)."""
+        for name, id_ in self._map_ids.items():
+            if name not in self._maps:
+                self._maps[name] = self.client.map(id_)
+        return self._maps
+
+    def pin(self, path: str) -> None:
+        """Pin the object (it outlives this client)."""
+        self.client.pin(self, path)
+
+    def close(self) -> None:
+        """Let go of the object (it stays while pinned or held by others)."""
+        self.client.call("obj.close", id=self.id)
+
+    def __repr__(self) -> str:
+        return f"<RemoteObject {self.id} {self.name!r}: programs {sorted(self.programs)}>"
+
+
+class RemoteProgram:
+    """A program loaded in the daemon; test runs happen there."""
+
+    def __init__(self, client: Client, info: dict[str, Any]):
+        self.client = client
+        self.info = info
+        self.id: int = info["id"]
+        self.name: str = info["name"]
+        self.type: str = info["type"]
+
+    def test_run(
+        self, data: bytes = b"", ctx: bytes | None = None, repeat: int = 1
+    ) -> TestRunResult:
+        """Run as `Program.test_run` does, in the daemon."""
+        result = self.client.call(
+            "prog.run",
+            id=self.id,
+            data=bytes(data).hex(),
+            ctx=None if ctx is None else bytes(ctx).hex(),
+            repeat=repeat,
+        )
+        ctx_out = result["ctx_out"]
+        return TestRunResult(
+            result["retval"],
+            bytes.fromhex(result["data_out"] or ""),
+            None if ctx_out is None else bytes.fromhex(ctx_out),
+            result["duration"],
+        )
+
+    def pin(self, path: str) -> None:
+        """Pin the program (its object stays loaded)."""
+        self.client.pin(self, path)
+
+    def __repr__(self) -> str:
+        return f"<RemoteProgram {self.id} {self.name!r} {self.type}>"
+
+
+class RemoteMap(MutableMapping):
+    """A map whose family lives in the daemon: every operation is a request."""
+
+    def __init__(self, client: Client, info: dict[str, Any]):
+        self.client = client
+        self.info = info
+        self.id: int = info["id"]
+        self.name: str = info["name"]
+
+    def _call(self, op: str, **fields: Any) -> Any:
+        return self.client._map_call(op.split(".")[-1], self.name, id=self.id, **fields)
+
+    def lookup(self, key: bytes) -> Any:
+        """The value of `key` as bytes (program arrays, maps of maps: `{id, name}`), or None."""
+        value = self._call("lookup", key=bytes(key).hex())
+        return bytes.fromhex(value) if isinstance(value, str) else value
+
+    def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
+        """Set `key` to `value`."""
+        self._call("update", key=bytes(key).hex(), value=bytes(value).hex(), flags=flags)
+
+    def delete(self, key: bytes) -> None:
+        """Remove `key`."""
+        self._call("delete", key=bytes(key).hex())
+
+    def get_next_key(self, key: bytes | None = None) -> bytes | None:
+        """The key after `key` (the first for None), None at the end."""
+        found = self._call("next_key", key=None if key is None else bytes(key).hex())
+        return None if found is None else bytes.fromhex(found)
+
+    def __getitem__(self, key: bytes) -> Any:
+        value = self.lookup(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.update(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        try:
+            self.delete(key)
+        except MapError as error:
+            if error.errno == errno.ENOENT:
+                raise KeyError(key) from None
+            raise
+
+    def __iter__(self) -> Iterator[bytes]:
+        key = self.get_next_key(None)
+        while key is not None:
+            yield key
+            key = self.get_next_key(key)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def connect(socket_path: str | os.PathLike[str] | None = None) -> Client:
+    """A client of this user's daemon (or the one at `socket_path`)."""
+    return Client(socket_path)

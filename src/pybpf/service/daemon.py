@@ -1,0 +1,444 @@
+"""`pybpfd`: the execution context as a service, serving requests on a Unix socket.
+
+One daemon per user (`paths`). Every connection is checked when accepted:
+the peer's uid (SO_PEERCRED) must be the daemon's or root's, else it gets
+one error line and is closed; the socket itself is mode 0600 in a 0700
+directory. A thread serves each connection, one request at a time; the
+registry's lock serialises what they change. Requests are validated
+(`requests.validate`) before a handler runs, so a bad one changes
+nothing and gets an error back; an unexpected failure in a handler is
+reported as EIO and serving goes on. Map data does not go through here:
+`map.fd` hands the map's shared region to the client (SCM_RIGHTS), which
+then runs the map's native code itself (`runtime/maps/shared.py`).
+
+    python -m pybpf.service.daemon [--socket PATH]   (what `pybpf daemon start` runs)
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..elf.map_types import MapType
+from ..elf.specs import MapSpec
+from ..errors import LoadError, MapError, PybpfError, VerifierError
+from ..runtime.maps import create_map
+from . import paths
+from .registry import MapEntry, Registry
+from .requests import RequestError, validate
+from .wire import Channel, WireError, peer_uid
+
+ROOT = 0
+
+
+def _hex(data: bytes | None) -> str | None:
+    return None if data is None else data.hex()
+
+
+def map_info(entry: MapEntry) -> dict[str, Any]:
+    """What `map.show` says of a map (bpftool's fields, plus pybpf's own)."""
+    m = entry.map
+    return {
+        "id": entry.id,
+        "name": m.name,
+        "type": m.spec.type_name,
+        "key_size": m.spec.key_size,
+        "value_size": m.spec.value_size,
+        "max_entries": m.spec.max_entries,
+        "flags": m.spec.flags,
+        "object": entry.object_id,
+        "shareable": m.shareable,
+        "read_only": entry.read_only,
+        "frozen": entry.frozen,
+        "bytes": m.shared.size,
+    }
+
+
+class Daemon:
+    """The server: a listening socket, a registry, a thread per connection."""
+
+    def __init__(self, socket_path: Path | None = None):
+        self.socket_path = socket_path or paths.socket_path()
+        self.registry = Registry()
+        self.uid = os.getuid()
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._connections = itertools.count(1)
+        self._listener: socket.socket | None = None
+        self._handlers = {op: getattr(self, "do_" + op.replace(".", "_")) for op in _ops()}
+
+    # -- serving -----------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Create the socket (mode 0600); refuse if another daemon answers on it."""
+        paths.ensure_private_dir(self.socket_path.parent)
+        if self.socket_path.exists():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.socket_path))
+            except OSError:
+                self.socket_path.unlink()  # a stale socket of a daemon that died
+            else:
+                probe.close()
+                raise RuntimeError(f"a daemon already listens on {self.socket_path}")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(self.socket_path))
+        finally:
+            os.umask(old)
+        os.chmod(self.socket_path, 0o600)
+        listener.listen(64)
+        self._listener = listener
+
+    def serve(self) -> None:
+        """Accept connections until `stop()` (or a `daemon.stop` request)."""
+        assert self._listener is not None
+        self._listener.settimeout(0.2)
+        try:
+            while not self._stop.is_set():
+                try:
+                    sock, _ = self._listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    if self._stop.is_set():
+                        break
+                    raise
+                sock.settimeout(None)
+                number = next(self._connections)
+                threading.Thread(
+                    target=self._serve_connection, args=(sock, number), daemon=True
+                ).start()
+        finally:
+            self._listener.close()
+            try:
+                self.socket_path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def stop(self) -> None:
+        """Stop accepting; `serve` returns."""
+        self._stop.set()
+
+    def _serve_connection(self, sock: socket.socket, number: int) -> None:
+        channel = Channel(sock)
+        try:
+            uid = peer_uid(sock)
+            if uid not in (self.uid, ROOT):
+                channel.send(
+                    {"ok": False, "errno": errno.EACCES, "error": f"uid {uid} may not connect"}
+                )
+                return
+            while True:
+                try:
+                    received = channel.receive()
+                except WireError as error:
+                    channel.send({"ok": False, "errno": errno.EPROTO, "error": str(error)})
+                    return
+                if received is None:
+                    return
+                message, fds = received
+                reply, out_fds = self._answer(message, fds, number)
+                try:
+                    channel.send(reply, out_fds)
+                finally:
+                    for fd in out_fds:
+                        os.close(fd)
+        except OSError:
+            pass  # the client went away mid-reply: what it held is released below
+        finally:
+            channel.close()
+            with self.registry.lock:
+                self.registry.release(number)
+
+    def _answer(
+        self, message: dict[str, Any], fds: list[int], connection: int
+    ) -> tuple[dict[str, Any], list[int]]:
+        seq = message.get("seq")
+        for fd in fds:  # no request takes descriptors yet
+            os.close(fd)
+        out_fds: list[int] = []
+        try:
+            op, arguments = validate(message)
+            with self.registry.lock:
+                result = self._handlers[op](connection, out_fds, **arguments)
+            return {"seq": seq, "ok": True, "result": result}, out_fds
+        except RequestError as error:
+            code, text = error.errno, str(error)
+        except VerifierError as error:
+            code, text = errno.EACCES, str(error).splitlines()[0]
+        except MapError as error:  # the client names the map and operation itself
+            code, text = error.errno or errno.EINVAL, error.detail
+        except (LoadError, PybpfError, OSError) as error:
+            code = getattr(error, "errno", None) or errno.EINVAL
+            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        except Exception as error:  # a handler bug must not take the daemon down
+            code, text = errno.EIO, f"internal error: {type(error).__name__}: {error}"
+            print(f"pybpfd: {text}", file=sys.stderr)
+        for fd in out_fds:
+            os.close(fd)
+        return {"seq": seq, "ok": False, "errno": code, "error": text}, []
+
+    # -- daemon ---------------------------------------------------------------------------
+
+    def do_daemon_status(self, connection: int, fds: list[int]) -> dict[str, Any]:
+        r = self.registry
+        return {
+            "pid": os.getpid(),
+            "uid": self.uid,
+            "socket": str(self.socket_path),
+            "uptime": round(time.time() - self.started, 3),
+            "objects": len(r.objects),
+            "programs": len(r.programs),
+            "maps": len(r.maps),
+            "pins": len(r.pins),
+        }
+
+    def do_daemon_stop(self, connection: int, fds: list[int]) -> dict[str, Any]:
+        self.stop()
+        return {"stopping": True}
+
+    # -- objects and programs ---------------------------------------------------------------
+
+    def do_obj_load(
+        self,
+        connection: int,
+        fds: list[int],
+        path: str,
+        engine: str | None,
+        prog_type: str | None,
+        verify: bool | None,
+    ) -> dict[str, Any]:
+        from ..elf.specs import ObjectSpec
+        from ..object import Object
+
+        spec = ObjectSpec.from_file(path)
+        obj = Object(
+            spec,
+            context=self.registry.context,
+            engine=engine,
+            prog_type=prog_type,
+            verify=verify is not False,
+        )
+        try:
+            obj.load()
+        except BaseException:
+            obj.close()
+            raise
+        return self._object_info(self.registry.add_object(obj, connection).id)
+
+    def _object_info(self, id_: int) -> dict[str, Any]:
+        entry = self.registry.object(id_)
+        return {
+            "id": entry.id,
+            "path": entry.obj.path,
+            "name": entry.obj.name,
+            "programs": {name: self._prog_info(p) for name, p in entry.programs.items()},
+            "maps": {name: map_info(self.registry.map(m)) for name, m in entry.maps.items()},
+        }
+
+    def do_obj_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
+        return [self._object_info(id_) for id_ in sorted(self.registry.objects)]
+
+    def do_obj_close(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self.registry.object(id)
+        entry.holders.discard(connection)
+        return {"closed": self.registry.collect()}
+
+    def _prog_info(self, id_: int) -> dict[str, Any]:
+        entry = self.registry.program(id_)
+        program = entry.program
+        return {
+            "id": entry.id,
+            "name": program.name,
+            "type": program.prog_type.name.lower(),
+            "section": program.section,
+            "object": entry.object_id,
+            "insns": len(program.instructions),
+        }
+
+    def do_prog_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
+        return [self._prog_info(id_) for id_ in sorted(self.registry.programs)]
+
+    def do_prog_show(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        return self._prog_info(id)
+
+    def do_prog_run(
+        self,
+        connection: int,
+        fds: list[int],
+        id: int,
+        data: bytes | None,
+        ctx: bytes | None,
+        repeat: int | None,
+    ) -> dict[str, Any]:
+        program = self.registry.program(id).program
+        result = program.test_run(data or b"", ctx, repeat or 1)
+        return {
+            "retval": result.retval,
+            "data_out": _hex(result.data_out),
+            "ctx_out": _hex(result.ctx_out),
+            "duration": result.duration,
+        }
+
+    # -- maps -----------------------------------------------------------------------------
+
+    def do_map_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
+        return [map_info(self.registry.maps[id_]) for id_ in sorted(self.registry.maps)]
+
+    def do_map_show(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        return map_info(self.registry.map(id))
+
+    def do_map_create(
+        self,
+        connection: int,
+        fds: list[int],
+        name: str,
+        type: str,
+        key_size: int,
+        value_size: int,
+        max_entries: int,
+        flags: int | None,
+    ) -> dict[str, Any]:
+        try:
+            kind = MapType[type.upper()]
+        except KeyError:
+            raise RequestError(errno.EINVAL, f"map.create: unknown map type {type!r}") from None
+        spec = MapSpec(name, kind, key_size, value_size, max_entries, flags or 0)
+        map_ = create_map(spec, self.registry.context.memory, ncpus=self.registry.context.ncpus)
+        return map_info(self.registry.add_map(map_, connection))
+
+    def _writable_by(self, entry: MapEntry, connection: int) -> bool:
+        return not entry.frozen and (not entry.read_only or entry.owner == connection)
+
+    def do_map_fd(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self.registry.map(id)
+        if not entry.map.shareable:
+            raise RequestError(
+                errno.EOPNOTSUPP,
+                f"map {id} ({entry.map.spec.type_name}) is served by requests only",
+            )
+        writable = self._writable_by(entry, connection)
+        # A read-only client gets a read-only open of the region: it cannot map it writable.
+        mode = os.O_RDWR if writable else os.O_RDONLY
+        fds.append(os.open(f"/proc/self/fd/{entry.map.shared.fd}", mode | os.O_CLOEXEC))
+        self.registry.hold("map", id, connection)
+        return {**map_info(entry), "writable": writable}
+
+    def _writable_map(self, id_: int, connection: int, op: str) -> Any:
+        entry = self.registry.map(id_)
+        if not self._writable_by(entry, connection):
+            raise RequestError(errno.EPERM, f"map.{op}: map {id_} is read-only for this client")
+        return entry.map
+
+    def do_map_lookup(self, connection: int, fds: list[int], id: int, key: bytes) -> Any:
+        value = self.registry.map(id).map.lookup(key)
+        if isinstance(value, list):
+            return [item.hex() for item in value]
+        if value is not None and not isinstance(value, bytes):
+            return {"id": getattr(value, "id", None), "name": getattr(value, "name", None)}
+        return _hex(value)
+
+    def do_map_update(
+        self, connection: int, fds: list[int], id: int, key: bytes, value: bytes, flags: int | None
+    ) -> None:
+        self._writable_map(id, connection, "update").update(key, value, flags or 0)
+
+    def do_map_delete(self, connection: int, fds: list[int], id: int, key: bytes) -> None:
+        self._writable_map(id, connection, "delete").delete(key)
+
+    def do_map_next_key(
+        self, connection: int, fds: list[int], id: int, key: bytes | None
+    ) -> str | None:
+        return _hex(self.registry.map(id).map.get_next_key(key))
+
+    def do_map_freeze(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self.registry.map(id)
+        if entry.owner != connection:
+            raise RequestError(errno.EPERM, f"map.freeze: map {id} belongs to another client")
+        entry.frozen = True
+        return map_info(entry)
+
+    def do_map_read_only(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self.registry.map(id)
+        if entry.owner != connection:
+            raise RequestError(errno.EPERM, f"map.read_only: map {id} belongs to another client")
+        entry.read_only = True
+        return map_info(entry)
+
+    # -- pins ------------------------------------------------------------------------------
+
+    def do_pin_add(self, connection: int, fds: list[int], path: str, kind: str, id: int) -> None:
+        self.registry.pin(path, kind, id)
+
+    def do_pin_get(self, connection: int, fds: list[int], path: str) -> dict[str, Any]:
+        found = self.registry.pins.get(path)
+        if found is None:
+            raise RequestError(errno.ENOENT, f"{path}: nothing pinned there")
+        kind, id_ = found
+        self.registry.hold(kind, id_, connection)
+        return {"kind": kind, "id": id_}
+
+    def do_pin_remove(self, connection: int, fds: list[int], path: str) -> dict[str, Any]:
+        return {"closed": self.registry.unpin(path)}
+
+    def do_pin_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
+        return [
+            {"path": path, "kind": kind, "id": id_}
+            for path, (kind, id_) in sorted(self.registry.pins.items())
+        ]
+
+
+def _ops() -> list[str]:
+    from .requests import REQUESTS
+
+    return list(REQUESTS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a daemon in this process until SIGTERM, SIGINT or `daemon.stop`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="pybpfd", description="pybpf's execution context daemon")
+    parser.add_argument("--socket", type=Path, help="socket path (default: the user's)")
+    args = parser.parse_args(argv)
+    daemon = Daemon(args.socket)
+    try:
+        daemon.bind()
+    except (OSError, RuntimeError) as error:
+        print(f"pybpfd: error: {error}", file=sys.stderr)
+        return 1
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: daemon.stop())
+    pid_file = daemon.socket_path.with_name(paths.PID_NAME)
+    pid_file.write_text(f"{os.getpid()}\n")
+    print(f"pybpfd: listening on {daemon.socket_path}", file=sys.stderr, flush=True)
+    try:
+        daemon.serve()
+    finally:
+        with daemon.registry.lock:
+            daemon.registry.pins.clear()
+            daemon.registry.release(0)
+            for entry in list(daemon.registry.objects.values()):
+                entry.holders.clear()
+            for entry in list(daemon.registry.maps.values()):
+                entry.holders.clear()
+            daemon.registry.collect()
+        try:
+            pid_file.unlink()
+        except FileNotFoundError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""pybpfd: a real daemon process, real clients (this process and others), real sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import pybpf
+from pybpf.errors import LoadError, MapError
+from pybpf.service import ServiceError
+from pybpf.service.wire import MAX_MESSAGE
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+COUNTER = EXAMPLES / "xdp_counter.o"
+UDP = bytes(12) + b"\x08\x00" + bytes([0x45] + [0] * 8 + [17] + [0] * 10) + bytes(8)
+
+
+def wait_for(path: Path, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pybpf.connect(path).close()
+            return
+        except ServiceError:
+            time.sleep(0.05)
+    raise AssertionError(f"no daemon on {path}")
+
+
+@contextlib.contextmanager
+def running_daemon(path: Path):
+    """A daemon process on socket `path`; stopped (and checked gone) afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pybpf.service.daemon", "--socket", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(path)
+        yield path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err, err
+        assert not path.exists()
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A daemon process on a socket of its own."""
+    with running_daemon(tmp_path / "run" / "pybpfd.sock") as path:
+        yield path
+
+
+def u32(i: int) -> bytes:
+    return struct.pack("<I", i)
+
+
+def u64(i: int) -> bytes:
+    return struct.pack("<Q", i)
+
+
+def test_socket_is_private_and_ids_grow_as_the_kernel_hands_them_out(daemon):
+    assert (daemon.stat().st_mode & 0o777) == 0o600
+    assert (daemon.parent.stat().st_mode & 0o777) == 0o700
+    with pybpf.connect(daemon) as client:
+        first = client.load(COUNTER)
+        second = client.load(COUNTER)
+        ids = [p["id"] for p in client.programs()]
+        assert ids == [first.programs["xdp_count"].id, second.programs["xdp_count"].id] == [1, 2]
+        map_ids = sorted(m["id"] for m in client.maps())
+        assert map_ids == list(range(1, len(map_ids) + 1))
+        first.close()
+        assert [p["id"] for p in client.programs()] == [2]
+        third = client.load(COUNTER)
+        assert third.programs["xdp_count"].id == 3  # never reused
+
+
+def test_a_client_maps_the_daemons_map_and_shares_its_entries_with_the_program(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(COUNTER)
+        prog = obj.programs["xdp_count"]
+        counts = obj.maps["proto_count"]
+        assert isinstance(counts, pybpf.Map)  # native code over the shared region
+        assert prog.test_run(UDP).retval == 2  # XDP_PASS
+        assert counts[u32(17)] == u64(1)
+        counts[u32(17)] = u64(40)  # written here, seen by the program in the daemon
+        prog.test_run(UDP)
+        assert counts[u32(17)] == u64(41)
+
+
+COUNT_IN_CHILD = textwrap.dedent(
+    """
+    import struct, sys
+    import pybpf
+    socket_path, runs, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    client = pybpf.connect(socket_path)
+    prog = client.program(pinned="/sys/fs/bpf/count_prog")
+    counts = client.map(pinned="/sys/fs/bpf/counts")
+    udp = bytes(12) + b"\\x08\\x00" + bytes([0x45] + [0] * 8 + [17] + [0] * 10) + bytes(8)
+    for _ in range(runs):
+        prog.test_run(udp)
+    for key in range(first, first + 20):  # distinct keys, inserted through the shared region
+        counts[struct.pack("<I", key)] = struct.pack("<Q", key)
+    print("done")
+    """
+)
+
+
+def test_eight_client_processes_at_once_lose_no_update(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(COUNTER)
+        obj.programs["xdp_count"].pin("/sys/fs/bpf/count_prog")
+        client.pin(obj.maps["proto_count"], "/sys/fs/bpf/counts")
+        runs = 25
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", COUNT_IN_CHILD, str(daemon), str(runs), str(1000 + 20 * n)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(8)
+        ]
+        for child in children:
+            out, err = child.communicate(timeout=300)
+            assert child.returncode == 0, err
+            assert out.strip() == "done"
+        counts = client.map(pinned="/sys/fs/bpf/counts")
+        assert counts[u32(17)] == u64(8 * runs)
+        for key in range(1000, 1000 + 8 * 20):
+            assert counts[u32(key)] == u64(key)
+
+
+def test_objects_live_while_held_or_pinned(daemon):
+    with pybpf.connect(daemon) as owner:
+        obj = owner.load(COUNTER)
+        obj.pin("/sys/fs/bpf/kept")
+        owner.load(COUNTER)  # held by this connection only
+    with pybpf.connect(daemon) as other:
+        deadline = time.monotonic() + 10
+        while other.status()["objects"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first connection's release runs on the daemon's side
+        assert other.status()["objects"] == 1
+        assert other.pins() == [{"path": "/sys/fs/bpf/kept", "kind": "obj", "id": obj.id}]
+        other.unpin("/sys/fs/bpf/kept")
+        assert other.status()["objects"] == 0
+        assert other.programs() == []
+
+
+def test_pins_are_checked(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(COUNTER)
+        for path, code in (("relative/path", errno.EINVAL), ("/sys/fs/bpf/../..", errno.EINVAL)):
+            with pytest.raises(ServiceError) as caught:
+                client.pin(obj, path)
+            assert caught.value.errno == code
+        obj.pin("/sys/fs/bpf/a")
+        with pytest.raises(ServiceError) as caught:
+            obj.pin("/sys/fs/bpf/a")
+        assert caught.value.errno == errno.EEXIST
+        with pytest.raises(ServiceError) as caught:
+            client.map(pinned="/sys/fs/bpf/a")  # an object, not a map
+        assert caught.value.errno == errno.EINVAL
+        with pytest.raises(ServiceError) as caught:
+            client.unpin("/sys/fs/bpf/nothing")
+        assert caught.value.errno == errno.ENOENT
+
+
+def test_a_map_read_only_for_other_clients(daemon):
+    with pybpf.connect(daemon) as owner, pybpf.connect(daemon) as other:
+        mine = owner.create_map("ro", "hash", 4, 8, 16)
+        mine[u32(1)] = u64(5)
+        owner.call("map.read_only", id=mine.id)
+        theirs = other.map(mine.id)
+        assert theirs[u32(1)] == u64(5)
+        with pytest.raises(MapError) as caught:
+            theirs[u32(2)] = u64(6)
+        assert caught.value.errno == errno.EPERM
+        with pytest.raises(ServiceError) as caught:
+            other.call("map.update", id=mine.id, key=u32(2).hex(), value=u64(6).hex())
+        assert caught.value.errno == errno.EPERM
+        with pytest.raises(ServiceError) as caught:
+            other.call("map.read_only", id=mine.id)  # only its owner decides
+        assert caught.value.errno == errno.EPERM
+        mine[u32(2)] = u64(7)  # the owner still writes
+        assert theirs[u32(2)] == u64(7)
+        assert sorted(theirs) == [u32(1), u32(2)]
+
+
+def test_families_kept_in_the_daemon_are_served_by_requests(daemon):
+    with pybpf.connect(daemon) as client:
+        prog_array = client.create_map("jumps", "prog_array", 4, 4, 4)
+        assert isinstance(prog_array, pybpf.service.RemoteMap)
+        assert prog_array.lookup(u32(0)) is None
+        with pytest.raises(MapError) as caught:
+            prog_array.update(u32(0), u32(12345))  # no such program
+        assert caught.value.errno in (errno.EBADF, errno.EINVAL, errno.ENOENT)
+
+
+def raw(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(path))
+    sock.settimeout(10)
+    return sock
+
+
+def reply(sock: socket.socket) -> dict:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return json.loads(data)
+
+
+@pytest.mark.parametrize(
+    "line, code",
+    [
+        (b'{"op": "no.such"}\n', errno.EOPNOTSUPP),
+        (b'{"op": "map.show"}\n', errno.EINVAL),  # missing id
+        (b'{"op": "map.show", "id": "1"}\n', errno.EINVAL),  # wrong type
+        (b'{"op": "map.show", "id": 0}\n', errno.ENOENT),
+        (b'{"op": "map.lookup", "id": 1, "key": "zz"}\n', errno.EINVAL),
+        (b'{"op": "map.show", "id": 1, "extra": 1}\n', errno.EINVAL),
+        (
+            b'{"op": "map.create", "name": "x", "type": "nope", "key_size": 4,'
+            b' "value_size": 4, "max_entries": 1}\n',
+            errno.EINVAL,
+        ),
+        (
+            b'{"op": "map.create", "name": "x", "type": "hash", "key_size": 0,'
+            b' "value_size": 4, "max_entries": 1}\n',
+            errno.EINVAL,
+        ),
+        (b"[1, 2]\n", errno.EPROTO),
+        (b"not json\n", errno.EPROTO),
+    ],
+)
+def test_bad_requests_get_an_error_and_change_nothing(daemon, line, code):
+    with pybpf.connect(daemon) as client:
+        before = client.status()
+        sock = raw(daemon)
+        sock.sendall(line)
+        answer = reply(sock)
+        sock.close()
+        assert answer["ok"] is False and answer["errno"] == code, answer
+        after = client.status()
+        assert {k: before[k] for k in ("objects", "programs", "maps", "pins")} == {
+            k: after[k] for k in ("objects", "programs", "maps", "pins")
+        }
+
+
+def test_an_over_long_message_is_refused_and_the_daemon_serves_on(daemon):
+    sock = raw(daemon)
+    try:
+        sock.sendall(b"x" * (MAX_MESSAGE + 10))
+    except OSError:
+        pass  # the daemon may close before taking it all
+    answer = reply(sock)
+    assert answer["errno"] == errno.EPROTO
+    sock.close()
+    with pybpf.connect(daemon) as client:
+        assert client.status()["objects"] == 0
+
+
+KILLED_MID_REQUEST = textwrap.dedent(
+    """
+    import os, signal, socket, sys, pybpf
+    client = pybpf.connect(sys.argv[1])
+    client.load(sys.argv[2])   # held by this connection
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(sys.argv[1])
+    raw.sendall(b'{"op": "obj.load", "path": "')   # half a request
+    print("ready", flush=True)
+    signal.pause()
+    """
+)
+
+
+def test_a_client_killed_mid_request_leaves_nothing_behind(daemon):
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_REQUEST, str(daemon), str(COUNTER)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "ready"
+    with pybpf.connect(daemon) as client:
+        assert client.status()["objects"] == 1
+        child.kill()
+        child.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while client.status()["objects"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.status()["objects"] == 0
+        assert client.load(COUNTER).programs["xdp_count"].test_run(UDP).retval == 2
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_another_user_is_refused_even_when_the_socket_is_open_to_all():
+    # Under /tmp, not pytest's private directories, so that another user can reach it.
+    with tempfile.TemporaryDirectory(prefix="pybpfd-") as top:
+        os.chmod(top, 0o755)
+        with running_daemon(Path(top) / "run" / "pybpfd.sock") as path:
+            os.chmod(path.parent, 0o755)
+            os.chmod(path, 0o666)  # only the peer-credential check is left
+            answer = _status_as_nobody(path)
+    assert answer["ok"] is False and answer["errno"] == errno.EACCES
+    assert "may not connect" in answer["error"]
+
+
+def _status_as_nobody(daemon: Path) -> dict:
+    script = textwrap.dedent(
+        f"""
+        import json, os, socket
+        os.setgid(65534); os.setuid(65534)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect({str(daemon)!r})
+        s.sendall(b'{{"op": "daemon.status"}}\\n')
+        print(s.recv(4096).decode().strip())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    return json.loads(out)
+
+
+def test_loading_through_the_daemon_reports_what_the_library_does(daemon, tmp_path):
+    broken = tmp_path / "broken.o"
+    broken.write_bytes(b"\x7fELF not really")
+    with pybpf.connect(daemon) as client:
+        with pytest.raises(LoadError):
+            client.load(broken)
+        with pytest.raises(pybpf.VerifierError):
+            client.load(EXAMPLES / "unsafe" / "map_value_nullcheck.o")
+        assert client.status()["objects"] == 0
+
+
+def test_cli_starts_reports_and_stops_a_daemon(tmp_path):
+    env = {**os.environ, "PYBPF_RUNTIME_DIR": str(tmp_path / "rt")}
+
+    def pybpf_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pybpf.cli.main import main; sys.exit(main())",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    assert pybpf_cli("daemon", "status").returncode == 1
+    started = pybpf_cli("daemon", "start")
+    assert started.returncode == 0, started.stderr
+    try:
+        assert pybpf_cli("daemon", "start").returncode == 1  # one per user
+        status = pybpf_cli("daemon", "status", "--json")
+        assert status.returncode == 0
+        assert json.loads(status.stdout)["objects"] == 0
+    finally:
+        stopped = pybpf_cli("daemon", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert pybpf_cli("daemon", "status").returncode == 1
