@@ -380,3 +380,98 @@ def test_cli_starts_reports_and_stops_a_daemon(tmp_path):
         stopped = pybpf_cli("daemon", "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert pybpf_cli("daemon", "status").returncode == 1
+
+
+def test_rodata_of_a_loaded_object_is_read_only_for_clients(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(COUNTER)
+        rodata = obj.maps[".rodata"]
+        with pytest.raises(MapError) as caught:
+            rodata[u32(0)] = bytes(rodata.spec.value_size)
+        assert caught.value.errno == errno.EPERM
+        assert client.call("map.show", id=rodata.id)["frozen"] is True
+
+
+def cli(daemon: Path, *args: str) -> subprocess.CompletedProcess:
+    """`pybpf ARGS` as a user types it, talking to the test's daemon."""
+    env = {**os.environ, "PYBPF_RUNTIME_DIR": str(daemon.parent)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pybpf.cli.main import main; sys.exit(main())",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_bpftool_shaped_commands_on_what_the_daemon_holds(daemon):
+    loaded = cli(daemon, "prog", "load", str(COUNTER), "/sys/fs/bpf/cnt", "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    prog_id = json.loads(loaded.stdout)["id"]
+    shown = json.loads(cli(daemon, "prog", "show", "pinned", "/sys/fs/bpf/cnt", "--json").stdout)
+    assert [p["id"] for p in shown] == [prog_id] and shown[0]["type"] == "xdp"
+    created = cli(
+        daemon,
+        "map",
+        "create",
+        "/sys/fs/bpf/m",
+        "type",
+        "hash",
+        "key",
+        "4",
+        "value",
+        "8",
+        "entries",
+        "16",
+        "name",
+        "m",
+        "--json",
+    )
+    assert created.returncode == 0, created.stderr
+    map_id = json.loads(created.stdout)["id"]
+    assert (
+        cli(
+            daemon,
+            "map",
+            "update",
+            "pinned",
+            "/sys/fs/bpf/m",
+            "key",
+            "7",
+            "0",
+            "0",
+            "0",
+            "value",
+            "hex",
+            "2a",
+            "00",
+            "00",
+            "00",
+            "00",
+            "00",
+            "00",
+            "00",
+        ).returncode
+        == 0
+    )
+    looked = cli(
+        daemon, "map", "lookup", "id", str(map_id), "key", "hex", "07", "00", "00", "00", "--json"
+    )
+    assert json.loads(looked.stdout) == {"key": "07000000", "value": "2a00000000000000"}
+    # What the CLI wrote is in the map this process maps.
+    with pybpf.connect(daemon) as client:
+        assert client.map(pinned="/sys/fs/bpf/m")[u32(7)] == u64(42)
+    dumped = json.loads(cli(daemon, "map", "dump", "name", "m", "--json").stdout)
+    assert dumped["entries"] == [{"key": "07000000", "value": "2a00000000000000"}]
+    missing = cli(daemon, "map", "lookup", "id", str(map_id), "key", "1", "0", "0", "0")
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    short = cli(daemon, "map", "update", "id", str(map_id), "key", "1", "0", "value", "1")
+    assert short.returncode == 2 and "key: expected 4 bytes" in short.stderr
+    assert "Traceback" not in missing.stderr + short.stderr
+    assert cli(daemon, "prog", "unload", "pinned", "/sys/fs/bpf/cnt").returncode == 0
+    assert json.loads(cli(daemon, "prog", "list", "--json").stdout) == []

@@ -18,7 +18,9 @@ import typer
 from .main import BadInput, app
 from .options import PLATFORM
 
-map_app = typer.Typer(name="map", help="Inspect the maps of an object file.", no_args_is_help=True)
+map_app = typer.Typer(
+    name="map", help="Inspect the maps of an object file or of the daemon.", no_args_is_help=True
+)
 app.add_typer(map_app, name="map")
 
 
@@ -92,14 +94,25 @@ def print_map(report: dict[str, Any], *, err: bool = False) -> None:
 
 @map_app.command("dump")
 def dump_command(
-    obj: Path = typer.Argument(..., help="The eBPF object file (clang -target bpf)."),
-    name: str = typer.Argument(..., help="Map name: ELF name, .data/.rodata/.bss, <obj>.bss."),
+    words: list[str] = typer.Argument(
+        ..., metavar="OBJ NAME | id N | pinned PATH | name NAME", help="What to dump."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     platform: str = PLATFORM,
 ) -> None:
-    """Show map NAME as the object defines it (initial contents; see `prog run --dump-maps`)."""
+    """Show map NAME of object file OBJ as it defines it (initial contents; see `prog run
+    --dump-maps`), or a map the daemon holds (`id N`, `pinned PATH`, `name NAME`)."""
     from ..object import load
+    from .bpftool_args import is_target
 
+    if is_target(words):
+        from .loaded import dump_loaded
+
+        dump_loaded(words, as_json)
+        return
+    if len(words) != 2:
+        raise BadInput("map dump takes OBJ NAME, or id N / pinned PATH / name NAME")
+    obj, name = Path(words[0]), words[1]
     with load(obj, platform=platform) as loaded:
         if name not in loaded.maps:
             known = ", ".join(loaded.maps) or "none"

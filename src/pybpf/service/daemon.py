@@ -57,9 +57,14 @@ def map_info(entry: MapEntry) -> dict[str, Any]:
         "object": entry.object_id,
         "shareable": m.shareable,
         "read_only": entry.read_only,
-        "frozen": entry.frozen,
+        "frozen": frozen(entry),
         "bytes": m.shared.size,
     }
+
+
+def frozen(entry: MapEntry) -> bool:
+    """Frozen by a request, or by its object (a loaded `.rodata`)."""
+    return entry.frozen or bool(getattr(entry.map, "frozen", False))
 
 
 class Daemon:
@@ -318,7 +323,7 @@ class Daemon:
         return map_info(self.registry.add_map(map_, connection))
 
     def _writable_by(self, entry: MapEntry, connection: int) -> bool:
-        return not entry.frozen and (not entry.read_only or entry.owner == connection)
+        return not frozen(entry) and (not entry.read_only or entry.owner == connection)
 
     def do_map_fd(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
         entry = self.registry.map(id)
