@@ -1,6 +1,7 @@
 """`pybpf daemon start|stop|status`: this user's pybpfd, the execution context as a service.
 
-`start` runs the daemon in the background (a new session, its output in
+`start` runs the daemon in the background (`--persist DIR`: pinned state
+survives restarts, see `service/persist.py`) (a new session, its output in
 `pybpfd.log` beside the socket) and returns once it answers; `--foreground`
 serves in this process until Ctrl-C or `pybpf daemon stop`. `status` exits
 1 when no daemon answers. `--socket PATH` picks another socket than the
@@ -48,6 +49,12 @@ def _answers(path: Path) -> bool:
 @daemon_app.command("start")
 def start(
     foreground: bool = typer.Option(False, "--foreground", help="Serve in this process."),
+    persist: Path | None = typer.Option(
+        None, "--persist", help="Keep pinned objects and maps in DIR across restarts."
+    ),
+    interval: float = typer.Option(
+        1.0, "--interval", min=0.05, help="Seconds between map snapshots with --persist."
+    ),
     socket: Path | None = SOCKET,
 ) -> int:
     """Start the daemon (in the background unless --foreground)."""
@@ -55,6 +62,8 @@ def start(
     if _answers(path):
         raise ServiceError(17, f"a daemon already runs on {path}")
     command = [sys.executable, "-m", "pybpf.service.daemon", "--socket", str(path)]
+    if persist is not None:
+        command += ["--persist", str(persist.resolve()), "--interval", str(interval)]
     if foreground:
         from ..service.daemon import main as serve
 

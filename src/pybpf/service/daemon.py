@@ -31,8 +31,10 @@ from ..elf.map_types import MapType
 from ..elf.specs import MapSpec
 from ..errors import LoadError, MapError, PybpfError, VerifierError
 from ..runtime.maps import create_map
+from ..runtime.maps import snapshot as map_snapshot
 from . import paths
-from .registry import MapEntry, Registry
+from .persist import Persistence
+from .registry import MapEntry, ObjectEntry, Registry
 from .requests import RequestError, validate
 from .wire import Channel, WireError, peer_uid
 
@@ -70,9 +72,15 @@ def frozen(entry: MapEntry) -> bool:
 class Daemon:
     """The server: a listening socket, a registry, a thread per connection."""
 
-    def __init__(self, socket_path: Path | None = None):
+    def __init__(
+        self,
+        socket_path: Path | None = None,
+        persist: Path | None = None,
+        interval: float = 1.0,
+    ):
         self.socket_path = socket_path or paths.socket_path()
         self.registry = Registry()
+        self.persistence = Persistence(persist, interval) if persist is not None else None
         self.uid = os.getuid()
         self.started = time.time()
         self._stop = threading.Event()
@@ -108,6 +116,10 @@ class Daemon:
         """Accept connections until `stop()` (or a `daemon.stop` request)."""
         assert self._listener is not None
         self._listener.settimeout(0.2)
+        if self.persistence is not None:
+            threading.Thread(
+                target=self.persistence.run, args=(self.registry, self._stop), daemon=True
+            ).start()
         try:
             while not self._stop.is_set():
                 try:
@@ -125,10 +137,84 @@ class Daemon:
                 ).start()
         finally:
             self._listener.close()
+            if self.persistence is not None:
+                self.persistence.save(self.registry)
             try:
                 self.socket_path.unlink()
             except FileNotFoundError:
                 pass
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def restore(self) -> list[str]:
+        """Load what `--persist` kept (objects re-verified); problems, one line each."""
+        if self.persistence is None:
+            return []
+        state = self.persistence.load()
+        if state is None:
+            return []
+        problems: list[str] = []
+        made: dict[str, Any] = {}
+        with self.registry.lock:
+            for key, record in state["objects"].items():
+                try:
+                    made[key] = self._restore_object(state, record)
+                except (PybpfError, OSError, ValueError) as error:
+                    problems.append(f"{key} ({record.get('file')}): {str(error).splitlines()[0]}")
+            for key, record in state["maps"].items():
+                try:
+                    made[key] = self._restore_map(state, key, record)
+                except (PybpfError, OSError, ValueError) as error:
+                    problems.append(f"{key} ({record.get('name')}): {error}")
+            for pin in state["pins"]:
+                target = made.get(pin["target"])
+                if target is None:
+                    problems.append(f"{pin['path']}: its {pin['target']} was not restored")
+                    continue
+                self.registry.pin(pin["path"], *self._pin_target(target, pin))
+            self.registry.release(0)  # the restoring "connection" holds nothing after
+        return problems
+
+    def _restore_object(self, state: dict[str, Any], record: dict[str, Any]) -> ObjectEntry:
+        assert self.persistence is not None
+        options = {k: record.get(k) for k in ("engine", "prog_type", "verify")}
+        entry = self._load_object(self.persistence.directory / record["file"], options, 0)
+        for name, key in record.get("maps", {}).items():
+            data = self.persistence.snapshot_bytes(state, key)
+            if data is not None and name in entry.maps:
+                map_snapshot.restore(self.registry.maps[entry.maps[name]].map, data)
+        return entry
+
+    def _restore_map(self, state: dict[str, Any], key: str, record: dict[str, Any]) -> MapEntry:
+        assert self.persistence is not None
+        spec = MapSpec(
+            record["name"],
+            record["type"],
+            record["key_size"],
+            record["value_size"],
+            record["max_entries"],
+            record["flags"],
+        )
+        map_ = create_map(spec, self.registry.context.memory, ncpus=self.registry.context.ncpus)
+        data = self.persistence.snapshot_bytes(state, key)
+        if data is not None:
+            map_snapshot.restore(map_, data)
+        return self.registry.add_map(map_, 0)
+
+    def _pin_target(self, target: Any, pin: dict[str, Any]) -> tuple[str, int]:
+        if isinstance(target, MapEntry):
+            return "map", target.id
+        member = pin.get("member")
+        if pin["kind"] == "prog":
+            return "prog", target.programs[member]
+        if pin["kind"] == "map":
+            return "map", target.maps[member]
+        return "obj", target.id
+
+    def _persist_now(self) -> None:
+        """Save at once (pins and unpins are durable when their reply is sent)."""
+        if self.persistence is not None:
+            self.persistence.save(self.registry)
 
     def stop(self) -> None:
         """Stop accepting; `serve` returns."""
@@ -206,11 +292,18 @@ class Daemon:
             "programs": len(r.programs),
             "maps": len(r.maps),
             "pins": len(r.pins),
+            "persist": None if self.persistence is None else str(self.persistence.directory),
+            "generation": None if self.persistence is None else self.persistence.generation,
         }
 
     def do_daemon_stop(self, connection: int, fds: list[int]) -> dict[str, Any]:
         self.stop()
         return {"stopping": True}
+
+    def do_daemon_sync(self, connection: int, fds: list[int]) -> dict[str, Any]:
+        if self.persistence is None:
+            raise RequestError(errno.EOPNOTSUPP, "daemon.sync: the daemon runs without --persist")
+        return {"generation": self.persistence.save(self.registry)}
 
     # -- objects and programs ---------------------------------------------------------------
 
@@ -223,23 +316,23 @@ class Daemon:
         prog_type: str | None,
         verify: bool | None,
     ) -> dict[str, Any]:
+        options = {"engine": engine, "prog_type": prog_type, "verify": verify is not False}
+        entry = self._load_object(Path(path), options, connection)
+        return self._object_info(entry.id)
+
+    def _load_object(self, path: Path, options: dict[str, Any], connection: int) -> ObjectEntry:
+        """Load (and verify) the object file at `path`; register it, held by `connection`."""
         from ..elf.specs import ObjectSpec
         from ..object import Object
 
-        spec = ObjectSpec.from_file(path)
-        obj = Object(
-            spec,
-            context=self.registry.context,
-            engine=engine,
-            prog_type=prog_type,
-            verify=verify is not False,
-        )
+        elf = path.read_bytes()
+        obj = Object(ObjectSpec.from_file(path), context=self.registry.context, **options)
         try:
             obj.load()
         except BaseException:
             obj.close()
             raise
-        return self._object_info(self.registry.add_object(obj, connection).id)
+        return self.registry.add_object(obj, connection, elf, options)
 
     def _object_info(self, id_: int) -> dict[str, Any]:
         entry = self.registry.object(id_)
@@ -384,6 +477,7 @@ class Daemon:
 
     def do_pin_add(self, connection: int, fds: list[int], path: str, kind: str, id: int) -> None:
         self.registry.pin(path, kind, id)
+        self._persist_now()
 
     def do_pin_get(self, connection: int, fds: list[int], path: str) -> dict[str, Any]:
         found = self.registry.pins.get(path)
@@ -394,7 +488,9 @@ class Daemon:
         return {"kind": kind, "id": id_}
 
     def do_pin_remove(self, connection: int, fds: list[int], path: str) -> dict[str, Any]:
-        return {"closed": self.registry.unpin(path)}
+        closed = self.registry.unpin(path)
+        self._persist_now()
+        return {"closed": closed}
 
     def do_pin_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
         return [
@@ -415,11 +511,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="pybpfd", description="pybpf's execution context daemon")
     parser.add_argument("--socket", type=Path, help="socket path (default: the user's)")
+    parser.add_argument("--persist", type=Path, help="keep pinned state in this directory")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between snapshots")
     args = parser.parse_args(argv)
-    daemon = Daemon(args.socket)
     try:
+        daemon = Daemon(args.socket, args.persist, args.interval)
         daemon.bind()
-    except (OSError, RuntimeError) as error:
+        for problem in daemon.restore():
+            print(f"pybpfd: not restored: {problem}", file=sys.stderr)
+    except (OSError, RuntimeError, ValueError) as error:
         print(f"pybpfd: error: {error}", file=sys.stderr)
         return 1
     for number in (signal.SIGTERM, signal.SIGINT):

@@ -59,6 +59,10 @@ class ObjectEntry:
     programs: dict[str, int] = field(default_factory=dict)
     maps: dict[str, int] = field(default_factory=dict)
     holders: set[int] = field(default_factory=set)
+    elf: bytes = b""
+    """The object file as loaded (what `--persist` keeps)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The load options (engine, prog_type, verify), to load it the same way again."""
 
 
 class Registry:
@@ -81,9 +85,18 @@ class Registry:
 
     # -- adding ----------------------------------------------------------------------
 
-    def add_object(self, obj: Any, connection: int) -> ObjectEntry:
+    def add_object(
+        self, obj: Any, connection: int, elf: bytes = b"", options: dict[str, Any] | None = None
+    ) -> ObjectEntry:
         """Register a loaded object, its loaded programs and live maps; `connection` holds it."""
-        entry = ObjectEntry(self.new_id("obj"), obj, connection, holders={connection})
+        entry = ObjectEntry(
+            self.new_id("obj"),
+            obj,
+            connection,
+            holders={connection},
+            elf=elf,
+            options=dict(options or {}),
+        )
         for name, program in obj.programs.items():
             if program.autoload:
                 # The context's id: what a program array stores and a tail call finds.

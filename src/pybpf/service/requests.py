@@ -37,6 +37,7 @@ class RequestError(Exception):
 REQUESTS: dict[str, dict[str, str]] = {
     "daemon.status": {},
     "daemon.stop": {},
+    "daemon.sync": {},
     "obj.load": {
         "path": "path",
         "engine?": "str",
