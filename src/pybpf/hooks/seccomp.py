@@ -36,12 +36,15 @@ __all__ = [
     "MIN_KERNEL",
     "Notification",
     "SYSCALLS",
+    "assemble",
     "id_valid",
+    "install_filter",
     "install_listener",
     "pidfd_getfd",
     "receive",
     "respond",
     "respond_continue",
+    "set_no_new_privs",
     "set_sync_wake_up",
     "syscall_fd",
     "socket_filter",
@@ -144,15 +147,16 @@ def unsupported_reason() -> str | None:
     return None
 
 
-_LD_W_ABS, _JEQ_K, _RET_K = 0x20, 0x15, 0x06
+_LD_W_ABS, _JEQ_K, _JSET_K, _RET_K = 0x20, 0x15, 0x45, 0x06
 SECCOMP_RET_ERRNO = 0x00050000
 _NR, _ARCH_OFFSET, _ARG4 = 0, 4, 16 + 4 * 8  # offsets in struct seccomp_data
 
 
-def _assemble(program: list[tuple]) -> bytes:
-    """Classic BPF from (label,) marks, ("ld", offset), ("ret", value) and
-    ("jeq", k, label_if_equal, label_else) (None: the next instruction). Labels must
-    follow their jumps, as in any seccomp filter."""
+def assemble(program: list[tuple]) -> bytes:
+    """Classic BPF from (label,) marks, ("ld", offset), ("ret", value),
+    ("jeq", k, label_if_equal, label_else) and ("jset", k, label_if_any_bit, label_else)
+    (None: the next instruction). Labels must follow their jumps, as in any seccomp
+    filter."""
     labels, count = {}, 0
     for item in program:
         if len(item) == 1:
@@ -169,10 +173,11 @@ def _assemble(program: list[tuple]) -> bytes:
         elif item[0] == "ret":
             out.append(struct.pack("<HBBI", _RET_K, 0, 0, item[1]))
         else:
-            _, k, yes, no = item
+            kind, k, yes, no = item
             jt = 0 if yes is None else labels[yes] - pc
             jf = 0 if no is None else labels[no] - pc
-            out.append(struct.pack("<HBBI", _JEQ_K, jt, jf, k))
+            code = _JEQ_K if kind == "jeq" else _JSET_K
+            out.append(struct.pack("<HBBI", code, jt, jf, k))
     return b"".join(out)
 
 
@@ -200,13 +205,13 @@ def socket_filter() -> bytes:
     program += [("ld", _ARG4 + 4), ("jeq", 0, "allow", "notify")]
     program += [("notify",), ("ret", SECCOMP_RET_USER_NOTIF), ("deny",), ("ret", deny)]
     program += [("allow",), ("ret", SECCOMP_RET_ALLOW)]
-    return _assemble(program)
+    return assemble(program)
 
 
-def install_listener() -> int:
-    """Install `socket_filter` on the calling thread (and what it execs and forks);
-    return the listener fd. Sets no_new_privs when the caller lacks CAP_SYS_ADMIN."""
-    code = socket_filter()
+def install_filter(code: bytes, flags: int = 0) -> int:
+    """Install the classic-BPF filter `code` on the calling thread (and what it execs and
+    forks); the syscall's result (a listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER).
+    Sets no_new_privs when the caller lacks CAP_SYS_ADMIN (the kernel wants it then)."""
     buffer = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("<HxxxxxxQ", len(code) // 8, ctypes.addressof(buffer))
     fprog_buffer = ctypes.create_string_buffer(fprog, len(fprog))
@@ -215,25 +220,35 @@ def install_listener() -> int:
         return _libc.syscall(
             ctypes.c_long(_SECCOMP_NR),
             ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-            ctypes.c_long(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+            ctypes.c_long(flags),
             ctypes.c_void_p(ctypes.addressof(fprog_buffer)),  # a pointer, not a C int
         )
 
-    fd = attempt()
-    if fd < 0 and ctypes.get_errno() == errno.EACCES:
-        # Without CAP_SYS_ADMIN the kernel wants no_new_privs first.
-        _libc.prctl(
-            PR_SET_NO_NEW_PRIVS,
-            ctypes.c_ulong(1),
-            ctypes.c_ulong(0),
-            ctypes.c_ulong(0),
-            ctypes.c_ulong(0),
-        )
-        fd = attempt()
-    if fd < 0:
+    result = attempt()
+    if result < 0 and ctypes.get_errno() == errno.EACCES:
+        set_no_new_privs()
+        result = attempt()
+    if result < 0:
         code_ = ctypes.get_errno()
-        raise OSError(code_, f"seccomp(SET_MODE_FILTER, NEW_LISTENER): {os.strerror(code_)}")
-    return fd
+        raise OSError(code_, f"seccomp(SET_MODE_FILTER): {os.strerror(code_)}")
+    return result
+
+
+def set_no_new_privs() -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): execve can no longer grant privileges."""
+    _libc.prctl(
+        PR_SET_NO_NEW_PRIVS,
+        ctypes.c_ulong(1),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+    )
+
+
+def install_listener() -> int:
+    """Install `socket_filter` on the calling thread (and what it execs and forks);
+    return the listener fd."""
+    return install_filter(socket_filter(), SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
 def set_sync_wake_up(listener: int) -> bool:

@@ -32,13 +32,18 @@ from ..elf.specs import MapSpec
 from ..errors import LoadError, MapError, PybpfError, VerifierError
 from ..runtime.maps import create_map
 from ..runtime.maps import snapshot as map_snapshot
+from ..verifier import cache as verifier_cache
 from . import paths
 from .persist import Persistence
 from .registry import MapEntry, ObjectEntry, Registry
 from .requests import RequestError, validate
+from .verifier_client import DEFAULT_MEMORY, DEFAULT_TIMEOUT, VerifierWorker, WorkerVerdicts
 from .wire import Channel, WireError, peer_uid
 
 ROOT = 0
+UNLOCKED = frozenset({"obj.load"})
+"""Requests that take the registry lock only where they change it (a load verifies
+first, which may take long: other clients are served meanwhile)."""
 
 
 def _hex(data: bytes | None) -> str | None:
@@ -77,9 +82,18 @@ class Daemon:
         socket_path: Path | None = None,
         persist: Path | None = None,
         interval: float = 1.0,
+        *,
+        worker: VerifierWorker | None = None,
     ):
+        """`worker` verifies objects before they load (None: verify in this process)."""
         self.socket_path = socket_path or paths.socket_path()
         self.registry = Registry()
+        self.worker = worker
+        self.verdicts: WorkerVerdicts | None = None
+        if worker is not None:
+            # Every verdict in this process is the worker's (see verifier_client).
+            self.verdicts = WorkerVerdicts()
+            verifier_cache.default_cache = self.verdicts
         self.persistence = Persistence(persist, interval) if persist is not None else None
         self.uid = os.getuid()
         self.started = time.time()
@@ -260,8 +274,11 @@ class Daemon:
         out_fds: list[int] = []
         try:
             op, arguments = validate(message)
-            with self.registry.lock:
+            if op in UNLOCKED:
                 result = self._handlers[op](connection, out_fds, **arguments)
+            else:
+                with self.registry.lock:
+                    result = self._handlers[op](connection, out_fds, **arguments)
             return {"seq": seq, "ok": True, "result": result}, out_fds
         except RequestError as error:
             code, text = error.errno, str(error)
@@ -293,7 +310,21 @@ class Daemon:
             "maps": len(r.maps),
             "pins": len(r.pins),
             "persist": None if self.persistence is None else str(self.persistence.directory),
+            "verifier": self._verifier_status(),
             "generation": None if self.persistence is None else self.persistence.generation,
+        }
+
+    def _verifier_status(self) -> dict[str, Any]:
+        worker = self.worker
+        if worker is None:
+            return {"mode": "in-process"}
+        return {
+            "mode": "worker",
+            "pid": worker.pid,
+            "busy": worker.busy,
+            "restarts": worker.restarts,
+            "memory": worker.memory,
+            "timeout": worker.timeout,
         }
 
     def do_daemon_stop(self, connection: int, fds: list[int]) -> dict[str, Any]:
@@ -326,13 +357,21 @@ class Daemon:
         from ..object import Object
 
         elf = path.read_bytes()
+        if self.worker is not None and options.get("verify", True):
+            reply = self.worker.verify(elf, path.name, {"prog_type": options.get("prog_type")})
+            if not reply.get("ok"):
+                error = str(reply.get("error", "refused"))
+                raise VerifierError(error) if reply.get("rejected") else LoadError(error)
+            assert self.verdicts is not None
+            self.worker.verdicts(reply, self.verdicts, path.name)
         obj = Object(ObjectSpec.from_file(path), context=self.registry.context, **options)
         try:
             obj.load()
         except BaseException:
             obj.close()
             raise
-        return self.registry.add_object(obj, connection, elf, options)
+        with self.registry.lock:
+            return self.registry.add_object(obj, connection, elf, options)
 
     def _object_info(self, id_: int) -> dict[str, Any]:
         entry = self.registry.object(id_)
@@ -513,9 +552,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", type=Path, help="socket path (default: the user's)")
     parser.add_argument("--persist", type=Path, help="keep pinned state in this directory")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between snapshots")
+    parser.add_argument(
+        "--verifier",
+        choices=("worker", "in-process"),
+        default="worker",
+        help="verify in a confined worker process (default) or in the daemon",
+    )
+    parser.add_argument("--verifier-memory", type=int, default=DEFAULT_MEMORY, help="bytes")
+    parser.add_argument("--verifier-timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
     args = parser.parse_args(argv)
+    worker = None
+    if args.verifier == "worker":
+        worker = VerifierWorker(args.verifier_memory, args.verifier_timeout)
     try:
-        daemon = Daemon(args.socket, args.persist, args.interval)
+        daemon = Daemon(args.socket, args.persist, args.interval, worker=worker)
         daemon.bind()
         for problem in daemon.restore():
             print(f"pybpfd: not restored: {problem}", file=sys.stderr)
@@ -542,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
             pid_file.unlink()
         except FileNotFoundError:
             pass
+        if worker is not None:
+            worker.close()
     return 0
 
 
