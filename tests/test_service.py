@@ -476,3 +476,29 @@ def test_bpftool_shaped_commands_on_what_the_daemon_holds(daemon):
     assert "Traceback" not in missing.stderr + short.stderr
     assert cli(daemon, "prog", "unload", "pinned", "/sys/fs/bpf/cnt").returncode == 0
     assert json.loads(cli(daemon, "prog", "list", "--json").stdout) == []
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process `pid`, KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+@pytest.mark.slow
+def test_a_thousand_load_run_unload_cycles_keep_memory_steady(daemon):
+    """Each cycle loads the object (verified in the worker), runs it, maps a map, closes."""
+    with pybpf.connect(daemon) as client:
+        pid = client.status()["pid"]
+        samples = {}
+        for cycle in range(1, 1001):
+            obj = client.load(COUNTER)
+            assert obj.programs["xdp_count"].test_run(UDP).retval == 2
+            assert obj.maps["proto_count"][u32(17)] == u64(1)  # a fresh map every time
+            obj.close()
+            if cycle in (200, 1000):
+                samples[cycle] = (rss_kib(pid), rss_kib(os.getpid()))
+        status = client.status()
+        assert (status["objects"], status["programs"], status["maps"]) == (0, 0, 0)
+    (daemon_200, client_200), (daemon_1000, client_1000) = samples[200], samples[1000]
+    assert daemon_1000 - daemon_200 < 8 * 1024, samples  # KiB: no growth with the cycles
+    assert client_1000 - client_200 < 8 * 1024, samples

@@ -58,8 +58,6 @@ class Client:
         self._channel = Channel(sock)
         self._lock = threading.Lock()
         self._seq = 0
-        self.memory = Memory()
-        """Where maps mapped from the daemon are registered in this process."""
 
     # -- requests ---------------------------------------------------------------------
 
@@ -159,7 +157,8 @@ class Client:
         if not info["shareable"]:
             return RemoteMap(self, info)
         result, fds = self.call_with_fds("map.fd", id=id)
-        map_ = attach_map(fds[0], self.memory, result["name"], writable=result["writable"])
+        # A region table of its own: it goes with the map (no program here runs on it).
+        map_ = attach_map(fds[0], Memory(), result["name"], writable=result["writable"])
         map_.id = id  # type: ignore[attr-defined]
         return map_
 
