@@ -502,3 +502,28 @@ def test_a_thousand_load_run_unload_cycles_keep_memory_steady(daemon):
     (daemon_200, client_200), (daemon_1000, client_1000) = samples[200], samples[1000]
     assert daemon_1000 - daemon_200 < 8 * 1024, samples  # KiB: no growth with the cycles
     assert client_1000 - client_200 < 8 * 1024, samples
+
+
+def test_a_map_from_the_daemon_pins_in_the_daemon(daemon):
+    with pybpf.connect(daemon) as client:
+        m = client.create_map("m", "array", 4, 8, 2)
+        m.pin("/sys/fs/bpf/from-client")
+        assert client.pins() == [{"path": "/sys/fs/bpf/from-client", "kind": "map", "id": m.id}]
+    assert "/sys/fs/bpf/from-client" not in pybpf.pins.pins()  # not this process's namespace
+
+
+EVENTS = EXAMPLES / "xdp_events.o"
+
+
+def test_a_ring_buffer_is_consumed_from_another_process(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(EVENTS)
+        ring = obj.maps["events"]
+        assert ring.spec.type_name == "ringbuf"
+        prog = next(iter(obj.programs.values()))
+        for _ in range(3):
+            prog.test_run(UDP)  # the program in the daemon produces
+        seen: list[bytes] = []
+        assert ring.consume(seen.append) == 3  # this process consumes, kernel protocol
+        assert ring.consumer_pos == ring.producer_pos
+        assert len(set(map(len, seen))) == 1

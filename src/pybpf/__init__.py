@@ -4,6 +4,7 @@ Load clang-built eBPF objects, verify them, and run them in an interpreter
 or a JIT outside any kernel. See DESIGN.md for the layers.
 """
 
+from . import pins
 from .engine.policy import interpreter_only, set_interpreter_only
 from .errors import (
     AsmError,
@@ -46,5 +47,6 @@ __all__ = [
     "interpreter_only",
     "load",
     "open",
+    "pins",
     "set_interpreter_only",
 ]

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pins
 from .errors import (
     InterfaceError,
     MapError,
@@ -40,6 +41,7 @@ from .errors import (
 )
 from .link import Link
 from .object import Object, load
+from .pins import PinError
 from .program import Program
 from .runtime.maps import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 
@@ -51,21 +53,32 @@ __all__ = [
     "BPF_TC_EGRESS",
     "BPF_TC_INGRESS",
     "bpf_link__destroy",
+    "bpf_link__pin",
+    "bpf_link__unpin",
     "bpf_map__fd",
     "bpf_map__name",
+    "bpf_map__pin",
+    "bpf_map__unpin",
     "bpf_map_delete_elem",
     "bpf_map_get_next_key",
     "bpf_map_lookup_elem",
     "bpf_map_update_elem",
+    "bpf_obj_get",
+    "bpf_obj_pin",
     "bpf_object__close",
     "bpf_object__find_map_by_name",
     "bpf_object__find_program_by_name",
     "bpf_object__load",
     "bpf_object__open_file",
+    "bpf_object__pin",
+    "bpf_object__unpin",
     "bpf_prog_test_run_opts",
+    "bpf_program__attach_cgroup",
     "bpf_program__attach_xdp",
     "bpf_program__fd",
     "bpf_program__name",
+    "bpf_program__pin",
+    "bpf_program__unpin",
     "bpf_tc_attach",
     "bpf_tc_detach",
     "bpf_tc_hook",
@@ -73,7 +86,6 @@ __all__ = [
     "bpf_tc_hook_destroy",
     "bpf_tc_opts",
     "bpf_test_run_opts",
-    "bpf_program__attach_cgroup",
     "bpf_xdp_attach",
     "bpf_xdp_detach",
     "libbpf_errno",
@@ -104,7 +116,7 @@ def _fail(code: int) -> None:
 
 
 def _errno_of(error: BaseException) -> int:
-    if isinstance(error, (MapError, TestRunError)):
+    if isinstance(error, (MapError, TestRunError, PinError)):
         return error.errno
     if isinstance(error, NotSupportedError):
         return errno.EOPNOTSUPP
@@ -758,3 +770,83 @@ def bpf_tc_detach(hook: bpf_tc_hook, opts: bpf_tc_opts) -> int:
     if link is None:
         return -errno.ENOENT
     return bpf_link__destroy(link)
+
+
+# -- pinning (this process's namespace, `pybpf.pins`) ---------------------------------
+
+
+def _pinned(action: Callable[[], Any]) -> int:
+    try:
+        action()
+    except (PybpfError, OSError) as error:
+        return -_errno_of(error)
+    return 0
+
+
+def bpf_obj_pin(fd: int, pathname: str) -> int:
+    """Pin the map or program `fd` at `pathname`: 0, -EEXIST, -EINVAL, -EBADF."""
+    handle = _lookup_fd(fd, (Map, Program))
+    if handle is None:
+        return -errno.EBADF
+    return _pinned(lambda: handle.pin(pathname))
+
+
+def bpf_obj_get(pathname: str) -> int:
+    """A descriptor of the map or program pinned at `pathname`, or -ENOENT / -EINVAL."""
+    try:
+        handle = pins.get(pathname)
+    except PinError as error:
+        return -error.errno
+    if not isinstance(handle, (Map, Program)):
+        return -errno.EINVAL  # a link: bpf_link__open is its way back
+    return _fd(handle)
+
+
+def bpf_map__pin(map_: Map, path: str) -> int:
+    """Pin `map_` at `path`: 0 or -errno."""
+    return _pinned(lambda: map_.pin(path))
+
+
+def bpf_map__unpin(map_: Map, path: str) -> int:
+    """Remove the pin at `path` (which must be `map_`'s): 0 or -errno."""
+    return _unpin_own(map_, path)
+
+
+def bpf_program__pin(prog: Program, path: str) -> int:
+    """Pin `prog` at `path`: 0 or -errno."""
+    return _pinned(lambda: prog.pin(path))
+
+
+def bpf_program__unpin(prog: Program, path: str) -> int:
+    """Remove the pin at `path` (which must be `prog`'s): 0 or -errno."""
+    return _unpin_own(prog, path)
+
+
+def bpf_link__pin(link: Link, path: str) -> int:
+    """Pin `link` at `path`: it stays attached after its object closes. 0 or -errno."""
+    return _pinned(lambda: link.pin(path))
+
+
+def bpf_link__unpin(link: Link, path: str) -> int:
+    """Remove the pin at `path` (which must be `link`'s): 0 or -errno."""
+    return _unpin_own(link, path)
+
+
+def bpf_object__pin(obj: Object, path: str) -> int:
+    """Pin every map and loaded program of `obj` as `path/<name>`: 0 or -errno."""
+    return _pinned(lambda: obj.pin(path))
+
+
+def bpf_object__unpin(obj: Object, path: str) -> int:
+    """Remove what `bpf_object__pin(obj, path)` made: 0 or -errno."""
+    return _pinned(lambda: obj.unpin(path))
+
+
+def _unpin_own(handle: Any, path: str) -> int:
+    try:
+        if pins.get(path) is not handle:
+            return -errno.EINVAL
+        pins.unpin(path)
+    except PinError as error:
+        return -error.errno
+    return 0

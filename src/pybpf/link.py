@@ -58,6 +58,13 @@ class Link:
         self.final = self._hook.close()
         return self.final
 
+    def pin(self, path: str) -> None:
+        """Pin this link at `path` (see `pybpf.pins`): it stays attached after its object
+        closes, until unpinned."""
+        from . import pins
+
+        pins.pin(path, self)
+
     def __enter__(self) -> Link:
         return self
 

@@ -40,6 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import pins
 from .btf.target import BtfSource, apply_core
 from .btf.values import TypedMap
 from .elf.externs import KCONFIG_MAP
@@ -418,14 +419,36 @@ class Object:
         if self.closed:
             return
         self.closed = True
+        # What is pinned stays alive (and attached) until unpinned, as with bpffs.
         for link in list(self.links):  # a running hook uses the programs' memory
+            if pins.is_pinned(link):
+                continue
             with contextlib.suppress(Exception):  # closing goes on whatever stopped a hook
                 link.close()
         for program in self.programs.values():
-            program.close()
+            if not pins.is_pinned(program):
+                program.close()
         for map_ in self.maps.live().values():
-            self.context.remove_map(map_)
-            map_.close()
+            if not pins.is_pinned(map_):
+                self.context.remove_map(map_)
+                map_.close()
+
+    def pin(self, directory: str) -> None:
+        """Pin every live map and loaded program as `directory/<name>` (bpf_object__pin)."""
+        base = pins.normal_path(directory)
+        for name, map_ in self.maps.live().items():
+            map_.pin(f"{base}/{name}")
+        for name, program in self.programs.items():
+            if program.autoload:
+                program.pin(f"{base}/{name}")
+
+    def unpin(self, directory: str) -> None:
+        """Remove what `pin(directory)` made."""
+        base = pins.normal_path(directory)
+        for name in [*self.maps.live(), *self.programs]:
+            path = f"{base}/{name}"
+            if path in pins.pins():
+                pins.unpin(path)
 
     def __enter__(self) -> Object:
         return self

@@ -432,6 +432,12 @@ class Program:
         )
         return Link(self, hook)
 
+    def pin(self, path: str) -> None:
+        """Pin this program at `path` (see `pybpf.pins`): it outlives its object until unpinned."""
+        from . import pins
+
+        pins.pin(path, self)
+
     def close(self) -> None:
         """Release the engine's stacks and forget the program id."""
         self.object.context.unregister_native_entry(self.id)

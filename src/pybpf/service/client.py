@@ -160,6 +160,7 @@ class Client:
         # A region table of its own: it goes with the map (no program here runs on it).
         map_ = attach_map(fds[0], Memory(), result["name"], writable=result["writable"])
         map_.id = id  # type: ignore[attr-defined]
+        map_.client = self  # type: ignore[attr-defined]  # Map.pin pins in the daemon
         return map_
 
     def program(self, id: int | None = None, *, pinned: str | None = None) -> RemoteProgram:

@@ -17,12 +17,12 @@ field: the handler is never called with a bad request.
 from __future__ import annotations
 
 import errno
-import posixpath
 from typing import Any
+
+from ..pins import normal_path
 
 MAX_HEX_BYTES = 1 << 18
 """Largest binary field (a packet, a value), in bytes."""
-MAX_PATH = 4096
 MAX_STR = 256
 
 
@@ -74,13 +74,11 @@ REQUESTS: dict[str, dict[str, str]] = {
 
 
 def check_path(value: str, field: str) -> str:
-    """An absolute path without NUL or `..`, normalised (pins: `/sys/fs/bpf/...` style)."""
-    if not value.startswith("/") or "\0" in value or len(value) > MAX_PATH:
-        raise RequestError(errno.EINVAL, f"{field}: {value[:80]!r} is not an absolute path")
-    normal = posixpath.normpath(value)
-    if ".." in value.split("/") or normal == "/":
-        raise RequestError(errno.EINVAL, f"{field}: {value[:80]!r} is not a usable path")
-    return normal
+    """An absolute path without NUL or `..`, normalised (the pin namespace's rule)."""
+    try:
+        return normal_path(value)
+    except ValueError as error:
+        raise RequestError(errno.EINVAL, f"{field}: {error}") from None
 
 
 def _convert(kind: str, value: Any, field: str) -> Any:

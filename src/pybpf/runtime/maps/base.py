@@ -243,6 +243,17 @@ class Map(MutableMapping):
         self.close()
         type(self).__init__(self, spec, self.memory, ncpus=self.ncpus if self.percpu else None)
 
+    def pin(self, path: str) -> None:
+        """Pin this map at `path`: in the daemon for a map from `pybpf.connect()`, else in
+        this process's namespace (`pybpf.pins`), where it outlives its object."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.pin(self, path)
+            return
+        from ... import pins
+
+        pins.pin(path, self)
+
     def close(self) -> None:
         """Take the values out of the memory's region table."""
         self.memory.remove(self.value_region)
