@@ -89,6 +89,9 @@ __all__ = [
     "bpf_xdp_attach",
     "bpf_xdp_detach",
     "libbpf_errno",
+    "libbpf_probe_bpf_helper",
+    "libbpf_probe_bpf_map_type",
+    "libbpf_probe_bpf_prog_type",
     "ring_buffer",
     "ring_buffer__add",
     "ring_buffer__consume",
@@ -850,3 +853,36 @@ def _unpin_own(handle: Any, path: str) -> int:
     except PinError as error:
         return -error.errno
     return 0
+
+
+# -- feature probes (`pybpf.features`) ------------------------------------------------
+
+
+def libbpf_probe_bpf_prog_type(prog_type: int, opts: Any = None) -> int:
+    """1 when pybpf loads programs of `prog_type`, 0 when not (-EINVAL: `opts` given)."""
+    if opts is not None:
+        return -errno.EINVAL
+    from . import features
+
+    return int(features.probe_prog_type(prog_type))
+
+
+def libbpf_probe_bpf_map_type(map_type: int, opts: Any = None) -> int:
+    """1 when pybpf has maps of `map_type`, 0 when not (-EINVAL: `opts` given)."""
+    if opts is not None:
+        return -errno.EINVAL
+    from . import features
+
+    return int(features.probe_map_type(map_type))
+
+
+def libbpf_probe_bpf_helper(prog_type: int, helper_id: int, opts: Any = None) -> int:
+    """1 when a `prog_type` program may call helper `helper_id` here, 0 when not;
+    -EOPNOTSUPP for a program type pybpf does not load (as libbpf), -EINVAL: `opts`."""
+    if opts is not None:
+        return -errno.EINVAL
+    from . import features
+
+    if not features.probe_prog_type(prog_type):
+        return -errno.EOPNOTSUPP
+    return int(features.probe_helper(prog_type, helper_id))
