@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pybpf import features, libbpf
+from pybpf import libbpf
 from pybpf.cli.main import main
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
