@@ -527,3 +527,87 @@ def test_a_ring_buffer_is_consumed_from_another_process(daemon):
         assert ring.consume(seen.append) == 3  # this process consumes, kernel protocol
         assert ring.consumer_pos == ring.producer_pos
         assert len(set(map(len, seen))) == 1
+
+
+def test_prog_dump_run_and_queue_commands_on_loaded_programs(daemon, tmp_path):
+    assert cli(daemon, "prog", "load", str(COUNTER), "/sys/fs/bpf/c").returncode == 0
+    dump = cli(daemon, "prog", "dump", "xlated", "pinned", "/sys/fs/bpf/c", "linum")
+    assert dump.returncode == 0, dump.stderr
+    assert "<xdp_count>:" in dump.stdout
+    assert "xdp_counter.c:" in dump.stdout  # source lines with file:line:column
+    packet = tmp_path / "udp.bin"
+    packet.write_bytes(UDP)
+    out = tmp_path / "out.bin"
+    ran = cli(
+        daemon,
+        "prog",
+        "run",
+        "pinned",
+        "/sys/fs/bpf/c",
+        "data_in",
+        str(packet),
+        "data_out",
+        str(out),
+        "repeat",
+        "3",
+        "--json",
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["retval"] == 2
+    assert out.read_bytes() == UDP
+    with pybpf.connect(daemon) as client:  # three runs counted in the daemon's map
+        counts = [m for m in client.maps() if m["name"] == "proto_count"][0]
+        assert client.map(counts["id"])[u32(17)] == u64(3)
+    assert (
+        cli(
+            daemon,
+            "map",
+            "create",
+            "/sys/fs/bpf/q",
+            "type",
+            "queue",
+            "key",
+            "0",
+            "value",
+            "4",
+            "entries",
+            "2",
+            "name",
+            "q",
+        ).returncode
+        == 0
+    )
+    assert cli(daemon, "map", "push", "name", "q", "value", "1", "2", "3", "4").returncode == 0
+    peeked = cli(daemon, "map", "peek", "name", "q", "--json")
+    assert json.loads(peeked.stdout) == {"value": "01020304"}
+    assert (
+        json.loads(cli(daemon, "map", "pop", "name", "q", "--json").stdout)["value"] == "01020304"
+    )
+    empty = cli(daemon, "map", "pop", "name", "q")
+    assert empty.returncode == 1 and "pop" in empty.stderr
+
+
+def test_event_pipe_prints_ring_buffer_records_as_they_come(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(EVENTS)
+        obj.pin("/sys/fs/bpf/events")
+        prog = next(iter(obj.programs.values()))
+        for _ in range(2):
+            prog.test_run(UDP)
+        ring_id = obj.maps["events"].id
+        piped = cli(
+            daemon,
+            "map",
+            "event_pipe",
+            "id",
+            str(ring_id),
+            "--count",
+            "2",
+            "--timeout",
+            "20",
+            "--json",
+        )
+        assert piped.returncode == 0, piped.stderr
+        records = [json.loads(line) for line in piped.stdout.splitlines()]
+        assert len(records) == 2 and records[0]["size"] == records[1]["size"] > 0
+        assert obj.maps["events"].consumer_pos == obj.maps["events"].producer_pos

@@ -97,7 +97,7 @@ def _map_line(m) -> str:
 
 
 def _program_text(spec, p, core) -> list[str]:
-    from ..isa.disasm import format_program
+    from ..isa.disasm import format_program, source_annotator
 
     lines = [f"Disassembly of program {p.name} (section {p.section}):"]
     if p.relocations:
@@ -110,26 +110,16 @@ def _program_text(spec, p, core) -> list[str]:
         error = _core_error(core, p)
         if error is not None:
             lines.append(f"    failed: {error}")
-    sources = {info.pc: info for info in p.line_infos}
     notes: dict[int, list[str]] = {}
     for r in p.relocations:
         notes.setdefault(r.pc, []).append(f"\t\t; {r.describe()}")
     for c in p.core_relocations:
         notes.setdefault(c.pc, []).append(f"\t\t; CO-RE {_core_text(spec, c, results)}")
-    last_line: list[tuple[str, int] | None] = [None]
-
-    def source_above(pc: int) -> list[str]:
-        info = sources.get(pc)
-        if info is None or (info.file_name, info.line_number) == last_line[0]:
-            return []
-        last_line[0] = (info.file_name, info.line_number)
-        return [f"; {info.line.strip()}" if info.line else f"; {info.file_name}:{info.line_number}"]
-
     labels = {pc: name for name, pc in p.functions}
     lines += format_program(
         p.instructions,
         labels=labels,
-        annotate=source_above,
+        annotate=source_annotator(p.line_infos),
         annotate_after=lambda pc: notes.get(pc, ()),
     )
     return lines

@@ -155,6 +155,46 @@ def prog_loadall(
     _emit(pinned, as_json, lambda d: [typer.echo(f"pinned {k} at {v}") for k, v in d.items()])
 
 
+@prog_app.command("dump", context_settings=EXTRA)
+def prog_dump(
+    kind: str = typer.Argument(..., metavar="xlated", help="What to dump: xlated."),
+    words: list[str] = WORDS,
+    as_json: bool = JSON,
+) -> None:
+    """`prog dump xlated TARGET [linum]`: the program's instructions with its C source lines."""
+    if kind != "xlated":
+        raise BadInput(f"prog dump {kind!r}: only `xlated` is known (there is no jited image)")
+    with _client() as client:
+        id_, rest = _one(client, words or [], "prog")
+        linum = rest == ["linum"]
+        if rest and not linum:
+            raise BadInput(f"unexpected argument {rest[0]!r}")
+        dump = client.call("prog.dump", id=id_, linum=linum)
+    _emit(dump, as_json, lambda d: typer.echo("\n".join(d["lines"])))
+
+
+def run_loaded(words: list[str], as_json: bool) -> None:
+    """`prog run TARGET data_in FILE [data_out FILE] [ctx_in FILE] [ctx_out FILE] [repeat N]`,
+    as bpftool: a test run of a program the daemon holds."""
+    with _client() as client:
+        id_, rest = _one(client, words, "prog")
+        options = take_pairs(
+            rest, {"data_in": str, "data_out": str, "ctx_in": str, "ctx_out": str, "repeat": int}
+        )
+        data = Path(str(options["data_in"])).read_bytes() if "data_in" in options else b""
+        ctx = Path(str(options["ctx_in"])).read_bytes() if "ctx_in" in options else None
+        result = client.program(id_).test_run(data, ctx, int(options.get("repeat", 1)))
+    for name, value in (("data_out", result.data_out), ("ctx_out", result.ctx_out)):
+        if name in options and value is not None:
+            Path(str(options[name])).write_bytes(value)
+    out = {"retval": result.retval, "duration": result.duration}
+    _emit(
+        out,
+        as_json,
+        lambda d: typer.echo(f"Return value: {d['retval']}, duration (average): {d['duration']}ns"),
+    )
+
+
 @prog_app.command("pin", context_settings=EXTRA)
 def prog_pin(words: list[str] = WORDS) -> None:
     """Pin a loaded program: `prog pin id N PATH`."""
@@ -334,6 +374,80 @@ def map_create(
         )
         client.call("pin.add", path=path, kind="map", id=info["id"])
     _emit(info, as_json, lambda m: typer.echo(f"created map {m['name']} as id {m['id']}"))
+
+
+def _value_words(map_: Any, rest: list[str]) -> tuple[bytes, list[str]]:
+    size = map_.spec.value_size if hasattr(map_, "spec") else map_.info["value_size"]
+    return take_bytes(take_keyword(rest, "value"), "value", size)
+
+
+@map_app.command("push", context_settings=EXTRA)
+def map_push(words: list[str] = WORDS) -> None:
+    """`map push TARGET value [hex] BYTES`: onto a queue or stack (a bloom filter adds it)."""
+    with _client() as client:
+        id_, rest = _one(client, words or [], "map")
+        map_ = client.map(id_)
+        value, rest = _value_words(map_, rest)
+        no_more(rest)
+        map_.push(value)
+
+
+def _take_value(op: str, words: list[str], as_json: bool) -> None:
+    with _client() as client:
+        id_, rest = _one(client, words, "map")
+        no_more(rest)
+        map_ = client.map(id_)
+        value = map_.pop() if op == "pop" else map_.peek()
+    _emit({"value": value.hex()}, as_json, lambda d: typer.echo(f"value: {d['value']}"))
+
+
+@map_app.command("pop", context_settings=EXTRA)
+def map_pop(words: list[str] = WORDS, as_json: bool = JSON) -> None:
+    """`map pop TARGET`: take the next value of a queue or stack (exit 1 when empty)."""
+    _take_value("pop", words or [], as_json)
+
+
+@map_app.command("peek", context_settings=EXTRA)
+def map_peek(words: list[str] = WORDS, as_json: bool = JSON) -> None:
+    """`map peek TARGET`: the next value of a queue or stack, left in place."""
+    _take_value("peek", words or [], as_json)
+
+
+@map_app.command("event_pipe", context_settings=EXTRA)
+def map_event_pipe(
+    words: list[str] = WORDS,
+    count: int = typer.Option(0, "--count", min=0, help="Stop after N records (0: never)."),
+    timeout: float = typer.Option(0, "--timeout", min=0, help="Stop after S seconds (0: never)."),
+    as_json: bool = JSON,
+) -> None:
+    """`map event_pipe TARGET`: print a ring buffer's records as they come (Ctrl-C ends),
+    consumed from the map's shared memory with the kernel's positions."""
+    import time
+
+    with _client() as client:
+        id_, rest = _one(client, words or [], "map")
+        no_more(rest)
+        ring = client.map(id_)
+        if not hasattr(ring, "consume"):
+            raise BadInput(f"map {id_} is not a ring buffer")
+        seen = 0
+        deadline = time.monotonic() + timeout if timeout else None
+
+        def show(record: bytes) -> int | None:
+            nonlocal seen
+            seen += 1
+            if as_json:
+                typer.echo(json.dumps({"data": record.hex(), "size": len(record)}))
+            else:
+                typer.echo(f"record of {len(record)} bytes: {record.hex(' ')}")
+            return -1 if count and seen >= count else None
+
+        while not (count and seen >= count):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            wait = 100 if left is None else max(1, min(100, int(left * 1000)))
+            ring.poll(show, wait)
 
 
 @map_app.command("pin", context_settings=EXTRA)

@@ -195,9 +195,15 @@ def _load_fib(path: Path) -> Any:
         raise BadInput(f"--fib {path}: {error}") from None
 
 
-@prog_app.command("run")
+@prog_app.command("run", context_settings={"allow_extra_args": True})
 def run_command(
-    obj_path: Path = typer.Argument(..., metavar="OBJ", help="The eBPF object file."),
+    context: typer.Context,
+    obj_path: Path = typer.Argument(
+        ...,
+        metavar="OBJ",
+        help="The eBPF object file (or, for a program the daemon holds, bpftool's"
+        " `id N|pinned PATH|name NAME data_in FILE [data_out FILE] [repeat N]`).",
+    ),
     section: str = typer.Option(None, "--section", help="Run the program of this ELF section."),
     program: str = typer.Option(None, "--program", help="Run the program with this name."),
     data_in: Path = typer.Option(
@@ -283,7 +289,15 @@ def run_command(
     from ..platform.program_types import ProgramType
     from ..platform.sections import program_type_by_name
     from ..program import untyped_section_message
+    from .bpftool_args import TARGET_WORDS
 
+    if str(obj_path) in TARGET_WORDS:
+        from .loaded import run_loaded
+
+        run_loaded([str(obj_path), *context.args], as_json)
+        return
+    if context.args:
+        raise BadInput(f"unexpected argument {context.args[0]!r}")
     if ctx_out is not None and ctx_in is None:
         raise BadInput("--ctx-out needs --ctx-in (the kernel copies the context out only then)")
     if type_name is not None and program_type_by_name(type_name) is None:

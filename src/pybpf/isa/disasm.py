@@ -16,6 +16,7 @@ Everything printed here is read back by `pybpf.isa.assembler.assemble`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .instruction import Instruction, with_pcs
 from .opcodes import (
@@ -287,6 +288,28 @@ def format_program(
         if annotate_after:
             lines.extend(annotate_after(pc))
     return lines
+
+
+def source_annotator(
+    line_infos: Iterable[Any], *, linum: bool = False
+) -> Callable[[int], list[str]]:
+    """`annotate` for `format_program`: the C source line above the first instruction of
+    each new line (BTF line info), as `; text`; with `linum` also `[file:line:column]`,
+    as bpftool's `prog dump xlated linum`."""
+    sources = {info.pc: info for info in line_infos}
+    last: list[tuple[str, int] | None] = [None]
+
+    def above(pc: int) -> list[str]:
+        info = sources.get(pc)
+        if info is None or (info.file_name, info.line_number) == last[0]:
+            return []
+        last[0] = (info.file_name, info.line_number)
+        text = f"; {info.line.strip()}" if info.line else f"; {info.file_name}:{info.line_number}"
+        if linum:
+            text += f" [{info.file_name}:{info.line_number}:{info.column}]"
+        return [text]
+
+    return above
 
 
 # --- bpf_conformance syntax -------------------------------------------------

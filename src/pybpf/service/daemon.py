@@ -409,6 +409,19 @@ class Daemon:
     def do_prog_show(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
         return self._prog_info(id)
 
+    def do_prog_dump(
+        self, connection: int, fds: list[int], id: int, linum: bool | None
+    ) -> dict[str, Any]:
+        from ..isa.disasm import format_program, source_annotator
+
+        spec = self.registry.program(id).program.spec
+        lines = format_program(
+            spec.instructions,
+            labels={pc: name for name, pc in spec.functions},
+            annotate=source_annotator(spec.line_infos, linum=bool(linum)),
+        )
+        return {"name": spec.name, "lines": lines}
+
     def do_prog_run(
         self,
         connection: int,

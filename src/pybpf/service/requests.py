@@ -48,6 +48,7 @@ REQUESTS: dict[str, dict[str, str]] = {
     "obj.close": {"id": "id"},
     "prog.list": {},
     "prog.show": {"id": "id"},
+    "prog.dump": {"id": "id", "linum?": "bool"},
     "prog.run": {"id": "id", "data?": "hex", "ctx?": "hex", "repeat?": "u32"},
     "map.list": {},
     "map.show": {"id": "id"},
