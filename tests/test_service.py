@@ -611,3 +611,44 @@ def test_event_pipe_prints_ring_buffer_records_as_they_come(daemon):
         records = [json.loads(line) for line in piped.stdout.splitlines()]
         assert len(records) == 2 and records[0]["size"] == records[1]["size"] > 0
         assert obj.maps["events"].consumer_pos == obj.maps["events"].producer_pos
+
+
+def test_links_attach_in_the_daemon_and_outlive_the_command_while_pinned(daemon):
+    from pybpf.testing.topology import SERVER_IP, Wire, ping
+
+    if Wire.available() is not None:
+        pytest.skip(str(Wire.available()))
+    with Wire() as wire, pybpf.connect(daemon) as client:
+        obj = client.load(EXAMPLES / "xdp_wire.o")
+        prog = obj.programs["xdp_pass_all"]
+        attached = cli(
+            daemon,
+            "net",
+            "attach",
+            "xdp",
+            "id",
+            str(prog.id),
+            "dev",
+            wire.port_a,
+            "netns",
+            wire.path(wire.middle),
+            "pass_to",
+            wire.port_b,
+            "pin",
+            "/sys/fs/bpf/wire",
+            "--json",
+        )
+        assert attached.returncode == 0, attached.stderr
+        link_id = json.loads(attached.stdout)["id"]
+        # The command has exited; the pinned link still carries traffic through the middle.
+        assert ping(wire.path(wire.client), SERVER_IP, timeout=3)
+        listed = json.loads(cli(daemon, "link", "list", "--json").stdout)
+        assert [link["id"] for link in listed] == [link_id]
+        assert listed[0]["running"] and listed[0]["frames"] >= 2
+        assert client.link(pinned="/sys/fs/bpf/wire").counters()["frames"] >= 2
+        detached = cli(daemon, "link", "detach", "pinned", "/sys/fs/bpf/wire")
+        assert detached.returncode == 0, detached.stderr
+        assert client.links() == [] and client.pins() == []
+        assert not ping(wire.path(wire.client), SERVER_IP, timeout=1)  # nothing bridges now
+        no_pin = cli(daemon, "net", "attach", "xdp", "id", str(prog.id), "dev", wire.port_a)
+        assert no_pin.returncode == 2 and "pin PATH" in no_pin.stderr

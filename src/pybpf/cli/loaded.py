@@ -1,5 +1,6 @@
-"""bpftool's commands on what the daemon holds: `prog list|show|load|loadall|pin|unload`,
-`map list|show|dump|lookup|update|delete|getnext|create|pin`.
+"""bpftool's commands on what the daemon holds: `prog list|show|load|loadall|pin|unload|dump|run`,
+`map list|show|dump|lookup|update|delete|getnext|create|pin|push|pop|peek|event_pipe`,
+`link list|show|detach|pin`, `net attach xdp|tc PROG dev NAME`.
 
 They take their arguments as bpftool does (`map lookup id 3 key hex 01 00
 00 00`, `map create /sys/fs/bpf/m type hash key 4 value 8 entries 64 name
@@ -27,7 +28,7 @@ from .bpftool_args import (
     take_pairs,
     take_target,
 )
-from .main import BadInput
+from .main import BadInput, app
 from .map import map_app, map_entries, map_report, print_map
 from .prog import prog_app
 
@@ -458,3 +459,109 @@ def map_pin(words: list[str] = WORDS) -> None:
         if len(rest) != 1:
             raise BadInput("expected the pin PATH after the map")
         client.call("pin.add", path=rest[0], kind="map", id=id_)
+
+
+# -- links -----------------------------------------------------------------------------------
+
+link_app = typer.Typer(
+    name="link", help="Links (attached programs) the daemon holds.", no_args_is_help=True
+)
+app.add_typer(link_app, name="link")
+net_app = typer.Typer(name="net", help="Attach programs to interfaces, in the daemon.")
+app.add_typer(net_app, name="net")
+
+
+def _print_links(links: list[dict[str, Any]]) -> None:
+    for link in links:
+        state = "running" if link["running"] else "stopped"
+        typer.echo(f"{link['id']}: {link['kind']}  prog {link['prog']}  {link['name']}  {state}")
+        actions = "  ".join(f"{a} {n}" for a, n in link["actions"].items() if n)
+        typer.echo(f"\tframes {link['frames']}" + (f"  ({actions})" if actions else ""))
+
+
+def _link_id(client: Any, words: list[str]) -> tuple[int, list[str]]:
+    target, rest = take_target(words, "link")
+    if target.how == "name":
+        raise BadInput("links have no names: give `id N` or `pinned PATH`")
+    if target.how == "pinned":
+        found = client.call("pin.get", path=str(target.what))
+        if found["kind"] != "link":
+            raise BadInput(f"{target.what}: pinned {found['kind']}, not a link")
+        return found["id"], rest
+    return int(target.what), rest
+
+
+@link_app.command("list", context_settings=EXTRA)
+def link_list(as_json: bool = JSON) -> None:
+    """Every link (bpftool link list)."""
+    with _client() as client:
+        links = client.links()
+    _emit(links, as_json, _print_links)
+
+
+@link_app.command("show", context_settings=EXTRA)
+def link_show(words: list[str] = WORDS, as_json: bool = JSON) -> None:
+    """Links by `id N` or `pinned PATH` (all without arguments)."""
+    with _client() as client:
+        if not words:
+            links = client.links()
+        else:
+            id_, rest = _link_id(client, words)
+            no_more(rest)
+            links = [client.call("link.show", id=id_)]
+    _emit(links, as_json, _print_links)
+
+
+@link_app.command("detach", context_settings=EXTRA)
+def link_detach(words: list[str] = WORDS, as_json: bool = JSON) -> None:
+    """Detach a link (`id N` or `pinned PATH`); its pins go with it."""
+    with _client() as client:
+        id_, rest = _link_id(client, words or [])
+        no_more(rest)
+        info = client.call("link.detach", id=id_)
+    _emit(
+        info, as_json, lambda d: typer.echo(f"detached link {d['id']} after {d['frames']} frames")
+    )
+
+
+@link_app.command("pin", context_settings=EXTRA)
+def link_pin(words: list[str] = WORDS) -> None:
+    """Pin a link: `link pin id N PATH`."""
+    with _client() as client:
+        id_, rest = _link_id(client, words or [])
+        if len(rest) != 1:
+            raise BadInput("expected the pin PATH after the link")
+        client.call("pin.add", path=rest[0], kind="link", id=id_)
+
+
+@net_app.command("attach", context_settings=EXTRA)
+def net_attach(
+    kind: str = typer.Argument(..., metavar="xdp|tc", help="The hook."),
+    words: list[str] = WORDS,
+    as_json: bool = JSON,
+) -> None:
+    """`net attach xdp|tc PROG dev NAME pin PATH [netns PATH] [direction ingress|egress]
+    [pass_to NAME]`: attach in the daemon; the pin keeps the link (`link detach` ends it)."""
+    if kind not in ("xdp", "tc"):
+        raise BadInput(f"net attach {kind!r}: expected xdp or tc")
+    with _client() as client:
+        prog, rest = _one(client, words or [], "prog")
+        options = take_pairs(
+            rest, {"dev": str, "netns": str, "direction": str, "pin": str, "pass_to": str}
+        )
+        if "dev" not in options:
+            raise BadInput("net attach: missing `dev NAME`")
+        if "pin" not in options:
+            # The link is this command's until pinned: it would end with the command.
+            raise BadInput("net attach: give `pin PATH` so that the link outlives this command")
+        info = client.call(
+            "link.attach",
+            prog=prog,
+            kind=kind,
+            ifname=options["dev"],
+            netns=options.get("netns"),
+            direction=options.get("direction"),
+            pass_to=options.get("pass_to"),
+        )
+        client.call("pin.add", path=str(options["pin"]), kind="link", id=info["id"])
+    _emit(info, as_json, lambda d: typer.echo(f"attached as link {d['id']} ({d['name']})"))

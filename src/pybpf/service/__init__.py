@@ -3,6 +3,22 @@
 See docs/daemon.md for the protocol, lifetimes and access rules.
 """
 
-from .client import Client, RemoteMap, RemoteObject, RemoteProgram, ServiceError, connect
+from .client import (
+    Client,
+    RemoteLink,
+    RemoteMap,
+    RemoteObject,
+    RemoteProgram,
+    ServiceError,
+    connect,
+)
 
-__all__ = ["Client", "RemoteMap", "RemoteObject", "RemoteProgram", "ServiceError", "connect"]
+__all__ = [
+    "Client",
+    "RemoteLink",
+    "RemoteMap",
+    "RemoteObject",
+    "RemoteProgram",
+    "ServiceError",
+    "connect",
+]

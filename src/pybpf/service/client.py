@@ -179,9 +179,22 @@ class Client:
         """Every map (bpftool's `map list`)."""
         return self.call("map.list")
 
+    def links(self) -> list[dict[str, Any]]:
+        """Every link (bpftool's `link list`): id, program, kind, hook, counters."""
+        return self.call("link.list")
+
+    def link(self, id: int | None = None, *, pinned: str | None = None) -> RemoteLink:
+        """The link with `id`, or pinned at `pinned`."""
+        if pinned is not None:
+            id = self._pinned(pinned, "link")
+        if id is None:
+            raise ValueError("link(): give an id or pinned=PATH")
+        return RemoteLink(self, self.call("link.show", id=id))
+
     def pin(self, target: Any, path: str) -> None:
-        """Pin a `RemoteObject`, `RemoteProgram`, map (by its `id`) at `path`."""
-        kind = {RemoteObject: "obj", RemoteProgram: "prog"}.get(type(target), "map")
+        """Pin a `RemoteObject`, `RemoteProgram`, `RemoteLink` or map (by its `id`) at `path`."""
+        kinds = {RemoteObject: "obj", RemoteProgram: "prog", RemoteLink: "link"}
+        kind = kinds.get(type(target), "map")
         id_ = getattr(target, "id", None)
         if id_ is None:
             raise ValueError(f"{target!r} does not come from the daemon")
@@ -273,8 +286,45 @@ class RemoteProgram:
         """Pin the program (its object stays loaded)."""
         self.client.pin(self, path)
 
+    def attach_xdp(self, ifname: str, **where: Any) -> RemoteLink:
+        """Attach in the daemon as `Program.attach_xdp` (netns, pass_to, pass_to_tap)."""
+        info = self.client.call("link.attach", prog=self.id, kind="xdp", ifname=ifname, **where)
+        return RemoteLink(self.client, info)
+
+    def attach_tc(self, ifname: str, direction: str = "ingress", **where: Any) -> RemoteLink:
+        """Attach in the daemon as `Program.attach_tc`."""
+        info = self.client.call(
+            "link.attach", prog=self.id, kind="tc", ifname=ifname, direction=direction, **where
+        )
+        return RemoteLink(self.client, info)
+
     def __repr__(self) -> str:
         return f"<RemoteProgram {self.id} {self.name!r} {self.type}>"
+
+
+class RemoteLink:
+    """A program attached to a hook in the daemon: it stays attached while this client
+    holds it or it is pinned."""
+
+    def __init__(self, client: Client, info: dict[str, Any]):
+        self.client = client
+        self.id: int = info["id"]
+        self.info = info
+
+    def counters(self) -> dict[str, Any]:
+        """The hook's counters so far (frames, frames per action), and whether it runs."""
+        return self.client.call("link.show", id=self.id)
+
+    def pin(self, path: str) -> None:
+        """Pin the link: it stays attached after this client goes."""
+        self.client.pin(self, path)
+
+    def detach(self) -> dict[str, Any]:
+        """Detach (pins on it are removed); its last counters."""
+        return self.client.call("link.detach", id=self.id)
+
+    def __repr__(self) -> str:
+        return f"<RemoteLink {self.id} {self.info.get('name')!r}>"
 
 
 class RemoteMap(MutableMapping):

@@ -309,6 +309,7 @@ class Daemon:
             "programs": len(r.programs),
             "maps": len(r.maps),
             "pins": len(r.pins),
+            "links": len(r.links),
             "persist": None if self.persistence is None else str(self.persistence.directory),
             "verifier": self._verifier_status(),
             "generation": None if self.persistence is None else self.persistence.generation,
@@ -524,6 +525,60 @@ class Daemon:
             raise RequestError(errno.EPERM, f"map.read_only: map {id} belongs to another client")
         entry.read_only = True
         return map_info(entry)
+
+    # -- links ---------------------------------------------------------------------------
+
+    def do_link_attach(
+        self,
+        connection: int,
+        fds: list[int],
+        prog: int,
+        kind: str,
+        ifname: str,
+        netns: str | None,
+        direction: str | None,
+        pass_to: str | None,
+        pass_to_tap: str | None,
+    ) -> dict[str, Any]:
+        program = self.registry.program(prog).program
+        where = {"netns": netns, "pass_to": pass_to, "pass_to_tap": pass_to_tap}
+        if kind == "xdp":
+            link = program.attach_xdp(ifname, **where)
+        elif kind == "tc":
+            link = program.attach_tc(ifname, direction=direction or "ingress", **where)
+        else:
+            raise RequestError(errno.EINVAL, f"link.attach: kind {kind[:20]!r} is not xdp or tc")
+        return self._link_info(self.registry.add_link(link, prog, kind, connection).id)
+
+    def _link_info(self, id_: int) -> dict[str, Any]:
+        entry = self.registry.link(id_)
+        counters = entry.link.counters()
+        return {
+            "id": entry.id,
+            "prog": entry.prog_id,
+            "kind": entry.kind,
+            "name": entry.link.name if not entry.link.closed else None,
+            "running": entry.link.running,
+            "frames": counters.frames,
+            "actions": {a: c.frames for a, c in counters.actions.items()},
+        }
+
+    def do_link_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
+        return [self._link_info(id_) for id_ in sorted(self.registry.links)]
+
+    def do_link_show(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        return self._link_info(id)
+
+    def do_link_detach(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self.registry.link(id)
+        info = self._link_info(id)
+        for path, (kind, pinned) in list(self.registry.pins.items()):
+            if kind == "link" and pinned == id:
+                del self.registry.pins[path]
+        entry.holders.clear()
+        self.registry.collect()
+        self._persist_now()
+        return info
 
     # -- pins ------------------------------------------------------------------------------
 

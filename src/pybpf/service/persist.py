@@ -26,7 +26,8 @@ their reply is sent.
 
 On restart objects are loaded again from their saved files — which
 verifies every program again — then their maps take their snapshots and
-the pins are made again. Ids are new (as after a reboot); pins are how
+the pins are made again (pinned links are not kept: attach again after a
+restart). Ids are new (as after a reboot); pins are how
 persisted things are found. Maps kept in Python (program arrays, maps of
 maps, device maps) are not snapshotted: they start as their object fills
 them.
@@ -123,6 +124,8 @@ class Persistence:
         kept_maps: set[int] = set()
         pins = []
         for path, (kind, id_) in sorted(registry.pins.items()):
+            if kind == "link":
+                continue  # links are not kept: their hooks end with the daemon
             if kind == "obj":
                 kept_objects.add(id_)
                 pins.append({"path": path, "kind": kind, "target": f"obj{id_}"})

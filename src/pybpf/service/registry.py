@@ -20,8 +20,8 @@ from ..runtime.context import ExecutionContext
 from ..runtime.maps import Map
 from .requests import RequestError
 
-KINDS = ("prog", "map", "obj")
-"""What can be pinned or held: programs, maps, whole objects."""
+KINDS = ("prog", "map", "obj", "link")
+"""What can be pinned or held: programs, maps, whole objects, links."""
 
 
 @dataclass
@@ -50,6 +50,18 @@ class ProgEntry:
 
 
 @dataclass
+class LinkEntry:
+    """A program attached to a hook in the daemon; it keeps its object loaded."""
+
+    id: int
+    link: Any
+    prog_id: int
+    object_id: int
+    kind: str
+    holders: set[int] = field(default_factory=set)
+
+
+@dataclass
 class ObjectEntry:
     """A loaded object file: its programs' and maps' ids."""
 
@@ -74,6 +86,7 @@ class Registry:
         self.objects: dict[int, ObjectEntry] = {}
         self.programs: dict[int, ProgEntry] = {}
         self.maps: dict[int, MapEntry] = {}
+        self.links: dict[int, LinkEntry] = {}
         self.pins: dict[str, tuple[str, int]] = {}
         self._next = dict.fromkeys(KINDS, 1)
 
@@ -142,11 +155,26 @@ class Registry:
             raise RequestError(errno.ENOENT, f"no map with id {id_}")
         return entry
 
+    def link(self, id_: int) -> LinkEntry:
+        """The link with id `id_`, or ENOENT."""
+        entry = self.links.get(id_)
+        if entry is None:
+            raise RequestError(errno.ENOENT, f"no link with id {id_}")
+        return entry
+
     def find(self, kind: str, id_: int) -> Any:
-        """The entry of `kind` ("prog", "map", "obj") with id `id_`."""
+        """The entry of `kind` ("prog", "map", "obj", "link") with id `id_`."""
         if kind not in KINDS:
             raise RequestError(errno.EINVAL, f"kind {kind[:20]!r} is not one of {', '.join(KINDS)}")
-        return {"prog": self.program, "map": self.map, "obj": self.object}[kind](id_)
+        finders = {"prog": self.program, "map": self.map, "obj": self.object, "link": self.link}
+        return finders[kind](id_)
+
+    def add_link(self, link: Any, prog_id: int, kind: str, connection: int) -> LinkEntry:
+        """Register an attached link of program `prog_id`; `connection` holds it."""
+        object_id = self.program(prog_id).object_id
+        entry = LinkEntry(self.new_id("link"), link, prog_id, object_id, kind, {connection})
+        self.links[entry.id] = entry
+        return entry
 
     # -- holding and pinning -------------------------------------------------------------
 
@@ -155,13 +183,16 @@ class Registry:
         entry = self.find(kind, id_)
         if kind == "prog":
             entry = self.object(entry.object_id)
+        if kind == "link":
+            entry.holders.add(connection)
+            return
         if isinstance(entry, MapEntry) and entry.object_id:
             entry = self.object(entry.object_id)
         entry.holders.add(connection)
 
     def release(self, connection: int) -> list[str]:
         """Drop everything `connection` held; what was closed because of it."""
-        for entry in [*self.objects.values(), *self.maps.values()]:
+        for entry in [*self.objects.values(), *self.maps.values(), *self.links.values()]:
             entry.holders.discard(connection)
         return self.collect()
 
@@ -181,6 +212,8 @@ class Registry:
     def _pinned_objects_and_maps(self) -> tuple[set[int], set[int]]:
         objects, maps = set(), set()
         for kind, id_ in self.pins.values():
+            if kind == "link":
+                continue  # a pinned link keeps its object through `links`
             if kind == "obj":
                 objects.add(id_)
             elif kind == "prog" and id_ in self.programs:
@@ -192,8 +225,16 @@ class Registry:
 
     def collect(self) -> list[str]:
         """Close what nobody holds and nothing pins; descriptions of what was closed."""
-        objects, maps = self._pinned_objects_and_maps()
         closed = []
+        pinned_links = {id_ for kind, id_ in self.pins.values() if kind == "link"}
+        for link in list(self.links.values()):
+            if link.holders or link.id in pinned_links:
+                continue
+            del self.links[link.id]
+            link.link.close()  # detached: the hook stops
+            closed.append(f"link {link.id}")
+        objects, maps = self._pinned_objects_and_maps()
+        objects |= {link.object_id for link in self.links.values()}
         for entry in list(self.objects.values()):
             if entry.holders or entry.id in objects:
                 continue
@@ -216,6 +257,11 @@ class Registry:
 
     def _drop_dangling_pins(self) -> None:
         for path, (kind, id_) in list(self.pins.items()):
-            table = {"prog": self.programs, "map": self.maps, "obj": self.objects}[kind]
+            table = {
+                "prog": self.programs,
+                "map": self.maps,
+                "obj": self.objects,
+                "link": self.links,
+            }[kind]
             if id_ not in table:
                 del self.pins[path]
