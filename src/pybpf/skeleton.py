@@ -31,7 +31,7 @@ import errno
 import hashlib
 import os
 import struct as _struct
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
@@ -58,6 +58,7 @@ from .object import Object
 from .program import Program
 from .runtime.global_data import is_global_data
 from .runtime.maps import Map
+from .runtime.maps.base import MapMapping
 
 __all__ = [
     "Codec",
@@ -478,7 +479,7 @@ class Var(_Declared, Generic[T]):
         return None
 
 
-class _TypedMap(MutableMapping[K, Any], Generic[K, V]):
+class _TypedMap(MapMapping, Generic[K, V]):
     """What both typed map views share: the raw map, the codecs, and the mapping protocol.
 
     Subclasses give `lookup`, `update` and `delete` in their value shape.
@@ -499,23 +500,6 @@ class _TypedMap(MutableMapping[K, Any], Generic[K, V]):
     def delete(self, key: K) -> None:
         """Remove `key` (`MapError(ENOENT)` when absent)."""
         self.map.delete(self._key(key, "delete"))
-
-    def __getitem__(self, key: K) -> Any:
-        value = self.lookup(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: K, value: Any) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: K) -> None:
-        try:
-            self.delete(key)
-        except MapError as error:
-            if error.errno == errno.ENOENT:
-                raise KeyError(key) from None
-            raise
 
     def __iter__(self) -> Iterator[K]:
         for raw in self.map:

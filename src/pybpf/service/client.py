@@ -20,13 +20,13 @@ import errno
 import os
 import socket
 import threading
-from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, MapError, PybpfError, VerifierError
 from ..hooks.test_run import TestRunResult
 from ..runtime.maps import Map, attach_map
+from ..runtime.maps.base import MapMapping
 from ..runtime.memory import Memory
 from . import paths
 from .wire import Channel
@@ -327,7 +327,7 @@ class RemoteLink:
         return f"<RemoteLink {self.id} {self.info.get('name')!r}>"
 
 
-class RemoteMap(MutableMapping):
+class RemoteMap(MapMapping):
     """A map whose family lives in the daemon: every operation is a request."""
 
     def __init__(self, client: Client, info: dict[str, Any]):
@@ -356,32 +356,6 @@ class RemoteMap(MutableMapping):
         """The key after `key` (the first for None), None at the end."""
         found = self._call("next_key", key=None if key is None else bytes(key).hex())
         return None if found is None else bytes.fromhex(found)
-
-    def __getitem__(self, key: bytes) -> Any:
-        value = self.lookup(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: bytes) -> None:
-        try:
-            self.delete(key)
-        except MapError as error:
-            if error.errno == errno.ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def __iter__(self) -> Iterator[bytes]:
-        key = self.get_next_key(None)
-        while key is not None:
-            yield key
-            key = self.get_next_key(key)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def connect(socket_path: str | os.PathLike[str] | None = None) -> Client:

@@ -38,6 +38,7 @@ import ctypes
 import os
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ...elf.specs import MapSpec
 from ...errors import MapError
@@ -101,7 +102,39 @@ class NativeOps:
     peek: int = 0
 
 
-class Map(MutableMapping):
+class MapMapping(MutableMapping):
+    """A dict's operations over `lookup`, `update`, `delete` and `get_next_key` (None for
+    absent keys, `MapError(ENOENT)` on deleting one): the one home of them for every kind
+    of map handle (a live `Map`, the daemon's `RemoteMap`, a skeleton's typed view)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.lookup(key)  # type: ignore[attr-defined]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.update(key, value)  # type: ignore[attr-defined]
+
+    def __delitem__(self, key: Any) -> None:
+        try:
+            self.delete(key)  # type: ignore[attr-defined]
+        except MapError as error:
+            if error.errno == ENOENT:
+                raise KeyError(key) from None
+            raise
+
+    def __iter__(self) -> Iterator[Any]:
+        key = self.get_next_key(None)  # type: ignore[attr-defined]
+        while key is not None:
+            yield key
+            key = self.get_next_key(key)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Map(MapMapping):
     """A live map: a native header, native storage and its values as a `Region`.
 
     `value_region` is that region (registered in `memory`; `values()` is the
@@ -335,34 +368,6 @@ class Map(MutableMapping):
         out = ctypes.create_string_buffer(max(self.spec.value_size, 1))
         self._error(peek(self.address, out), "peek")
         return out.raw[: self.spec.value_size]
-
-    # -- MutableMapping -----------------------------------------------------------
-
-    def __getitem__(self, key: bytes):
-        value = self.lookup(key)
-        if value is None:
-            raise KeyError(key)
-        return value
-
-    def __setitem__(self, key: bytes, value) -> None:
-        self.update(key, value)
-
-    def __delitem__(self, key: bytes) -> None:
-        try:
-            self.delete(key)
-        except MapError as error:
-            if error.errno == ENOENT:
-                raise KeyError(key) from None
-            raise
-
-    def __iter__(self) -> Iterator[bytes]:
-        key = self.get_next_key(None)
-        while key is not None:
-            yield key
-            key = self.get_next_key(key)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} at 0x{self.address:x}>"
