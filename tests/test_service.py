@@ -353,21 +353,8 @@ def test_loading_through_the_daemon_reports_what_the_library_does(daemon, tmp_pa
 
 
 def test_cli_starts_reports_and_stops_a_daemon(tmp_path):
-    env = {**os.environ, "PYBPF_RUNTIME_DIR": str(tmp_path / "rt")}
-
     def pybpf_cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from pybpf.cli.main import main; sys.exit(main())",
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
+        return run_cli(tmp_path / "rt", *args, timeout=60)
 
     assert pybpf_cli("daemon", "status").returncode == 1
     started = pybpf_cli("daemon", "start")
@@ -395,7 +382,11 @@ def test_rodata_of_a_loaded_object_is_read_only_for_clients(daemon):
 
 def cli(daemon: Path, *args: str) -> subprocess.CompletedProcess:
     """`pybpf ARGS` as a user types it, talking to the test's daemon."""
-    env = {**os.environ, "PYBPF_RUNTIME_DIR": str(daemon.parent)}
+    return run_cli(daemon.parent, *args)
+
+
+def run_cli(runtime: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`pybpf ARGS` in a process of its own, with `runtime` as its runtime directory."""
     return subprocess.run(
         [
             sys.executable,
@@ -405,8 +396,8 @@ def cli(daemon: Path, *args: str) -> subprocess.CompletedProcess:
         ],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=120,
+        env={**os.environ, "PYBPF_RUNTIME_DIR": str(runtime)},
+        timeout=timeout,
     )
 
 

@@ -83,26 +83,26 @@ def _print_progs(progs: list[dict[str, Any]]) -> None:
         typer.echo(f"\tobject {p['object']}  insns {p['insns']}")
 
 
+def _listing(kind: str, words: list[str]) -> list[dict[str, Any]]:
+    """Every program or map (`kind` "prog" or "map"), or those `words` name."""
+    with _client() as client:
+        if not words:
+            return client.programs() if kind == "prog" else client.maps()
+        target, rest = take_target(words, kind)
+        no_more(rest)
+        return [client.call(f"{kind}.show", id=i) for i in _resolve(client, target, kind)]
+
+
 @prog_app.command("list", context_settings=EXTRA)
 def prog_list(as_json: bool = JSON) -> None:
     """Every program the daemon holds (bpftool prog list)."""
-    with _client() as client:
-        progs = client.programs()
-    _emit(progs, as_json, _print_progs)
+    _emit(_listing("prog", []), as_json, _print_progs)
 
 
 @prog_app.command("show", context_settings=EXTRA)
 def prog_show(words: list[str] = WORDS, as_json: bool = JSON) -> None:
     """Programs by `id N`, `pinned PATH` or `name NAME` (all without arguments)."""
-    words = words or []
-    with _client() as client:
-        if not words:
-            progs = client.programs()
-        else:
-            target, rest = take_target(words, "program")
-            no_more(rest)
-            progs = [client.call("prog.show", id=i) for i in _resolve(client, target, "prog")]
-    _emit(progs, as_json, _print_progs)
+    _emit(_listing("prog", words or []), as_json, _print_progs)
 
 
 def _load(obj: Path, prog_type: str | None) -> tuple[Any, Any]:
@@ -232,23 +232,13 @@ def _print_maps(maps: list[dict[str, Any]]) -> None:
 @map_app.command("list", context_settings=EXTRA)
 def map_list(as_json: bool = JSON) -> None:
     """Every map the daemon holds (bpftool map list)."""
-    with _client() as client:
-        maps = client.maps()
-    _emit(maps, as_json, _print_maps)
+    _emit(_listing("map", []), as_json, _print_maps)
 
 
 @map_app.command("show", context_settings=EXTRA)
 def map_show(words: list[str] = WORDS, as_json: bool = JSON) -> None:
     """Maps by `id N`, `pinned PATH` or `name NAME` (all without arguments)."""
-    words = words or []
-    with _client() as client:
-        if not words:
-            maps = client.maps()
-        else:
-            target, rest = take_target(words, "map")
-            no_more(rest)
-            maps = [client.call("map.show", id=i) for i in _resolve(client, target, "map")]
-    _emit(maps, as_json, _print_maps)
+    _emit(_listing("map", words or []), as_json, _print_maps)
 
 
 def dump_loaded(words: list[str], as_json: bool) -> None:
