@@ -549,6 +549,10 @@ def test_prog_dump_run_and_queue_commands_on_loaded_programs(daemon, tmp_path):
     with pybpf.connect(daemon) as client:  # three runs counted in the daemon's map
         counts = [m for m in client.maps() if m["name"] == "proto_count"][0]
         assert client.map(counts["id"])[u32(17)] == u64(3)
+    typed = cli(
+        daemon, "map", "lookup", "name", "proto_count", "key", "17", "0", "0", "0", "--json"
+    )
+    assert json.loads(typed.stdout)["formatted"] == {"key": 17, "value": 3}  # through BTF
     assert (
         cli(
             daemon,

@@ -29,7 +29,7 @@ from .bpftool_args import (
     take_target,
 )
 from .main import BadInput, app
-from .map import map_app, map_entries, map_report, print_map
+from .map import map_app, map_entries, map_entry, map_report, print_map, typed_view
 from .prog import prog_app
 
 WORDS = typer.Argument(None, metavar="ARGS...", help="bpftool-style arguments.")
@@ -274,12 +274,6 @@ def _map_and_key(client: Any, words: list[str]) -> tuple[Any, bytes, list[str]]:
     return map_, key, rest
 
 
-def _value_text(value: Any) -> Any:
-    if isinstance(value, list):
-        return [v.hex() for v in value]
-    return value.hex() if isinstance(value, bytes) else value
-
-
 @map_app.command("lookup", context_settings=EXTRA)
 def map_lookup(words: list[str] = WORDS, as_json: bool = JSON) -> None:
     """`map lookup TARGET key [hex] BYTES`: the value (exit 1 when the key is absent)."""
@@ -291,8 +285,17 @@ def map_lookup(words: list[str] = WORDS, as_json: bool = JSON) -> None:
         value = map_.lookup(key)
     if value is None:
         raise MapError(2, "lookup", map_.name, f"key {key.hex()} not found")
-    out = {"key": key.hex(), "value": _value_text(value)}
-    _emit(out, as_json, lambda d: typer.echo(f"key: {d['key']}  value: {d['value']}"))
+    out = map_entry(typed_view(map_), key, value)
+    _emit(out, as_json, _print_entry)
+
+
+def _print_entry(entry: dict[str, Any]) -> None:
+    value = entry["value"]
+    line = f"key: {entry['key']}  value: {' '.join(value) if isinstance(value, list) else value}"
+    formatted = entry.get("formatted")
+    if formatted is not None:
+        line += f"  ({json.dumps(formatted['key'])}: {json.dumps(formatted['value'])})"
+    typer.echo(line)
 
 
 @map_app.command("update", context_settings=EXTRA)

@@ -30,28 +30,35 @@ def _hex(raw: Any) -> Any:
     return raw.hex()
 
 
+def typed_view(map_: Any) -> Any:
+    """The map's BTF view (`btf.values.TypedMap`), or None when BTF does not describe it."""
+    typed = getattr(map_, "typed", None)
+    return typed() if typed is not None else None
+
+
+def map_entry(view: Any, key: bytes, value: Any) -> dict[str, Any]:
+    """One entry as a JSON-ready dict: `key`, `value` in hex, `formatted` when BTF can."""
+    entry: dict[str, Any] = {"key": key.hex(), "value": _hex(value)}
+    if view is not None:
+        try:
+            entry["formatted"] = {"key": view.render_key(key), "value": view.render_value(value)}
+        except Exception:  # BTF that does not describe this map's bytes
+            pass
+    return entry
+
+
 def map_entries(map_: Any, *, skip_zero: bool = False) -> list[dict[str, Any]]:
-    """A map's entries as JSON-ready dicts (`key`, `value` in hex, `formatted` if BTF).
+    """A map's entries as JSON-ready dicts (`map_entry`).
 
     `skip_zero` leaves out all-zero elements of arrays (which always exist).
     """
-    typed = getattr(map_, "typed", None)
-    view = typed() if typed is not None else None
+    view = typed_view(map_)
     skip_zero = skip_zero and map_.spec.type_name in ("array", "percpu_array")
     out = []
     for key, value in map_.items():
         if skip_zero and not any(value if isinstance(value, bytes) else b"".join(value)):
             continue
-        entry: dict[str, Any] = {"key": key.hex(), "value": _hex(value)}
-        if view is not None:
-            try:
-                entry["formatted"] = {
-                    "key": view.render_key(key),
-                    "value": view.render_value(value),
-                }
-            except Exception:  # BTF that does not describe this map's bytes
-                pass
-        out.append(entry)
+        out.append(map_entry(view, key, value))
     return out
 
 

@@ -17,6 +17,7 @@ for map operations, `LoadError`/`VerifierError` for loads, and
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import threading
@@ -161,6 +162,7 @@ class Client:
         map_ = attach_map(fds[0], Memory(), result["name"], writable=result["writable"])
         map_.id = id  # type: ignore[attr-defined]
         map_.client = self  # type: ignore[attr-defined]  # Map.pin pins in the daemon
+        _give_typed_view(map_, result)
         return map_
 
     def program(self, id: int | None = None, *, pinned: str | None = None) -> RemoteProgram:
@@ -356,6 +358,31 @@ class RemoteMap(MapMapping):
         """The key after `key` (the first for None), None at the end."""
         found = self._call("next_key", key=None if key is None else bytes(key).hex())
         return None if found is None else bytes.fromhex(found)
+
+
+@functools.lru_cache(maxsize=16)
+def _object_btf(path: str) -> Any:
+    """The BTF of the object file at `path` (None when it has none or cannot be read)."""
+    from ..elf.loader import load_object_spec
+
+    try:
+        return load_object_spec(path).btf
+    except (PybpfError, OSError):
+        return None
+
+
+def _give_typed_view(map_: Map, info: dict[str, Any]) -> None:
+    """`map_.typed()` as an object's map has it, from the BTF of the daemon's object file."""
+    path, value_type = info.get("btf_path"), info.get("value_type")
+    if not path or not value_type:
+        return
+    from ..btf.values import TypedMap
+
+    def typed() -> TypedMap | None:
+        btf = _object_btf(path)
+        return None if btf is None else TypedMap(map_, btf, info["key_type"], value_type)
+
+    map_.typed = typed  # type: ignore[attr-defined]
 
 
 def connect(socket_path: str | os.PathLike[str] | None = None) -> Client:

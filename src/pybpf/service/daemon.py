@@ -50,8 +50,10 @@ def _hex(data: bytes | None) -> str | None:
     return None if data is None else data.hex()
 
 
-def map_info(entry: MapEntry) -> dict[str, Any]:
-    """What `map.show` says of a map (bpftool's fields, plus pybpf's own)."""
+def map_info(entry: MapEntry, btf_path: str | None = None) -> dict[str, Any]:
+    """What `map.show` says of a map (bpftool's fields, plus pybpf's own); `btf_path`,
+    the file holding the BTF its `key_type`/`value_type` ids refer to, lets clients
+    render entries typed (as bpftool does with BTF)."""
     m = entry.map
     return {
         "id": entry.id,
@@ -66,6 +68,9 @@ def map_info(entry: MapEntry) -> dict[str, Any]:
         "read_only": entry.read_only,
         "frozen": frozen(entry),
         "bytes": m.shared.size,
+        "key_type": m.spec.key_type,
+        "value_type": m.spec.value_type,
+        "btf_path": btf_path,
     }
 
 
@@ -381,7 +386,7 @@ class Daemon:
             "path": entry.obj.path,
             "name": entry.obj.name,
             "programs": {name: self._prog_info(p) for name, p in entry.programs.items()},
-            "maps": {name: map_info(self.registry.map(m)) for name, m in entry.maps.items()},
+            "maps": {name: self._map_info(self.registry.map(m)) for name, m in entry.maps.items()},
         }
 
     def do_obj_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
@@ -444,10 +449,10 @@ class Daemon:
     # -- maps -----------------------------------------------------------------------------
 
     def do_map_list(self, connection: int, fds: list[int]) -> list[dict[str, Any]]:
-        return [map_info(self.registry.maps[id_]) for id_ in sorted(self.registry.maps)]
+        return [self._map_info(self.registry.maps[id_]) for id_ in sorted(self.registry.maps)]
 
     def do_map_show(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
-        return map_info(self.registry.map(id))
+        return self._map_info(self.registry.map(id))
 
     def do_map_create(
         self,
@@ -466,7 +471,11 @@ class Daemon:
             raise RequestError(errno.EINVAL, f"map.create: unknown map type {type!r}") from None
         spec = MapSpec(name, kind, key_size, value_size, max_entries, flags or 0)
         map_ = create_map(spec, self.registry.context.memory, ncpus=self.registry.context.ncpus)
-        return map_info(self.registry.add_map(map_, connection))
+        return self._map_info(self.registry.add_map(map_, connection))
+
+    def _map_info(self, entry: MapEntry) -> dict[str, Any]:
+        owner = self.registry.objects.get(entry.object_id)
+        return map_info(entry, None if owner is None else str(owner.obj.path))
 
     def _writable_by(self, entry: MapEntry, connection: int) -> bool:
         return not frozen(entry) and (not entry.read_only or entry.owner == connection)
@@ -483,7 +492,7 @@ class Daemon:
         mode = os.O_RDWR if writable else os.O_RDONLY
         fds.append(os.open(f"/proc/self/fd/{entry.map.shared.fd}", mode | os.O_CLOEXEC))
         self.registry.hold("map", id, connection)
-        return {**map_info(entry), "writable": writable}
+        return {**self._map_info(entry), "writable": writable}
 
     def _writable_map(self, id_: int, connection: int, op: str) -> Any:
         entry = self.registry.map(id_)
@@ -517,14 +526,14 @@ class Daemon:
         if entry.owner != connection:
             raise RequestError(errno.EPERM, f"map.freeze: map {id} belongs to another client")
         entry.frozen = True
-        return map_info(entry)
+        return self._map_info(entry)
 
     def do_map_read_only(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
         entry = self.registry.map(id)
         if entry.owner != connection:
             raise RequestError(errno.EPERM, f"map.read_only: map {id} belongs to another client")
         entry.read_only = True
-        return map_info(entry)
+        return self._map_info(entry)
 
     # -- links ---------------------------------------------------------------------------
 
