@@ -647,3 +647,45 @@ def test_links_attach_in_the_daemon_and_outlive_the_command_while_pinned(daemon)
         assert not ping(wire.path(wire.client), SERVER_IP, timeout=1)  # nothing bridges now
         no_pin = cli(daemon, "net", "attach", "xdp", "id", str(prog.id), "dev", wire.port_a)
         assert no_pin.returncode == 2 and "pin PATH" in no_pin.stderr
+
+
+def test_event_pipe_prints_perf_event_array_samples(daemon):
+    with pybpf.connect(daemon) as client:
+        obj = client.load(Path(__file__).parent / "corpus" / "perf_events.o")
+        obj.pin("/sys/fs/bpf/perf")
+        events = obj.maps["events"]
+        assert isinstance(events, pybpf.service.RemoteMap)  # kept in the daemon
+        pipe = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pybpf.cli.main import main; sys.exit(main())",
+                "map",
+                "event_pipe",
+                "id",
+                str(events.id),
+                "--count",
+                "2",
+                "--timeout",
+                "30",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYBPF_RUNTIME_DIR": str(daemon.parent)},
+        )
+        deadline = time.monotonic() + 30
+        while events.lookup(u32(0)) is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the pipe's reader is attached to CPU 0's slot
+        prog = next(iter(obj.programs.values()))
+        for _ in range(2):
+            prog.test_run(UDP)
+        out, err = pipe.communicate(timeout=60)
+        assert pipe.returncode == 0, err
+        samples = [json.loads(line) for line in out.splitlines()]
+        assert len(samples) == 2 and all(s["cpu"] == 0 and s["size"] > 0 for s in samples)
+        deadline = time.monotonic() + 10
+        while events.lookup(u32(0)) is not None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert events.lookup(u32(0)) is None  # the reader went with the command

@@ -414,34 +414,47 @@ def map_event_pipe(
     timeout: float = typer.Option(0, "--timeout", min=0, help="Stop after S seconds (0: never)."),
     as_json: bool = JSON,
 ) -> None:
-    """`map event_pipe TARGET`: print a ring buffer's records as they come (Ctrl-C ends),
-    consumed from the map's shared memory with the kernel's positions."""
+    """`map event_pipe TARGET`: print a ring buffer's records (consumed from the map's
+    shared memory with the kernel's positions) or a perf event array's samples (through a
+    reader in the daemon) as they come; Ctrl-C ends."""
     import time
 
     with _client() as client:
         id_, rest = _one(client, words or [], "map")
         no_more(rest)
-        ring = client.map(id_)
-        if not hasattr(ring, "consume"):
-            raise BadInput(f"map {id_} is not a ring buffer")
+        events = client.map(id_)
         seen = 0
         deadline = time.monotonic() + timeout if timeout else None
 
-        def show(record: bytes) -> int | None:
+        def show(record: bytes, cpu: int | None = None) -> int | None:
             nonlocal seen
             seen += 1
             if as_json:
-                typer.echo(json.dumps({"data": record.hex(), "size": len(record)}))
+                typer.echo(json.dumps({"data": record.hex(), "size": len(record), "cpu": cpu}))
             else:
-                typer.echo(f"record of {len(record)} bytes: {record.hex(' ')}")
+                where = "" if cpu is None else f"cpu {cpu}: "
+                typer.echo(f"{where}record of {len(record)} bytes: {record.hex(' ')}")
             return -1 if count and seen >= count else None
 
-        while not (count and seen >= count):
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                break
-            wait = 100 if left is None else max(1, min(100, int(left * 1000)))
-            ring.poll(show, wait)
+        def left() -> float | None:
+            return None if deadline is None else deadline - time.monotonic()
+
+        if hasattr(events, "consume"):  # a ring buffer, read from its shared region
+            while not (count and seen >= count) and (left() is None or left() > 0):
+                remaining = left()
+                wait = 100 if remaining is None else max(1, min(100, int(remaining * 1000)))
+                events.poll(show, wait)
+        elif getattr(events, "info", {}).get("type") == "perf_event_array":
+            client.call("map.perf_open", id=id_)  # a reader on every CPU, in the daemon
+            while not (count and seen >= count) and (left() is None or left() > 0):
+                batch = client.call("map.perf_read", id=id_)["samples"]
+                for sample in batch:
+                    if show(bytes.fromhex(sample["data"]), sample["cpu"]) == -1:
+                        break
+                if not batch:
+                    time.sleep(0.05)
+        else:
+            raise BadInput(f"map {id_} is not a ring buffer or a perf event array")
 
 
 @map_app.command("pin", context_settings=EXTRA)

@@ -106,6 +106,8 @@ class Daemon:
         self._connections = itertools.count(1)
         self._listener: socket.socket | None = None
         self._handlers = {op: getattr(self, "do_" + op.replace(".", "_")) for op in _ops()}
+        # Perf event array readers, by (connection, map id): a perf buffer is per reader.
+        self._perf_readers: dict[tuple[int, int], Any] = {}
 
     # -- serving -----------------------------------------------------------------------
 
@@ -268,6 +270,8 @@ class Daemon:
         finally:
             channel.close()
             with self.registry.lock:
+                for key in [k for k in self._perf_readers if k[0] == number]:
+                    self._perf_readers.pop(key).close()
                 self.registry.release(number)
 
     def _answer(
@@ -520,6 +524,26 @@ class Daemon:
         self, connection: int, fds: list[int], id: int, key: bytes | None
     ) -> str | None:
         return _hex(self.registry.map(id).map.get_next_key(key))
+
+    def do_map_perf_open(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        from ..runtime.maps import PerfEventArrayMap
+
+        entry = self.registry.map(id)
+        if not isinstance(entry.map, PerfEventArrayMap):
+            raise RequestError(errno.EINVAL, f"map.perf_open: map {id} is not a perf event array")
+        reader = self._perf_readers.get((connection, id))
+        if reader is None:
+            reader = entry.map.open_reader()
+            self._perf_readers[(connection, id)] = reader
+            self.registry.hold("map", id, connection)
+        return {"cpus": reader.cpus}
+
+    def do_map_perf_read(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        reader = self._perf_readers.get((connection, id))
+        if reader is None:
+            raise RequestError(errno.ENOENT, f"map.perf_read: no reader of map {id}: perf_open it")
+        samples = [{"cpu": cpu, "data": data.hex()} for cpu, data in reader.read()]
+        return {"samples": samples, "lost": reader.lost}
 
     def do_map_freeze(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
         entry = self.registry.map(id)

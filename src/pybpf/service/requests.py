@@ -66,6 +66,8 @@ REQUESTS: dict[str, dict[str, str]] = {
     "map.delete": {"id": "id", "key": "hex"},
     "map.next_key": {"id": "id", "key?": "hex"},
     "map.freeze": {"id": "id"},
+    "map.perf_open": {"id": "id"},
+    "map.perf_read": {"id": "id"},
     "map.read_only": {"id": "id"},
     "link.attach": {
         "prog": "id",
