@@ -104,15 +104,16 @@ class VerifierWorker:
         """A line from the worker, None on timeout; b"" when it died."""
         assert process.stdout is not None
         fd = process.stdout.fileno()
+        poller = select.poll()  # not select(): the daemon's descriptors may pass 1024
+        poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout
         data = b""
         while not data.endswith(b"\n"):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return None
+            if not poller.poll(max(1, int(left * 1000))):
+                continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 return b""

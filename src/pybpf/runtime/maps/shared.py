@@ -25,6 +25,7 @@ program still holding a map's address cannot touch unmapped memory.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import mmap
@@ -73,6 +74,29 @@ class StoragePlan:
         return offset
 
 
+_limit_raised = False
+
+
+def _raise_descriptor_limit() -> None:
+    """Lift the soft open-file limit to the hard one, once.
+
+    Every map holds one descriptor (its memfd), and a program's maps may
+    live until the garbage collector frees a cycle; a soft limit of 1024
+    (common in containers) would then make map creation fail with EMFILE
+    where the hard limit allows far more. Go's runtime does the same.
+    """
+    global _limit_raised
+    if _limit_raised:
+        return
+    _limit_raised = True
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _map(fd: int, size: int, writable: bool) -> int:
     prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
     address = _mmap(None, size, prot, mmap.MAP_SHARED, fd, 0)
@@ -113,6 +137,7 @@ class MapMemory:
     def create(cls, size: int, name: str) -> MapMemory:
         """A new zero-filled region of at least `size` bytes (whole pages)."""
         size = round_up(max(size, 1), PAGE_SIZE)
+        _raise_descriptor_limit()
         fd = os.memfd_create(f"pybpf-map:{name}"[:249], os.MFD_CLOEXEC)
         try:
             os.ftruncate(fd, size)
