@@ -211,3 +211,23 @@ def test_kill_9_during_saves_always_leaves_one_whole_generation(tmp_path):
                 assert m[u32(k)] == value_of(k)
             synced = max(keys) + 1 if keys else 0
     daemon.stop()
+
+
+def test_pins_while_the_background_saver_runs_never_deadlock(tmp_path):
+    """Pin changes save at once from the request's thread while the saver thread saves
+    every 10 ms: both take the registry's lock before the saver's. (The window of the
+    circle this order rules out is narrow: this exercises it, it cannot prove it.)"""
+    daemon = Daemon(tmp_path, interval=0.01)
+    daemon.start()
+    try:
+        with daemon.connect() as client:
+            client._channel.sock.settimeout(30)  # a deadlock fails the test, not the run
+            m = client.create_map("m", "array", 4, 8, 4)
+            for i in range(150):
+                m[u32(i % 4)] = struct.pack("<Q", i)  # something for every save to write
+                client.pin(m, f"/sys/fs/bpf/m{i}")
+                if i % 2:
+                    client.unpin(f"/sys/fs/bpf/m{i}")
+            assert len(client.pins()) == 75
+    finally:
+        daemon.stop()

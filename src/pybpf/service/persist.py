@@ -88,32 +88,50 @@ class Persistence:
     # -- saving --------------------------------------------------------------------------
 
     def save(self, registry: Registry) -> int:
-        """Write what is pinned now, if anything changed; the generation on disk."""
-        with self._saving:
-            with registry.lock:
+        """Write what is pinned now, if anything changed; the generation on disk.
+
+        Lock order: the registry's lock, then the saver's (a request handler
+        calls this holding the registry's lock; the background saver takes
+        it first too), so the two never wait on each other in a circle. The
+        files are written with only the saver's lock held (unless the
+        caller holds the registry's).
+        """
+        with registry.lock:
+            self._saving.acquire()
+            try:
                 state, snapshots = self._collect(registry)
-            changed = {key: data for key, data in snapshots.items() if self._changed(key, data)}
-            for key in snapshots:
-                if key not in changed and key not in self._files:
-                    changed[key] = snapshots[key]
-            generation = self.generation + 1
-            for key, data in changed.items():
-                name = f"{key}.{generation}.snap"
-                write_atomically(self.directory / "maps" / name, data)
-                self._files[key] = name
-                self._last[key] = hashlib.sha256(data).digest()
-            for key in set(self._files) - set(snapshots):
-                del self._files[key]
-                self._last.pop(key, None)
-            state["snapshots"] = dict(self._files)
-            encoded = json.dumps(state, indent=1, sort_keys=True).encode()
-            if encoded == self._state and not changed:
-                return self.generation
-            state["generation"] = generation
-            write_atomically(self.directory / STATE, json.dumps(state, indent=1).encode())
-            self._state, self.generation = encoded, generation
-            self._remove_unreferenced(state)
-            return generation
+            except BaseException:
+                self._saving.release()
+                raise
+        try:
+            return self._write(state, snapshots)
+        finally:
+            self._saving.release()
+
+    def _write(self, state: dict[str, Any], snapshots: dict[str, bytes]) -> int:
+        """Write the changed snapshots, then the state (the commit point); the generation."""
+        changed = {key: data for key, data in snapshots.items() if self._changed(key, data)}
+        for key in snapshots:
+            if key not in changed and key not in self._files:
+                changed[key] = snapshots[key]
+        generation = self.generation + 1
+        for key, data in changed.items():
+            name = f"{key}.{generation}.snap"
+            write_atomically(self.directory / "maps" / name, data)
+            self._files[key] = name
+            self._last[key] = hashlib.sha256(data).digest()
+        for key in set(self._files) - set(snapshots):
+            del self._files[key]
+            self._last.pop(key, None)
+        state["snapshots"] = dict(self._files)
+        encoded = json.dumps(state, indent=1, sort_keys=True).encode()
+        if encoded == self._state and not changed:
+            return self.generation
+        state["generation"] = generation
+        write_atomically(self.directory / STATE, json.dumps(state, indent=1).encode())
+        self._state, self.generation = encoded, generation
+        self._remove_unreferenced(state)
+        return generation
 
     def _changed(self, key: str, data: bytes) -> bool:
         return self._last.get(key) != hashlib.sha256(data).digest()
