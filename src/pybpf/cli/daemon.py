@@ -21,7 +21,7 @@ import typer
 
 from ..service import paths
 from ..service.client import Client, ServiceError
-from .main import app
+from .main import BadInput, app
 
 daemon_app = typer.Typer(
     name="daemon", help="Run pybpfd, the execution context as a service.", no_args_is_help=True
@@ -55,15 +55,28 @@ def start(
     interval: float = typer.Option(
         1.0, "--interval", min=0.05, help="Seconds between map snapshots with --persist."
     ),
+    verifier: str = typer.Option(
+        "worker", "--verifier", help="worker (a confined process, default) or in-process."
+    ),
+    verifier_memory: int = typer.Option(
+        2 << 30, "--verifier-memory", min=64 << 20, help="The worker's address-space limit, bytes."
+    ),
+    verifier_timeout: float = typer.Option(
+        120.0, "--verifier-timeout", min=0.1, help="Seconds one verification may take."
+    ),
     socket: Path | None = SOCKET,
 ) -> int:
     """Start the daemon (in the background unless --foreground)."""
+    if verifier not in ("worker", "in-process"):
+        raise BadInput(f"--verifier {verifier!r}: expected worker or in-process")
     path = _socket(socket)
     if _answers(path):
         raise ServiceError(17, f"a daemon already runs on {path}")
     command = [sys.executable, "-m", "pybpf.service.daemon", "--socket", str(path)]
     if persist is not None:
         command += ["--persist", str(persist.resolve()), "--interval", str(interval)]
+    command += ["--verifier", verifier, "--verifier-memory", str(verifier_memory)]
+    command += ["--verifier-timeout", str(verifier_timeout)]
     if foreground:
         from ..service.daemon import main as serve
 
