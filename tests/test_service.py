@@ -357,13 +357,16 @@ def test_cli_starts_reports_and_stops_a_daemon(tmp_path):
         return run_cli(tmp_path / "rt", *args, timeout=60)
 
     assert pybpf_cli("daemon", "status").returncode == 1
-    started = pybpf_cli("daemon", "start")
+    bogus = pybpf_cli("daemon", "start", "--verifier", "bogus")
+    assert bogus.returncode == 2 and "expected worker or in-process" in bogus.stderr
+    started = pybpf_cli("daemon", "start", "--verifier-memory", str(1 << 30))
     assert started.returncode == 0, started.stderr
     try:
         assert pybpf_cli("daemon", "start").returncode == 1  # one per user
         status = pybpf_cli("daemon", "status", "--json")
         assert status.returncode == 0
         assert json.loads(status.stdout)["objects"] == 0
+        assert json.loads(status.stdout)["verifier"]["memory"] == 1 << 30
     finally:
         stopped = pybpf_cli("daemon", "stop")
     assert stopped.returncode == 0, stopped.stderr
