@@ -5,6 +5,11 @@ jump (the shape of a checksum or hash loop), run for about a million
 executed instructions per repeat. The figure printed is the median over the
 repeats of wall time divided by the interpreter's own `executed` count.
 
+Before anything is timed, each program's r0 and executed-instruction count
+are checked against a model computed here in plain Python, independently of
+the engine (`expected_*`): a mismatch prints what differs and exits 1, and
+`--record` writes only after every check passed.
+
     python benchmarks/bench_interpreter.py [--iterations N] [--repeats R] [--record]
 
 `--record` appends a dated section to docs/benchmarks.md.
@@ -61,13 +66,53 @@ def byte_scan(length: int) -> list[Instruction]:
     ]
 
 
-def measure(insns: list[Instruction], repeats: int, data: bytes | None = None) -> tuple[float, int]:
-    """Median ns per executed instruction, and the instructions executed per run."""
+M64 = (1 << 64) - 1
+
+
+def expected_tight_loop(iterations: int) -> tuple[int, int]:
+    """(r0, executed instructions) of `tight_loop`, computed without any engine."""
+    r0 = 0
+    for r1 in range(iterations, 0, -1):
+        r0 = ((r0 + r1) & M64) ^ 0x5A
+    return r0, 2 + 4 * iterations + 1
+
+
+def expected_byte_scan(data: bytes) -> tuple[int, int]:
+    """(r0, executed instructions) of `byte_scan` over `data`, without any engine."""
+    r0, executed = 0, 3  # two movs before the loop, exit after it
+    for byte in data:
+        r0 = (r0 + byte) & M64
+        executed += 7
+        if byte <= 100:  # jgt not taken: the xor runs
+            r0 ^= 7
+            executed += 1
+    return r0, executed
+
+
+class CheckFailed(Exception):
+    """The engine's result differs from the model: nothing may be timed or recorded."""
+
+
+def measure(
+    insns: list[Instruction],
+    repeats: int,
+    expected: tuple[int, int],
+    data: bytes | None = None,
+) -> tuple[float, int]:
+    """Median ns per executed instruction, and the instructions executed per run.
+
+    The warm-up run is checked against `expected` (r0, executed) first.
+    """
     vm = Interpreter(insns, helpers=conformance_helpers(), budget=None)
     args = (0, 0)
     if data is not None:
         args = (vm.memory.allocate_from(data, "input", writable=False).start, len(data))
-    vm.run(*args)  # warm up: the first run allocates the stack
+    r0 = vm.run(*args)  # warm up: the first run allocates the stack
+    if (r0, vm.executed) != expected:
+        raise CheckFailed(
+            f"r0 {r0:#x} after {vm.executed} instructions, expected {expected[0]:#x} after "
+            f"{expected[1]}"
+        )
     samples = []
     for _ in range(repeats):
         start = time.perf_counter_ns()
@@ -106,12 +151,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
     args = parser.parse_args(argv)
     rows = []
+    scanned = bytes(range(256)) * 500
     programs = (
-        ("tight loop (add, xor, sub, jne)", tight_loop(args.iterations), None),
-        ("byte scan (ldxb, branches, 3 blocks)", byte_scan(0), bytes(range(256)) * 500),
+        (
+            "tight loop (add, xor, sub, jne)",
+            tight_loop(args.iterations),
+            None,
+            expected_tight_loop(args.iterations),
+        ),
+        (
+            "byte scan (ldxb, branches, 3 blocks)",
+            byte_scan(0),
+            scanned,
+            expected_byte_scan(scanned),
+        ),
     )
-    for name, insns, data in programs:
-        median, executed = measure(insns, args.repeats, data)
+    for name, insns, data, expected in programs:
+        try:
+            median, executed = measure(insns, args.repeats, expected, data)
+        except CheckFailed as error:
+            print(f"{name}: check failed: {error}; nothing recorded", file=sys.stderr)
+            return 1
         rows.append((name, median, executed))
         print(
             f"{name}: {median:.1f} ns per executed instruction "
