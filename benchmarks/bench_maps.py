@@ -18,6 +18,12 @@ is False (no root, no libbpf or no bpf()).
     python benchmarks/bench_maps.py [--calls N] [--repeats R] [--record]
 
 `--record` appends a dated section to docs/benchmarks.md.
+
+Before anything is timed, each side fills a fresh map with a distinct value
+per key and checks what its lookups return (every key its value, an absent
+key nothing, an updated key its new value); after timing, the timed map's
+keys must hold what the update loop wrote. A wrong answer prints what
+differs and exits 1, and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
@@ -55,6 +62,75 @@ def timed(loop: Callable[[], None], calls: int, repeats: int) -> float:
     return statistics.median(samples)
 
 
+def value_of(key: int) -> int:
+    """The distinct value the checks store under `key`."""
+    return key * 7919 + 3
+
+
+class CheckFailed(Exception):
+    """A lookup returned something else than the map holds: nothing is timed or recorded."""
+
+
+def pybpf_lookup(m: Any) -> Callable[[int], int | None]:
+    """key → value (None when absent) through pybpf's `Map.lookup`."""
+
+    def lookup(key: int) -> int | None:
+        found = m.lookup(struct.pack("<I", key))
+        return None if found is None else struct.unpack("<Q", found)[0]
+
+    return lookup
+
+
+def kernel_lookup(fd: int) -> Callable[[int], int | None]:
+    """key → value (None on ENOENT) through libbpf's `bpf_map_lookup_elem`."""
+    lib = kernel.libbpf()
+
+    def lookup(key: int) -> int | None:
+        out = ctypes.c_uint64()
+        if lib.bpf_map_lookup_elem(fd, ctypes.byref(ctypes.c_uint32(key)), ctypes.byref(out)) < 0:
+            return None
+        return out.value
+
+    return lookup
+
+
+def check_answers(
+    side: str, lookup: Callable[[int], int | None], expect: Callable[[int], int]
+) -> None:
+    """Every present key gives `expect(key)`, an absent key gives nothing."""
+    for key in range(KEYS):
+        got = lookup(key)
+        if got != expect(key):
+            raise CheckFailed(f"{side}: key {key} gave {got!r}, expected {expect(key)}")
+    if lookup(KEYS + 5) is not None:
+        raise CheckFailed(f"{side}: absent key {KEYS + 5} gave a value")
+
+
+def check_fresh() -> None:
+    """Each side: a fresh map with distinct values, looked up, one key updated."""
+    m = create_map(MapSpec("check", MapType.HASH, 4, 8, MAX_ENTRIES), Memory())
+    for key in range(KEYS):
+        m.update(struct.pack("<I", key), struct.pack("<Q", value_of(key)))
+    check_answers("pybpf", pybpf_lookup(m), value_of)
+    m.update(struct.pack("<I", 3), struct.pack("<Q", 42))
+    if pybpf_lookup(m)(3) != 42:
+        raise CheckFailed("pybpf: an updated key kept its old value")
+    m.close()
+    if not kernel.kernel_available():
+        return
+    lib = kernel.libbpf()
+    raw = kernel.raw_map(4, 8, MAX_ENTRIES)
+    try:
+        for key in range(KEYS):
+            value = ctypes.c_uint64(value_of(key))
+            lib.bpf_map_update_elem(
+                raw.fd, ctypes.byref(ctypes.c_uint32(key)), ctypes.byref(value), 0
+            )
+        check_answers("kernel", kernel_lookup(raw.fd), value_of)
+    finally:
+        kernel.close_map(raw)
+
+
 def pybpf_loops(calls: int) -> tuple[Callable[[], None], Callable[[], None], Callable[[], None]]:
     """(lookup loop, update loop, cleanup) on a pybpf hash map."""
     hmap = create_map(MapSpec("bench", MapType.HASH, 4, 8, MAX_ENTRIES), Memory())
@@ -72,6 +148,7 @@ def pybpf_loops(calls: int) -> tuple[Callable[[], None], Callable[[], None], Cal
         for k in keys:
             update(k, value)
 
+    lookups.after = pybpf_lookup(hmap)  # type: ignore[attr-defined]  # for the check after
     return lookups, updates, hmap.close
 
 
@@ -97,6 +174,7 @@ def kernel_loops(calls: int) -> tuple[Callable[[], None], Callable[[], None], Ca
         for k in keys:
             update(fd, k, value_ref, 0)
 
+    lookups.after = kernel_lookup(fd)  # type: ignore[attr-defined]
     return lookups, updates, lambda: kernel.close_map(m)
 
 
@@ -113,6 +191,7 @@ def measure(calls: int, repeats: int) -> dict[str, dict[str, float]]:
                 "lookup": timed(lookups, calls, repeats),
                 "update": timed(updates, calls, repeats),
             }
+            check_answers(side, lookups.after, lambda key: 7)  # what the update loop wrote
         finally:
             cleanup()
     return results
@@ -167,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs")
     parser.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
     args = parser.parse_args(argv)
-    results = measure(args.calls, args.repeats)
+    try:
+        check_fresh()
+        results = measure(args.calls, args.repeats)
+    except CheckFailed as error:
+        print(f"check failed: {error}; nothing recorded", file=sys.stderr)
+        return 1
     if "kernel" not in results:
         print(f"kernel column skipped: {kernel.unavailable_reason()}")
     table = rows(results)
