@@ -247,30 +247,14 @@ def dump_loaded(words: list[str], as_json: bool) -> None:
         id_, rest = _one(client, words, "map")
         no_more(rest)
         map_ = client.map(id_)
-        report = map_report_of(map_, map_entries(map_))
+        report = map_report(map_, map_entries(map_))
     _emit(report, as_json, print_map)
-
-
-def map_report_of(map_: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """`map_report` for a mapped map or a `RemoteMap` (which has no spec)."""
-    if hasattr(map_, "spec"):
-        return map_report(map_, entries)
-    info = map_.info
-    return {
-        "name": info["name"],
-        "type": info["type"],
-        "key_size": info["key_size"],
-        "value_size": info["value_size"],
-        "max_entries": info["max_entries"],
-        "entries": entries,
-    }
 
 
 def _map_and_key(client: Any, words: list[str]) -> tuple[Any, bytes, list[str]]:
     id_, rest = _one(client, words, "map")
     map_ = client.map(id_)
-    size = map_.spec.key_size if hasattr(map_, "spec") else map_.info["key_size"]
-    key, rest = take_bytes(take_keyword(rest, "key"), "key", size)
+    key, rest = take_bytes(take_keyword(rest, "key"), "key", map_.spec.key_size)
     return map_, key, rest
 
 
@@ -303,8 +287,7 @@ def map_update(words: list[str] = WORDS) -> None:
     """`map update TARGET key [hex] BYTES value [hex] BYTES [any|noexist|exist]`."""
     with _client() as client:
         map_, key, rest = _map_and_key(client, words or [])
-        size = map_.spec.value_size if hasattr(map_, "spec") else map_.info["value_size"]
-        value, rest = take_bytes(take_keyword(rest, "value"), "value", size)
+        value, rest = _value_words(map_, rest)
         flags = 0
         if rest and rest[0] in UPDATE_FLAGS:
             flags, rest = UPDATE_FLAGS[rest[0]], rest[1:]
@@ -329,8 +312,7 @@ def map_getnext(words: list[str] = WORDS, as_json: bool = JSON) -> None:
         map_ = client.map(id_)
         key = None
         if rest:
-            size = map_.spec.key_size if hasattr(map_, "spec") else map_.info["key_size"]
-            key, rest = take_bytes(take_keyword(rest, "key"), "key", size)
+            key, rest = take_bytes(take_keyword(rest, "key"), "key", map_.spec.key_size)
         no_more(rest)
         following = map_.get_next_key(key)
     out = {"key": None if key is None else key.hex(), "next_key": _hex_or_none(following)}
@@ -371,8 +353,7 @@ def map_create(
 
 
 def _value_words(map_: Any, rest: list[str]) -> tuple[bytes, list[str]]:
-    size = map_.spec.value_size if hasattr(map_, "spec") else map_.info["value_size"]
-    return take_bytes(take_keyword(rest, "value"), "value", size)
+    return take_bytes(take_keyword(rest, "value"), "value", map_.spec.value_size)
 
 
 @map_app.command("push", context_settings=EXTRA)
@@ -444,7 +425,7 @@ def map_event_pipe(
                 remaining = left()
                 wait = 100 if remaining is None else max(1, min(100, int(remaining * 1000)))
                 events.poll(show, wait)
-        elif getattr(events, "info", {}).get("type") == "perf_event_array":
+        elif events.spec.type_name == "perf_event_array":
             client.call("map.perf_open", id=id_)  # a reader on every CPU, in the daemon
             while not (count and seen >= count) and (left() is None or left() > 0):
                 batch = client.call("map.perf_read", id=id_)["samples"]
@@ -489,12 +470,7 @@ def _link_id(client: Any, words: list[str]) -> tuple[int, list[str]]:
     target, rest = take_target(words, "link")
     if target.how == "name":
         raise BadInput("links have no names: give `id N` or `pinned PATH`")
-    if target.how == "pinned":
-        found = client.call("pin.get", path=str(target.what))
-        if found["kind"] != "link":
-            raise BadInput(f"{target.what}: pinned {found['kind']}, not a link")
-        return found["id"], rest
-    return int(target.what), rest
+    return _resolve(client, target, "link")[0], rest
 
 
 @link_app.command("list", context_settings=EXTRA)

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..elf.map_types import MapType
+from ..elf.specs import MapSpec
 from ..errors import LoadError, MapError, PybpfError, VerifierError
 from ..hooks.test_run import TestRunResult
 from ..runtime.maps import Map, attach_map
@@ -150,10 +152,7 @@ class Client:
 
     def map(self, id: int | None = None, *, pinned: str | None = None) -> Map | RemoteMap:
         """The map with `id`, or pinned at `pinned`: a `Map` over its region when it can be."""
-        if pinned is not None:
-            id = self._pinned(pinned, "map")
-        if id is None:
-            raise ValueError("map(): give an id or pinned=PATH")
+        id = self._id_of(id, pinned, "map")
         info = self._map_call("show", str(id), id=id)
         if not info["shareable"]:
             return RemoteMap(self, info)
@@ -167,11 +166,7 @@ class Client:
 
     def program(self, id: int | None = None, *, pinned: str | None = None) -> RemoteProgram:
         """The program with `id`, or pinned at `pinned`."""
-        if pinned is not None:
-            id = self._pinned(pinned, "prog")
-        if id is None:
-            raise ValueError("program(): give an id or pinned=PATH")
-        return RemoteProgram(self, self.call("prog.show", id=id))
+        return RemoteProgram(self, self.call("prog.show", id=self._id_of(id, pinned, "prog")))
 
     def programs(self) -> list[dict[str, Any]]:
         """Every loaded program (bpftool's `prog list`)."""
@@ -187,11 +182,7 @@ class Client:
 
     def link(self, id: int | None = None, *, pinned: str | None = None) -> RemoteLink:
         """The link with `id`, or pinned at `pinned`."""
-        if pinned is not None:
-            id = self._pinned(pinned, "link")
-        if id is None:
-            raise ValueError("link(): give an id or pinned=PATH")
-        return RemoteLink(self, self.call("link.show", id=id))
+        return RemoteLink(self, self.call("link.show", id=self._id_of(id, pinned, "link")))
 
     def pin(self, target: Any, path: str) -> None:
         """Pin a `RemoteObject`, `RemoteProgram`, `RemoteLink` or map (by its `id`) at `path`."""
@@ -210,11 +201,16 @@ class Client:
         """Every pin: path, kind, id."""
         return self.call("pin.list")
 
-    def _pinned(self, path: str, kind: str) -> int:
-        found = self.call("pin.get", path=path)
-        if found["kind"] != kind:
-            raise ServiceError(errno.EINVAL, f"{path}: pinned {found['kind']}, not a {kind}")
-        return found["id"]
+    def _id_of(self, id: int | None, pinned: str | None, kind: str) -> int:
+        """The id given, or that of the `kind` pinned at `pinned` (EINVAL: another kind)."""
+        if pinned is not None:
+            found = self.call("pin.get", path=pinned)
+            if found["kind"] != kind:
+                raise ServiceError(errno.EINVAL, f"{pinned}: pinned {found['kind']}, not a {kind}")
+            return found["id"]
+        if id is None:
+            raise ValueError(f"give a {kind} id or pinned=PATH")
+        return id
 
     def _map_call(self, op: str, map_name: str, **fields: Any) -> Any:
         try:
@@ -337,6 +333,15 @@ class RemoteMap(MapMapping):
         self.info = info
         self.id: int = info["id"]
         self.name: str = info["name"]
+        #: The map as the daemon describes it, as a mapped `Map`'s spec.
+        self.spec = MapSpec(
+            info["name"],
+            MapType[info["type"].upper()],
+            info["key_size"],
+            info["value_size"],
+            info["max_entries"],
+            info["flags"],
+        )
 
     def _call(self, op: str, **fields: Any) -> Any:
         return self.client._map_call(op.split(".")[-1], self.name, id=self.id, **fields)

@@ -545,17 +545,20 @@ class Daemon:
         samples = [{"cpu": cpu, "data": data.hex()} for cpu, data in reader.read()]
         return {"samples": samples, "lost": reader.lost}
 
-    def do_map_freeze(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
-        entry = self.registry.map(id)
+    def _owned_map(self, id_: int, connection: int, op: str) -> MapEntry:
+        """Map `id_`, which only the connection that made it may restrict (EPERM)."""
+        entry = self.registry.map(id_)
         if entry.owner != connection:
-            raise RequestError(errno.EPERM, f"map.freeze: map {id} belongs to another client")
+            raise RequestError(errno.EPERM, f"map.{op}: map {id_} belongs to another client")
+        return entry
+
+    def do_map_freeze(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
+        entry = self._owned_map(id, connection, "freeze")
         entry.frozen = True
         return self._map_info(entry)
 
     def do_map_read_only(self, connection: int, fds: list[int], id: int) -> dict[str, Any]:
-        entry = self.registry.map(id)
-        if entry.owner != connection:
-            raise RequestError(errno.EPERM, f"map.read_only: map {id} belongs to another client")
+        entry = self._owned_map(id, connection, "read_only")
         entry.read_only = True
         return self._map_info(entry)
 

@@ -22,6 +22,7 @@ from .requests import RequestError
 
 KINDS = ("prog", "map", "obj", "link")
 """What can be pinned or held: programs, maps, whole objects, links."""
+NOUNS = {"prog": "program", "map": "map", "obj": "object", "link": "link"}
 
 
 @dataclass
@@ -134,40 +135,33 @@ class Registry:
 
     # -- finding -----------------------------------------------------------------------
 
+    def _tables(self) -> dict[str, dict[int, Any]]:
+        return {"prog": self.programs, "map": self.maps, "obj": self.objects, "link": self.links}
+
+    def find(self, kind: str, id_: int) -> Any:
+        """The entry of `kind` ("prog", "map", "obj", "link") with id `id_`, or ENOENT."""
+        if kind not in KINDS:
+            raise RequestError(errno.EINVAL, f"kind {kind[:20]!r} is not one of {', '.join(KINDS)}")
+        entry = self._tables()[kind].get(id_)
+        if entry is None:
+            raise RequestError(errno.ENOENT, f"no {NOUNS[kind]} with id {id_}")
+        return entry
+
     def object(self, id_: int) -> ObjectEntry:
         """The object with id `id_`, or ENOENT."""
-        entry = self.objects.get(id_)
-        if entry is None:
-            raise RequestError(errno.ENOENT, f"no object with id {id_}")
-        return entry
+        return self.find("obj", id_)
 
     def program(self, id_: int) -> ProgEntry:
         """The program with id `id_`, or ENOENT."""
-        entry = self.programs.get(id_)
-        if entry is None:
-            raise RequestError(errno.ENOENT, f"no program with id {id_}")
-        return entry
+        return self.find("prog", id_)
 
     def map(self, id_: int) -> MapEntry:
         """The map with id `id_`, or ENOENT."""
-        entry = self.maps.get(id_)
-        if entry is None:
-            raise RequestError(errno.ENOENT, f"no map with id {id_}")
-        return entry
+        return self.find("map", id_)
 
     def link(self, id_: int) -> LinkEntry:
         """The link with id `id_`, or ENOENT."""
-        entry = self.links.get(id_)
-        if entry is None:
-            raise RequestError(errno.ENOENT, f"no link with id {id_}")
-        return entry
-
-    def find(self, kind: str, id_: int) -> Any:
-        """The entry of `kind` ("prog", "map", "obj", "link") with id `id_`."""
-        if kind not in KINDS:
-            raise RequestError(errno.EINVAL, f"kind {kind[:20]!r} is not one of {', '.join(KINDS)}")
-        finders = {"prog": self.program, "map": self.map, "obj": self.object, "link": self.link}
-        return finders[kind](id_)
+        return self.find("link", id_)
 
     def add_link(self, link: Any, prog_id: int, kind: str, connection: int) -> LinkEntry:
         """Register an attached link of program `prog_id`; `connection` holds it."""
@@ -256,12 +250,7 @@ class Registry:
         return closed
 
     def _drop_dangling_pins(self) -> None:
+        tables = self._tables()
         for path, (kind, id_) in list(self.pins.items()):
-            table = {
-                "prog": self.programs,
-                "map": self.maps,
-                "obj": self.objects,
-                "link": self.links,
-            }[kind]
-            if id_ not in table:
+            if id_ not in tables[kind]:
                 del self.pins[path]
