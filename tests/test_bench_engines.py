@@ -10,31 +10,16 @@ kernel-only test skips); the JIT column is either measured or reported
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-import sys
-from pathlib import Path
 
 import pytest
 
 import pybpf
+from benchmark_module import load_benchmark
 from pybpf.testing.kernel import kernel_available, unavailable_reason
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_engines", ROOT / "benchmarks" / "bench_engines.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_benchmark("bench_engines")
 DATA = bench.PACKET.read_bytes()
 WORKLOADS = bench.workloads(DATA)
 TINY = {"repeat": 20, "rounds": 1, "budget": 0.0005}

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmark_module import load_benchmark
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "bench_maps", ROOT / "benchmarks" / "bench_maps.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("bench_maps")
 
 
 def test_the_checks_pass_on_both_sides():

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from benchmark_module import load_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "bench_test_run", ROOT / "benchmarks" / "bench_test_run.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_benchmark("bench_test_run")
 TCP = bytes(12) + b"\x08\x00" + bytes([0x45] + [0] * 8 + [6] + [0] * 10) + bytes(20)
 ARP = bytes(12) + b"\x08\x06" + bytes(28)
 

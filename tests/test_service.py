@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -19,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import pybpf
+from daemon_process import running_daemon
 from pybpf.errors import LoadError, MapError
 from pybpf.service import ServiceError
 from pybpf.service.wire import MAX_MESSAGE
@@ -26,36 +25,6 @@ from pybpf.service.wire import MAX_MESSAGE
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COUNTER = EXAMPLES / "xdp_counter.o"
 UDP = bytes(12) + b"\x08\x00" + bytes([0x45] + [0] * 8 + [17] + [0] * 10) + bytes(8)
-
-
-def wait_for(path: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            pybpf.connect(path).close()
-            return
-        except ServiceError:
-            time.sleep(0.05)
-    raise AssertionError(f"no daemon on {path}")
-
-
-@contextlib.contextmanager
-def running_daemon(path: Path):
-    """A daemon process on socket `path`; stopped (and checked gone) afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pybpf.service.daemon", "--socket", str(path)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for(path)
-        yield path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err
-        assert "Traceback" not in err, err
-        assert not path.exists()
 
 
 @pytest.fixture

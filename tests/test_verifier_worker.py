@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pybpf
-from pybpf.service import ServiceError
+from daemon_process import running_daemon
 from pybpf.service.verifier_client import VerifierWorker, WorkerError, WorkerVerdicts
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -113,35 +112,12 @@ def test_a_worker_over_its_memory_limit_fails_the_load_not_the_daemon():
         worker.close()
 
 
-@contextlib.contextmanager
-def daemon_process(socket_path: Path, *extra: str):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pybpf.service.daemon", "--socket", str(socket_path), *extra],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                pybpf.connect(socket_path).close()
-                break
-            except ServiceError:
-                time.sleep(0.05)
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
-        assert "Traceback" not in err, err
-
-
 def test_the_daemon_verifies_in_its_worker_and_survives_its_death(tmp_path, shared):
     slow = shared / "ebpf-samples" / "cilium-core" / "bpf_sock.o"  # about a second to verify
     if not slow.exists():
         pytest.skip(f"{slow} not found")
     socket_path = tmp_path / "run" / "s.sock"
-    with daemon_process(socket_path), pybpf.connect(socket_path) as client:
+    with running_daemon(socket_path), pybpf.connect(socket_path) as client:
         obj = client.load(COUNTER)
         status = client.status()["verifier"]
         assert status["mode"] == "worker" and status["pid"] not in (None, os.getpid())
