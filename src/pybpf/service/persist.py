@@ -170,15 +170,17 @@ class Persistence:
         objects = {}
         for id_ in sorted(kept_objects):
             entry = registry.objects[id_]
-            objects[f"obj{id_}"] = {"file": self._keep_file(entry), **entry.options}
+            kept_maps_of: dict[str, str] = {}  # map name → its snapshot's key
             for name, map_id in entry.maps.items():
                 map_ = registry.maps[map_id].map
                 if map_.shareable:
-                    snapshots[f"obj{id_}-{_safe(name)}"] = map_snapshot.snapshot(map_)
-            objects[f"obj{id_}"]["maps"] = {
-                name: f"obj{id_}-{_safe(name)}"
-                for name, map_id in entry.maps.items()
-                if registry.maps[map_id].map.shareable
+                    key = f"obj{id_}-{_safe(name)}"
+                    snapshots[key] = map_snapshot.snapshot(map_)
+                    kept_maps_of[name] = key
+            objects[f"obj{id_}"] = {
+                "file": self._keep_file(entry),
+                **entry.options,
+                "maps": kept_maps_of,
             }
         maps = {}
         for id_ in sorted(kept_maps):
