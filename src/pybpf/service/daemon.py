@@ -685,13 +685,7 @@ def main(argv: list[str] | None = None) -> int:
         daemon.serve()
     finally:
         with daemon.registry.lock:
-            daemon.registry.pins.clear()
-            daemon.registry.release(0)
-            for entry in list(daemon.registry.objects.values()):
-                entry.holders.clear()
-            for entry in list(daemon.registry.maps.values()):
-                entry.holders.clear()
-            daemon.registry.collect()
+            daemon.registry.close_all()
         try:
             pid_file.unlink()
         except FileNotFoundError:

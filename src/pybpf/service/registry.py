@@ -190,6 +190,15 @@ class Registry:
             entry.holders.discard(connection)
         return self.collect()
 
+    def close_all(self) -> list[str]:
+        """Drop every pin and holder and close everything (links first: their hooks stop)."""
+        self.pins.clear()
+        for table in self._tables().values():
+            for entry in table.values():
+                if hasattr(entry, "holders"):
+                    entry.holders.clear()
+        return self.collect()
+
     def pin(self, path: str, kind: str, id_: int) -> None:
         """Pin the entry at `path` (EEXIST if the path is taken)."""
         self.find(kind, id_)
