@@ -399,7 +399,7 @@ class _FunctionBuilder:
         cls = op & 0x07
         constant = None
         if cls in (InsnClass.ALU, InsnClass.ALU64):
-            ops.alu(regs, insn)
+            ops.alu(regs, insn, self.program.value_ranges.get(pc))
             if op & 0xF0 == AluOp.MOV and not op & Source.X and not insn.off:
                 constant = insn.imm & (ops.M64 if cls == InsnClass.ALU64 else ops.M32)
         elif cls == InsnClass.LDX:
@@ -556,6 +556,7 @@ class ProgramBuilder:
         helpers: Any,
         runtime: Any = None,
         context_loads: Mapping[int, int] | None = None,
+        value_ranges: Mapping[int, ops.Ranges] | None = None,
         triple: str = "",
     ):
         self.layout = layout
@@ -563,6 +564,7 @@ class ProgramBuilder:
         self.helpers = helpers
         self.runtime = runtime
         self.context_loads = dict(context_loads or {})
+        self.value_ranges = dict(value_ranges or {})
         self.module = ir.Module(name=prefix)
         if triple:
             self.module.triple = triple
@@ -630,15 +632,19 @@ def build_ir(
     helpers: Any,
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
+    value_ranges: Mapping[int, ops.Ranges] | None = None,
     triple: str = "",
 ) -> str:
-    """The LLVM IR text of a checked program (symbols prefixed with `prefix`)."""
+    """The LLVM IR text of a checked program (symbols prefixed with `prefix`).
+
+    `value_ranges`: the verifier's proven operand ranges by pc (`ops.alu`)."""
     builder = ProgramBuilder(
         layout,
         prefix,
         helpers=helpers,
         runtime=runtime,
         context_loads=context_loads,
+        value_ranges=value_ranges,
         triple=triple,
     )
     return builder.build()
