@@ -6,8 +6,8 @@ bounds-checked interpreter and in the JIT, each engine with its own
 execution context holding maps of the same specs and contents, on the same
 random packets. r0, the packet after the run and every map's contents must
 be identical after every run. The JIT gets the verifier's facts as `Program`
-gives them (context loads, and the operand ranges that let it leave out
-division and shift checks). Programs calling helpers whose results
+gives them (context loads, the operand ranges that let it leave out
+division and shift checks, the stack / not-stack alias scopes). Programs calling helpers whose results
 depend on the moment or on a random generator (ktime, prandom) are left
 out, since their results legitimately differ. Programs are verified without
 the root loader's allow_ptr_leaks and allow_uninit_stack: a program that
@@ -90,6 +90,7 @@ class Differential:
             runtime=self.jit.context,
             context_loads=context_loads(linked, report, ProgramType.XDP),
             value_ranges=report.value_ranges,
+            memory_regions=report.memory_regions,
         )
         if report.value_ranges:
             self.stats["with value ranges"] += 1
@@ -245,6 +246,7 @@ class MutatedDifferential:
                     runtime=b_obj.context,
                     context_loads=loads,
                     value_ranges=report.value_ranges,
+                    memory_regions=report.memory_regions,
                 )
             )
             if report.value_ranges:

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: Bump when the JSON layout of a cached report changes (2: context accesses,
-#: 3: value ranges).
+#: 3: value ranges and memory regions).
 FORMAT = 3
 
 
@@ -173,6 +173,7 @@ def report_to_json(report: Report) -> dict[str, Any]:
             for pc, regs in sorted(report.value_ranges.items())
             for reg, (lo, hi) in sorted(regs.items())
         ],
+        "memory_regions": [[pc, region] for pc, region in sorted(report.memory_regions.items())],
     }
 
 
@@ -192,6 +193,7 @@ def report_from_json(data: dict[str, Any]) -> Report:
         context_accesses={int(pc): int(off) for pc, off in data["context_accesses"]},
         mixed_context_pcs=frozenset(int(pc) for pc in data["mixed_context_pcs"]),
         value_ranges=_ranges_from_json(data["value_ranges"]),
+        memory_regions={int(pc): str(region) for pc, region in data["memory_regions"]},
     )
 
 

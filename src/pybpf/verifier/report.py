@@ -50,7 +50,9 @@ class Report:
     different pointers"; the load path rejects them). `value_ranges` maps
     the pc of each division, remainder and register shift to the proven
     unsigned range of its register operands (`value_facts.py`), which the
-    JIT uses to leave out checks that can never fire.
+    JIT uses to leave out checks that can never fire; `memory_regions` marks
+    each load and store whose base is surely a stack pointer ("stack") or
+    surely none ("not-stack"), which the JIT gives LLVM as alias scopes.
     """
 
     failures: list[Failure] = field(default_factory=list)
@@ -60,6 +62,7 @@ class Report:
     context_accesses: dict[int, int] = field(default_factory=dict)
     mixed_context_pcs: frozenset[int] = frozenset()
     value_ranges: dict[int, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    memory_regions: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

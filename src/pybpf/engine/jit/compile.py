@@ -5,7 +5,8 @@ decides its machine code, computed without building any IR: the
 instruction bytes (which include the addresses of linked maps, since they
 are `lddw` immediates), the helpers the program calls that exist in its
 table and which native emitter handles each, the context-load table, the
-verifier's operand ranges (`Report.value_ranges`, see `ops`), a
+verifier's operand ranges and memory regions (`Report.value_ranges`,
+`Report.memory_regions`, see `ops`), a
 description of each map the program names (emitters may specialise on the
 map's kind), the sources of the JIT package and of the native runtime
 helpers (so an edited translator never reuses an old object), and the
@@ -252,6 +253,7 @@ def program_key(
     runtime: Any,
     context_loads: Mapping[int, int],
     value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> str:
     """The sha256 hex key of a program's native code (see the module docstring)."""
     digest = hashlib.sha256()
@@ -267,6 +269,7 @@ def program_key(
     digest.update(repr(sorted(context_loads.items())).encode())
     ranges = sorted((pc, sorted(regs.items())) for pc, regs in (value_ranges or {}).items())
     digest.update(f"|r{ranges!r}".encode())
+    digest.update(f"|a{sorted((memory_regions or {}).items())!r}".encode())
     if runtime is not None:
         for insn in insns:
             if insn.opcode == LDDW and insn.src == 0:
@@ -322,6 +325,7 @@ def compile_program(
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
     value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> tuple[CompiledProgram, str | None]:
     """Compile (or load from the disk cache) a checked program.
 
@@ -332,7 +336,8 @@ def compile_program(
     """
     loads = dict(context_loads or {})
     ranges = dict(value_ranges or {})
-    key = program_key(insns, helpers, runtime, loads, ranges)
+    regions = dict(memory_regions or {})
+    key = program_key(insns, helpers, runtime, loads, ranges, regions)
     name = f"pybpf-jit-{key[:32]}"
     prefix = f"bpfjit_{key[:24]}"
     pcs = sorted(layout.functions)
@@ -369,6 +374,7 @@ def compile_program(
                 runtime=runtime,
                 context_loads=loads,
                 value_ranges=ranges,
+                memory_regions=regions,
                 triple=engine.triple,
             )
             retry = engine.cache.contains(name) or name in engine.programs
@@ -404,11 +410,13 @@ def ir_text(
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
     value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> str:
     """The IR a program compiles to (built on demand, for `JitEngine.ir`)."""
     loads = dict(context_loads or {})
     ranges = dict(value_ranges or {})
-    key = program_key(insns, helpers, runtime, loads, ranges)
+    regions = dict(memory_regions or {})
+    key = program_key(insns, helpers, runtime, loads, ranges, regions)
     return build_ir(
         layout,
         f"bpfjit_{key[:24]}",
@@ -416,5 +424,6 @@ def ir_text(
         runtime=runtime,
         context_loads=loads,
         value_ranges=ranges,
+        memory_regions=regions,
         triple=compiler._get_engine().triple,
     )

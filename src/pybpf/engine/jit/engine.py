@@ -10,8 +10,10 @@ pooled like the interpreter's stacks).
 
 `value_ranges` (pc → register → proven unsigned range, the verifier's
 `Report.value_ranges`) lets the translation leave out the division and
-shift checks those ranges make redundant (`engine.jit.ops`); give it only
-ranges the verifier proved for exactly these instructions.
+shift checks those ranges make redundant (`engine.jit.ops`);
+`memory_regions` (pc → "stack" or "not-stack", `Report.memory_regions`)
+puts each load and store in an LLVM alias scope. Give it only facts the
+verifier proved for exactly these instructions.
 
 The JIT trusts the verifier: no bounds checks, no instruction budget
 (`budget` is accepted and ignored), and no instruction count: `executed`
@@ -84,6 +86,7 @@ class JitEngine:
         runtime: Any = None,
         context_loads: Mapping[int, int] | None = None,
         value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+        memory_regions: Mapping[int, str] | None = None,
         cpu: int | None = None,
     ):
         self.insns = list(insns)
@@ -96,6 +99,7 @@ class JitEngine:
         self.executed = 0
         self.context_loads = dict(context_loads or {})
         self.value_ranges = dict(value_ranges or {})
+        self.memory_regions = dict(memory_regions or {})
         self.layout = analyze(self.insns, where)
         self._by_pc = self.layout.insns
         for pc, insn in self._by_pc.items():
@@ -116,6 +120,7 @@ class JitEngine:
             runtime=runtime,
             context_loads=self.context_loads,
             value_ranges=self.value_ranges,
+            memory_regions=self.memory_regions,
         )
         self._tail_table = getattr(runtime, "native_entries_address", None)
         self._pool: list[RunSlot] = []
@@ -178,6 +183,7 @@ class JitEngine:
                 runtime=self.runtime,
                 context_loads=self.context_loads,
                 value_ranges=self.value_ranges,
+                memory_regions=self.memory_regions,
             )
         return self._ir
 

@@ -180,12 +180,13 @@ class TextBuilder:
         )
         return self._emit(a.type, body)
 
-    def load(self, pointer: ir.Value, typ: ir.Type, align: int = 1) -> RawValue:
-        return self._emit(typ, f"load {typ}, ptr {pointer.get_reference()}, align {align}")
+    def load(self, pointer: ir.Value, typ: ir.Type, align: int = 1, metadata: str = "") -> RawValue:
+        body = f"load {typ}, ptr {pointer.get_reference()}, align {align}{metadata}"
+        return self._emit(typ, body)
 
-    def store(self, value: ir.Value, pointer: ir.Value, align: int = 1) -> None:
+    def store(self, value: ir.Value, pointer: ir.Value, align: int = 1, metadata: str = "") -> None:
         text = f"store {value.type} {value.get_reference()}, ptr {pointer.get_reference()}"
-        self.builder._insert(RawValue(_VOID, "", f"{text}, align {align}"))  # noqa: SLF001
+        self.builder._insert(RawValue(_VOID, "", f"{text}, align {align}{metadata}"))  # noqa: SLF001
 
     def gep(self, pointer: ir.Value, indices: list[ir.Value], source_etype: ir.Type) -> RawValue:
         (index,) = indices
@@ -502,20 +503,21 @@ def access_size(insn: Instruction) -> int:
     return SIZE_BYTES[Size(insn.opcode & 0x18)]
 
 
-def load(regs: Registers, insn: Instruction) -> None:
-    """`ldx*` and the sign-extending `ldxs*`."""
+def load(regs: Registers, insn: Instruction, metadata: str = "") -> None:
+    """`ldx*` and the sign-extending `ldxs*` (`metadata`: text after the load, see `AliasScopes`)."""
     b = regs.text
     size = access_size(insn)
     kind = ir.IntType(size * 8)
-    value = b.load(regs.pointer(regs.get(insn.src), insn.off), typ=kind, align=1)
+    pointer = regs.pointer(regs.get(insn.src), insn.off)
+    value = b.load(pointer, typ=kind, align=1, metadata=metadata)
     if size < 8:
         signed = (insn.opcode & 0xE0) == Mode.MEMSX
         value = b.sext(value, I64) if signed else b.zext(value, I64)
     regs.set(insn.dst, value)
 
 
-def store(regs: Registers, insn: Instruction) -> None:
-    """`st*` (immediate) and `stx*` (register) stores."""
+def store(regs: Registers, insn: Instruction, metadata: str = "") -> None:
+    """`st*` (immediate) and `stx*` (register) stores (`metadata` as for `load`)."""
     b = regs.text
     size = access_size(insn)
     kind = ir.IntType(size * 8)
@@ -525,7 +527,49 @@ def store(regs: Registers, insn: Instruction) -> None:
         value = regs.get(insn.src)
         if size < 8:
             value = b.trunc(value, kind)
-    b.store(value, regs.pointer(regs.get(insn.dst), insn.off), align=1)
+    b.store(value, regs.pointer(regs.get(insn.dst), insn.off), align=1, metadata=metadata)
+
+
+class AliasScopes:
+    """LLVM alias scopes for the verifier's memory regions (`Report.memory_regions`).
+
+    Two scopes in one domain: the run's stack, and every other memory
+    (packet, context, map values, ...). A load or store the verifier proved
+    to be of one kind gets that kind's scope and `noalias` with the other,
+    so LLVM may keep stack slots in registers across packet and map stores
+    (and reorder them). The stack frames are memory of their own, so no two
+    such accesses of different kinds ever touch the same byte. Accesses
+    without a fact, and everything else the JIT emits (run state, helper
+    emitters, calls), carry no scope: LLVM assumes they may alias anything.
+    """
+
+    def __init__(self, module: ir.Module, regions: dict[int, str]):
+        self.regions = regions
+        self.module = module
+        self._suffix: dict[str, str] | None = None
+
+    def metadata(self, pc: int) -> str:
+        """The text to append to the load or store at `pc` ("" without a fact)."""
+        region = self.regions.get(pc)
+        if region is None:
+            return ""
+        if self._suffix is None:
+            self._suffix = self._scopes()
+        return self._suffix.get(region, "")
+
+    def _scopes(self) -> dict[str, str]:
+        m = self.module
+        domain = m.add_metadata([ir.MetaDataString(m, "pybpf.memory")])
+        stack = m.add_metadata([m.add_metadata([ir.MetaDataString(m, "pybpf.stack"), domain])])
+        other = m.add_metadata([m.add_metadata([ir.MetaDataString(m, "pybpf.not-stack"), domain])])
+        ref_stack, ref_other = stack.get_reference(), other.get_reference()
+        # Only reached with facts, so the verifier is loaded already.
+        from ...verifier.value_facts import NOT_STACK, STACK
+
+        return {
+            STACK: f", !alias.scope {ref_stack}, !noalias {ref_other}",
+            NOT_STACK: f", !alias.scope {ref_other}, !noalias {ref_stack}",
+        }
 
 
 _RMW = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor"}
