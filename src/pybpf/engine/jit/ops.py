@@ -14,8 +14,10 @@ makes redundant is left out: no zero (or -1) select for a divisor that
 cannot be 0 (or -1), no mask for a shift count below the width, and a
 64-bit unsigned division whose operands both fit in 32 bits is done in 32
 bits (the same quotient and remainder). Each is the same result for every
-value in the range, so the code still computes Linux's result. Memory accesses are plain
-unaligned (`align 1`) native loads and stores: the JIT trusts the verifier.
+value in the range, so the code still computes Linux's result. Memory
+accesses are plain unaligned (`align 1`) native loads and stores: the JIT
+trusts the verifier; those it proved to be stack or other memory carry
+alias scopes (`AliasScopes`).
 """
 
 from __future__ import annotations
@@ -328,7 +330,7 @@ class _Facts:
         self.src = _proven(ranges, insn.src, wide) if insn.opcode & Source.X else None
 
     def fits_32_bits(self) -> bool:
-        """Both operands (register or not) proven to be at most 2**32 - 1."""
+        """Both operands (the source a register) proven to be at most 2**32 - 1."""
         return (
             self.dst is not None
             and self.dst[1] <= M32
