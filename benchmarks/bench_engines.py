@@ -1,4 +1,4 @@
-"""Engines side by side: the Linux kernel, pybpf's JIT and pybpf's interpreter on four workloads.
+"""Engines side by side: the Linux kernel, pybpf's JIT and pybpf's interpreter on six workloads.
 
 Workloads (one XDP program each, all on examples/packets/udp_dns.bin, a
 UDP packet from 10.0.0.1 to port 53):
@@ -11,13 +11,23 @@ c. LPM firewall: examples/xdp_firewall.o with 40 rules in its LPM trie
    (the packet's source matches a /24 DROP rule inside a /8 PASS rule);
 d. ring buffer: benchmarks/progs/ringbuf_event.o, one 16-byte event per run
    through bpf_ringbuf_reserve/submit (the ring is drained before every
-   timed run and each run is sized to fit in it).
+   timed run and each run is sized to fit in it);
+e. read-only hash lookup: benchmarks/progs/hash_lookup.o (Ethernet/IPv4
+   checks and one hash map lookup; the threads' workload);
+f. trial division: benchmarks/progs/trial_division.o, the primes below
+   1000 + the packet's first byte counted by trial division (~5,300
+   64-bit remainders per run on udp_dns.bin), no helpers.
 
 Every engine runs the same object file on the same packet. The kernel's
 figure is the duration `bpf_prog_test_run_opts` reports (its mean ns per
 run over `repeat` runs, through `pybpf.testing.kernel`); pybpf's is
 `TestRunResult.duration` of `Program.test_run(repeat=N)`, likewise the
-elapsed time divided by `repeat`. The rounds are interleaved (kernel,
+elapsed time divided by `repeat`. The JIT is timed in its optimised tier;
+beside it, "JIT opt. compile" is what compiling that tier costs (the
+program's IR parsed, run through the optimising pipeline and emitted as an
+object by `compiler.emit_program_object`, as the background compile does;
+the median of `COMPILE_SAMPLES`, measured apart from the disk cache, which
+would otherwise hide it). The rounds are interleaved (kernel,
 JIT, interpreter, kernel, ...) and each cell is the median over rounds.
 Each engine's repeat count is calibrated so that one timed run takes about
 `--budget` seconds, capped by `--repeat`: the interpreter gets far fewer
@@ -38,7 +48,7 @@ aggregate runs per second (wall clock) for each engine. Workload e is not
 in the default `--only` list.
 
     python benchmarks/bench_engines.py [--repeat N] [--rounds R] [--budget S]
-        [--only a,b,c,d,e] [--threads] [--thread-workloads b,e] [--record] [--json]
+        [--only a,b,c,d,e,f] [--threads] [--thread-workloads b,e] [--record] [--json]
 
 The JIT column reads "n/a (JIT unavailable)" while `pybpf.load` has no
 `engine=` argument or the JIT cannot be built. `--record` appends a dated
@@ -80,6 +90,8 @@ LABELS = {"kernel": "kernel", "jit": "pybpf JIT", "interpreter": "pybpf interpre
 JIT_UNAVAILABLE = "n/a (JIT unavailable)"
 CHECK_REPEAT = 5
 """Runs of the agreement check (small: its map contents are compared in full)."""
+COMPILE_SAMPLES = 3
+"""Compiles of a program's optimised tier timed for the "JIT opt. compile" column."""
 
 
 # -- the workloads -------------------------------------------------------------------
@@ -92,6 +104,18 @@ def compute_loop_result(packet: bytes, iterations: int = 1000) -> int:
     for i in range(iterations):
         acc = (((acc ^ (acc >> 7)) * 0x9E3779B1) + i) & 0xFFFFFFFF
     return acc
+
+
+def trial_division_result(packet: bytes, base: int = 1000, max_divisor: int = 64) -> int:
+    """What trial_division.c counts (and writes to packet bytes 8..11) for `packet`."""
+    bound = base + packet[0]
+    primes = 0
+    for n in range(2, bound):
+        d = 2
+        while d < max_divisor and d * d <= n and n % d:
+            d += 1
+        primes += d >= max_divisor or d * d > n
+    return primes
 
 
 def lpm_key(prefixlen: int, address: str) -> bytes:
@@ -192,11 +216,13 @@ class Workload:
     ring: str | None = None
     """Ring buffer map drained before every timed run."""
     max_repeat: int | None = None
+    result_word: Callable[[bytes], int] | None = None
+    """The u32 the program writes to packet bytes 8..11 (None: it writes nothing)."""
 
     def expected_data_out(self, packet: bytes) -> bytes:
-        """The packet after the program: only the compute loop writes to it."""
-        if self.key == "a":
-            return packet[:8] + _u32(compute_loop_result(packet)) + packet[12:]
+        """The packet after the program (the compute workloads write their result into it)."""
+        if self.result_word is not None:
+            return packet[:8] + _u32(self.result_word(packet)) + packet[12:]
         return packet
 
 
@@ -218,6 +244,7 @@ def workloads(packet: bytes) -> dict[str, Workload]:
             XDP_PASS if acc & 1 else XDP_DROP,
             "`compute_loop.o`: 1000 iterations of xor-shift/multiply/add seeded from the "
             "packet, ~12,000 executed instructions, no helpers",
+            result_word=compute_loop_result,
         ),
         "b": Workload(
             "b",
@@ -268,6 +295,17 @@ def workloads(packet: bytes) -> dict[str, Workload]:
             setup=_lookup_setup,
             state=_lookup_state,
             expected_state=_lookup_expected,
+        ),
+        "f": Workload(
+            "f",
+            "trial division",
+            PROGS / "trial_division.o",
+            "trial_division",
+            XDP_PASS,
+            "`trial_division.o`: primes below 1000 + the packet's first byte counted by "
+            "trial division (~5,300 64-bit remainders by a variable divisor per run), no "
+            "helpers",
+            result_word=trial_division_result,
         ),
     }
 
@@ -426,6 +464,25 @@ class PybpfSide(Side):
             self.close()
             raise
 
+    def optimised_compile_seconds(self, samples: int = COMPILE_SAMPLES) -> float | None:
+        """Median seconds of compiling the program's optimised tier from its IR (None: no JIT)."""
+        ir_text = getattr(self.prog.engine, "ir", None)
+        if self.engine != "jit" or not isinstance(ir_text, str):
+            return None
+        from pybpf.runtime.native import compiler
+
+        machine = compiler._get_engine().new_program_machine()
+        seconds = []
+        for _ in range(samples):
+            context = compiler.llvm.create_context()
+            try:
+                started = time.perf_counter()
+                compiler.emit_program_object(machine, "bench-compile", ir_text, context=context)
+                seconds.append(time.perf_counter() - started)
+            finally:
+                context.close()
+        return statistics.median(seconds)
+
     def run(self, data: bytes, repeat: int) -> Run:
         result = self.prog.test_run(data=data, repeat=repeat)
         self._counted(repeat)
@@ -482,6 +539,8 @@ class Report:
     repeat: dict[str, int] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
+    compile_seconds: float | None = None
+    """What compiling the JIT's optimised tier takes (`PybpfSide.optimised_compile_seconds`)."""
 
     def ratio(self, engine: str) -> float | None:
         if engine not in self.ns or "kernel" not in self.ns:
@@ -501,6 +560,7 @@ class Report:
             "repeat": self.repeat,
             "unavailable": self.unavailable,
             "mismatches": self.mismatches,
+            "jit_optimised_compile_s": self.compile_seconds,
         }
 
 
@@ -605,6 +665,8 @@ def measure(
                 report.unavailable[engine] = str(error)
                 continue
             report.repeat[engine] = calibrate(sides[engine], data, cap, budget)
+            if engine == "jit":
+                report.compile_seconds = sides[engine].optimised_compile_seconds()
             report.samples[engine] = []
         for _ in range(rounds):
             for engine, side in sides.items():
@@ -758,6 +820,10 @@ def _ns(report: Report, engine: str) -> str:
     return cell_reason(engine, reason)
 
 
+def _ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1000:,.1f}"
+
+
 def _ratio(value: float | None) -> str:
     if value is None:
         return "—"
@@ -767,17 +833,17 @@ def _ratio(value: float | None) -> str:
 def results_table(reports: list[Report]) -> str:
     """The markdown table of ns per run and ratios to the kernel."""
     lines = [
-        "| workload | kernel, ns/run | pybpf JIT, ns/run | JIT / kernel "
+        "| workload | kernel, ns/run | pybpf JIT, ns/run | JIT / kernel | JIT opt. compile, ms "
         "| pybpf interpreter, ns/run | interpreter / kernel | repeat (kernel / JIT / interp.) "
         "| agree |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in reports:
         repeats = " / ".join(f"{r.repeat[e]:,}" if e in r.repeat else "—" for e in ENGINES)
         agree = "**MISMATCH**" if r.mismatches else "yes"
         lines.append(
             f"| {r.workload.key}. {r.workload.title} | {_ns(r, 'kernel')} | {_ns(r, 'jit')} "
-            f"| {_ratio(r.ratio('jit'))} | {_ns(r, 'interpreter')} "
+            f"| {_ratio(r.ratio('jit'))} | {_ms(r.compile_seconds)} | {_ns(r, 'interpreter')} "
             f"| {_ratio(r.ratio('interpreter'))} | {repeats} | {agree} |"
         )
     return "\n".join(lines)
@@ -823,7 +889,9 @@ def describe(args: argparse.Namespace) -> str:
         f"test run last about {args.budget} s, capped at {args.repeat:,}. Kernel: "
         "`bpf_prog_test_run_opts` duration (mean ns per run, the kernel's own JIT, pinned "
         "to CPU 0); pybpf: `TestRunResult.duration` of `Program.test_run(repeat=N)` (mean ns "
-        "per run). Same object file and packet (`udp_dns.bin`) everywhere; retval, packet "
+        "per run), in the optimised tier, whose compile time (IR to object, median of "
+        f"{COMPILE_SAMPLES}) is the JIT opt. compile column. Same object file and packet "
+        "(`udp_dns.bin`) everywhere; retval, packet "
         "out and map contents checked against the kernel's. "
         f"Python {platform.python_version()} on {platform.machine()} ({platform.platform()}); "
         "the machine is shared, so single runs vary."
@@ -869,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=0.25, help="seconds per timed test run (sets repeat counts)"
     )
-    parser.add_argument("--only", default="a,b,c,d", help="workloads to run, e.g. a,c")
+    parser.add_argument("--only", default="a,b,c,d,f", help="workloads to run, e.g. a,c")
     parser.add_argument(
         "--threads", action="store_true", help="also 1 vs 2 threads on --thread-workloads"
     )

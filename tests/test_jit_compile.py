@@ -7,6 +7,8 @@ import struct
 import sys
 from pathlib import Path
 
+import pytest
+
 from child_process import run_child
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
@@ -214,3 +216,35 @@ def test_small_non_recursive_callees_are_inlined() -> None:
     for source in (recursive, big):
         jit_r0, interpreter_r0 = both(source)
         assert jit_r0 == interpreter_r0
+
+
+def test_the_program_key_changes_with_the_pipeline_and_the_verifier_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached object is never reused after the optimising pipeline or the facts change."""
+    import shutil
+
+    from pybpf.engine.jit import compile as jit_compile
+    from pybpf.runtime.native import compiler
+
+    insns = assemble(prog("mov %r0, %r1", "div %r0, %r2"))
+    key = jit_compile.program_key(insns, HelperTable(), None, {})
+    assert jit_compile.program_key(insns, HelperTable(), None, {}) == key
+    assert jit_compile.program_key(insns, HelperTable(), None, {}, {0: {2: (1, 9)}}) != key
+    assert jit_compile.program_key(insns, HelperTable(), None, {}, None, {0: "stack"}) != key
+    # The pipeline lives in compiler.py, whose source is part of every key.
+    copies = []
+    for directory in jit_compile._SOURCE_DIRS:
+        copy = tmp_path / directory.name
+        shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        copies.append(copy)
+    monkeypatch.setattr(jit_compile, "_SOURCE_DIRS", tuple(copies))
+    monkeypatch.setattr(jit_compile, "_sources_digest", None)
+    before = jit_compile.program_key(insns, HelperTable(), None, {})
+    source = copies[1] / Path(compiler.__file__).name
+    text = source.read_text()
+    level = f"PROGRAM_SPEED_LEVEL = {compiler.PROGRAM_SPEED_LEVEL}"
+    assert level in text
+    source.write_text(text.replace(level, "PROGRAM_SPEED_LEVEL = 2"))
+    monkeypatch.setattr(jit_compile, "_sources_digest", None)
+    assert jit_compile.program_key(insns, HelperTable(), None, {}) != before

@@ -5,7 +5,9 @@ Random XDP programs from the verifier fuzzer's generator
 bounds-checked interpreter and in the JIT, each engine with its own
 execution context holding maps of the same specs and contents, on the same
 random packets. r0, the packet after the run and every map's contents must
-be identical after every run. Programs calling helpers whose results
+be identical after every run. The JIT gets the verifier's facts as `Program`
+gives them (context loads, the operand ranges that let it leave out
+division and shift checks, the stack / not-stack alias scopes). Programs calling helpers whose results
 depend on the moment or on a random generator (ktime, prandom) are left
 out, since their results legitimately differ. Programs are verified without
 the root loader's allow_ptr_leaks and allow_uninit_stack: a program that
@@ -87,7 +89,11 @@ class Differential:
             memory=self.jit.context.memory,
             runtime=self.jit.context,
             context_loads=context_loads(linked, report, ProgramType.XDP),
+            value_ranges=report.value_ranges,
+            memory_regions=report.memory_regions,
         )
+        if report.value_ranges:
+            self.stats["with value ranges"] += 1
         try:
             for data in inputs:
                 try:
@@ -239,8 +245,12 @@ class MutatedDifferential:
                     memory=b_obj.context.memory,
                     runtime=b_obj.context,
                     context_loads=loads,
+                    value_ranges=report.value_ranges,
+                    memory_regions=report.memory_regions,
                 )
             )
+            if report.value_ranges:
+                self.stats["with value ranges"] += 1
             for data in inputs:
                 try:
                     want = test_run(engines[0], original.prog_type, data=data)

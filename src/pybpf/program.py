@@ -330,12 +330,18 @@ class Program:
 
     def _build_jit(self) -> Any:
         # Only verified programs get here (choose_engine): the JIT trusts the
-        # verifier's proof and its facts about context accesses.
+        # verifier's proof and its facts (context accesses, operand ranges, memory regions).
         from .engine.jit import JitEngine
         from .engine.jit.context_loads import context_loads
 
         loads = context_loads(self.instructions, self.report, self.prog_type)
-        return JitEngine(self.instructions, context_loads=loads, **self._engine_arguments())
+        return JitEngine(
+            self.instructions,
+            context_loads=loads,
+            value_ranges=getattr(self.report, "value_ranges", None),
+            memory_regions=getattr(self.report, "memory_regions", None),
+            **self._engine_arguments(),
+        )
 
     def test_run(
         self,

@@ -48,8 +48,9 @@ __all__ = [
     "verify_cached",
 ]
 
-#: Bump when the JSON layout of a cached report changes (2: context accesses).
-FORMAT = 2
+#: Bump when the JSON layout of a cached report changes (2: context accesses,
+#: 3: value ranges and memory regions).
+FORMAT = 3
 
 
 @dataclass
@@ -167,6 +168,12 @@ def report_to_json(report: Report) -> dict[str, Any]:
         ],
         "context_accesses": [[pc, off] for pc, off in sorted(report.context_accesses.items())],
         "mixed_context_pcs": sorted(report.mixed_context_pcs),
+        "value_ranges": [
+            [pc, reg, lo, hi]
+            for pc, regs in sorted(report.value_ranges.items())
+            for reg, (lo, hi) in sorted(regs.items())
+        ],
+        "memory_regions": [[pc, region] for pc, region in sorted(report.memory_regions.items())],
     }
 
 
@@ -185,7 +192,16 @@ def report_from_json(data: dict[str, Any]) -> Report:
         invariants=invariants,
         context_accesses={int(pc): int(off) for pc, off in data["context_accesses"]},
         mixed_context_pcs=frozenset(int(pc) for pc in data["mixed_context_pcs"]),
+        value_ranges=_ranges_from_json(data["value_ranges"]),
+        memory_regions={int(pc): str(region) for pc, region in data["memory_regions"]},
     )
+
+
+def _ranges_from_json(rows: list[list[int]]) -> dict[int, dict[int, tuple[int, int]]]:
+    ranges: dict[int, dict[int, tuple[int, int]]] = {}
+    for pc, reg, lo, hi in rows:
+        ranges.setdefault(int(pc), {})[int(reg)] = (int(lo), int(hi))
+    return ranges
 
 
 # -- the cache ---------------------------------------------------------------------

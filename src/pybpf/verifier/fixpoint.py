@@ -46,6 +46,7 @@ from .options import AnalysisOptions
 from .report import Failure, Report
 from .state import State
 from .transfer import transfer
+from .value_facts import Ranges, memory_regions, value_ranges
 
 WIDENING_DELAY = 2
 MAX_ITERATIONS = 1000
@@ -72,6 +73,10 @@ class AnalysisResult:
     # Loop head → the most rounds one entry of the loop runs, for loops whose counter
     # only abstract unrolling could bound (termination.py); kernel_limits.py counts them.
     loop_bounds: dict[Label, int] = field(default_factory=dict)
+    # The operand ranges of divisions and register shifts, by pc (value_facts.py).
+    value_ranges: Ranges = field(default_factory=dict)
+    # Loads and stores whose base is surely a stack pointer, or surely none (value_facts.py).
+    memory_regions: dict[int, str] = field(default_factory=dict)
 
     def exit_state(self) -> State:
         """The invariant at the exit node."""
@@ -125,6 +130,8 @@ class AnalysisResult:
             invariants=invariants,
             context_accesses=dict(sorted(self.context.accesses.items())),
             mixed_context_pcs=frozenset(self.context.mixed),
+            value_ranges=self.value_ranges,
+            memory_regions=self.memory_regions,
         )
 
 
@@ -179,6 +186,8 @@ class Analyzer:
                     self.result.failures[label] = Failure(label, assertion, msg)
                     break
         self.result.context = context_facts(self.cfg.insns, self.result.pre)
+        self.result.value_ranges = value_ranges(self.cfg.insns, self.result.pre)
+        self.result.memory_regions = memory_regions(self.cfg.insns, self.result.pre)
         if self.opts.linux_rules:
             errors = linux_rule_failures(
                 self.cfg.insns, self.result.pre, self.result.context, self.opts

@@ -47,7 +47,12 @@ class Report:
     proven constant context offset); `mixed_context_pcs` are the loads and
     stores whose base is the context on one path or calling context and
     another pointer on another (the kernel's "same insn cannot be used with
-    different pointers"; the load path rejects them).
+    different pointers"; the load path rejects them). `value_ranges` maps
+    the pc of each division, remainder and register shift to the proven
+    unsigned range of its register operands (`value_facts.py`), which the
+    JIT uses to leave out checks that can never fire; `memory_regions` marks
+    each load and store whose base is surely a stack pointer ("stack") or
+    surely none ("not-stack"), which the JIT gives LLVM as alias scopes.
     """
 
     failures: list[Failure] = field(default_factory=list)
@@ -56,6 +61,8 @@ class Report:
     invariants: dict[Label, set[str]] = field(default_factory=dict)
     context_accesses: dict[int, int] = field(default_factory=dict)
     mixed_context_pcs: frozenset[int] = frozenset()
+    value_ranges: dict[int, dict[int, tuple[int, int]]] = field(default_factory=dict)
+    memory_regions: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -4,7 +4,9 @@ The module of a program is named after a sha256 *key* of everything that
 decides its machine code, computed without building any IR: the
 instruction bytes (which include the addresses of linked maps, since they
 are `lddw` immediates), the helpers the program calls that exist in its
-table and which native emitter handles each, the context-load table, a
+table and which native emitter handles each, the context-load table, the
+verifier's operand ranges and memory regions (`Report.value_ranges`,
+`Report.memory_regions`, see `ops`), a
 description of each map the program names (emitters may specialise on the
 map's kind), the sources of the JIT package and of the native runtime
 helpers (so an edited translator never reuses an old object), and the
@@ -250,6 +252,8 @@ def program_key(
     helpers: Any,
     runtime: Any,
     context_loads: Mapping[int, int],
+    value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> str:
     """The sha256 hex key of a program's native code (see the module docstring)."""
     digest = hashlib.sha256()
@@ -263,6 +267,9 @@ def program_key(
             name = f"{emitter.__module__}.{emitter.__qualname__}" if emitter else "-"
             digest.update(f"|h{helper_id}:{name}".encode())
     digest.update(repr(sorted(context_loads.items())).encode())
+    ranges = sorted((pc, sorted(regs.items())) for pc, regs in (value_ranges or {}).items())
+    digest.update(f"|r{ranges!r}".encode())
+    digest.update(f"|a{sorted((memory_regions or {}).items())!r}".encode())
     if runtime is not None:
         for insn in insns:
             if insn.opcode == LDDW and insn.src == 0:
@@ -317,6 +324,8 @@ def compile_program(
     helpers: Any,
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
+    value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> tuple[CompiledProgram, str | None]:
     """Compile (or load from the disk cache) a checked program.
 
@@ -326,7 +335,9 @@ def compile_program(
     is compiled in the background (see the module docstring).
     """
     loads = dict(context_loads or {})
-    key = program_key(insns, helpers, runtime, loads)
+    ranges = dict(value_ranges or {})
+    regions = dict(memory_regions or {})
+    key = program_key(insns, helpers, runtime, loads, ranges, regions)
     name = f"pybpf-jit-{key[:32]}"
     prefix = f"bpfjit_{key[:24]}"
     pcs = sorted(layout.functions)
@@ -362,6 +373,8 @@ def compile_program(
                 helpers=helpers,
                 runtime=runtime,
                 context_loads=loads,
+                value_ranges=ranges,
+                memory_regions=regions,
                 triple=engine.triple,
             )
             retry = engine.cache.contains(name) or name in engine.programs
@@ -396,15 +409,21 @@ def ir_text(
     helpers: Any,
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
+    value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
 ) -> str:
     """The IR a program compiles to (built on demand, for `JitEngine.ir`)."""
     loads = dict(context_loads or {})
-    key = program_key(insns, helpers, runtime, loads)
+    ranges = dict(value_ranges or {})
+    regions = dict(memory_regions or {})
+    key = program_key(insns, helpers, runtime, loads, ranges, regions)
     return build_ir(
         layout,
         f"bpfjit_{key[:24]}",
         helpers=helpers,
         runtime=runtime,
         context_loads=loads,
+        value_ranges=ranges,
+        memory_regions=regions,
         triple=compiler._get_engine().triple,
     )

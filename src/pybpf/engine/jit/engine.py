@@ -8,6 +8,13 @@ cache makes a second process skip the compile) and runs it through ctypes
 in parallel, each run on its own `RunSlot` (a `RunState` and a `Stack`,
 pooled like the interpreter's stacks).
 
+`value_ranges` (pc → register → proven unsigned range, the verifier's
+`Report.value_ranges`) lets the translation leave out the division and
+shift checks those ranges make redundant (`engine.jit.ops`);
+`memory_regions` (pc → "stack" or "not-stack", `Report.memory_regions`)
+puts each load and store in an LLVM alias scope. Give it only facts the
+verifier proved for exactly these instructions.
+
 The JIT trusts the verifier: no bounds checks, no instruction budget
 (`budget` is accepted and ignored), and no instruction count: `executed`
 is 0 after every run. Helpers with no native emitter and callbacks go
@@ -78,6 +85,8 @@ class JitEngine:
         where: str | None = None,
         runtime: Any = None,
         context_loads: Mapping[int, int] | None = None,
+        value_ranges: Mapping[int, Mapping[int, tuple[int, int]]] | None = None,
+        memory_regions: Mapping[int, str] | None = None,
         cpu: int | None = None,
     ):
         self.insns = list(insns)
@@ -89,6 +98,8 @@ class JitEngine:
         self._current_cpu = getattr(runtime, "current_cpu", None) if cpu is None else None
         self.executed = 0
         self.context_loads = dict(context_loads or {})
+        self.value_ranges = dict(value_ranges or {})
+        self.memory_regions = dict(memory_regions or {})
         self.layout = analyze(self.insns, where)
         self._by_pc = self.layout.insns
         for pc, insn in self._by_pc.items():
@@ -108,6 +119,8 @@ class JitEngine:
             helpers=self.helpers,
             runtime=runtime,
             context_loads=self.context_loads,
+            value_ranges=self.value_ranges,
+            memory_regions=self.memory_regions,
         )
         self._tail_table = getattr(runtime, "native_entries_address", None)
         self._pool: list[RunSlot] = []
@@ -169,6 +182,8 @@ class JitEngine:
                 helpers=self.helpers,
                 runtime=self.runtime,
                 context_loads=self.context_loads,
+                value_ranges=self.value_ranges,
+                memory_regions=self.memory_regions,
             )
         return self._ir
 

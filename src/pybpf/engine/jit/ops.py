@@ -8,8 +8,16 @@ llvmlite objects cost most of the IR building time); they mix freely with
 the instructions of `ir.IRBuilder` (branches, calls, native helpers). Semantics are the interpreter's
 (Linux): x / 0 = 0, x % 0 = x, INT_MIN / -1 = INT_MIN and INT_MIN % -1 = 0
 (both by selects, so LLVM never sees a division that is undefined), shift
-counts masked, 32-bit results zero-extended. Memory accesses are plain
-unaligned (`align 1`) native loads and stores: the JIT trusts the verifier.
+counts masked, 32-bit results zero-extended. Where the verifier proved an
+operand's range (`Ranges`, from `Report.value_ranges`), a check that range
+makes redundant is left out: no zero (or -1) select for a divisor that
+cannot be 0 (or -1), no mask for a shift count below the width, and a
+64-bit unsigned division whose operands both fit in 32 bits is done in 32
+bits (the same quotient and remainder). Each is the same result for every
+value in the range, so the code still computes Linux's result. Memory
+accesses are plain unaligned (`align 1`) native loads and stores: the JIT
+trusts the verifier; those it proved to be stack or other memory carry
+alias scopes (`AliasScopes`).
 """
 
 from __future__ import annotations
@@ -174,12 +182,13 @@ class TextBuilder:
         )
         return self._emit(a.type, body)
 
-    def load(self, pointer: ir.Value, typ: ir.Type, align: int = 1) -> RawValue:
-        return self._emit(typ, f"load {typ}, ptr {pointer.get_reference()}, align {align}")
+    def load(self, pointer: ir.Value, typ: ir.Type, align: int = 1, metadata: str = "") -> RawValue:
+        body = f"load {typ}, ptr {pointer.get_reference()}, align {align}{metadata}"
+        return self._emit(typ, body)
 
-    def store(self, value: ir.Value, pointer: ir.Value, align: int = 1) -> None:
+    def store(self, value: ir.Value, pointer: ir.Value, align: int = 1, metadata: str = "") -> None:
         text = f"store {value.type} {value.get_reference()}, ptr {pointer.get_reference()}"
-        self.builder._insert(RawValue(_VOID, "", f"{text}, align {align}"))  # noqa: SLF001
+        self.builder._insert(RawValue(_VOID, "", f"{text}, align {align}{metadata}"))  # noqa: SLF001
 
     def gep(self, pointer: ir.Value, indices: list[ir.Value], source_etype: ir.Type) -> RawValue:
         (index,) = indices
@@ -257,8 +266,24 @@ def _operand(regs: Registers, insn: Instruction, wide: bool) -> ir.Value:
 # -- ALU ---------------------------------------------------------------------
 
 
-def alu(regs: Registers, insn: Instruction) -> None:
-    """Emit an ALU or ALU64 instruction (including byte swaps)."""
+Ranges = dict[int, tuple[int, int]]
+"""Register → the (lowest, highest) unsigned 64-bit value the verifier proved at one pc."""
+
+
+def _proven(ranges: Ranges | None, reg: int, wide: bool) -> tuple[int, int] | None:
+    """The proven range of the operand register `reg` (its low 32 bits when not `wide`)."""
+    found = ranges.get(reg) if ranges else None
+    if found is None or (not wide and found[1] > M32):
+        return None  # a 32-bit operation sees only the low half: the range says nothing of it
+    return found
+
+
+def alu(regs: Registers, insn: Instruction, ranges: Ranges | None = None) -> None:
+    """Emit an ALU or ALU64 instruction (including byte swaps).
+
+    `ranges` are the verifier's proven operand ranges at this instruction (see the
+    module docstring); None or empty: every check is emitted.
+    """
     b = regs.text
     wide = (insn.opcode & 0x07) == InsnClass.ALU64
     op = insn.opcode & 0xF0
@@ -275,15 +300,51 @@ def alu(regs: Registers, insn: Instruction) -> None:
             src = regs.get(insn.src)
         else:
             src = i64(insn.imm & (31 if op == AluOp.LSH else M32))
-        result = _arith(b, op, insn.off, dst, src, I64, 31)
+        facts = _Facts(ranges, insn, wide)
+        result = _arith(b, op, insn.off, dst, src, I64, facts, 31)
         regs.set(insn.dst, b.and_(result, _LOW32))
+        return
+    facts = _Facts(ranges, insn, wide)
+    if wide and op in (AluOp.DIV, AluOp.MOD) and not insn.off and facts.fits_32_bits():
+        # Both operands proven below 2**32: the 32-bit division gives the same result.
+        narrow = _arith(
+            b, op, 0, b.trunc(dst, I32), b.trunc(_operand(regs, insn, True), I32), I32, facts
+        )
+        regs.set(insn.dst, b.zext(narrow, I64))
         return
     kind = I64 if wide else I32
     if not wide:
         dst = b.trunc(dst, I32)
     src = _operand(regs, insn, wide)
-    result = _arith(b, op, insn.off, dst, src, kind)
+    result = _arith(b, op, insn.off, dst, src, kind, facts)
     regs.set(insn.dst, result if wide else b.zext(result, I64))
+
+
+class _Facts:
+    """What the verifier proved of one instruction's operands (`alu`'s `ranges`)."""
+
+    __slots__ = ("dst", "src")
+
+    def __init__(self, ranges: Ranges | None, insn: Instruction, wide: bool):
+        self.dst = _proven(ranges, insn.dst, wide)
+        self.src = _proven(ranges, insn.src, wide) if insn.opcode & Source.X else None
+
+    def fits_32_bits(self) -> bool:
+        """Both operands (the source a register) proven to be at most 2**32 - 1."""
+        return (
+            self.dst is not None
+            and self.dst[1] <= M32
+            and self.src is not None
+            and self.src[1] <= M32
+        )
+
+    def source_below(self, limit: int) -> bool:
+        """The register source proven to be below `limit`."""
+        return self.src is not None and self.src[1] < limit
+
+    def source_excludes(self, value: int) -> bool:
+        """The register source proven never to equal `value`."""
+        return self.src is not None and not self.src[0] <= value <= self.src[1]
 
 
 _LOW_BITS = frozenset((AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR, AluOp.LSH))
@@ -320,6 +381,7 @@ def _arith(
     dst: ir.Value,
     src: ir.Value,
     kind: ir.IntType,
+    facts: _Facts | None = None,
     mask: int | None = None,
 ) -> ir.Value:
     simple = _SIMPLE.get(op)
@@ -329,27 +391,43 @@ def _arith(
     shift = _SHIFTS.get(op)
     if shift is not None:
         # The count masked to the operation's width (`mask` for a 32-bit
-        # shift done in 64 bits); an immediate one is masked here.
+        # shift done in 64 bits); an immediate one is masked here, a
+        # register proven below the width needs no mask.
         mask = kind.width - 1 if mask is None else mask
         if isinstance(src, ir.Constant):
             count: ir.Value = ir.Constant(kind, src.constant & mask)
+        elif facts is not None and facts.source_below(mask + 1):
+            count = src
         else:
             count = b.and_(src, ir.Constant(kind, mask))
         return shift(b, dst, count)
     if op == AluOp.NEG:
         return b.sub(zero, dst)
     if op in (AluOp.DIV, AluOp.MOD):
-        return _divide(b, op == AluOp.DIV, bool(off), dst, src, kind)
+        return _divide(b, op == AluOp.DIV, bool(off), dst, src, kind, facts)
     raise AssertionError(f"unhandled ALU op 0x{op:02x}")
 
 
 def _divide(
-    b: TextBuilder, div: bool, signed: bool, dst: ir.Value, src: ir.Value, kind: ir.IntType
+    b: TextBuilder,
+    div: bool,
+    signed: bool,
+    dst: ir.Value,
+    src: ir.Value,
+    kind: ir.IntType,
+    facts: _Facts | None = None,
 ) -> ir.Value:
     # The divisor LLVM sees is never 0 (nor -1 for signed), so the division
-    # is always defined; selects then give the eBPF results for those cases.
+    # is always defined; selects then give the eBPF results for those cases,
+    # unless the verifier proved the divisor is never such a value.
     zero = ir.Constant(kind, 0)
     one = ir.Constant(kind, 1)
+    all_ones = (1 << kind.width) - 1
+    if facts is not None and facts.source_excludes(0):
+        if not signed:
+            return b.udiv(dst, src) if div else b.urem(dst, src)
+        if facts.source_excludes(all_ones):  # neither 0 nor -1
+            return b.sdiv(dst, src) if div else b.srem(dst, src)
     is_zero = b.icmp_unsigned("==", src, zero)
     if not signed:
         safe = b.select(is_zero, one, src)
@@ -427,20 +505,21 @@ def access_size(insn: Instruction) -> int:
     return SIZE_BYTES[Size(insn.opcode & 0x18)]
 
 
-def load(regs: Registers, insn: Instruction) -> None:
-    """`ldx*` and the sign-extending `ldxs*`."""
+def load(regs: Registers, insn: Instruction, metadata: str = "") -> None:
+    """`ldx*` and the sign-extending `ldxs*` (`metadata`: text after the load, see `AliasScopes`)."""
     b = regs.text
     size = access_size(insn)
     kind = ir.IntType(size * 8)
-    value = b.load(regs.pointer(regs.get(insn.src), insn.off), typ=kind, align=1)
+    pointer = regs.pointer(regs.get(insn.src), insn.off)
+    value = b.load(pointer, typ=kind, align=1, metadata=metadata)
     if size < 8:
         signed = (insn.opcode & 0xE0) == Mode.MEMSX
         value = b.sext(value, I64) if signed else b.zext(value, I64)
     regs.set(insn.dst, value)
 
 
-def store(regs: Registers, insn: Instruction) -> None:
-    """`st*` (immediate) and `stx*` (register) stores."""
+def store(regs: Registers, insn: Instruction, metadata: str = "") -> None:
+    """`st*` (immediate) and `stx*` (register) stores (`metadata` as for `load`)."""
     b = regs.text
     size = access_size(insn)
     kind = ir.IntType(size * 8)
@@ -450,7 +529,49 @@ def store(regs: Registers, insn: Instruction) -> None:
         value = regs.get(insn.src)
         if size < 8:
             value = b.trunc(value, kind)
-    b.store(value, regs.pointer(regs.get(insn.dst), insn.off), align=1)
+    b.store(value, regs.pointer(regs.get(insn.dst), insn.off), align=1, metadata=metadata)
+
+
+class AliasScopes:
+    """LLVM alias scopes for the verifier's memory regions (`Report.memory_regions`).
+
+    Two scopes in one domain: the run's stack, and every other memory
+    (packet, context, map values, ...). A load or store the verifier proved
+    to be of one kind gets that kind's scope and `noalias` with the other,
+    so LLVM may keep stack slots in registers across packet and map stores
+    (and reorder them). The stack frames are memory of their own, so no two
+    such accesses of different kinds ever touch the same byte. Accesses
+    without a fact, and everything else the JIT emits (run state, helper
+    emitters, calls), carry no scope: LLVM assumes they may alias anything.
+    """
+
+    def __init__(self, module: ir.Module, regions: dict[int, str]):
+        self.regions = regions
+        self.module = module
+        self._suffix: dict[str, str] | None = None
+
+    def metadata(self, pc: int) -> str:
+        """The text to append to the load or store at `pc` ("" without a fact)."""
+        region = self.regions.get(pc)
+        if region is None:
+            return ""
+        if self._suffix is None:
+            self._suffix = self._scopes()
+        return self._suffix.get(region, "")
+
+    def _scopes(self) -> dict[str, str]:
+        m = self.module
+        domain = m.add_metadata([ir.MetaDataString(m, "pybpf.memory")])
+        stack = m.add_metadata([m.add_metadata([ir.MetaDataString(m, "pybpf.stack"), domain])])
+        other = m.add_metadata([m.add_metadata([ir.MetaDataString(m, "pybpf.not-stack"), domain])])
+        ref_stack, ref_other = stack.get_reference(), other.get_reference()
+        # Only reached with facts, so the verifier is loaded already.
+        from ...verifier.value_facts import NOT_STACK, STACK
+
+        return {
+            STACK: f", !alias.scope {ref_stack}, !noalias {ref_other}",
+            NOT_STACK: f", !alias.scope {ref_other}, !noalias {ref_stack}",
+        }
 
 
 _RMW = {AtomicOp.ADD: "add", AtomicOp.OR: "or", AtomicOp.AND: "and", AtomicOp.XOR: "xor"}

@@ -399,13 +399,13 @@ class _FunctionBuilder:
         cls = op & 0x07
         constant = None
         if cls in (InsnClass.ALU, InsnClass.ALU64):
-            ops.alu(regs, insn)
+            ops.alu(regs, insn, self.program.value_ranges.get(pc))
             if op & 0xF0 == AluOp.MOV and not op & Source.X and not insn.off:
                 constant = insn.imm & (ops.M64 if cls == InsnClass.ALU64 else ops.M32)
         elif cls == InsnClass.LDX:
             slot = self.program.context_loads.get(pc)
             if slot is None:
-                ops.load(regs, insn)
+                ops.load(regs, insn, self.program.scopes.metadata(pc))
             elif slot >= UNSUPPORTED:  # a field pybpf cannot give: fault, as the interpreter
                 self.fault(FAULT_CONTEXT | (slot - UNSUPPORTED) << 8, pc)
             elif slot < 0:  # a field the kernel keeps narrower: only the bits ~slot
@@ -421,7 +421,7 @@ class _FunctionBuilder:
             else:
                 self.fault(FAULT_ATOMIC, pc)
         elif cls in (InsnClass.ST, InsnClass.STX):
-            ops.store(regs, insn)
+            ops.store(regs, insn, self.program.scopes.metadata(pc))
         elif op == LDDW:
             callee = func_target(pc, insn)
             constant = FUNC_TOKEN | callee if callee is not None else insn.imm & ops.M64
@@ -556,6 +556,8 @@ class ProgramBuilder:
         helpers: Any,
         runtime: Any = None,
         context_loads: Mapping[int, int] | None = None,
+        value_ranges: Mapping[int, ops.Ranges] | None = None,
+        memory_regions: Mapping[int, str] | None = None,
         triple: str = "",
     ):
         self.layout = layout
@@ -563,9 +565,11 @@ class ProgramBuilder:
         self.helpers = helpers
         self.runtime = runtime
         self.context_loads = dict(context_loads or {})
+        self.value_ranges = dict(value_ranges or {})
         self.module = ir.Module(name=prefix)
         if triple:
             self.module.triple = triple
+        self.scopes = ops.AliasScopes(self.module, dict(memory_regions or {}))
         self.fallback = ir.Function(self.module, FALLBACK_TYPE, FALLBACK_SYMBOL)
         self.functions = {
             pc: ir.Function(self.module, FUNCTION_TYPE, function_symbol(prefix, pc))
@@ -630,15 +634,22 @@ def build_ir(
     helpers: Any,
     runtime: Any = None,
     context_loads: Mapping[int, int] | None = None,
+    value_ranges: Mapping[int, ops.Ranges] | None = None,
+    memory_regions: Mapping[int, str] | None = None,
     triple: str = "",
 ) -> str:
-    """The LLVM IR text of a checked program (symbols prefixed with `prefix`)."""
+    """The LLVM IR text of a checked program (symbols prefixed with `prefix`).
+
+    `value_ranges`: the verifier's proven operand ranges by pc (`ops.alu`);
+    `memory_regions`: its stack / not-stack accesses by pc (`ops.AliasScopes`)."""
     builder = ProgramBuilder(
         layout,
         prefix,
         helpers=helpers,
         runtime=runtime,
         context_loads=context_loads,
+        value_ranges=value_ranges,
+        memory_regions=memory_regions,
         triple=triple,
     )
     return builder.build()

@@ -8,10 +8,11 @@ optimised, compiled by MCJIT into the one process-wide execution engine and
 kept there for the life of the process. Compiled objects are also written to
 an `ObjectCache`, so the next process loads them instead of compiling.
 
-JIT-compiled eBPF programs take a lighter path (`_Engine.add_program`):
-their IR goes through `PROGRAM_PASSES` instead of the O2 pipeline, is
-turned into an object by a target machine of their own, and the object is
-added to the same engine, where its calls of the native modules' functions
+JIT-compiled eBPF programs take a path of their own (`_Engine.add_program`):
+their IR goes through the full pipeline at `PROGRAM_SPEED_LEVEL` (the
+optimised tier) or the few `PROGRAM_PASSES` (the first tier), is turned
+into an object by a target machine of their own, and the object is added
+to the same engine, where its calls of the native modules' functions
 and of symbols added with `llvm.add_symbol` resolve; on a cache hit the
 object is read and added without any IR. On a miss the JIT first adds a
 quickly generated first tier (`PROGRAM_TIER0_OPT`) and makes the optimised
@@ -47,19 +48,34 @@ except Exception:  # pragma: no cover - running from a source tree without metad
 
 
 PROGRAM_PASSES = ("always_inliner_pass", "sroa_pass", "sccp_pass", "simplify_cfg_pass")
-"""The IR passes of JIT programs (`_Engine.add_program`), instead of the O2 pipeline.
+"""The IR passes of a JIT program's first tier (`_Engine.add_program` with `tier0`).
 
 The translator already gives LLVM SSA registers (phis only where values
-meet), so most of what O2 does (70-140 ms for a 1000-instruction program)
-finds nothing that code generation's own DAG combining does not: these
-passes (a few ms: inlining of the small bpf-to-bpf callees the translator
-marks `alwaysinline`, SROA for the allocas of the repeat loop and of
-native helper emitters, constant propagation, CFG cleanup) left the
-benchmarked programs (benchmarks/bench_engines.py a to d) running as fast
-as O2 did, and so did instcombine, which only added compile time. What O2
-has that this lacks and that shows: loop unrolling (a generated program
-with two 16-iteration loops ran ~12% faster after O2). Code generation
-itself is most of a cold compile now.
+meet), so the first tier needs little: these passes (a few ms: inlining of
+the small bpf-to-bpf callees the translator marks `alwaysinline`, SROA for
+the allocas of the repeat loop and of native helper emitters, constant
+propagation, CFG cleanup) make code that runs close to what the same
+pipeline at `PROGRAM_CODEGEN_OPT` gave before the optimised tier had a
+pipeline of its own. The optimised tier runs LLVM's full pipeline instead
+(`PROGRAM_SPEED_LEVEL`).
+"""
+
+PROGRAM_SPEED_LEVEL = 3
+"""The LLVM pipeline of a JIT program's optimised tier: the full `O3` module pipeline
+(llvmlite's `create_pass_builder` with `speed_level` 3: inlining, instcombine,
+GVN, LICM, loop rotation and unrolling, vectorisation, correlated value
+propagation, ...).
+
+It runs in the background (`engine.jit.compile`), so its cost only delays
+the swap from the first tier. What it buys: loops rotated, unrolled and
+specialised, checks that the translator keeps for Linux semantics (a
+division's zero test) removed where LLVM proves them redundant (the
+translator itself leaves out those the verifier's ranges make redundant,
+`engine.jit.ops`); the trial-division benchmark (bench_engines.py f) ran
+in 0.46x the kernel's time instead of 0.95x with `PROGRAM_PASSES`.
+Measured on the IR of a generated 1000-instruction program: the passes
+take ~85 ms at O3 and ~82 ms at O2 (`PROGRAM_PASSES`: ~3 ms), code
+generation ~45 ms either way; O2 and O3 code ran alike on the benchmarks.
 """
 
 PROGRAM_CODEGEN_OPT = 2
@@ -218,7 +234,7 @@ class _Engine:
     ) -> None:
         """Compile (or, with `text` None, load from the cache) the JIT program module `name`.
 
-        Programs take a lighter path than the runtime's native modules (see
+        Programs take a path of their own (see `PROGRAM_SPEED_LEVEL`,
         `PROGRAM_PASSES`, `PROGRAM_CODEGEN_OPT`): the IR is optimised and
         turned into an object here, by a target machine of their own, and the
         object is added to the one MCJIT engine, so that its symbols resolve
@@ -237,7 +253,7 @@ class _Engine:
             self.stats.loaded.append(name)
         else:
             machine = self.tier0_machine if tier0 else self.program_machine
-            data = emit_program_object(machine, module, text, verify=True)
+            data = emit_program_object(machine, module, text, verify=True, optimise=not tier0)
             if store and not tier0:
                 self.cache.store(name, data)
             self.stats.compiled.append(name)
@@ -275,25 +291,33 @@ def emit_program_object(
     *,
     verify: bool = False,
     context: llvm.ContextRef | None = None,
+    optimise: bool = True,
 ) -> bytes:
-    """The object of JIT program IR `text`: parsed, run through `PROGRAM_PASSES`, emitted.
+    """The object of JIT program IR `text`: parsed, optimised, emitted by `machine`.
 
-    Touches no engine state. With a `context` of its own and a `machine`
-    no other thread uses, this runs without `_lock`, in parallel with the
-    rest of the compiler (llvmlite releases the GIL in LLVM calls); with
-    the global context (None) the caller holds `_lock`.
+    `optimise` runs the optimised tier's full pipeline (`PROGRAM_SPEED_LEVEL`),
+    else the first tier's `PROGRAM_PASSES`. Touches no engine state. With
+    a `context` of its own and a `machine` no other thread uses, this runs
+    without `_lock`, in parallel with the rest of the compiler (llvmlite
+    releases the GIL in LLVM calls); with the global context (None) the
+    caller holds `_lock`.
     """
     module = llvm.parse_assembly(text, context)
     try:
         module.name = name
         if verify:
             module.verify()  # well under a millisecond, and LLVM never sees bad IR
-        options = llvm.create_pipeline_tuning_options(speed_level=0)
-        builder = llvm.create_pass_builder(machine, options)
-        passes = llvm.create_new_module_pass_manager()
-        for added in PROGRAM_PASSES:
-            getattr(passes, f"add_{added}")()
-        passes.run(module, builder)
+        if optimise:
+            options = llvm.create_pipeline_tuning_options(speed_level=PROGRAM_SPEED_LEVEL)
+            builder = llvm.create_pass_builder(machine, options)
+            builder.getModulePassManager().run(module, builder)
+        else:
+            options = llvm.create_pipeline_tuning_options(speed_level=0)
+            builder = llvm.create_pass_builder(machine, options)
+            passes = llvm.create_new_module_pass_manager()
+            for added in PROGRAM_PASSES:
+                getattr(passes, f"add_{added}")()
+            passes.run(module, builder)
         return machine.emit_object(module)
     finally:
         module.close()
