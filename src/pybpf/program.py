@@ -84,7 +84,7 @@ def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> st
     context for that type (it then uses its own table, from the section
     name alone).
     """
-    from .verifier.program import PREVAIL_CONTEXTS
+    from .verifier.contexts import PREVAIL_CONTEXTS
 
     name = (prog_type or program_type_of(section)).name.lower()
     known = name in PREVAIL_CONTEXTS or registered(name) is not None

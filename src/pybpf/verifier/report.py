@@ -9,9 +9,12 @@ only at the API edge, carrying the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .assertions import Assertion
 from .cfg import Label, label_str, original_pc
+
+if TYPE_CHECKING:  # only annotated: a cached report is read without the analysis
+    from .assertions import Assertion
 
 
 @dataclass(frozen=True, slots=True)
