@@ -4,7 +4,7 @@ Each command runs as a new process, as a user types it: `python -c pass`
 (the floor no command can go below), `import pybpf`, `pybpf --help`,
 `pybpf --version`, and the README's demo, `pybpf prog run
 examples/xdp_counter.o --data-in examples/packets/udp_dns.bin` and `pybpf
-disasm examples/xdp_counter.o`. `pybpf` is `python -m pybpf` of this
+disasm examples/xdp_counter.o --section xdp`. `pybpf` is `python -m pybpf` of this
 tree's `src` (PYTHONPATH), so what is measured is this checkout whatever
 is installed. Every command runs `--warmup` times first, so the JIT's and
 the verifier's disk caches are warm (a user's second run), then `--runs`
@@ -172,7 +172,12 @@ def cases() -> list[Case]:
         Case("pybpf --help", [*PYBPF, "--help"], check_help, 0.15),
         Case("pybpf --version", [*PYBPF, "--version"], check_version, 0.15),
         Case("pybpf prog run (the demo)", [*PYBPF, *demo], check_run, 0.3),
-        Case("pybpf disasm (the demo)", [*PYBPF, "disasm", str(OBJECT)], check_disasm, None),
+        Case(
+            "pybpf disasm (the demo)",
+            [*PYBPF, "disasm", str(OBJECT), "--section", "xdp"],
+            check_disasm,
+            None,
+        ),
     ]
 
 
