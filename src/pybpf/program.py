@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .btf.core import POISON_IMM
 from .elf.specs import ProgramSpec, RelocationKind
 from .errors import LoadError, NotSupportedError, PybpfError
 from .hooks.test_run import TestRunResult, test_run
@@ -205,6 +204,8 @@ class Program:
                     )
                 )
         for pc, helper_id in missing_helpers(spec.instructions, obj.helpers):
+            from .btf.core import POISON_IMM  # only when a helper is missing: CO-RE's code
+
             if helper_id == POISON_IMM:
                 continue  # a failed CO-RE relocation: the verifier rejects it if reachable
             self.unresolved.append(
