@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _typer_coercion(param, value):
 
 
 def test_the_plain_coercion_gives_what_typer_gives():
-    run = cli._command().commands["prog"].commands["run"]
+    run = cli._command([]).commands["prog"].commands["run"]
     params = {param.name: param for param in run.params}
     samples = {
         "obj_path": ["x.o", "dir/y.o", Path("z.o")],
@@ -52,7 +53,7 @@ def _outcome(coerce, value):
 
 @pytest.mark.parametrize("value", ["-1", "abc", "4294967296", " 5", "1e3", "+3"])
 def test_values_the_plain_coercion_is_unsure_of_go_to_typer(value):
-    run = cli._command().commands["prog"].commands["run"]
+    run = cli._command([]).commands["prog"].commands["run"]
     (repeat,) = [param for param in run.params if param.name == "repeat"]
     plain = repeat._runtime_param
     ours = _outcome(lambda v: plain.coerce(v, param=repeat, ctx=None), value)
@@ -91,3 +92,41 @@ def test_import_pybpf_imports_no_loader_and_keeps_its_public_names():
         "print(pybpf.open is pybpf.load, pybpf.btf.__name__)"
     )
     assert out.splitlines() == ["[]", "True", "True pybpf.btf"]
+
+
+_SHAPE = """
+import json, sys
+import typer
+from pybpf.cli import main as cli
+cli._register_commands(sys.argv[1:])
+command = typer.main.get_command(cli.app)
+
+
+def shape(command):
+    return {
+        "params": [param.name for param in command.params],
+        "help": command.help,
+        "commands": {name: shape(sub) for name, sub in getattr(command, "commands", {}).items()},
+    }
+
+
+print(json.dumps(shape(command)))
+"""
+
+
+def _shape(*argv: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", _SHAPE, *argv], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def test_each_command_registered_alone_is_the_command_every_module_makes():
+    from pybpf.cli import commands
+
+    everything = _shape()
+    assert list(everything["commands"]) == list(commands.MODULES)  # what --help lists, in order
+    for name in commands.MODULES:
+        alone = _shape(name, "--help")
+        assert alone["commands"][name] == everything["commands"][name], name

@@ -80,9 +80,13 @@ def _root(
     """Load, verify, disassemble and run eBPF programs outside the kernel."""
 
 
-def _register_commands() -> None:
-    # Imported here so that each command module can import `app` from this one.
-    from . import commands  # noqa: F401
+def _register_commands(argv: list[str] | None = None) -> None:
+    """Register the command `argv` runs (every command for the help, an option first or
+    an unknown name). Imported here so that each command module can import `app` from this one."""
+    from . import commands
+
+    args = sys.argv[1:] if argv is None else argv
+    commands.register(args[0] if args and not args[0].startswith("-") else None)
 
 
 _UNSURE = object()
@@ -170,9 +174,9 @@ def _plain_param(param: Any) -> None:
         )
 
 
-def _command() -> Any:
-    """The click command of `app`, every command registered, coercing without pydantic."""
-    _register_commands()
+def _command(argv: list[str] | None = None) -> Any:
+    """The click command of `app` with what `argv` runs registered, coercing without pydantic."""
+    _register_commands(argv)
     command = typer.main.get_command(app)
     _without_pydantic(command)
     return command
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (an embedding application): keep its handler
         pass
     try:
-        result = _command().main(args=argv, prog_name="pybpf", standalone_mode=False)
+        result = _command(argv).main(args=argv, prog_name="pybpf", standalone_mode=False)
         return result if isinstance(result, int) else EXIT_OK
     except Interrupted:
         print("pybpf: interrupted", file=sys.stderr)
