@@ -96,4 +96,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names, the dunders and the submodules imported so far."""
+    here = globals()
+    submodules = [n for n, v in here.items() if getattr(v, "__name__", "") == f"{__name__}.{n}"]
+    return sorted({*__all__, *(n for n in here if n.startswith("__")), *submodules})
