@@ -41,7 +41,6 @@ import ctypes
 import errno
 import mmap
 import os
-import secrets
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -128,6 +127,8 @@ def address_hint_base() -> int | None:
         return int(path.read_text().strip(), 16)
     except (OSError, ValueError):
         pass
+    import secrets  # only the first time: its import is a few ms of every start-up
+
     base = _HINT_LOW + secrets.randbelow(_HINT_SLOTS) * _HINT_SLOT
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
