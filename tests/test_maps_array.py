@@ -201,6 +201,34 @@ def test_object_cache_skips_compilation_in_a_second_process(tmp_path):
     assert second["compiled"] == [] and second["loaded"] == first["compiled"]
 
 
+def test_a_cached_native_module_is_added_without_building_its_ir(tmp_path):
+    # pybpf's own modules are keyed by its sources: a cache hit never builds IR.
+    counting = _COMPILE_IN_CHILD.replace(
+        "m = create_map",
+        "from pybpf.runtime.native import compiler\n"
+        "built = []\n"
+        "original = compiler.NativeModule.ir_text\n"
+        "compiler.NativeModule.ir_text = lambda self: built.append(self.name) or original(self)\n"
+        "m = create_map",
+    ).replace('"loaded": stats.loaded}', '"loaded": stats.loaded, "built": built}')
+    env = dict(os.environ, PYBPF_CACHE_DIR=str(tmp_path))
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", counting],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0]["built"] == ["array"] and runs[1]["built"] == []
+    assert runs[1]["loaded"] == runs[0]["compiled"]
+
+
 def test_unwritable_cache_falls_back_to_compiling(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

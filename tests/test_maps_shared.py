@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import struct
 import subprocess
@@ -174,3 +175,51 @@ def test_processes_insert_into_one_hash_map_at_once_and_lose_nothing():
     assert len(m) == 4 * per_child + 1
     for i in range(4 * per_child):
         assert m.lookup(key(i)) == struct.pack("<Q", i * 3)
+
+
+_RUN_DEMO = """
+import json, pathlib
+import pybpf
+from pybpf.runtime.native import compile_stats
+with pybpf.load("examples/xdp_counter.o") as obj:
+    run = obj.programs["xdp_count"].test_run(data=pathlib.Path(
+        "examples/packets/udp_dns.bin").read_bytes())
+    addresses = {name: obj.maps[name].address for name in obj.maps}
+stats = compile_stats()
+jit = [name for name in stats.compiled + stats.loaded if name.startswith("pybpf-jit-")]
+print(json.dumps({"retval": run.retval, "addresses": addresses, "jit": jit,
+                  "loaded": [name for name in stats.loaded if name.startswith("pybpf-jit-")]}))
+"""
+
+
+def _demo_in_child(cache_dir) -> dict:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYBPF_CACHE_DIR=str(cache_dir), PYBPF_JIT_TIERED="0")
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_DEMO],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_second_process_maps_the_same_maps_at_the_same_addresses_and_reuses_the_jit(tmp_path):
+    # The per-user address hints make a program's map pointers, and so its JIT cache key,
+    # the same in the next process: its object comes from the disk cache.
+    first = _demo_in_child(tmp_path)
+    second = _demo_in_child(tmp_path)
+    assert first["retval"] == second["retval"] == 1  # XDP_DROP
+    assert first["addresses"] == second["addresses"]
+    assert first["loaded"] == [] and second["loaded"] == first["jit"]
+    assert (tmp_path / "map-address-base").exists()
+
+
+def test_without_a_cache_directory_regions_are_mapped_anywhere(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    first = _demo_in_child(blocker / "cache")
+    assert first["retval"] == 1 and first["loaded"] == []

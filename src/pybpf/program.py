@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .btf.core import POISON_IMM
 from .elf.specs import ProgramSpec, RelocationKind
 from .errors import LoadError, NotSupportedError, PybpfError
 from .hooks.test_run import TestRunResult, test_run
@@ -84,7 +83,7 @@ def verifier_prog_type(section: str, prog_type: ProgramType | None = None) -> st
     context for that type (it then uses its own table, from the section
     name alone).
     """
-    from .verifier.program import PREVAIL_CONTEXTS
+    from .verifier.contexts import PREVAIL_CONTEXTS
 
     name = (prog_type or program_type_of(section)).name.lower()
     known = name in PREVAIL_CONTEXTS or registered(name) is not None
@@ -205,6 +204,8 @@ class Program:
                     )
                 )
         for pc, helper_id in missing_helpers(spec.instructions, obj.helpers):
+            from .btf.core import POISON_IMM  # only when a helper is missing: CO-RE's code
+
             if helper_id == POISON_IMM:
                 continue  # a failed CO-RE relocation: the verifier rejects it if reachable
             self.unresolved.append(

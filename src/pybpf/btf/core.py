@@ -24,7 +24,7 @@ patched `ProgramSpec` and one `CoreResult` per relocation;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import LoadError
@@ -45,6 +45,7 @@ from .core_spec import (
 )
 from .ext import CoreRelocation, CoreReloKind
 from .spec import Spec
+from .target import CoreOutcome
 from .types import Array, Enum, Enum64, Int, Ptr
 
 __all__ = [
@@ -506,16 +507,6 @@ def poison_message(program: Any, local_btf: Spec | None, pc: int) -> str:
     except LoadError:
         return f"{head} {kind_name(relo.kind)} [{relo.type_id}] {relo.access}"
     return f"{head} {format_spec(spec)}"
-
-
-@dataclass
-class CoreOutcome:
-    """CO-RE applied to an object: the relocated spec, results and errors per program."""
-
-    spec: Any
-    target: Spec | None = None
-    results: dict[str, tuple[CoreResult, ...]] = field(default_factory=dict)
-    errors: dict[str, CoreError] = field(default_factory=dict)
 
 
 def relocate_object(obj: Any, target: Spec | None) -> CoreOutcome:

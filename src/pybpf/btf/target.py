@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from .core import CoreOutcome, relocate_object
 from .parse import parse_btf
 from .spec import Spec
+
+if TYPE_CHECKING:
+    from .core import CoreError, CoreResult
 
 __all__ = [
     "BtfSource",
@@ -118,6 +122,19 @@ def target_btf(btf: BtfSource | None = None) -> Spec:
     return kernel if kernel is not None else hosted_btf()
 
 
+@dataclass
+class CoreOutcome:
+    """CO-RE applied to an object: the relocated spec, results and errors per program.
+
+    Here rather than in `core` (which re-exports it), so that loading an
+    object without CO-RE relocations does not import the relocation code."""
+
+    spec: Any
+    target: Spec | None = None
+    results: dict[str, tuple[CoreResult, ...]] = field(default_factory=dict)
+    errors: dict[str, CoreError] = field(default_factory=dict)
+
+
 def apply_core(obj, btf: BtfSource | None = None) -> CoreOutcome:
     """CO-RE applied to every program of `obj` (an `ObjectSpec`), see `core.relocate_object`.
 
@@ -128,4 +145,6 @@ def apply_core(obj, btf: BtfSource | None = None) -> CoreOutcome:
     user = target_btf(btf) if btf is not None else None
     if not any(p.core_relocations for p in obj.programs.values()):
         return CoreOutcome(obj, user)
+    from .core import relocate_object
+
     return relocate_object(obj, user if user is not None else target_btf())

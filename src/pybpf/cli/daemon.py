@@ -20,7 +20,6 @@ from pathlib import Path
 import typer
 
 from ..service import paths
-from ..service.client import Client, ServiceError
 from .main import BadInput, app
 
 daemon_app = typer.Typer(
@@ -39,6 +38,8 @@ def _socket(socket: Path | None) -> Path:
 
 
 def _answers(path: Path) -> bool:
+    from ..service.client import Client, ServiceError
+
     try:
         Client(path).close()
     except ServiceError:
@@ -67,6 +68,8 @@ def start(
     socket: Path | None = SOCKET,
 ) -> int:
     """Start the daemon (in the background unless --foreground)."""
+    from ..service.client import ServiceError
+
     if verifier not in ("worker", "in-process"):
         raise BadInput(f"--verifier {verifier!r}: expected worker or in-process")
     path = _socket(socket)
@@ -107,6 +110,8 @@ def start(
 @daemon_app.command("stop")
 def stop(socket: Path | None = SOCKET) -> int:
     """Stop the daemon (what is not persisted is gone)."""
+    from ..service.client import Client, ServiceError
+
     path = _socket(socket)
     with Client(path) as client:
         pid = client.status()["pid"]
@@ -140,6 +145,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> int:
     """Whether the daemon runs, and what it holds (exit 1 when it does not run)."""
+    from ..service.client import Client
+
     with Client(_socket(socket)) as client:
         info = client.status()
     if as_json:

@@ -11,7 +11,6 @@ import json
 
 import typer
 
-from .. import features
 from .main import BadInput, app
 
 
@@ -22,6 +21,8 @@ def feature_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Program types, map types and helpers this pybpf supports, per platform."""
+    from .. import features
+
     if what != "probe":
         raise BadInput(f"feature {what!r}: only `probe` is known")
     if platform not in features.PLATFORMS:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 from typer.exceptions import TyperException
@@ -78,9 +80,106 @@ def _root(
     """Load, verify, disassemble and run eBPF programs outside the kernel."""
 
 
-def _register_commands() -> None:
-    # Imported here so that each command module can import `app` from this one.
-    from . import commands  # noqa: F401
+def _register_commands(argv: list[str] | None = None) -> None:
+    """Register the command `argv` runs (every command for the help, an option first or
+    an unknown name). Imported here so that each command module can import `app` from this one."""
+    from . import commands
+
+    args = sys.argv[1:] if argv is None else argv
+    commands.register(args[0] if args and not args[0].startswith("-") else None)
+
+
+_UNSURE = object()
+
+
+class _PlainCoercion:
+    """Typer's coercion of a str, bool, int, Path or list[str] parameter, without pydantic.
+
+    Typer 0.2x coerces every value through a pydantic `TypeAdapter`, and
+    importing pydantic is ~60 ms of a command's start-up. The values the
+    command line gives are strings (or the declared default): for those the
+    result is plain, and this gives it; anything else (a bad number, a value
+    out of range, another type) goes to typer's own coercion, so its errors
+    read as before. Installed by `_without_pydantic` only where typer has
+    the lazily built `_runtime_param` this replaces; elsewhere typer runs as
+    it is.
+    """
+
+    def __init__(self, annotation: Any, minimum: Any, maximum: Any) -> None:
+        self.annotation = annotation
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:  # what typer gives for a value not given
+            return () if param.multiple or param.nargs == -1 else None
+        plain = self._plain(value)
+        if plain is _UNSURE:
+            param._runtime_param = None  # typer builds its own (pydantic) coercion
+            return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+        return plain
+
+    def _plain(self, value: Any) -> Any:
+        kind = self.annotation
+        if kind is str or kind is bool:
+            return value if type(value) is kind else _UNSURE
+        if kind is Path:
+            if type(value) is str and value:
+                return Path(value)
+            return value if isinstance(value, Path) else _UNSURE
+        if kind is int:
+            if type(value) is str and value.isascii() and value.isdigit():
+                value = int(value)
+            if type(value) is not int:
+                return _UNSURE
+            low, high = self.minimum, self.maximum
+            if (low is not None and value < low) or (high is not None and value > high):
+                return _UNSURE
+            return value
+        if kind == list[str] and isinstance(value, (list, tuple)):
+            return list(value) if all(type(item) is str for item in value) else _UNSURE
+        return _UNSURE
+
+
+def _without_pydantic(command: Any) -> None:
+    """Give `command`'s plain parameters (and its subcommands') `_PlainCoercion`."""
+    for param in getattr(command, "params", ()):
+        _plain_param(param)
+    help_option = getattr(command, "get_help_option", None)
+    if help_option is not None:  # --help is made per context, not one of `params`
+
+        def plain_help_option(ctx: Any, made: Any = help_option) -> Any:
+            option = made(ctx)
+            if option is not None:
+                _plain_param(option)
+            return option
+
+        command.get_help_option = plain_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _without_pydantic(sub)
+
+
+def _plain_param(param: Any) -> None:
+    """`_PlainCoercion` for `param` when typer would coerce it lazily and the type is plain."""
+    descriptor = getattr(param, "type_descriptor", None)
+    info = getattr(descriptor, "parameter_info", None)
+    if info is None or getattr(param, "_runtime_param", _UNSURE) is not None:
+        return  # not typer's lazily coerced parameter: leave it to typer
+    if getattr(info, "parser", None) is not None or getattr(info, "click_type", None):
+        return
+    annotation = descriptor.annotation
+    if annotation in (str, bool, int, Path) or annotation == list[str]:
+        param._runtime_param = _PlainCoercion(
+            annotation, getattr(info, "min", None), getattr(info, "max", None)
+        )
+
+
+def _command(argv: list[str] | None = None) -> Any:
+    """The click command of `app` with what `argv` runs registered, coercing without pydantic."""
+    _register_commands(argv)
+    command = typer.main.get_command(app)
+    _without_pydantic(command)
+    return command
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -100,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread (an embedding application): keep its handler
         pass
     try:
-        _register_commands()
-        result = app(args=argv, prog_name="pybpf", standalone_mode=False)
+        result = _command(argv).main(args=argv, prog_name="pybpf", standalone_mode=False)
         return result if isinstance(result, int) else EXIT_OK
     except Interrupted:
         print("pybpf: interrupted", file=sys.stderr)

@@ -12,16 +12,27 @@ only by callers that want an exception (the loader).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import VerifierError
-from ..isa import Instruction, with_pcs
-from .cfg import ENTRY, InvalidControlFlow, check_function_ends
-from .constraints import parse_invariant
-from .fixpoint import AnalysisResult, analyze_program
-from .ir import IrInstruction, Undefined, from_instruction
-from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
-from .report import Failure, Report
+
+if TYPE_CHECKING:
+    from ..isa import Instruction
+    from .ir import IrInstruction
+    from .options import AnalysisOptions, CtxDescriptor, MapDescriptor
+    from .report import Failure, Report
+
+_LAZY = {
+    "AnalysisOptions": ".options",
+    "CtxDescriptor": ".options",
+    "MapDescriptor": ".options",
+    "Failure": ".report",
+    "Report": ".report",
+}
+"""Public names imported on first use: loading a program whose verdict the
+cache holds (`cache.verify_cached`) never imports the analysis."""
 
 __all__ = [
     "AnalysisOptions",
@@ -36,8 +47,21 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """A public name imported on first use (see `_LAZY`)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
 def to_ir(insns: Sequence[Instruction]) -> dict[int, IrInstruction]:
     """Label (pc) → IR instruction for a decoded program."""
+    from ..isa import with_pcs
+    from .ir import from_instruction
+
     pairs = list(with_pcs(insns))
     return {pc: from_instruction(insn, pc, pc + insn.slots) for pc, insn in pairs}
 
@@ -70,6 +94,13 @@ def verify(
     `prog_type` names the program type; its context layout comes from
     `options.ctx` until the platform tables are wired in.
     """
+    from .cfg import ENTRY, InvalidControlFlow, check_function_ends
+    from .constraints import parse_invariant
+    from .fixpoint import AnalysisResult, analyze_program
+    from .ir import Undefined
+    from .options import AnalysisOptions
+    from .report import Failure, Report
+
     opts = options or AnalysisOptions(program_type=prog_type)
     program = to_ir(insns)
     for pc, insn in program.items():

@@ -301,10 +301,12 @@ def verify_cached(
     cache: VerifierCache | None = None,
 ) -> Report:
     """`verify_program`'s report, from `cache` (the process-wide one by default) when known."""
-    from .program import verify_program
-
     kind = resolve_prog_type(program, obj, prog_type)
     store = cache if cache is not None else default_cache
-    return store.lookup(
-        cache_key(program, obj, kind), lambda: verify_program(program, obj, prog_type=kind)
-    )
+
+    def compute() -> Report:
+        from .program import verify_program  # the analysis is imported only on a miss
+
+        return verify_program(program, obj, prog_type=kind)
+
+    return store.lookup(cache_key(program, obj, kind), compute)

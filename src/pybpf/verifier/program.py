@@ -32,15 +32,16 @@ from ..btf.core import POISON_IMM, poison_message
 from ..elf.specs import MapSpec, ObjectSpec, ProgramSpec, RelocationKind
 from ..isa import Instruction, with_pcs
 from ..platform import helper_availability
-from ..platform.contexts import StructLayout
 from ..platform.extensions import registered
 from ..platform.helper_ids import helper_name
 from ..platform.helper_prototypes import BUILTINS, prototype
 from ..platform.platforms import platform_named
-from ..platform.program_type_info import PROGRAM_TYPES, program_type_info
+from ..platform.program_type_info import program_type_info
 from ..platform.sections import prevail_program_type, program_type_for_section
 from .cfg import ENTRY, function_starts, original_pc
 from .constraints import parse_invariant
+from .contexts import PREVAIL_CONTEXTS, pointer_context_descriptor
+from .contexts import SK_BUFF_CONTEXT as _SK_BUFF
 from .fixpoint import NotSupported, analyze_program
 from .global_functions import global_signatures
 from .ir import Call, CallLocal, IrInstruction, Packet, Undefined, from_instruction
@@ -51,70 +52,6 @@ from .report import Failure, Report
 from .termination import prove_loops_terminate
 
 __all__ = ["PREVAIL_CONTEXTS", "context_descriptor", "map_table", "verify_program"]
-
-_SK_BUFF = CtxDescriptor(192, 76, 80, 140)
-_PTREGS = (3 + 63 + 8 + 2) * 8  # PREVAIL's cross-architecture bound on pt_regs
-
-
-def _plain(size: int) -> CtxDescriptor:
-    return CtxDescriptor(size, -1, -1, -1)
-
-
-def _pointer_context_descriptor(layout: StructLayout) -> CtxDescriptor:
-    """Size and the data / data_end / data_meta offsets of an eBPF for Windows context or
-    an extension's (their pointer fields are 8 bytes wide: the verifier reads them so)."""
-
-    def at(name: str) -> int:
-        return layout.field(name).offset if name in layout.pointers else -1
-
-    return CtxDescriptor(layout.size, at("data"), at("data_end"), at("data_meta"))
-
-
-#: PREVAIL program type name → its context descriptor (spec_type_descriptors.hpp).
-PREVAIL_CONTEXTS: Mapping[str, CtxDescriptor] = {
-    "unspec": _plain(0),
-    "ext": _plain(0),
-    "socket_filter": _SK_BUFF,
-    "lxc": _SK_BUFF,
-    "cgroup_skb": _SK_BUFF,
-    "sched_cls": _SK_BUFF,
-    "sched_act": _SK_BUFF,
-    "lwt_in": _SK_BUFF,
-    "lwt_out": _SK_BUFF,
-    "lwt_xmit": _SK_BUFF,
-    "lwt_seg6local": _SK_BUFF,
-    "sk_skb": _SK_BUFF,
-    "xdp": CtxDescriptor(24, 0, 4, 8),
-    "sk_msg": CtxDescriptor(80, 0, 8, -1),
-    "sk_reuseport": CtxDescriptor(56, 0, 8, -1),
-    # flow_keys (offset 144) points to a struct bpf_flow_keys of 56 bytes; PREVAIL
-    # has no such field and reads it as a number.
-    "flow_dissector": CtxDescriptor(192, 76, 80, -1, regions=((144, 8, 56),)),
-    "cgroup_device": _plain(12),
-    "cgroup_sock": _plain(80),
-    "kprobe": _plain(_PTREGS),
-    "perf_event": _plain(3 * 8 + _PTREGS),
-    "tracepoint": _plain(2048),
-    "raw_tracepoint": _plain(2048),
-    "raw_tracepoint_writable": _plain(2048),
-    "sock_ops": _plain(224),
-    "cgroup_sock_addr": _plain(72),
-    "cgroup_sockopt": _plain(40),
-    "sk_lookup": _plain(72),
-    "cgroup_sysctl": _plain(8),
-    "tracing": _plain(12 * 8),
-    "struct_ops": _plain(12 * 8),
-    "lsm": _plain(12 * 8),
-    "lirc_mode2": _plain(4),
-    "netfilter": _plain(2 * 8),
-    "syscall": _plain(65535),
-    # eBPF for Windows' types (its PREVAIL platform's descriptors), from the layouts.
-    **{
-        info.name: _pointer_context_descriptor(info.context.layout)
-        for info in PROGRAM_TYPES.values()
-        if info.name.startswith("windows_") and info.context is not None
-    },
-}
 
 #: Helpers usable only with one context layout (PREVAIL's `ctx_descriptor` in
 #: spec_prototypes.cpp): helper id → the descriptor its program type must have.
@@ -136,7 +73,7 @@ def context_descriptor(prog_type: str) -> CtxDescriptor:
     a registered extension type's from its struct."""
     extension = registered(prog_type)
     if extension is not None:
-        return _pointer_context_descriptor(extension.extension.context)
+        return pointer_context_descriptor(extension.extension.context)
     return PREVAIL_CONTEXTS.get(prog_type, _SK_BUFF)
 
 

@@ -9,9 +9,11 @@ only at the API edge, carrying the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .assertions import Assertion
-from .cfg import Label, label_str, original_pc
+if TYPE_CHECKING:  # a cached verdict is read without importing the analysis
+    from .assertions import Assertion
+    from .cfg import Label
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +29,13 @@ class Failure:
     def pc(self) -> int | None:
         """The instruction's program pc (the source pc for a jump edge, the callee's pc
         for a node of an inlined bpf-to-bpf call such as `12/34`; None for entry/exit)."""
+        from .cfg import original_pc  # the graph and the IR: only once a failure is read
+
         return original_pc(self.label)
 
     def __str__(self) -> str:
+        from .cfg import label_str
+
         return f"{label_str(self.label)}: {self.message}"
 
 
@@ -74,6 +80,8 @@ class Report:
         """The failure at the lowest label (what a developer should fix first)."""
         if not self.failures:
             return None
+        from .cfg import label_str
+
         return min(
             self.failures, key=lambda f: (f.pc if f.pc is not None else -1, label_str(f.label))
         )

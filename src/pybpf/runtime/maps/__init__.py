@@ -6,48 +6,109 @@ family; families not written yet raise `NotSupportedError`.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
 from ...elf.map_types import MapType, map_type_name
 from ...elf.specs import MapSpec
 from ...errors import NotSupportedError
 from ..memory import Memory
-from .array import ArrayMap, PerCpuArrayMap
 from .base import Map, MapError, NativeOps
-from .bloom_filter import BloomFilterMap
-from .devmap import CpuMap, DevMap, DevMapHash, XskMap
-from .hash import HashMap, PerCpuHashMap
 from .header import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapHeader
-from .lpm_trie import LpmTrieMap, lpm_key
-from .lru_hash import LruHashMap, LruPerCpuHashMap
-from .map_in_map import ArrayOfMapsMap, HashOfMapsMap
-from .perf_event_array import PerfEventArrayMap
-from .prog_array import ProgArrayMap
-from .queue_stack import QueueMap, StackMap
-from .ringbuf import RingBufMap
 from .shared import MapMemory
-from .stack_trace import StackTraceMap
 
-FAMILIES: dict[int, type[Map]] = {
-    MapType.ARRAY: ArrayMap,
-    MapType.PERCPU_ARRAY: PerCpuArrayMap,
-    MapType.HASH: HashMap,
-    MapType.PERCPU_HASH: PerCpuHashMap,
-    MapType.LRU_HASH: LruHashMap,
-    MapType.LRU_PERCPU_HASH: LruPerCpuHashMap,
-    MapType.LPM_TRIE: LpmTrieMap,
-    MapType.QUEUE: QueueMap,
-    MapType.STACK: StackMap,
-    MapType.BLOOM_FILTER: BloomFilterMap,
-    MapType.RINGBUF: RingBufMap,
-    MapType.PERF_EVENT_ARRAY: PerfEventArrayMap,
-    MapType.PROG_ARRAY: ProgArrayMap,
-    MapType.ARRAY_OF_MAPS: ArrayOfMapsMap,
-    MapType.HASH_OF_MAPS: HashOfMapsMap,
-    MapType.DEVMAP: DevMap,
-    MapType.DEVMAP_HASH: DevMapHash,
-    MapType.CPUMAP: CpuMap,
-    MapType.XSKMAP: XskMap,
-    MapType.STACK_TRACE: StackTraceMap,
+if TYPE_CHECKING:
+    from .array import ArrayMap, PerCpuArrayMap
+    from .bloom_filter import BloomFilterMap
+    from .devmap import CpuMap, DevMap, DevMapHash, XskMap
+    from .hash import HashMap, PerCpuHashMap
+    from .lpm_trie import LpmTrieMap, lpm_key
+    from .lru_hash import LruHashMap, LruPerCpuHashMap
+    from .map_in_map import ArrayOfMapsMap, HashOfMapsMap
+    from .perf_event_array import PerfEventArrayMap
+    from .prog_array import ProgArrayMap
+    from .queue_stack import QueueMap, StackMap
+    from .ringbuf import RingBufMap
+    from .stack_trace import StackTraceMap
+
+_HOMES: dict[str, str] = {
+    "ArrayMap": ".array",
+    "PerCpuArrayMap": ".array",
+    "BloomFilterMap": ".bloom_filter",
+    "CpuMap": ".devmap",
+    "DevMap": ".devmap",
+    "DevMapHash": ".devmap",
+    "XskMap": ".devmap",
+    "HashMap": ".hash",
+    "PerCpuHashMap": ".hash",
+    "LpmTrieMap": ".lpm_trie",
+    "lpm_key": ".lpm_trie",
+    "LruHashMap": ".lru_hash",
+    "LruPerCpuHashMap": ".lru_hash",
+    "ArrayOfMapsMap": ".map_in_map",
+    "HashOfMapsMap": ".map_in_map",
+    "PerfEventArrayMap": ".perf_event_array",
+    "ProgArrayMap": ".prog_array",
+    "QueueMap": ".queue_stack",
+    "StackMap": ".queue_stack",
+    "RingBufMap": ".ringbuf",
+    "StackTraceMap": ".stack_trace",
 }
+"""Each family's names → its module, imported on first use (an object with a hash
+and an array map never imports the other eighteen families)."""
+
+_FAMILY_NAMES: dict[int, str] = {
+    MapType.ARRAY: "ArrayMap",
+    MapType.PERCPU_ARRAY: "PerCpuArrayMap",
+    MapType.HASH: "HashMap",
+    MapType.PERCPU_HASH: "PerCpuHashMap",
+    MapType.LRU_HASH: "LruHashMap",
+    MapType.LRU_PERCPU_HASH: "LruPerCpuHashMap",
+    MapType.LPM_TRIE: "LpmTrieMap",
+    MapType.QUEUE: "QueueMap",
+    MapType.STACK: "StackMap",
+    MapType.BLOOM_FILTER: "BloomFilterMap",
+    MapType.RINGBUF: "RingBufMap",
+    MapType.PERF_EVENT_ARRAY: "PerfEventArrayMap",
+    MapType.PROG_ARRAY: "ProgArrayMap",
+    MapType.ARRAY_OF_MAPS: "ArrayOfMapsMap",
+    MapType.HASH_OF_MAPS: "HashOfMapsMap",
+    MapType.DEVMAP: "DevMap",
+    MapType.DEVMAP_HASH: "DevMapHash",
+    MapType.CPUMAP: "CpuMap",
+    MapType.XSKMAP: "XskMap",
+    MapType.STACK_TRACE: "StackTraceMap",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A family's class (or `lpm_key`), its module imported on first use."""
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _Families(Mapping[int, "type[Map]"]):
+    """BPF_MAP_TYPE_* number → map class; a family's module is imported when it is asked for."""
+
+    def __getitem__(self, kind: int) -> type[Map]:
+        return __getattr__(_FAMILY_NAMES[kind])
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in _FAMILY_NAMES
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(_FAMILY_NAMES)
+
+    def __len__(self) -> int:
+        return len(_FAMILY_NAMES)
+
+
+FAMILIES: Mapping[int, type[Map]] = _Families()
 """The map class of each supported BPF_MAP_TYPE_* number."""
 
 

@@ -21,6 +21,17 @@ not, but the map never grows.
 The mapping is unmapped only when the `MapMemory` is garbage collected
 (every `Region` over it keeps it alive), never by an explicit close, so a
 program still holding a map's address cannot touch unmapped memory.
+
+Where a region is mapped: at an address hint (never `MAP_FIXED`) that
+follows a per-user base, so that a process making the same maps in the
+same order as an earlier one gets the same addresses. A JIT-compiled
+program holds its maps' addresses as immediates and its disk-cache key
+includes them (`engine.jit.compile`): without the hints every process
+mapped its maps elsewhere, compiled every program with maps again and left
+one more object in the cache. The base (`address_hint_base`) is random
+per user (a file beside the JIT's objects), so addresses are not the same
+on every machine; a taken range or no cache directory only costs the
+cache hit (the kernel maps the region elsewhere).
 """
 
 from __future__ import annotations
@@ -30,9 +41,11 @@ import ctypes
 import errno
 import mmap
 import os
+import threading
 import weakref
 from dataclasses import dataclass, field
 
+from ..native.object_cache import default_cache_dir
 from .header import round_up
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -97,9 +110,57 @@ def _raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+HINT_BASE_FILE = "map-address-base"
+"""The file in the JIT's cache directory holding this user's `address_hint_base` (hex)."""
+
+_HINT_LOW = 0x1000_0000_0000  # x86-64: above the low mappings, below PIE binaries and libraries
+_HINT_SLOT = 1 << 30
+_HINT_SLOTS = 1 << 14  # bases up to 0x5000_0000_0000
+_HINT_GAP = 1 << 20  # between regions, so a region's size changing moves only later ones
+
+
+def address_hint_base() -> int | None:
+    """This user's base of map address hints (made at random the first time), or None when
+    the cache directory cannot hold it (regions are then mapped wherever the kernel likes)."""
+    path = default_cache_dir() / HINT_BASE_FILE
+    try:
+        return int(path.read_text().strip(), 16)
+    except (OSError, ValueError):
+        pass
+    import secrets  # only the first time: its import is a few ms of every start-up
+
+    base = _HINT_LOW + secrets.randbelow(_HINT_SLOTS) * _HINT_SLOT
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = path.with_name(f".{path.name}.{os.getpid()}")
+        written.write_text(f"{base:#x}\n")
+        os.replace(written, path)
+        return int(path.read_text().strip(), 16)  # another process's, if it wrote last
+    except (OSError, ValueError):
+        return None
+
+
+_hints_lock = threading.Lock()
+_next_hint: int | None = None
+_hints_started = False
+
+
+def _address_hint(size: int) -> int | None:
+    """Where to ask for the next region of `size` bytes (see the module docstring)."""
+    global _next_hint, _hints_started
+    with _hints_lock:
+        if not _hints_started:
+            _hints_started = True
+            _next_hint = address_hint_base()
+        hint = _next_hint
+        if hint is not None:
+            _next_hint = hint + round_up(size, _HINT_GAP) + _HINT_GAP
+        return hint
+
+
 def _map(fd: int, size: int, writable: bool) -> int:
     prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
-    address = _mmap(None, size, prot, mmap.MAP_SHARED, fd, 0)
+    address = _mmap(_address_hint(size), size, prot, mmap.MAP_SHARED, fd, 0)
     if address in (None, MAP_FAILED):
         code = ctypes.get_errno() or errno.ENOMEM
         raise OSError(code, f"mmap of {size} bytes: {os.strerror(code)}")

@@ -28,10 +28,12 @@ address.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -207,8 +209,7 @@ class _Engine:
         numbering their modules) never gets another module's machine code."""
         started = time.perf_counter()
         module = llvm.parse_assembly(text)
-        digest = hashlib.sha256(f"{self.fingerprint()}\n{text}".encode()).hexdigest()[:16]
-        cache_name = f"{name}-{digest}"
+        cache_name = module_cache_name(self.fingerprint(), name, text)
         module.name = cache_name  # what MCJIT's cache callbacks see
         module.verify()
         cached = self.cache.load(cache_name)
@@ -282,6 +283,45 @@ class _Engine:
     def address(self, symbol: str) -> int:
         """The native address of a compiled function (0 if unknown)."""
         return self.engine.get_function_address(symbol)
+
+    def add_module_object(self, name: str, data: bytes) -> None:
+        """Add the object of native module `name` read from the disk cache (no IR built)."""
+        started = time.perf_counter()
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        self.engine.finalize_object()
+        self.stats.loaded.append(name)
+        self.stats.seconds[name] = time.perf_counter() - started
+
+
+def module_cache_name(fingerprint: str, name: str, text: str) -> str:
+    """The disk-cache name of module `name` with IR `text` (`_Engine.add`): the IR and the
+    compiler decide the object, so a name reused for other IR never gets this one's."""
+    digest = hashlib.sha256(f"{fingerprint}\n{text}".encode()).hexdigest()[:16]
+    return f"{name}-{digest}"
+
+
+_package_sources: str | None = None
+
+
+def package_sources_digest() -> str:
+    """A digest of the pybpf package's source files and of the Python running it (once per
+    process): what decides the IR of pybpf's own native modules besides the compiler.
+
+    Each file counts by path, size and modification time, as Python's own bytecode
+    cache decides whether a source changed: the code that builds the IR is never
+    newer than what this sees (reading and hashing the 2 MB of sources instead
+    costs ~10 ms per process)."""
+    global _package_sources
+    if _package_sources is None:
+        digest = hashlib.sha256(sys.version.encode())
+        package = Path(__file__).resolve().parents[2]
+        for path in sorted(package.rglob("*.py")):
+            stat = path.stat()
+            digest.update(
+                f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}|".encode()
+            )
+        _package_sources = digest.hexdigest()
+    return _package_sources
 
 
 def emit_program_object(
@@ -363,6 +403,15 @@ class NativeModule:
     functions must have external linkage and a name listed in
     `prototypes` (ctypes `CFUNCTYPE` classes), helpers inside should be
     `internal` so that modules never clash in the shared engine.
+
+    The modules pybpf declares (their `build` is a function of the pybpf
+    package) build the same IR from the same sources, so their disk-cache
+    key is the package's sources digest, the Python version and the
+    compiler's fingerprint (`package_sources_digest`): a process whose cache
+    holds the object adds it without building any IR (building and printing
+    a map family's IR with llvmlite is tens of milliseconds, loading its
+    object well under one). A `build` from elsewhere (a test's) is keyed by
+    the IR it builds, as `_Engine.add` keys every module.
     """
 
     def __init__(
@@ -390,9 +439,12 @@ class NativeModule:
         with _lock:
             if self._addresses is None:
                 engine = _get_engine()
-                text = self.ir_text()
-                digest = hashlib.sha256(f"{engine.fingerprint()}\n{text}".encode()).hexdigest()
-                engine.add(f"pybpf-{self.name}-{digest[:32]}", text)
+                if getattr(self._build, "__module__", "").startswith("pybpf."):
+                    self._add_by_sources(engine)
+                else:
+                    text = self.ir_text()
+                    digest = hashlib.sha256(f"{engine.fingerprint()}\n{text}".encode()).hexdigest()
+                    engine.add(f"pybpf-{self.name}-{digest[:32]}", text)
                 addresses = {}
                 for symbol in self._prototypes:
                     address = engine.address(symbol)
@@ -401,6 +453,21 @@ class NativeModule:
                     addresses[symbol] = address
                 self._addresses = addresses
         return self._addresses
+
+    def _add_by_sources(self, engine: _Engine) -> None:
+        """Add the module keyed by pybpf's sources: its cached object, else compile and keep it."""
+        fingerprint = engine.fingerprint()
+        key = hashlib.sha256(f"{fingerprint}\n{package_sources_digest()}".encode()).hexdigest()
+        name = f"pybpf-{self.name}-{key[:32]}"
+        data = engine.cache.load(name)
+        if data is not None:
+            engine.add_module_object(name, data)
+            return
+        text = self.ir_text()
+        engine.add(name, text)
+        compiled = engine.cache.load(module_cache_name(fingerprint, name, text))
+        if compiled is not None:  # None: the cache is off or unwritable
+            engine.cache.store(name, compiled)
 
     def exports(self, symbol: str) -> bool:
         """Whether `symbol` is one of the module's exported functions (compiles nothing)."""
