@@ -4,7 +4,10 @@ MCJIT hands every object file it produces to the cache and asks the cache
 first before compiling a module. Objects are stored under a file name that
 is the module's name, which `compiler` makes unique to the IR text, the
 pybpf version, the LLVM version and the host CPU, so a stale or foreign
-object can never be picked up.
+object can never be picked up. Stale objects are never read again, so the
+cache is bounded (`PYBPF_CACHE_MAX_MB`, default 256 MiB): the first store
+of a process removes the least recently used objects (loads refresh an
+object's time) when the directory holds more.
 """
 
 from __future__ import annotations
@@ -15,6 +18,20 @@ from pathlib import Path
 
 CACHE_DIR_VARIABLE = "PYBPF_CACHE_DIR"
 """Environment variable naming the cache directory (default `~/.cache/pybpf`)."""
+
+CACHE_LIMIT_VARIABLE = "PYBPF_CACHE_MAX_MB"
+"""Environment variable bounding the objects the cache keeps, in MiB (default 256)."""
+
+DEFAULT_LIMIT_MB = 256
+
+
+def cache_limit_bytes() -> int:
+    """`$PYBPF_CACHE_MAX_MB` in bytes (`DEFAULT_LIMIT_MB` when unset or not a number)."""
+    try:
+        megabytes = float(os.environ.get(CACHE_LIMIT_VARIABLE, DEFAULT_LIMIT_MB))
+    except ValueError:
+        megabytes = DEFAULT_LIMIT_MB
+    return max(0, int(megabytes * 1024 * 1024))
 
 
 def default_cache_dir() -> Path:
@@ -35,6 +52,7 @@ class ObjectCache:
 
     def __init__(self, directory: Path | None):
         self.directory = directory
+        self._trimmed = False
 
     @classmethod
     def from_environment(cls) -> ObjectCache:
@@ -72,6 +90,7 @@ class ObjectCache:
             return None
         try:
             data = path.read_bytes()
+            os.utime(path)  # recently used: trimming removes the least recently used first
         except OSError:
             return None
         return data or None
@@ -94,3 +113,41 @@ class ObjectCache:
                 raise
         except OSError:
             return
+        if not self._trimmed:
+            # Once per process that compiles: objects of programs and maps no
+            # longer used (old sources, other map addresses) would otherwise
+            # pile up forever.
+            self._trimmed = True
+            self.trim(cache_limit_bytes(), keep=path)
+
+    def trim(self, limit: int, keep: Path | None = None) -> int:
+        """Remove the least recently used objects until at most 3/4 of `limit` bytes remain
+        (nothing when the cache holds at most `limit`); `keep` is never removed.
+        Returns the number of objects removed."""
+        if self.directory is None:
+            return 0
+        entries = []
+        try:
+            with os.scandir(self.directory) as scan:
+                for entry in scan:
+                    if entry.name.endswith(".o") and entry.is_file(follow_symlinks=False):
+                        stat = entry.stat(follow_symlinks=False)
+                        entries.append((stat.st_mtime, stat.st_size, entry.path))
+        except OSError:
+            return 0
+        total = sum(size for _mtime, size, _path in entries)
+        if total <= limit:
+            return 0
+        removed = 0
+        for _mtime, size, name in sorted(entries):
+            if total <= limit * 3 // 4:
+                break
+            if keep is not None and name == str(keep):
+                continue
+            try:
+                os.unlink(name)
+            except OSError:
+                continue
+            total -= size
+            removed += 1
+        return removed

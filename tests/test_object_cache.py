@@ -1,0 +1,54 @@
+"""The JIT's disk cache of native objects: bounded, least recently used removed first."""
+
+from __future__ import annotations
+
+import os
+
+from pybpf.runtime.native.object_cache import ObjectCache, cache_limit_bytes
+
+
+def _fill(cache: ObjectCache, names: list[str], size: int) -> None:
+    for age, name in enumerate(names):
+        cache.store(name, b"x" * size)
+        # Older names get older times (a store is a use).
+        os.utime(cache._path(name), (1_000_000 + age, 1_000_000 + age))
+
+
+def test_trim_removes_least_recently_used_down_to_three_quarters(tmp_path):
+    cache = ObjectCache(tmp_path)
+    cache._trimmed = True  # trim by hand below
+    _fill(cache, [f"m{i}" for i in range(10)], 1000)
+    os.utime(cache._path("m0"), (2_000_000, 2_000_000))  # m0 used last
+    assert cache.trim(10_000) == 0  # at the limit: nothing goes
+    assert cache.trim(8_000) == 4  # 10,000 bytes down to at most 6,000
+    left = sorted(p.stem for p in tmp_path.glob("*.o"))
+    assert left == ["m0", "m5", "m6", "m7", "m8", "m9"]
+
+
+def test_load_refreshes_an_object(tmp_path):
+    cache = ObjectCache(tmp_path)
+    cache._trimmed = True
+    _fill(cache, ["a", "b", "c", "d"], 1000)
+    assert cache.load("a") == b"x" * 1000
+    cache.trim(3000)
+    assert cache.contains("a") and not cache.contains("b") and not cache.contains("c")
+
+
+def test_first_store_of_a_process_trims_but_keeps_what_it_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYBPF_CACHE_MAX_MB", str(4000 / (1024 * 1024)))
+    old = ObjectCache(tmp_path)
+    old._trimmed = True
+    _fill(old, [f"old{i}" for i in range(6)], 1000)
+    fresh = ObjectCache(tmp_path)  # a new process
+    fresh.store("new", b"y" * 1000)
+    assert fresh.contains("new")
+    assert sum(p.stat().st_size for p in tmp_path.glob("*.o")) <= 3000
+    fresh.store("newer", b"z" * 5000)  # later stores of the process do not scan again
+    assert fresh.contains("newer") and fresh.contains("new")
+
+
+def test_limit_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PYBPF_CACHE_MAX_MB", "2")
+    assert cache_limit_bytes() == 2 * 1024 * 1024
+    monkeypatch.setenv("PYBPF_CACHE_MAX_MB", "lots")
+    assert cache_limit_bytes() == 256 * 1024 * 1024
