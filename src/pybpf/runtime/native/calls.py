@@ -1,0 +1,222 @@
+"""Native functions as Python builtins: `native_caller(address, arity)`, minus ctypes.
+
+A ctypes call of a native function costs about half a microsecond (argument
+conversion, the foreign call, releasing and taking the GIL back), which is
+most of what an interpreted helper such as `bpf_map_lookup_elem` costs. The
+callers made here are CPython builtins (`METH_FASTCALL`) compiled from LLVM
+IR, in the manner of the maps' `fastcall` entry points: they convert each
+argument as ctypes converts a Python int for a 64-bit parameter (modulo
+2**64), call the function at `address`, and return its 64-bit result as a
+signed or unsigned Python int. A caller may carry a bound first argument
+(a map pointer), so that `lookup(key, cpu)` calls `f(map, key, cpu)`.
+
+A call with another number of arguments goes to the ctypes callable the
+caller stands for, which raises the error it always did. The GIL stays held
+during the call, as in the maps' entry points: the functions called are
+short native operations (map lookups and updates). Without the C API
+(`capi.AVAILABLE` false) or with `PYBPF_NO_FASTCALL=1`, `native_caller`
+returns that ctypes callable itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from ..maps.fastcall import FASTCALL_ENABLED
+from . import capi
+from .compiler import NativeModule
+from .irblocks import I64, define, i64, load
+
+METH_FASTCALL = 0x0080
+
+MAX_ARITY = 5
+"""The most arguments a native function called this way takes (a helper's r1-r5)."""
+
+
+class CallBinding(ctypes.Structure):
+    """What a caller knows: the function, its bound first argument, its ctypes fallback."""
+
+    _fields_ = [
+        ("function", ctypes.c_uint64),
+        ("first", ctypes.c_uint64),
+        ("fallback", ctypes.c_uint64),  # a PyObject * the caller's wrapper keeps alive
+    ]
+
+
+def _entry_name(arity: int, bound: bool, signed: bool) -> str:
+    return f"pybpf_call_{'s' if signed else 'u'}{arity}{'b' if bound else ''}"
+
+
+def _kinds() -> list[tuple[int, bool, bool]]:
+    """(Python arguments, bound first argument, signed result) of every entry point."""
+    kinds = []
+    for signed in (False, True):
+        for bound in (False, True):
+            top = MAX_ARITY - 1 if bound else MAX_ARITY
+            kinds += [(arity, bound, signed) for arity in range(1, top + 1)]
+    return kinds
+
+
+def _field(b: ir.IRBuilder, binding: ir.Value, name: str) -> ir.Value:
+    return load(b, b.add(binding, i64(getattr(CallBinding, name).offset)), I64)
+
+
+def _build_entry(
+    module: ir.Module, table_global: ir.GlobalVariable, arity: int, bound: bool, signed: bool
+) -> None:
+    function, b = define(module, _entry_name(arity, bound, signed), I64, [I64] * 3)
+    self_, args, nargs = function.args
+    table = b.load(table_global)
+
+    def api(name: str, *values: ir.Value) -> ir.Value:
+        return capi.call(b, table, name, list(values))
+
+    binding = api("PyCapsule_GetPointer", self_, i64(0))  # our own capsule: never NULL
+    convert = function.append_basic_block("convert")
+    fallback = function.append_basic_block("fallback")
+    b.cbranch(b.icmp_unsigned("==", nargs, i64(arity)), convert, fallback)
+    b.position_at_end(fallback)
+    b.ret(api("PyObject_Vectorcall", _field(b, binding, "fallback"), args, nargs, i64(0)))
+    b.position_at_end(convert)
+    values = [_field(b, binding, "first")] if bound else []
+    for index in range(arity):
+        item = load(b, b.add(args, i64(8 * index)), I64)
+        value = api("PyLong_AsUnsignedLongLongMask", item)
+        # (unsigned long long)-1 is also the error result: ask whether one is set.
+        maybe = function.append_basic_block(f"arg{index}.maybe_error")
+        good = function.append_basic_block(f"arg{index}.good")
+        b.cbranch(b.icmp_unsigned("==", value, i64(-1)), maybe, good)
+        b.position_at_end(maybe)
+        with b.if_then(b.icmp_unsigned("!=", api("PyErr_Occurred"), i64(0))):
+            b.ret(i64(0))
+        b.branch(good)
+        b.position_at_end(good)
+        values.append(value)
+    kind = ir.FunctionType(I64, [I64] * len(values))
+    target = b.inttoptr(_field(b, binding, "function"), kind.as_pointer())
+    result = b.call(target, values)
+    b.ret(api("PyLong_FromLongLong" if signed else "PyLong_FromUnsignedLongLong", result))
+
+
+def _build(module: ir.Module) -> None:
+    table = ir.GlobalVariable(module, I64, name="pybpf_call_table")
+    table.linkage = "internal"
+    table.initializer = i64(0)
+    function, b = define(module, "pybpf_call_set_table", ir.VoidType(), [I64])
+    b.store(function.args[0], table)
+    b.ret_void()
+    for arity, bound, signed in _kinds():
+        _build_entry(module, table, arity, bound, signed)
+
+
+_ENTRY_PROTOTYPE = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t
+)
+
+CALLS_NATIVE = NativeModule(
+    "native_calls",
+    _build,
+    {
+        "pybpf_call_set_table": ctypes.CFUNCTYPE(None, ctypes.c_uint64),
+        **{_entry_name(*kind): _ENTRY_PROTOTYPE for kind in _kinds()},
+    },
+)
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [
+        ("ml_name", ctypes.c_char_p),
+        ("ml_meth", ctypes.c_void_p),
+        ("ml_flags", ctypes.c_int),
+        ("ml_doc", ctypes.c_char_p),
+    ]
+
+
+_lock = threading.Lock()
+_table: capi.ApiTable | None = None
+_methods: dict[tuple[int, bool, bool], _MethodDef] = {}
+_NAME = b"native_call"
+
+
+def _method(arity: int, bound: bool, signed: bool) -> _MethodDef:
+    """The shared `PyMethodDef` of one entry point (the module's table set on first use)."""
+    global _table
+    key = (arity, bound, signed)
+    with _lock:
+        method = _methods.get(key)
+        if method is None:
+            if _table is None:
+                table = capi.ApiTable()
+                CALLS_NATIVE.function("pybpf_call_set_table")(table.address)
+                _table = table
+            address = CALLS_NATIVE.address(_entry_name(arity, bound, signed))
+            method = _methods[key] = _MethodDef(_NAME, address, METH_FASTCALL, None)
+    return method
+
+
+def _new_builtin(method: _MethodDef, capsule: object) -> Callable[..., int]:
+    new = ctypes.pythonapi.PyCFunction_NewEx
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]
+    return new(ctypes.addressof(method), capsule, None)
+
+
+def _new_capsule(address: int) -> object:
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new(address, None, None)
+
+
+class _Caller:
+    """Keeps a builtin caller's binding, capsule and fallback alive as long as it lives."""
+
+    __slots__ = ("call", "binding", "capsule", "fallback")
+
+
+_callers: dict[tuple[int, int | None, int, bool], _Caller] = {}
+
+
+def native_caller(
+    address: int, arity: int, *, signed: bool, first: int | None = None
+) -> Callable[..., int]:
+    """A callable running the native `uint64_t f(uint64_t, ...)` at `address`.
+
+    It takes `arity` ints (each taken modulo 2**64) and returns the result as
+    a signed (`signed`) or unsigned Python int; with `first`, the function
+    is called with `first` before them. Callers are cached per function,
+    first argument and kind, and live as long as the process (the native
+    functions they call do too).
+    """
+    if not 1 <= arity <= (MAX_ARITY - 1 if first is not None else MAX_ARITY):
+        raise ValueError(f"native calls take 1 to {MAX_ARITY} arguments")
+    key = (address, first, arity, signed)
+    caller = _callers.get(key)
+    if caller is not None:
+        return caller.call
+    total = arity + (first is not None)
+    result = ctypes.c_int64 if signed else ctypes.c_uint64
+    prototype = ctypes.CFUNCTYPE(result, *[ctypes.c_uint64] * total)
+    raw = prototype(address)
+    fallback: Callable[..., int] = raw if first is None else _with_first(raw, first)
+    caller = _Caller()
+    caller.fallback = fallback
+    caller.call = fallback
+    if FASTCALL_ENABLED:
+        binding = CallBinding(address, first or 0, id(fallback))
+        caller.binding = binding
+        caller.capsule = _new_capsule(ctypes.addressof(binding))
+        caller.call = _new_builtin(_method(arity, first is not None, signed), caller.capsule)
+    _callers[key] = caller
+    return caller.call
+
+
+def _with_first(function: Callable[..., int], first: int) -> Callable[..., int]:
+    def call(*args: int) -> int:
+        return function(first, *args)
+
+    return call
