@@ -34,6 +34,10 @@ M32 = (1 << 32) - 1
 S64 = 1 << 63
 S32 = 1 << 31
 
+CONTEXT_READER = -2
+"""The bounds a load site's cache holds for a context pointer field: the
+cached "view" is then a callable giving the field's current value."""
+
 _MASK = {8: 0xFF, 16: 0xFFFF, 32: M32, 64: M64}
 _SIGN = {8: 0x80, 16: 0x8000, 32: S32, 64: S64}
 
@@ -284,18 +288,26 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # value, so that a context region, which is never cached, can answer
     # with the value its field table gives (a full 64-bit packet pointer
     # for a 32-bit load of `data`).
+    # A context pointer field is cached as its reader (bounds
+    # CONTEXT_READER, start the field's address): the same address again
+    # calls the reader, which gives the pointer's current value.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
+    reader = f"{d} = V{site}()"
     if signed:
         value = _sext(value, size * 8, M64)
         slow += f"; {d} = {_sext(d, size * 8, M64)}"
+        reader += f"; {d} = {_sext(d, size * 8, M64)}"
     return [
         _address(insn, insn.src),
         f"o = a - L{site}",
         f"if o < 0 or o > H{site}:",
-        f"    {slow}",
-        _dirty(site),
+        f"    if o or H{site} != {CONTEXT_READER}:",
+        f"        {slow}",
+        f"        if H{site} != -1: W = 1",
+        "    else:",
+        f"        {reader}",
         "else:",
         f"    {d} = {value}",
     ]

@@ -41,6 +41,7 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
+from .codegen_ops import CONTEXT_READER
 from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
@@ -321,8 +322,13 @@ class Interpreter:
             raise access_fault(self.memory, address, size, False, pc, self.instruction_text(pc))
         offset = address - region.start
         if isinstance(region, ContextRegion):
-            # Never cached (bounds -1): the field table answers every time,
-            # so pointer fields moved by a helper are always current.
+            # Never cached as memory: the field table answers every time, so
+            # pointer fields moved by a helper are always current. A pointer
+            # field's load caches its reader instead (bounds CONTEXT_READER,
+            # the site's start the field's own address; see `engine.translate`).
+            reader = region.reader(offset, size)
+            if reader is not None:
+                return address, CONTEXT_READER, reader, reader()
             try:
                 return 0, -1, None, region.load(offset, size)
             except ProgramFault:
