@@ -202,9 +202,10 @@ class Interpreter:
         """Run the program `repeat` times with context pointer r1; return the last r0.
 
         What a test run's repeat loop does (net/bpf/test_run.c): every run is
-        a separate invocation on the same context and packet, with its own
-        `HelperEnv` (tail-call count, helper scratch) and a zeroed stack;
-        only the set-up around the runs is hoisted out of the loop.
+        a separate invocation on the same context and packet, with a
+        `HelperEnv` as fresh as its own (no tail calls counted, no helper
+        scratch: one is reused only while runs leave it so) and a zeroed
+        stack; only the set-up around the runs is hoisted out of the loop.
         """
         r1 &= _M64
         memory, runtime, entry = self.memory, self.runtime, self._entry
@@ -216,14 +217,20 @@ class Interpreter:
         frames = stack.frames
         r0 = n = 0
         cpu = self._cpu()
+        env = HelperEnv(memory, r1, self, runtime, cpu)
         try:
             for _ in range(repeat):
-                env = HelperEnv(memory, r1, self, runtime, cpu)
+                # A run that left nothing in its HelperEnv (no tail call, no
+                # helper scratch: the usual case) hands the next run an env
+                # equal to a fresh one; any other gets a new one.
+                if env.tail_calls or env._data is not None:
+                    env = HelperEnv(memory, r1, self, runtime, cpu)
                 try:
                     r0, n = entry(r1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, frames, env)
                 except TailCall as call:
                     r0 = self._follow_tail_calls(call, env, args)
                     n = self.executed
+                    env = HelperEnv(memory, r1, self, runtime, cpu)
         finally:
             self._stacks.append(stack)
         self.executed = n
