@@ -65,15 +65,51 @@ def _sext(expr: str, bits: int, mask: int) -> str:
 
 def alu(insn: Instruction) -> list[str]:
     """Lines for an ALU or ALU64 instruction (including byte swaps)."""
+    return [f"r{insn.dst} = {alu_value(insn)}"]
+
+
+def alu_value(insn: Instruction, dst: str | None = None) -> str:
+    """The expression an ALU instruction assigns to its dst register.
+
+    `dst` is the code for the register's value before the instruction
+    (default: the register itself); `alu_fusable` says when any expression
+    may stand there.
+    """
     wide = (insn.opcode & 0x07) == InsnClass.ALU64
     op = insn.opcode & 0xF0
-    d = f"r{insn.dst}"
+    d = f"r{insn.dst}" if dst is None else dst
     if op == AluOp.END:
-        return [f"{d} = {_byteswap(insn, d)}"]
+        return _byteswap(insn, d)
     s, const = _src(insn, wide)
     if wide:
-        return [f"{d} = {_alu64(op, insn.off, d, s, const)}"]
-    return [f"{d} = {_alu32(op, insn.off, d, s, const)}"]
+        return _alu64(op, insn.off, d, s, const)
+    return _alu32(op, insn.off, d, s, const)
+
+
+_READS_DST_ONCE = frozenset(
+    {AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR}
+    | {AluOp.LSH, AluOp.RSH, AluOp.ARSH, AluOp.NEG, AluOp.MOV}
+)
+
+
+def alu_fusable(insn: Instruction) -> bool:
+    """Whether `alu_value(insn, expr)` may take any expression for the dst register's value.
+
+    So that the translator can fold a run of ALU instructions on one
+    register into a single assignment, the expression must be read at most
+    once (else it would be computed twice) and the source operand must not
+    be the dst register itself (it would name the register's value before
+    the whole run).
+    """
+    op = insn.opcode & 0xF0
+    if insn.opcode & Source.X and insn.src == insn.dst and op != AluOp.END:
+        return False
+    if op == AluOp.END:
+        return not (insn.imm == 16 and (insn.opcode == BSWAP or insn.opcode & Source.X))
+    if op in (AluOp.DIV, AluOp.MOD):
+        # sdiv/smod take it once as an argument; unsigned ones by a constant read it once.
+        return bool(insn.off) or not insn.opcode & Source.X
+    return op in _READS_DST_ONCE
 
 
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:

@@ -62,6 +62,16 @@ MAX_INLINE_INDENT = 40
 MAX_INLINE_CHAIN = 200
 """Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
 
+MAX_FOLDED = 4
+"""Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
+
+UNROLL_MAX_LENGTH = 32
+"""Longest self-loop (instructions) whose `while` runs two iterations per turn."""
+
+UNROLL_SHORT_LENGTH = 8
+UNROLL_SHORT = 4
+"""Self-loops of at most `UNROLL_SHORT_LENGTH` instructions run `UNROLL_SHORT` per turn."""
+
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
 
@@ -170,10 +180,11 @@ class _FunctionWriter:
         emit((ind, f"n += {block.length}"))
         if self.budget is not None and start in self.heads:
             emit((ind, f"if n > {self.budget}: budget(n, {start})"))
-        for pc, insn in block.insns[:-1]:
-            for line in self.instruction(pc, insn):
-                emit(_nested(ind, line))
         pc, insn = block.last
+        straight = block.insns[:-1]
+        if insn.opcode != EXIT and not is_jump(insn):
+            straight = block.insns  # the last instruction falls through
+        self.straight(straight, ind)
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
             emit((ind, "return r0, n"))
@@ -184,18 +195,104 @@ class _FunctionWriter:
             self.goto(jump_target(pc, insn), ind + 1, loop)
             self.goto(pc + 1, ind, loop)
         else:
-            for line in self.instruction(pc, insn):
-                emit(_nested(ind, line))
             self.goto(block.successors[0], ind, loop)
 
+    def straight(self, insns: list[tuple[int, Instruction]], ind: int) -> None:
+        """Emit straight-line instructions, folding runs of ALU operations on one register.
+
+        `r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`: one store and
+        one load fewer per folded instruction (see `codegen_ops.alu_fusable`).
+        """
+        emit = self.lines.append
+        register, value, folded = -1, "", 0  # the run being folded
+        for pc, insn in insns:
+            if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
+                if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
+                    value, folded = ops.alu_value(insn, _operand(value)), folded + 1
+                    continue
+                if register >= 0:
+                    emit((ind, f"r{register} = {value}"))
+                register, value, folded = insn.dst, ops.alu_value(insn), 1
+                continue
+            if register >= 0:
+                emit((ind, f"r{register} = {value}"))
+                register = -1
+            for line in self.instruction(pc, insn):
+                emit(_nested(ind, line))
+        if register >= 0:
+            emit((ind, f"r{register} = {value}"))
+
     def dispatched_block(self, start: int, ind: int) -> None:
-        """Emit a block reached through the dispatcher (self-loops get a `while`)."""
+        """Emit a block reached through the dispatcher (self-loops get a `while`).
+
+        `~start` stands for the plain (not unrolled) form of an unrolled loop.
+        """
+        plain = start < 0
+        start = ~start if plain else start
         block = self.fn.blocks[start]
-        if block.last[0] in block.predecessors:
-            self.lines.append((ind, "while True:"))
-            self.block(start, ind + 1, loop=start)
-        else:
+        if block.last[0] not in block.predecessors:
             self.block(start, ind, loop=None)
+            return
+        copies = 1 if plain else self._unroll(start)
+        if copies > 1:
+            self.unrolled_loop(start, ind, copies)
+            return
+        self.lines.append((ind, "while True:"))
+        self.block(start, ind + 1, loop=start)
+
+    def _unroll(self, start: int) -> int:
+        """How many copies of self-loop `start` one turn of its `while` runs (1: none).
+
+        Only short loops that end in a conditional jump back and hold no call
+        and no packet load (nothing that reads `n` or returns midway) qualify.
+        """
+        block = self.fn.blocks[start]
+        pc, last = block.last
+        if block.length > UNROLL_MAX_LENGTH or not is_jump(last) or len(block.successors) != 2:
+            return 1
+        if jump_target(pc, last) != start:
+            return 1
+        for _, insn in block.insns:
+            if insn.opcode in (CALL, CALLX) or insn.opcode in LEGACY_PACKET_LOADS:
+                return 1
+        return UNROLL_SHORT if block.length <= UNROLL_SHORT_LENGTH else 2
+
+    def unrolled_loop(self, start: int, ind: int, copies: int) -> None:
+        """Emit self-loop `start` with `copies` iterations per turn of its `while`.
+
+        The instruction count is added once per turn and taken back on an
+        early exit, which saves most of the per-iteration counting; with a
+        budget, a turn that could cross it runs the plain loop instead
+        (`~start`), which checks the budget at every iteration as before.
+        """
+        block = self.fn.blocks[start]
+        pc, last = block.last
+        emit = self.lines.append
+        length = block.length
+        emit((ind, "while True:"))
+        ind += 1
+        emit((ind, f"n += {copies * length}"))
+        if self.budget is not None:
+            emit((ind, f"if n > {self.budget}:"))
+            emit((ind + 1, f"n -= {copies * length}"))
+            emit((ind + 1, f"b = {self._block_id(~start)}"))
+            emit((ind + 1, "break"))
+        exit_id = self._block_id(pc + 1)
+        condition = ops.condition(last)
+        for copy in range(copies):
+            self.straight(block.insns[:-1], ind)
+            # Leaving the loop goes through the dispatcher: the code after it
+            # is emitted once, not once per copy.
+            if copy < copies - 1:
+                emit((ind, f"if not ({condition}):"))
+                emit((ind + 1, f"n -= {(copies - 1 - copy) * length}"))
+                emit((ind + 1, f"b = {exit_id}"))
+                emit((ind + 1, "break"))
+            else:
+                emit((ind, f"if {condition}:"))
+                emit((ind + 1, "continue"))
+                emit((ind, f"b = {exit_id}"))
+                emit((ind, "break"))
 
     # -- instructions ------------------------------------------------------------
 
@@ -351,6 +448,11 @@ class _FunctionWriter:
         self._tree(ids[:mid], bodies, ind + 1, out)
         out.append(_indent(ind, "else:"))
         self._tree(ids[mid:], bodies, ind + 1, out)
+
+
+def _operand(value: str) -> str:
+    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
+    return value if value.isalnum() else f"({value})"
 
 
 def _nested(ind: int, line: str) -> tuple[int, str]:
