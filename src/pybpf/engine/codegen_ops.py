@@ -380,12 +380,32 @@ _ATOMIC_NEW = {
 }
 
 
-def atomic(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for a BPF_ATOMIC instruction: a cached region, then one locked read-modify-write.
+_ATOMIC_NAMES = {0x00: "add", 0x40: "or", 0x50: "and", 0xA0: "xor", 0xE0: "xchg", 0xF1: "cmpxchg"}
+
+
+def atomic_name(operation: int, size: int) -> str:
+    """The module name of the native function for atomic `operation` (imm without fetch)."""
+    return f"A{_ATOMIC_NAMES[operation].upper()}{size * 8}"
+
+
+def atomic_names() -> dict[str, tuple[str, int]]:
+    """Module name → (operation, bits) of every native atomic function (`native.calls`)."""
+    return {
+        atomic_name(op, size): (_ATOMIC_NAMES[op], size * 8)
+        for op in _ATOMIC_NAMES
+        for size in (4, 8)
+    }
+
+
+def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False) -> list[str]:
+    """Lines for a BPF_ATOMIC instruction: a cached region, then one atomic read-modify-write.
 
     The site cache works as for stores (`lka` is the slow path: writable,
-    never the context); the lock `ALOCK` is the one all atomics of the
-    process share, so no update is lost between Python threads.
+    never the context). With `native`, the checked address goes to the
+    native function `atomic_name(op, size)` (a locked instruction: atomic
+    against native code too); else the read-modify-write holds the lock
+    `ALOCK`, the one all atomics of the process share, so no update is lost
+    between Python threads.
     """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     imm = insn.imm
@@ -402,6 +422,13 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         return [*lines, call]
     site = sites.next()
     lines += _site_lookup(site, size, 1, pc, slow="lka")
+    if native:
+        # The checked address goes to a locked native instruction (`atomic_names`).
+        name = atomic_name(0xF1 if imm == 0xF1 else base, size)
+        if imm == 0xF1:
+            return [*lines, f"r0 = {name}(a, r0, {src})"]
+        call = f"{name}(a, {src})"
+        return [*lines, f"{src} = {call}" if imm & 0x01 else call]
     mask = hexlit(_MASK[size * 8])
     read = f"x = {_UNPACK[size]}(V{site}, o)[0]"
     if imm == 0xF1:  # cmpxchg: store when memory equals r0; r0 gets the old value

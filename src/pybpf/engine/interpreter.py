@@ -41,7 +41,8 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from .codegen_ops import CONTEXT_READER
+from ..runtime.native.calls import atomic_function
+from .codegen_ops import CONTEXT_READER, atomic_names
 from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
@@ -450,6 +451,9 @@ class Interpreter:
         # translated into a `nohelper` fault at the call site).
         for spec in self.helpers:
             ns[f"h{spec.id}"] = spec.impl
+        if self.translation.native_atomics:
+            for name, (operation, bits) in atomic_names().items():
+                ns[name] = atomic_function(operation, bits)
         # The persistent site caches of each function (see `engine.translate`).
         for pc in self.translation.layout.functions:
             ns[cache_name(pc)] = EMPTY_CACHE

@@ -102,7 +102,58 @@ def _build_entry(
     b.ret(api("PyLong_FromLongLong" if signed else "PyLong_FromUnsignedLongLong", result))
 
 
+ATOMIC_OPERATIONS = ("add", "or", "and", "xor", "xchg", "cmpxchg")
+"""The BPF_ATOMIC read-modify-writes (`atomic_function`), each in 32 and 64 bits."""
+
+
+def _atomic_name(operation: str, bits: int) -> str:
+    return f"pybpf_atomic_{operation}{bits}"
+
+
+def _combine(b: ir.IRBuilder, operation: str, old: ir.Value, value: ir.Value) -> ir.Value:
+    if operation == "xchg":
+        return value
+    return {"add": b.add, "or": b.or_, "and": b.and_, "xor": b.xor}[operation](old, value)
+
+
+def _build_atomic(module: ir.Module, operation: str, bits: int) -> None:
+    # uint64_t f(address, value) -> the old value; cmpxchg(address, expected, value).
+    cmpxchg = operation == "cmpxchg"
+    function, b = define(module, _atomic_name(operation, bits), I64, [I64] * (3 if cmpxchg else 2))
+    kind = ir.IntType(bits)
+    address = function.args[0]
+    operands = [b.trunc(arg, kind) if bits < 64 else arg for arg in function.args[1:]]
+    target = b.inttoptr(address, kind.as_pointer())
+    aligned = b.icmp_unsigned("==", b.and_(address, i64(bits // 8 - 1)), i64(0))
+    with b.if_else(aligned) as (atomic, plain):
+        with atomic:
+            if cmpxchg:
+                pair = b.cmpxchg(target, operands[0], operands[1], "seq_cst", "seq_cst")
+                locked = b.extract_value(pair, 0)
+            else:
+                locked = b.atomic_rmw(operation, target, operands[0], "seq_cst")
+            locked_block = b.block
+        with plain:
+            # A misaligned address (which the kernel's verifier refuses) cannot
+            # take a locked instruction; the caller holds the GIL, so no other
+            # interpreter thread runs in between, as with the old Python lock.
+            old = b.load(target, typ=kind, align=1)
+            if cmpxchg:
+                new = b.select(b.icmp_unsigned("==", old, operands[0]), operands[1], old)
+            else:
+                new = _combine(b, operation, old, operands[0])
+            b.store(new, target, align=1)
+            plain_block = b.block
+    result = b.phi(kind)
+    result.add_incoming(locked, locked_block)
+    result.add_incoming(old, plain_block)
+    b.ret(b.zext(result, I64) if bits < 64 else result)
+
+
 def _build(module: ir.Module) -> None:
+    for operation in ATOMIC_OPERATIONS:
+        for bits in (32, 64):
+            _build_atomic(module, operation, bits)
     table = ir.GlobalVariable(module, I64, name="pybpf_call_table")
     table.linkage = "internal"
     table.initializer = i64(0)
@@ -123,8 +174,31 @@ CALLS_NATIVE = NativeModule(
     {
         "pybpf_call_set_table": ctypes.CFUNCTYPE(None, ctypes.c_uint64),
         **{_entry_name(*kind): _ENTRY_PROTOTYPE for kind in _kinds()},
+        **{
+            _atomic_name(operation, bits): ctypes.CFUNCTYPE(
+                ctypes.c_uint64, *[ctypes.c_uint64] * (3 if operation == "cmpxchg" else 2)
+            )
+            for operation in ATOMIC_OPERATIONS
+            for bits in (32, 64)
+        },
     },
 )
+
+
+def atomic_function(operation: str, bits: int) -> Callable[..., int] | None:
+    """A builtin doing one BPF_ATOMIC operation in native code, or None without the C API.
+
+    `f(address, value)` (`f(address, expected, value)` for cmpxchg) applies
+    `operation` (one of `ATOMIC_OPERATIONS`) to the `bits`-bit word at
+    `address` with a locked instruction and returns the old value. The
+    caller has checked the address. None when builtins are unavailable:
+    a ctypes call would release the GIL and lose the misaligned case's
+    atomicity, so callers keep their own locked code then.
+    """
+    if not FASTCALL_ENABLED:
+        return None
+    arity = 3 if operation == "cmpxchg" else 2
+    return native_caller(CALLS_NATIVE.address(_atomic_name(operation, bits)), arity, signed=False)
 
 
 class _MethodDef(ctypes.Structure):
