@@ -64,6 +64,9 @@ MAX_INLINE_INDENT = 40
 MAX_INLINE_CHAIN = 200
 """Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
 
+TAIL_COPY_LENGTH = 4
+"""Longest tail ending in `exit` that is copied into every block jumping to it."""
+
 MAX_FOLDED = 4
 """Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
 
@@ -151,7 +154,24 @@ class _FunctionWriter:
 
     def _inlinable(self, start: int) -> bool:
         block = self.fn.blocks[start]
-        return start != self.fn.entry and len(block.predecessors) == 1
+        if start == self.fn.entry:
+            return False
+        return len(block.predecessors) == 1 or self._short_tail(start, TAIL_COPY_LENGTH)
+
+    def _short_tail(self, start: int, room: int) -> bool:
+        """Whether block `start` runs straight into `exit` within `room` instructions.
+
+        Such a tail (`r0 = 2; exit`) is copied into each block that jumps to
+        it rather than reached through the dispatcher.
+        """
+        block = self.fn.blocks[start]
+        if block.length > room:
+            return False
+        if block.last[1].opcode == EXIT:
+            return True
+        if len(block.successors) != 1 or block.successors[0] == start:
+            return False  # a branch, or a loop
+        return self._short_tail(block.successors[0], room - block.length)
 
     def _block_id(self, start: int) -> int:
         if start not in self.dispatch:

@@ -65,7 +65,7 @@ class _LookupBinding:
     operations are the ones it was made from (a map bound anew gets new ones).
     """
 
-    __slots__ = ("native", "lookup", "key_size", "percpu")
+    __slots__ = ("native", "lookup", "key_size", "percpu", "key_region")
 
     def __init__(self, map_: Any):
         self.native = map_.native
@@ -75,6 +75,19 @@ class _LookupBinding:
         )
         self.key_size = map_.spec.key_size
         self.percpu = bool(getattr(map_, "percpu", False))
+        #: The region the last key was found in: (memory, its generation then, the
+        #: lowest and highest key address inside it), one tuple so that threads
+        #: never see half of an update. Valid while no region has been removed.
+        self.key_region: tuple[Any, int, int, int] = (None, -1, 0, -1)
+
+    def check_key(self, memory: Any, address: int) -> None:
+        """Raise the fault `Memory.check` raises unless the key at `address` is readable."""
+        size = self.key_size
+        generation = memory.generation  # before the look-up: a removal after it shows
+        region = memory.find(address, size)
+        if region is None:
+            memory.check(address, size)  # raises the fault
+        self.key_region = (memory, generation, region.start, region.end - size)
 
 
 def map_of(env: HelperEnv, pointer: int) -> Any:
@@ -90,9 +103,10 @@ def _cpu(env: HelperEnv, map_: Any) -> int:
 
 def map_lookup_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """The address of the value of key *r2 in map r1 (this CPU's for per-CPU maps), or 0."""
-    # The most frequent helper: the steps of `map_of` and `Memory.check`
-    # inlined, with the same checks and faults, and the lookup bound to the
-    # map once (`_LookupBinding`), a native builtin call.
+    # The most frequent helper: the steps of `map_of` inlined, the key's
+    # region remembered from the last call (re-checked whenever a region
+    # went away since), and the lookup bound to the map once
+    # (`_LookupBinding`), a native builtin call.
     runtime = env.runtime
     if runtime is None:
         return map_of(env, r1)  # raises
@@ -104,8 +118,9 @@ def map_lookup_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     if lookup is None:
         return 0
     memory = env.memory
-    if memory.find(r2, bound.key_size) is None:
-        memory.check(r2, bound.key_size)  # raises the fault
+    known = bound.key_region
+    if known[0] is not memory or known[1] != memory.generation or not known[2] <= r2 <= known[3]:
+        bound.check_key(memory, r2)
     return lookup(r2, env.cpu if bound.percpu else 0)
 
 
