@@ -276,10 +276,20 @@ def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
     return None
 
 
-def _address(insn: Instruction, base: int) -> str:
+def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
+    # Unwrapped (without `wrap`): a sum past 2**64 or below 0 lies in no
+    # site's bounds, so it takes the slow path, which wraps it first (`_WRAP`);
+    # inside the bounds it equals the wrapped sum.
     if insn.off == 0:
         return f"a = r{base}"
-    return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    if wrap:
+        return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    if insn.off < 0:
+        return f"a = r{base} - {hexlit(-insn.off)}"
+    return f"a = r{base} + {hexlit(insn.off)}"
+
+
+_WRAP = f"a &= {hexlit(M64)}"
 
 
 def _dirty(site: int) -> str:
@@ -294,6 +304,7 @@ def _site_lookup(site: int, size: int, write: int, pc: int, slow: str = "lk") ->
     return [
         f"o = a - L{site}",
         f"if o < 0 or o > H{site}:",
+        f"    {_WRAP}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
@@ -340,6 +351,7 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         f"o = a - L{site}",
         f"if o < 0 or o > H{site}:",
         f"    if o or H{site} != {CONTEXT_READER}:",
+        f"        {_WRAP}",
         f"        {slow}",
         f"        if H{site} != -1: W = 1",
         "    else:",
@@ -410,9 +422,10 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     imm = insn.imm
     src = f"r{insn.src}"
-    lines = [_address(insn, insn.dst)]
     base = imm & ~0x01
-    if size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0)):
+    invalid = size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0))
+    lines = [_address(insn, insn.dst, wrap=invalid)]
+    if invalid:
         # Not a valid atomic: let the runtime raise the fault it always did.
         call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
         if imm == 0xF1:
