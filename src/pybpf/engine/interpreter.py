@@ -16,6 +16,10 @@ preserve r6-r9; more than 8 frames is a fault. `lddw rX, <func>`
 which helpers such as bpf_loop run with `call_function`, one frame below
 their caller.
 
+Atomics run as native locked instructions after the site's bounds check
+(`runtime.native.calls.atomic_function`), or, without the C API, under
+one Python lock (`ATOMIC_LOCK`).
+
 Engine call interface (shared with the later JIT): the constructor above,
 `run(r1=0, r2=0, r3=0, r4=0, r5=0) -> int`, the `executed` counter of the
 last run, `memory` and `helpers` attributes, and `enter(args, env)` which

@@ -8,17 +8,39 @@ whose registers are Python locals (so a bpf-to-bpf call is a Python call and
 r6-r9 of the caller are preserved for free), `n` counts executed
 instructions, `d` is the call depth, `S` the list of stack frames and `E`
 the `HelperEnv`. Basic blocks become a state machine: a `while True` loop
-around a binary if-tree on the block id `b`. Two shortcuts keep the common
-paths away from the dispatcher:
+around a binary if-tree on the block id `b`. Three shortcuts keep the
+common paths away from the dispatcher:
 
 * a block with a single incoming edge is inlined at that edge, so straight
   code and if/else diamonds become nested Python `if`s;
-* a block that jumps to itself (the tight loop) becomes an inner `while`.
+* a short tail that runs into `exit` (`r0 = 2; exit`, at most
+  `TAIL_COPY_LENGTH` instructions) is copied into every block jumping to
+  it, so a function whose only merge points are such tails has no
+  dispatcher at all;
+* a block that jumps to itself (the tight loop) becomes an inner `while`;
+  when short and free of calls, each turn of it runs 2 or 4 copies of the
+  body (`unrolled_loop`), adding the instruction count once per turn and
+  taking it back on an early exit. With a budget, a turn that could cross
+  it runs the plain loop instead, so a budget fault comes at the same
+  instruction count as without unrolling.
+
+Within a block, a run of ALU instructions on one register folds into one
+assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
+`codegen_ops.alu_fusable`). A function that never names r10 has no way to
+its stack frame and skips the frame's set-up (zeroing, views).
 
 Instruction counting is per block (`n += len`); when a budget is set it is
 checked at loop heads only, since a run without back edges is bounded by
 the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
+address is computed without the 64-bit wrap: a sum past 2**64 or below 0
+lies in no site's bounds, and the slow path wraps it before looking it up.
+A load of a context pointer field (`xdp_md->data`) caches the field's
+reader instead of a region (bounds `CONTEXT_READER`, start the field's
+address), so that each pass reads the pointer as helpers left it, without
+the region and field tables. Atomics check their site as stores do and
+then call a native locked read-modify-write (`runtime.native.calls`), or
+without the C API take the process-wide lock `ALOCK`. The
 site caches of a function live in locals during a run and persist between
 runs in a module global `C<entry>` (per engine, since each engine executes
 the code in its own namespace), stamped with the `Memory.generation` they
