@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from pybpf.engine.interpreter import Interpreter
-from pybpf.engine.translate import UNROLL_MAX_LENGTH, UNROLL_SHORT_LENGTH
+from pybpf.engine.translate import UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
 from pybpf.errors import ProgramFault
 from pybpf.hooks.test_run import test_run
 from pybpf.isa.assembler import assemble
@@ -39,8 +39,16 @@ def _loop_model(body: int, iterations: int) -> tuple[int, int]:
     return r0, 2 + body * iterations + 1
 
 
-# Loop bodies run 4 copies per turn (short), 2 copies, and not unrolled.
-BODIES = (4, UNROLL_SHORT_LENGTH, UNROLL_SHORT_LENGTH + 1, UNROLL_MAX_LENGTH, UNROLL_MAX_LENGTH + 1)
+# Loop bodies run 8 copies per turn (the most), 7, 3, 2, and none.
+LONGEST_UNROLLED = UNROLL_INSTRUCTIONS // 2
+BODIES = (
+    4,
+    UNROLL_INSTRUCTIONS // UNROLL_MAX_COPIES,
+    UNROLL_INSTRUCTIONS // UNROLL_MAX_COPIES + 1,
+    21,
+    LONGEST_UNROLLED,
+    LONGEST_UNROLLED + 1,
+)
 
 
 @pytest.mark.parametrize("body", BODIES)
@@ -71,7 +79,7 @@ def test_unrolled_loops_fault_at_the_exact_budget(body: int) -> None:
 
 def test_short_loops_are_unrolled_and_long_ones_are_not() -> None:
     short = Interpreter(assemble(_loop(4, 3)), helpers=conformance_helpers())
-    long = Interpreter(assemble(_loop(UNROLL_MAX_LENGTH + 1, 3)), helpers=conformance_helpers())
+    long = Interpreter(assemble(_loop(LONGEST_UNROLLED + 1, 3)), helpers=conformance_helpers())
     assert "if not (" in short.source
     assert "if not (" not in long.source
 

@@ -18,7 +18,7 @@ common paths away from the dispatcher:
   it, so a function whose only merge points are such tails has no
   dispatcher at all;
 * a block that jumps to itself (the tight loop) becomes an inner `while`;
-  when short and free of calls, each turn of it runs 2 or 4 copies of the
+  when short and free of calls, each turn of it runs 2 to 8 copies of the
   body (`unrolled_loop`), adding the instruction count once per turn and
   taking it back on an early exit. With a budget, a turn that could cross
   it runs the plain loop instead, so a budget fault comes at the same
@@ -92,12 +92,11 @@ TAIL_COPY_LENGTH = 4
 MAX_FOLDED = 4
 """Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
 
-UNROLL_MAX_LENGTH = 32
-"""Longest self-loop (instructions) whose `while` runs two iterations per turn."""
-
-UNROLL_SHORT_LENGTH = 8
-UNROLL_SHORT = 4
-"""Self-loops of at most `UNROLL_SHORT_LENGTH` instructions run `UNROLL_SHORT` per turn."""
+UNROLL_INSTRUCTIONS = 64
+UNROLL_MAX_COPIES = 8
+"""A self-loop's `while` runs as many copies of its body per turn as fit in
+`UNROLL_INSTRUCTIONS` instructions, at most `UNROLL_MAX_COPIES` (a loop
+longer than half of it is not unrolled)."""
 
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
@@ -295,14 +294,15 @@ class _FunctionWriter:
         """
         block = self.fn.blocks[start]
         pc, last = block.last
-        if block.length > UNROLL_MAX_LENGTH or not is_jump(last) or len(block.successors) != 2:
+        copies = min(UNROLL_MAX_COPIES, UNROLL_INSTRUCTIONS // block.length)
+        if copies < 2 or not is_jump(last) or len(block.successors) != 2:
             return 1
         if jump_target(pc, last) != start:
             return 1
         for _, insn in block.insns:
             if insn.opcode in (CALL, CALLX) or insn.opcode in LEGACY_PACKET_LOADS:
                 return 1
-        return UNROLL_SHORT if block.length <= UNROLL_SHORT_LENGTH else 2
+        return copies
 
     def unrolled_loop(self, start: int, ind: int, copies: int) -> None:
         """Emit self-loop `start` with `copies` iterations per turn of its `while`.
