@@ -346,12 +346,14 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         value = _sext(value, size * 8, M64)
         slow += f"; {d} = {_sext(d, size * 8, M64)}"
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
+    # The offset comes straight from the register (no `a` on the fast
+    # path); the slow path computes the wrapped address itself.
+    unwrapped = _address(insn, insn.src).removeprefix("a = ")
     return [
-        _address(insn, insn.src),
-        f"o = a - L{site}",
+        f"o = {unwrapped} - L{site}",
         f"if o < 0 or o > H{site}:",
         f"    if o or H{site} != {CONTEXT_READER}:",
-        f"        {_WRAP}",
+        f"        {_address(insn, insn.src, wrap=True)}",
         f"        {slow}",
         f"        if H{site} != -1: W = 1",
         "    else:",
