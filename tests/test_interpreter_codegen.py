@@ -124,22 +124,34 @@ def test_a_callee_without_r10_leaves_the_stack_to_functions_that_use_it() -> Non
     assert "ZERO_FRAME" in functions[1] and "ZERO_FRAME" not in functions[2]
 
 
+ACCESSES = ("ldxw %r0, [%r1{off}]", "stw [%r1{off}], 7", "lock add32 [%r1{off}], %r2")
+
+
+@pytest.mark.parametrize("access", ACCESSES)
 @pytest.mark.parametrize(
     ("base", "offset"),
     [(M64 - 3, 16), (8, -16), (M64, 1)],
 )
-def test_addresses_wrap_at_64_bits_before_the_bounds_check(base: int, offset: int) -> None:
-    vm = Interpreter(assemble(f"ldxw %r0, [%r1{offset:+d}]\nexit\n"), budget=100)
+def test_addresses_wrap_at_64_bits_before_the_bounds_check(
+    access: str, base: int, offset: int
+) -> None:
+    source = access.format(off=f"{offset:+d}")
+    vm = Interpreter(assemble(f"mov %r0, 0\n{source}\nexit\n"), budget=100)
     with pytest.raises(ProgramFault) as info:
         vm.run(base)
     assert info.value.address == (base + offset) & M64
 
 
-def test_a_wrapped_address_reaches_its_region() -> None:
-    vm = Interpreter(assemble("ldxb %r0, [%r1+2]\nldxb %r2, [%r1-1]\nadd %r0, %r2\nexit\n"))
-    region = vm.memory.allocate_from(bytes([10, 20, 30, 40]), "data")
+def test_offsets_reach_their_region_from_either_side() -> None:
+    source = (
+        "ldxb %r0, [%r1+2]\nldxb %r2, [%r1-1]\nadd %r0, %r2\n"
+        "stb [%r1-1], 1\nmov %r3, 5\nlock add32 [%r1+3], %r3\nexit\n"
+    )
+    vm = Interpreter(assemble(source))
+    region = vm.memory.allocate_from(bytes([10, 20, 30, 40, 1, 0, 0, 0]), "data")
     # r1 one past the region's start: offset +2 reads byte 3, -1 byte 0.
     assert vm.run(region.start + 1) == 40 + 10
+    assert region.read() == bytes([1, 20, 30, 40, 6, 0, 0, 0])
 
 
 XDP_ADJUST_HEAD = 44

@@ -278,7 +278,7 @@ def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
 
 def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
     # Unwrapped (without `wrap`): a sum past 2**64 or below 0 lies in no
-    # site's bounds, so it takes the slow path, which wraps it first (`_WRAP`);
+    # site's bounds, so it takes the slow path, which wraps it first;
     # inside the bounds it equals the wrapped sum.
     if insn.off == 0:
         return f"a = r{base}"
@@ -289,22 +289,24 @@ def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
     return f"a = r{base} + {hexlit(insn.off)}"
 
 
-_WRAP = f"a &= {hexlit(M64)}"
-
-
 def _dirty(site: int) -> str:
     # A cacheable region (bounds >= 0) was just found: the function's
     # persistent cache (see `engine.translate`) is out of date.
     return f"    if H{site} >= 0: W = 1"
 
 
-def _site_lookup(site: int, size: int, write: int, pc: int, slow: str = "lk") -> list[str]:
-    # Fast path: the region this site used last time still holds the access.
+def _site_lookup(
+    insn: Instruction, site: int, size: int, write: int, pc: int, slow: str = "lk"
+) -> list[str]:
+    # Fast path: the region this site used last time still holds the access
+    # (the offset straight from the dst register); the slow path computes
+    # the wrapped address and refills the site.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
+    unwrapped = _address(insn, insn.dst).removeprefix("a = ")
     return [
-        f"o = a - L{site}",
+        f"o = {unwrapped} - L{site}",
         f"if o < 0 or o > H{site}:",
-        f"    {_WRAP}",
+        f"    {_address(insn, insn.dst, wrap=True)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
@@ -379,7 +381,7 @@ def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             f"{_PACK[size]}(sb, {hexlit(index)}, {value})" if size > 1 else f"sb[{index}] = {value}"
         ]
     site = sites.next()
-    lines = [_address(insn, insn.dst), *_site_lookup(site, size, 1, pc)]
+    lines = _site_lookup(insn, site, size, 1, pc)
     if size == 1:
         return [*lines, f"V{site}[o] = {value}"]
     return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
@@ -426,8 +428,8 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     src = f"r{insn.src}"
     base = imm & ~0x01
     invalid = size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0))
-    lines = [_address(insn, insn.dst, wrap=invalid)]
     if invalid:
+        lines = [_address(insn, insn.dst, wrap=True)]
         # Not a valid atomic: let the runtime raise the fault it always did.
         call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
         if imm == 0xF1:
@@ -436,13 +438,13 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
             return [*lines, f"{src} = {call}"]
         return [*lines, call]
     site = sites.next()
-    lines += _site_lookup(site, size, 1, pc, slow="lka")
+    lines = _site_lookup(insn, site, size, 1, pc, slow="lka")
     if native:
         # The checked address goes to a locked native instruction (`atomic_names`).
         name = atomic_name(0xF1 if imm == 0xF1 else base, size)
         if imm == 0xF1:
-            return [*lines, f"r0 = {name}(a, r0, {src})"]
-        call = f"{name}(a, {src})"
+            return [*lines, f"r0 = {name}(L{site} + o, r0, {src})"]
+        call = f"{name}(L{site} + o, {src})"
         return [*lines, f"{src} = {call}" if imm & 0x01 else call]
     mask = hexlit(_MASK[size * 8])
     read = f"x = {_UNPACK[size]}(V{site}, o)[0]"
