@@ -16,6 +16,14 @@ during the call, as in the maps' entry points: the functions called are
 short native operations (map lookups and updates). Without the C API
 (`capi.AVAILABLE` false) or with `PYBPF_NO_FASTCALL=1`, `native_caller`
 returns that ctypes callable itself.
+
+The same module holds the interpreter's atomics (`atomic_function`): one
+locked read-modify-write per BPF_ATOMIC operation and width, called as a
+builtin with the address the interpreter has bounds-checked.
+
+Callers live as long as the process (cached per function, bound argument
+and kind): a process that creates and frees many maps keeps one small
+caller per map address it looked up through a helper.
 """
 
 from __future__ import annotations
