@@ -27,7 +27,7 @@ M32 = (1 << 32) - 1
 def _xchg_address() -> int:
     # A native function of two u64 arguments with a known result: atomic
     # exchange on a word we own, returning the old value.
-    return calls.CALLS_NATIVE.address("pybpf_atomic_xchg64")
+    return calls.native_address("pybpf_atomic_xchg64")
 
 
 def test_a_caller_is_a_builtin_and_matches_ctypes() -> None:

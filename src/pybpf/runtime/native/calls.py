@@ -158,39 +158,62 @@ def _build_atomic(module: ir.Module, operation: str, bits: int) -> None:
     b.ret(b.zext(result, I64) if bits < 64 else result)
 
 
-def _build(module: ir.Module) -> None:
-    for operation in ATOMIC_OPERATIONS:
-        for bits in (32, 64):
-            _build_atomic(module, operation, bits)
-    table = ir.GlobalVariable(module, I64, name="pybpf_call_table")
-    table.linkage = "internal"
-    table.initializer = i64(0)
-    function, b = define(module, "pybpf_call_set_table", ir.VoidType(), [I64])
-    b.store(function.args[0], table)
-    b.ret_void()
-    for arity, bound, signed in _kinds():
-        _build_entry(module, table, arity, bound, signed)
-
-
 _ENTRY_PROTOTYPE = ctypes.CFUNCTYPE(
     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ssize_t
 )
+_SET_TABLE = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 
-CALLS_NATIVE = NativeModule(
-    "native_calls",
-    _build,
-    {
-        "pybpf_call_set_table": ctypes.CFUNCTYPE(None, ctypes.c_uint64),
-        **{_entry_name(*kind): _ENTRY_PROTOTYPE for kind in _kinds()},
-        **{
-            _atomic_name(operation, bits): ctypes.CFUNCTYPE(
-                ctypes.c_uint64, *[ctypes.c_uint64] * (3 if operation == "cmpxchg" else 2)
-            )
-            for operation in ATOMIC_OPERATIONS
-            for bits in (32, 64)
-        },
-    },
-)
+# One small module per entry point, built the first time it is needed: a
+# process compiles (or reads from the object cache) only the few it uses,
+# and building the IR, which the cache key hashes, stays cheap.
+_modules: dict[str, NativeModule] = {}
+
+
+def _caller_module(arity: int, bound: bool, signed: bool) -> NativeModule:
+    name = _entry_name(arity, bound, signed)
+
+    def build(module: ir.Module) -> None:
+        table = ir.GlobalVariable(module, I64, name=f"{name}_table")
+        table.linkage = "internal"
+        table.initializer = i64(0)
+        function, b = define(module, f"{name}_set_table", ir.VoidType(), [I64])
+        b.store(function.args[0], table)
+        b.ret_void()
+        _build_entry(module, table, arity, bound, signed)
+
+    return NativeModule(name, build, {name: _ENTRY_PROTOTYPE, f"{name}_set_table": _SET_TABLE})
+
+
+def _atomic_module(operation: str, bits: int) -> NativeModule:
+    name = _atomic_name(operation, bits)
+    arity = 3 if operation == "cmpxchg" else 2
+    prototype = ctypes.CFUNCTYPE(ctypes.c_uint64, *[ctypes.c_uint64] * arity)
+    return NativeModule(
+        name, lambda module: _build_atomic(module, operation, bits), {name: prototype}
+    )
+
+
+def native_address(name: str) -> int:
+    """The address of entry point or atomic function `name` (compiled on first use)."""
+    with _lock:
+        module = _modules.get(name)
+        if module is None:
+            operation, bits = _ATOMIC_NAMES.get(name, (None, 0))
+            if operation is not None:
+                module = _atomic_module(operation, bits)
+            else:
+                module = _caller_module(*_CALLER_NAMES[name])
+                module.function(f"{name}_set_table")(_api_table().address)
+            _modules[name] = module
+    return module.address(name)
+
+
+_ATOMIC_NAMES = {
+    _atomic_name(operation, bits): (operation, bits)
+    for operation in ATOMIC_OPERATIONS
+    for bits in (32, 64)
+}
+_CALLER_NAMES = {_entry_name(*kind): kind for kind in _kinds()}
 
 
 def atomic_function(operation: str, bits: int) -> Callable[..., int] | None:
@@ -206,7 +229,7 @@ def atomic_function(operation: str, bits: int) -> Callable[..., int] | None:
     if not FASTCALL_ENABLED:
         return None
     arity = 3 if operation == "cmpxchg" else 2
-    return native_caller(CALLS_NATIVE.address(_atomic_name(operation, bits)), arity, signed=False)
+    return native_caller(native_address(_atomic_name(operation, bits)), arity, signed=False)
 
 
 class _MethodDef(ctypes.Structure):
@@ -218,24 +241,26 @@ class _MethodDef(ctypes.Structure):
     ]
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _table: capi.ApiTable | None = None
 _methods: dict[tuple[int, bool, bool], _MethodDef] = {}
 _NAME = b"native_call"
 
 
-def _method(arity: int, bound: bool, signed: bool) -> _MethodDef:
-    """The shared `PyMethodDef` of one entry point (the module's table set on first use)."""
+def _api_table() -> capi.ApiTable:
     global _table
+    if _table is None:
+        _table = capi.ApiTable()
+    return _table
+
+
+def _method(arity: int, bound: bool, signed: bool) -> _MethodDef:
+    """The shared `PyMethodDef` of one entry point."""
     key = (arity, bound, signed)
     with _lock:
         method = _methods.get(key)
         if method is None:
-            if _table is None:
-                table = capi.ApiTable()
-                CALLS_NATIVE.function("pybpf_call_set_table")(table.address)
-                _table = table
-            address = CALLS_NATIVE.address(_entry_name(arity, bound, signed))
+            address = native_address(_entry_name(arity, bound, signed))
             method = _methods[key] = _MethodDef(_NAME, address, METH_FASTCALL, None)
     return method
 
