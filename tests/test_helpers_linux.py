@@ -177,6 +177,37 @@ def test_lookup_returns_the_maps_own_value_address(ctx):
     assert m[key(2)] == u64(1234)
 
 
+def test_lookup_checks_a_key_again_once_its_region_is_gone(ctx):
+    # The helper remembers the region its last key was in; a key left behind
+    # in a region removed since must fault, not be read.
+    m = new_map(ctx, MapType.HASH)
+    m[key(3)] = u64(33)
+    lookup = HELPERS.get(1).impl
+    env = HelperEnv(ctx.memory, 0, None, ctx)
+    keys = ctx.memory.allocate_from(key(3), "keys")
+    assert lookup(env, m.address, keys.start, 0, 0, 0) == m.address_of(key(3))
+    ctx.memory.remove(keys)
+    with pytest.raises(ProgramFault, match="out-of-bounds read of 4 bytes"):
+        lookup(env, m.address, keys.start, 0, 0, 0)
+
+
+def test_lookup_follows_a_map_built_anew(ctx):
+    # `recreate` gives the map new native storage: the helper's binding to
+    # the old map pointer must not survive it.
+    m = new_map(ctx, MapType.HASH)
+    m[key(1)] = u64(1)
+    lookup = HELPERS.get(1).impl
+    env = HelperEnv(ctx.memory, 0, None, ctx)
+    keys = ctx.memory.allocate_from(key(1), "keys")
+    assert lookup(env, m.address, keys.start, 0, 0, 0) == m.address_of(key(1))
+    ctx.remove_map(m)
+    m.recreate(MapSpec("m", MapType.HASH, 4, 8, 8))
+    ctx.add_map(m)
+    assert lookup(env, m.address, keys.start, 0, 0, 0) == 0  # empty now
+    m[key(1)] = u64(2)
+    assert lookup(env, m.address, keys.start, 0, 0, 0) == m.address_of(key(1))
+
+
 def test_percpu_map_uses_the_running_cpu(ctx):
     m = new_map(ctx, MapType.PERCPU_ARRAY)
     assert run(ctx, UPDATE.format(key=1, value=11, flags=0, map=m.address), cpu=2) == 0

@@ -34,6 +34,10 @@ M32 = (1 << 32) - 1
 S64 = 1 << 63
 S32 = 1 << 31
 
+CONTEXT_READER = -2
+"""The bounds a load site's cache holds for a context pointer field: the
+cached "view" is then a callable giving the field's current value."""
+
 _MASK = {8: 0xFF, 16: 0xFFFF, 32: M32, 64: M64}
 _SIGN = {8: 0x80, 16: 0x8000, 32: S32, 64: S64}
 
@@ -61,15 +65,51 @@ def _sext(expr: str, bits: int, mask: int) -> str:
 
 def alu(insn: Instruction) -> list[str]:
     """Lines for an ALU or ALU64 instruction (including byte swaps)."""
+    return [f"r{insn.dst} = {alu_value(insn)}"]
+
+
+def alu_value(insn: Instruction, dst: str | None = None) -> str:
+    """The expression an ALU instruction assigns to its dst register.
+
+    `dst` is the code for the register's value before the instruction
+    (default: the register itself); `alu_fusable` says when any expression
+    may stand there.
+    """
     wide = (insn.opcode & 0x07) == InsnClass.ALU64
     op = insn.opcode & 0xF0
-    d = f"r{insn.dst}"
+    d = f"r{insn.dst}" if dst is None else dst
     if op == AluOp.END:
-        return [f"{d} = {_byteswap(insn, d)}"]
+        return _byteswap(insn, d)
     s, const = _src(insn, wide)
     if wide:
-        return [f"{d} = {_alu64(op, insn.off, d, s, const)}"]
-    return [f"{d} = {_alu32(op, insn.off, d, s, const)}"]
+        return _alu64(op, insn.off, d, s, const)
+    return _alu32(op, insn.off, d, s, const)
+
+
+_READS_DST_ONCE = frozenset(
+    {AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR}
+    | {AluOp.LSH, AluOp.RSH, AluOp.ARSH, AluOp.NEG, AluOp.MOV}
+)
+
+
+def alu_fusable(insn: Instruction) -> bool:
+    """Whether `alu_value(insn, expr)` may take any expression for the dst register's value.
+
+    So that the translator can fold a run of ALU instructions on one
+    register into a single assignment, the expression must be read at most
+    once (else it would be computed twice) and the source operand must not
+    be the dst register itself (it would name the register's value before
+    the whole run).
+    """
+    op = insn.opcode & 0xF0
+    if insn.opcode & Source.X and insn.src == insn.dst and op != AluOp.END:
+        return False
+    if op == AluOp.END:
+        return not (insn.imm == 16 and (insn.opcode == BSWAP or insn.opcode & Source.X))
+    if op in (AluOp.DIV, AluOp.MOD):
+        # sdiv/smod take it once as an argument; unsigned ones by a constant read it once.
+        return bool(insn.off) or not insn.opcode & Source.X
+    return op in _READS_DST_ONCE
 
 
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
@@ -236,10 +276,17 @@ def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
     return None
 
 
-def _address(insn: Instruction, base: int) -> str:
+def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
+    # Unwrapped (without `wrap`): a sum past 2**64 or below 0 lies in no
+    # site's bounds, so it takes the slow path, which wraps it first;
+    # inside the bounds it equals the wrapped sum.
     if insn.off == 0:
         return f"a = r{base}"
-    return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    if wrap:
+        return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    if insn.off < 0:
+        return f"a = r{base} - {hexlit(-insn.off)}"
+    return f"a = r{base} + {hexlit(insn.off)}"
 
 
 def _dirty(site: int) -> str:
@@ -248,12 +295,18 @@ def _dirty(site: int) -> str:
     return f"    if H{site} >= 0: W = 1"
 
 
-def _site_lookup(site: int, size: int, write: int, pc: int, slow: str = "lk") -> list[str]:
-    # Fast path: the region this site used last time still holds the access.
+def _site_lookup(
+    insn: Instruction, site: int, size: int, write: int, pc: int, slow: str = "lk"
+) -> list[str]:
+    # Fast path: the region this site used last time still holds the access
+    # (the offset straight from the dst register); the slow path computes
+    # the wrapped address and refills the site.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
+    unwrapped = _address(insn, insn.dst).removeprefix("a = ")
     return [
-        f"o = a - L{site}",
+        f"o = {unwrapped} - L{site}",
         f"if o < 0 or o > H{site}:",
+        f"    {_address(insn, insn.dst, wrap=True)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
@@ -284,18 +337,29 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # value, so that a context region, which is never cached, can answer
     # with the value its field table gives (a full 64-bit packet pointer
     # for a 32-bit load of `data`).
+    # A context pointer field is cached as its reader (bounds
+    # CONTEXT_READER, start the field's address): the same address again
+    # calls the reader, which gives the pointer's current value.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
+    reader = f"{d} = V{site}()"
     if signed:
         value = _sext(value, size * 8, M64)
         slow += f"; {d} = {_sext(d, size * 8, M64)}"
+        reader += f"; {d} = {_sext(d, size * 8, M64)}"
+    # The offset comes straight from the register (no `a` on the fast
+    # path); the slow path computes the wrapped address itself.
+    unwrapped = _address(insn, insn.src).removeprefix("a = ")
     return [
-        _address(insn, insn.src),
-        f"o = a - L{site}",
+        f"o = {unwrapped} - L{site}",
         f"if o < 0 or o > H{site}:",
-        f"    {slow}",
-        _dirty(site),
+        f"    if o or H{site} != {CONTEXT_READER}:",
+        f"        {_address(insn, insn.src, wrap=True)}",
+        f"        {slow}",
+        f"        if H{site} != -1: W = 1",
+        "    else:",
+        f"        {reader}",
         "else:",
         f"    {d} = {value}",
     ]
@@ -317,7 +381,7 @@ def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             f"{_PACK[size]}(sb, {hexlit(index)}, {value})" if size > 1 else f"sb[{index}] = {value}"
         ]
     site = sites.next()
-    lines = [_address(insn, insn.dst), *_site_lookup(site, size, 1, pc)]
+    lines = _site_lookup(insn, site, size, 1, pc)
     if size == 1:
         return [*lines, f"V{site}[o] = {value}"]
     return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
@@ -332,19 +396,40 @@ _ATOMIC_NEW = {
 }
 
 
-def atomic(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for a BPF_ATOMIC instruction: a cached region, then one locked read-modify-write.
+_ATOMIC_NAMES = {0x00: "add", 0x40: "or", 0x50: "and", 0xA0: "xor", 0xE0: "xchg", 0xF1: "cmpxchg"}
+
+
+def atomic_name(operation: int, size: int) -> str:
+    """The module name of the native function for atomic `operation` (imm without fetch)."""
+    return f"A{_ATOMIC_NAMES[operation].upper()}{size * 8}"
+
+
+def atomic_names() -> dict[str, tuple[str, int]]:
+    """Module name → (operation, bits) of every native atomic function (`native.calls`)."""
+    return {
+        atomic_name(op, size): (_ATOMIC_NAMES[op], size * 8)
+        for op in _ATOMIC_NAMES
+        for size in (4, 8)
+    }
+
+
+def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False) -> list[str]:
+    """Lines for a BPF_ATOMIC instruction: a cached region, then one atomic read-modify-write.
 
     The site cache works as for stores (`lka` is the slow path: writable,
-    never the context); the lock `ALOCK` is the one all atomics of the
-    process share, so no update is lost between Python threads.
+    never the context). With `native`, the checked address goes to the
+    native function `atomic_name(op, size)` (a locked instruction: atomic
+    against native code too); else the read-modify-write holds the lock
+    `ALOCK`, the one all atomics of the process share, so no update is lost
+    between Python threads.
     """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     imm = insn.imm
     src = f"r{insn.src}"
-    lines = [_address(insn, insn.dst)]
     base = imm & ~0x01
-    if size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0)):
+    invalid = size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0))
+    if invalid:
+        lines = [_address(insn, insn.dst, wrap=True)]
         # Not a valid atomic: let the runtime raise the fault it always did.
         call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
         if imm == 0xF1:
@@ -353,7 +438,14 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             return [*lines, f"{src} = {call}"]
         return [*lines, call]
     site = sites.next()
-    lines += _site_lookup(site, size, 1, pc, slow="lka")
+    lines = _site_lookup(insn, site, size, 1, pc, slow="lka")
+    if native:
+        # The checked address goes to a locked native instruction (`atomic_names`).
+        name = atomic_name(0xF1 if imm == 0xF1 else base, size)
+        if imm == 0xF1:
+            return [*lines, f"r0 = {name}(L{site} + o, r0, {src})"]
+        call = f"{name}(L{site} + o, {src})"
+        return [*lines, f"{src} = {call}" if imm & 0x01 else call]
     mask = hexlit(_MASK[size * 8])
     read = f"x = {_UNPACK[size]}(V{site}, o)[0]"
     if imm == 0xF1:  # cmpxchg: store when memory equals r0; r0 gets the old value

@@ -16,6 +16,10 @@ preserve r6-r9; more than 8 frames is a fault. `lddw rX, <func>`
 which helpers such as bpf_loop run with `call_function`, one frame below
 their caller.
 
+Atomics run as native locked instructions after the site's bounds check
+(`runtime.native.calls.atomic_function`), or, without the C API, under
+one Python lock (`ATOMIC_LOCK`).
+
 Engine call interface (shared with the later JIT): the constructor above,
 `run(r1=0, r2=0, r3=0, r4=0, r5=0) -> int`, the `executed` counter of the
 last run, `memory` and `helpers` attributes, and `enter(args, env)` which
@@ -41,6 +45,8 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
+from ..runtime.native.calls import atomic_function
+from .codegen_ops import CONTEXT_READER, atomic_names
 from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
@@ -201,9 +207,10 @@ class Interpreter:
         """Run the program `repeat` times with context pointer r1; return the last r0.
 
         What a test run's repeat loop does (net/bpf/test_run.c): every run is
-        a separate invocation on the same context and packet, with its own
-        `HelperEnv` (tail-call count, helper scratch) and a zeroed stack;
-        only the set-up around the runs is hoisted out of the loop.
+        a separate invocation on the same context and packet, with a
+        `HelperEnv` as fresh as its own (no tail calls counted, no helper
+        scratch: one is reused only while runs leave it so) and a zeroed
+        stack; only the set-up around the runs is hoisted out of the loop.
         """
         r1 &= _M64
         memory, runtime, entry = self.memory, self.runtime, self._entry
@@ -215,14 +222,20 @@ class Interpreter:
         frames = stack.frames
         r0 = n = 0
         cpu = self._cpu()
+        env = HelperEnv(memory, r1, self, runtime, cpu)
         try:
             for _ in range(repeat):
-                env = HelperEnv(memory, r1, self, runtime, cpu)
+                # A run that left nothing in its HelperEnv (no tail call, no
+                # helper scratch: the usual case) hands the next run an env
+                # equal to a fresh one; any other gets a new one.
+                if env.tail_calls or env._data is not None:
+                    env = HelperEnv(memory, r1, self, runtime, cpu)
                 try:
                     r0, n = entry(r1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, frames, env)
                 except TailCall as call:
                     r0 = self._follow_tail_calls(call, env, args)
                     n = self.executed
+                    env = HelperEnv(memory, r1, self, runtime, cpu)
         finally:
             self._stacks.append(stack)
         self.executed = n
@@ -321,8 +334,13 @@ class Interpreter:
             raise access_fault(self.memory, address, size, False, pc, self.instruction_text(pc))
         offset = address - region.start
         if isinstance(region, ContextRegion):
-            # Never cached (bounds -1): the field table answers every time,
-            # so pointer fields moved by a helper are always current.
+            # Never cached as memory: the field table answers every time, so
+            # pointer fields moved by a helper are always current. A pointer
+            # field's load caches its reader instead (bounds CONTEXT_READER,
+            # the site's start the field's own address; see `engine.translate`).
+            reader = region.reader(offset, size)
+            if reader is not None:
+                return address, CONTEXT_READER, reader, reader()
             try:
                 return 0, -1, None, region.load(offset, size)
             except ProgramFault:
@@ -437,6 +455,9 @@ class Interpreter:
         # translated into a `nohelper` fault at the call site).
         for spec in self.helpers:
             ns[f"h{spec.id}"] = spec.impl
+        if self.translation.native_atomics:
+            for name, (operation, bits) in atomic_names().items():
+                ns[name] = atomic_function(operation, bits)
         # The persistent site caches of each function (see `engine.translate`).
         for pc in self.translation.layout.functions:
             ns[cache_name(pc)] = EMPTY_CACHE

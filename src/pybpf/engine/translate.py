@@ -8,17 +8,39 @@ whose registers are Python locals (so a bpf-to-bpf call is a Python call and
 r6-r9 of the caller are preserved for free), `n` counts executed
 instructions, `d` is the call depth, `S` the list of stack frames and `E`
 the `HelperEnv`. Basic blocks become a state machine: a `while True` loop
-around a binary if-tree on the block id `b`. Two shortcuts keep the common
-paths away from the dispatcher:
+around a binary if-tree on the block id `b`. Three shortcuts keep the
+common paths away from the dispatcher:
 
 * a block with a single incoming edge is inlined at that edge, so straight
   code and if/else diamonds become nested Python `if`s;
-* a block that jumps to itself (the tight loop) becomes an inner `while`.
+* a short tail that runs into `exit` (`r0 = 2; exit`, at most
+  `TAIL_COPY_LENGTH` instructions) is copied into every block jumping to
+  it, so a function whose only merge points are such tails has no
+  dispatcher at all;
+* a block that jumps to itself (the tight loop) becomes an inner `while`;
+  when short and free of calls, each turn of it runs 2 to 8 copies of the
+  body (`unrolled_loop`), adding the instruction count once per turn and
+  taking it back on an early exit. With a budget, a turn that could cross
+  it runs the plain loop instead, so a budget fault comes at the same
+  instruction count as without unrolling.
+
+Within a block, a run of ALU instructions on one register folds into one
+assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
+`codegen_ops.alu_fusable`). A function that never names r10 has no way to
+its stack frame and skips the frame's set-up (zeroing, views).
 
 Instruction counting is per block (`n += len`); when a budget is set it is
 checked at loop heads only, since a run without back edges is bounded by
 the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
+address is computed without the 64-bit wrap: a sum past 2**64 or below 0
+lies in no site's bounds, and the slow path wraps it before looking it up.
+A load of a context pointer field (`xdp_md->data`) caches the field's
+reader instead of a region (bounds `CONTEXT_READER`, start the field's
+address), so that each pass reads the pointer as helpers left it, without
+the region and field tables. Atomics check their site as stores do and
+then call a native locked read-modify-write (`runtime.native.calls`), or
+without the C API take the process-wide lock `ALOCK`. The
 site caches of a function live in locals during a run and persist between
 runs in a module global `C<entry>` (per engine, since each engine executes
 the code in its own namespace), stamped with the `Memory.generation` they
@@ -38,11 +60,13 @@ from ..isa.opcodes import (
     CALL,
     CALLX,
     EXIT,
+    FRAME_POINTER,
     LDDW,
     CallSrc,
     InsnClass,
     Mode,
 )
+from ..runtime.native import calls
 from . import codegen_ops as ops
 from .cfg import (
     LEGACY_PACKET_LOADS,
@@ -61,6 +85,18 @@ MAX_INLINE_INDENT = 40
 
 MAX_INLINE_CHAIN = 200
 """Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
+
+TAIL_COPY_LENGTH = 4
+"""Longest tail ending in `exit` that is copied into every block jumping to it."""
+
+MAX_FOLDED = 4
+"""Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
+
+UNROLL_INSTRUCTIONS = 64
+UNROLL_MAX_COPIES = 8
+"""A self-loop's `while` runs as many copies of its body per turn as fit in
+`UNROLL_INSTRUCTIONS` instructions, at most `UNROLL_MAX_COPIES` (a loop
+longer than half of it is not unrolled)."""
 
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
@@ -98,6 +134,8 @@ class Translation:
     code: object
     layout: ProgramLayout
     entry_name: str
+    #: Whether the code calls the native atomic functions (`codegen_ops.atomic_names`).
+    native_atomics: bool = False
 
 
 def function_name(entry: int) -> str:
@@ -131,12 +169,30 @@ class _FunctionWriter:
         self.pending: list[int] = []
         self.lines: list[tuple[int, str]] = []
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
+        self.native_atomics = False  # whether an atomic calls a native function
 
     # -- control transfer ---------------------------------------------------
 
     def _inlinable(self, start: int) -> bool:
         block = self.fn.blocks[start]
-        return start != self.fn.entry and len(block.predecessors) == 1
+        if start == self.fn.entry:
+            return False
+        return len(block.predecessors) == 1 or self._short_tail(start, TAIL_COPY_LENGTH)
+
+    def _short_tail(self, start: int, room: int) -> bool:
+        """Whether block `start` runs straight into `exit` within `room` instructions.
+
+        Such a tail (`r0 = 2; exit`) is copied into each block that jumps to
+        it rather than reached through the dispatcher.
+        """
+        block = self.fn.blocks[start]
+        if block.length > room:
+            return False
+        if block.last[1].opcode == EXIT:
+            return True
+        if len(block.successors) != 1 or block.successors[0] == start:
+            return False  # a branch, or a loop
+        return self._short_tail(block.successors[0], room - block.length)
 
     def _block_id(self, start: int) -> int:
         if start not in self.dispatch:
@@ -170,10 +226,11 @@ class _FunctionWriter:
         emit((ind, f"n += {block.length}"))
         if self.budget is not None and start in self.heads:
             emit((ind, f"if n > {self.budget}: budget(n, {start})"))
-        for pc, insn in block.insns[:-1]:
-            for line in self.instruction(pc, insn):
-                emit(_nested(ind, line))
         pc, insn = block.last
+        straight = block.insns[:-1]
+        if insn.opcode != EXIT and not is_jump(insn):
+            straight = block.insns  # the last instruction falls through
+        self.straight(straight, ind)
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
             emit((ind, "return r0, n"))
@@ -184,18 +241,105 @@ class _FunctionWriter:
             self.goto(jump_target(pc, insn), ind + 1, loop)
             self.goto(pc + 1, ind, loop)
         else:
-            for line in self.instruction(pc, insn):
-                emit(_nested(ind, line))
             self.goto(block.successors[0], ind, loop)
 
+    def straight(self, insns: list[tuple[int, Instruction]], ind: int) -> None:
+        """Emit straight-line instructions, folding runs of ALU operations on one register.
+
+        `r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`: one store and
+        one load fewer per folded instruction (see `codegen_ops.alu_fusable`).
+        """
+        emit = self.lines.append
+        register, value, folded = -1, "", 0  # the run being folded
+        for pc, insn in insns:
+            if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
+                if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
+                    value, folded = ops.alu_value(insn, _operand(value)), folded + 1
+                    continue
+                if register >= 0:
+                    emit((ind, f"r{register} = {value}"))
+                register, value, folded = insn.dst, ops.alu_value(insn), 1
+                continue
+            if register >= 0:
+                emit((ind, f"r{register} = {value}"))
+                register = -1
+            for line in self.instruction(pc, insn):
+                emit(_nested(ind, line))
+        if register >= 0:
+            emit((ind, f"r{register} = {value}"))
+
     def dispatched_block(self, start: int, ind: int) -> None:
-        """Emit a block reached through the dispatcher (self-loops get a `while`)."""
+        """Emit a block reached through the dispatcher (self-loops get a `while`).
+
+        `~start` stands for the plain (not unrolled) form of an unrolled loop.
+        """
+        plain = start < 0
+        start = ~start if plain else start
         block = self.fn.blocks[start]
-        if block.last[0] in block.predecessors:
-            self.lines.append((ind, "while True:"))
-            self.block(start, ind + 1, loop=start)
-        else:
+        if block.last[0] not in block.predecessors:
             self.block(start, ind, loop=None)
+            return
+        copies = 1 if plain else self._unroll(start)
+        if copies > 1:
+            self.unrolled_loop(start, ind, copies)
+            return
+        self.lines.append((ind, "while True:"))
+        self.block(start, ind + 1, loop=start)
+
+    def _unroll(self, start: int) -> int:
+        """How many copies of self-loop `start` one turn of its `while` runs (1: none).
+
+        Only short loops that end in a conditional jump back and hold no call
+        and no packet load (nothing that reads `n` or returns midway) qualify.
+        """
+        block = self.fn.blocks[start]
+        pc, last = block.last
+        copies = min(UNROLL_MAX_COPIES, UNROLL_INSTRUCTIONS // block.length)
+        if copies < 2 or not is_jump(last) or len(block.successors) != 2:
+            return 1
+        if jump_target(pc, last) != start:
+            return 1
+        for _, insn in block.insns:
+            if insn.opcode in (CALL, CALLX) or insn.opcode in LEGACY_PACKET_LOADS:
+                return 1
+        return copies
+
+    def unrolled_loop(self, start: int, ind: int, copies: int) -> None:
+        """Emit self-loop `start` with `copies` iterations per turn of its `while`.
+
+        The instruction count is added once per turn and taken back on an
+        early exit, which saves most of the per-iteration counting; with a
+        budget, a turn that could cross it runs the plain loop instead
+        (`~start`), which checks the budget at every iteration as before.
+        """
+        block = self.fn.blocks[start]
+        pc, last = block.last
+        emit = self.lines.append
+        length = block.length
+        emit((ind, "while True:"))
+        ind += 1
+        emit((ind, f"n += {copies * length}"))
+        if self.budget is not None:
+            emit((ind, f"if n > {self.budget}:"))
+            emit((ind + 1, f"n -= {copies * length}"))
+            emit((ind + 1, f"b = {self._block_id(~start)}"))
+            emit((ind + 1, "break"))
+        exit_id = self._block_id(pc + 1)
+        condition = ops.condition(last)
+        for copy in range(copies):
+            self.straight(block.insns[:-1], ind)
+            # Leaving the loop goes through the dispatcher: the code after it
+            # is emitted once, not once per copy.
+            if copy < copies - 1:
+                emit((ind, f"if not ({condition}):"))
+                emit((ind + 1, f"n -= {(copies - 1 - copy) * length}"))
+                emit((ind + 1, f"b = {exit_id}"))
+                emit((ind + 1, "break"))
+            else:
+                emit((ind, f"if {condition}:"))
+                emit((ind + 1, "continue"))
+                emit((ind, f"b = {exit_id}"))
+                emit((ind, "break"))
 
     # -- instructions ------------------------------------------------------------
 
@@ -210,7 +354,8 @@ class _FunctionWriter:
         if op in LEGACY_PACKET_LOADS:
             return _packet_load(insn)
         if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
-            return ops.atomic(pc, insn, self.sites)
+            self.native_atomics = native_atomics_enabled()
+            return ops.atomic(pc, insn, self.sites, native=self.native_atomics)
         if cls in (InsnClass.ST, InsnClass.STX):
             return ops.store(pc, insn, self.sites)
         if op == LDDW:
@@ -304,15 +449,26 @@ class _FunctionWriter:
         # The stamp first: the generation under which every cached region was live.
         return "G, " + ", ".join(f"L{i}, H{i}, V{i}" for i in range(self.sites.count))
 
+    def _uses_frame(self) -> bool:
+        # Only r10 leads to a function's own frame.
+        return any(
+            FRAME_POINTER in (insn.dst, insn.src)
+            for block in self.fn.blocks.values()
+            for _, insn in block.insns
+        )
+
     def _prologue(self) -> list[str]:
-        lines = [
-            "    r0 = 0",
-            "    F = S[d]",
-            "    r10 = F.top",
-            "    sb = F.b; sh = F.h; sw = F.w; sq = F.q",
-            # A fresh frame per call: no run or call sees another's leftovers.
-            "    sb[:] = ZERO_FRAME",
-        ]
+        lines = ["    r0 = 0"]
+        if self._uses_frame():
+            lines += [
+                "    F = S[d]",
+                "    r10 = F.top",
+                "    sb = F.b; sh = F.h; sw = F.w; sq = F.q",
+                # A fresh frame per call: no run or call sees another's
+                # leftovers. A function that never names r10 has no way to
+                # its frame, so it skips this.
+                "    sb[:] = ZERO_FRAME",
+            ]
         count = self.sites.count
         if not count:
             return lines
@@ -353,6 +509,11 @@ class _FunctionWriter:
         self._tree(ids[mid:], bodies, ind + 1, out)
 
 
+def _operand(value: str) -> str:
+    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
+    return value if value.isalnum() else f"({value})"
+
+
 def _nested(ind: int, line: str) -> tuple[int, str]:
     """An instruction's line at `ind`, one level deeper per leading tab."""
     text = line.lstrip("\t")
@@ -380,8 +541,15 @@ def _indent(level: int, text: str) -> str:
     return "    " * level + text
 
 
-def generate(layout: ProgramLayout, budget: int | None, helpers: frozenset[int]) -> str:
-    """The Python module source for a whole program.
+def native_atomics_enabled() -> bool:
+    """Whether atomics call native functions (`native.calls.atomic_function`) in this process."""
+    return calls.FASTCALL_ENABLED
+
+
+def generate(
+    layout: ProgramLayout, budget: int | None, helpers: frozenset[int]
+) -> tuple[str, bool]:
+    """The Python module source for a whole program, and whether it uses native atomics.
 
     `helpers` are the helper ids that exist: a call to any other id becomes
     a fault at its call site.
@@ -389,12 +557,15 @@ def generate(layout: ProgramLayout, budget: int | None, helpers: frozenset[int])
     parts = ["# generated by pybpf.engine.translate; one function per eBPF function\n"]
     if any(i.opcode in LEGACY_PACKET_LOADS for i in layout.insns.values()):
         parts.append(_PACKET_LOAD_IMPORT)
+    native_atomics = False
     for fn in layout.functions.values():
-        parts.append(_FunctionWriter(fn, budget, helpers).write())
-    return "\n".join(parts)
+        writer = _FunctionWriter(fn, budget, helpers)
+        parts.append(writer.write())
+        native_atomics |= writer.native_atomics
+    return "\n".join(parts), native_atomics
 
 
-_CACHE: dict[tuple[bytes, int | None, frozenset[int]], Translation] = {}
+_CACHE: dict[tuple[bytes, int | None, frozenset[int], bool], Translation] = {}
 _CACHE_LIMIT = 512
 _CACHE_LOCK = threading.Lock()
 
@@ -414,16 +585,16 @@ def translate(
         insn.imm & 0xFFFFFFFF for insn in insns if insn.opcode == CALL and insn.src == 0
     )
     known = called & helpers
-    key = (encode(insns), budget, known)
+    key = (encode(insns), budget, known, native_atomics_enabled())
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
         return hit
     layout = analyze(insns, where)
-    source = generate(layout, budget, known)
+    source, native_atomics = generate(layout, budget, known)
     digest = hashlib.sha1(key[0]).hexdigest()[:12]
     code = compile(source, f"<bpf {digest}>", "exec")
-    result = Translation(source, code, layout, function_name(0))
+    result = Translation(source, code, layout, function_name(0), native_atomics)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.pop(next(iter(_CACHE)))

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import functools
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Protocol
 
 from ..errors import ProgramFault
@@ -211,6 +212,17 @@ class PointerTable(MutableMapping):
     def __contains__(self, name: object) -> bool:
         return name in self._live or name in self._extra
 
+    def reader(self, name: str) -> Callable[[], int] | None:
+        """A callable reading `name`'s slot as it is at each call (None: no slot set).
+
+        It reads the native array, as JIT-compiled code does (a slot deleted
+        later reads 0).
+        """
+        slot = self._live.get(name)
+        if slot is None:
+            return None
+        return functools.partial(self.array.__getitem__, slot)
+
     def __iter__(self) -> Iterator[str]:
         return iter([*self._live, *self._extra])
 
@@ -275,6 +287,18 @@ class ContextRegion(Region):
         if field is not self:
             return self.pointers[field]
         return self.access.load(self, offset, size)
+
+    def reader(self, offset: int, size: int) -> Callable[[], int] | None:
+        """For a load of a pointer field at `offset`, a callable giving its current value.
+
+        The interpreter caches it at the load's site (see `engine.translate`),
+        so that a pointer a helper moves is read afresh each time without
+        going through the region table. None for any other load.
+        """
+        field = self._reads.get(offset << 4 | size)
+        if field is None:
+            return None
+        return self.pointers.reader(field)
 
     def check_store(self, offset: int, size: int) -> None:
         """Raise `ProgramFault` (without a pc) unless the program may store here."""

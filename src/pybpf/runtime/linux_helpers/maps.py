@@ -25,6 +25,7 @@ from ...elf.map_types import MapType
 from ...errors import ProgramFault
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
+from ..native.calls import native_caller
 from . import helper_spec
 
 _M32 = 0xFFFFFFFF
@@ -39,16 +40,54 @@ _PUSH = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, ctype
 _POP = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64)
 
 _callables: dict[tuple[int, Any], Any] = {}
-_lookups: dict[int, Any] = {}  # native lookup address → ctypes callable (the hot helper)
 
 
 def native_function(address: int, prototype: Any) -> Any:
-    """A ctypes callable for the native function at `address` (cached)."""
+    """A callable for the native function at `address` with ctypes `prototype` (cached).
+
+    A `native.calls` builtin where the C API allows (a few tens of ns per
+    call), the ctypes callable otherwise; both take ints and return the
+    prototype's result type.
+    """
     key = (address, prototype)
     function = _callables.get(key)
     if function is None:
-        function = _callables[key] = prototype(address)
+        signed = prototype._restype_ is ctypes.c_int64
+        function = native_caller(address, len(prototype._argtypes_), signed=signed)
+        _callables[key] = function
     return function
+
+
+class _LookupBinding:
+    """A map's lookup bound to its map pointer, as the lookup helper calls it.
+
+    Kept on the map (`_helper_lookup`) and valid while the map's `native`
+    operations are the ones it was made from (a map bound anew gets new ones).
+    """
+
+    __slots__ = ("native", "lookup", "key_size", "percpu", "key_region")
+
+    def __init__(self, map_: Any):
+        self.native = map_.native
+        address = getattr(self.native, "lookup", 0)
+        self.lookup = (
+            native_caller(address, 2, signed=False, first=map_.address) if address else None
+        )
+        self.key_size = map_.spec.key_size
+        self.percpu = bool(getattr(map_, "percpu", False))
+        #: The region the last key was found in: (memory, its generation then, the
+        #: lowest and highest key address inside it), one tuple so that threads
+        #: never see half of an update. Valid while no region has been removed.
+        self.key_region: tuple[Any, int, int, int] = (None, -1, 0, -1)
+
+    def check_key(self, memory: Any, address: int) -> None:
+        """Raise the fault `Memory.check` raises unless the key at `address` is readable."""
+        size = self.key_size
+        generation = memory.generation  # before the look-up: a removal after it shows
+        region = memory.find(address, size)
+        if region is None:
+            memory.check(address, size)  # raises the fault
+        self.key_region = (memory, generation, region.start, region.end - size)
 
 
 def map_of(env: HelperEnv, pointer: int) -> Any:
@@ -64,24 +103,25 @@ def _cpu(env: HelperEnv, map_: Any) -> int:
 
 def map_lookup_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """The address of the value of key *r2 in map r1 (this CPU's for per-CPU maps), or 0."""
-    # The most frequent helper: the steps of `map_of`, `Memory.check` and
-    # `native_function` inlined, with the same checks and faults.
+    # The most frequent helper: the steps of `map_of` inlined, the key's
+    # region remembered from the last call (re-checked whenever a region
+    # went away since), and the lookup bound to the map once
+    # (`_LookupBinding`), a native builtin call.
     runtime = env.runtime
     if runtime is None:
         return map_of(env, r1)  # raises
     map_ = runtime.map_at(r1)
-    lookup = getattr(map_.native, "lookup", 0)
-    if not lookup:
+    bound = getattr(map_, "_helper_lookup", None)
+    if bound is None or bound.native is not map_.native:
+        bound = map_._helper_lookup = _LookupBinding(map_)
+    lookup = bound.lookup
+    if lookup is None:
         return 0
     memory = env.memory
-    key_size = map_.spec.key_size
-    if memory.find(r2, key_size) is None:
-        memory.check(r2, key_size)  # raises the fault
-    function = _lookups.get(lookup)
-    if function is None:
-        function = _lookups[lookup] = native_function(lookup, _LOOKUP)
-    cpu = env.cpu if getattr(map_, "percpu", False) else 0
-    return function(map_.address, r2, cpu)
+    known = bound.key_region
+    if known[0] is not memory or known[1] != memory.generation or not known[2] <= r2 <= known[3]:
+        bound.check_key(memory, r2)
+    return lookup(r2, env.cpu if bound.percpu else 0)
 
 
 def map_update_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:

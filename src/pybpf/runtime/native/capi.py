@@ -37,6 +37,8 @@ FUNCTIONS = (
     "PyList_SetItem",
     "PyLong_FromLongLong",
     "PyLong_AsUnsignedLongLongMask",
+    "PyLong_FromUnsignedLongLong",
+    "PyErr_Occurred",
 )
 """C-API functions native code may call, in table order."""
 

@@ -1,0 +1,212 @@
+"""The interpreter's code generation shortcuts keep Linux semantics and exact counts.
+
+Each shortcut of `engine.translate` (unrolled self-loops, folded ALU runs,
+copied exit tails, frames skipped by functions that never name r10,
+unwrapped addresses, context pointer readers cached at load sites) is
+checked against a model computed here: r0, the `executed` count and, with a
+budget, the exact instruction count at which the budget fault comes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pybpf.engine.interpreter import Interpreter
+from pybpf.engine.translate import UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
+from pybpf.errors import ProgramFault
+from pybpf.hooks.test_run import test_run
+from pybpf.isa.assembler import assemble
+from pybpf.platform import ProgramType
+from pybpf.runtime.helpers import HelperEnv, HelperSpec, HelperTable, conformance_helpers
+from pybpf.runtime.linux_helpers import linux_helpers
+
+M64 = (1 << 64) - 1
+
+
+def _loop(body: int, iterations: int) -> str:
+    """r0 = 0; r1 = N; do { r0 += r1; r0 ^= 0x5a; (body - 4) × r0 += 1; r1 -= 1 } while r1."""
+    extra = "\n".join("add %r0, 1" for _ in range(body - 4))
+    return (
+        f"mov %r0, 0\nmov %r1, {iterations}\n"
+        f"loop:\nadd %r0, %r1\nxor %r0, 0x5a\n{extra}\nsub %r1, 1\njne %r1, 0, loop\nexit\n"
+    )
+
+
+def _loop_model(body: int, iterations: int) -> tuple[int, int]:
+    r0 = 0
+    for r1 in range(iterations, 0, -1):
+        r0 = ((((r0 + r1) & M64) ^ 0x5A) + body - 4) & M64
+    return r0, 2 + body * iterations + 1
+
+
+# Loop bodies run 8 copies per turn (the most), 7, 3, 2, and none.
+LONGEST_UNROLLED = UNROLL_INSTRUCTIONS // 2
+BODIES = (
+    4,
+    UNROLL_INSTRUCTIONS // UNROLL_MAX_COPIES,
+    UNROLL_INSTRUCTIONS // UNROLL_MAX_COPIES + 1,
+    21,
+    LONGEST_UNROLLED,
+    LONGEST_UNROLLED + 1,
+)
+
+
+@pytest.mark.parametrize("body", BODIES)
+@pytest.mark.parametrize("iterations", (1, 2, 3, 4, 5, 7, 8, 9))
+def test_unrolled_loops_count_every_instruction(body: int, iterations: int) -> None:
+    vm = Interpreter(assemble(_loop(body, iterations)), helpers=conformance_helpers())
+    assert (vm.run(), vm.executed) == _loop_model(body, iterations)
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_unrolled_loops_fault_at_the_exact_budget(body: int) -> None:
+    # The budget is checked at each pass of the loop head: pass i has
+    # executed 2 + body * i instructions, and the first one above the
+    # budget faults with that count, whatever the unrolling.
+    iterations = 9
+    for budget in range(2 + body, 2 + body * iterations + 2):
+        vm = Interpreter(
+            assemble(_loop(body, iterations)), helpers=conformance_helpers(), budget=budget
+        )
+        passes = [2 + body * i for i in range(1, iterations + 1)]
+        over = next((count for count in passes if count > budget), None)
+        if over is None:
+            assert (vm.run(), vm.executed) == _loop_model(body, iterations)
+        else:
+            with pytest.raises(ProgramFault, match=rf"\({over} executed\)"):
+                vm.run()
+
+
+def test_short_loops_are_unrolled_and_long_ones_are_not() -> None:
+    short = Interpreter(assemble(_loop(4, 3)), helpers=conformance_helpers())
+    long = Interpreter(assemble(_loop(LONGEST_UNROLLED + 1, 3)), helpers=conformance_helpers())
+    assert "if not (" in short.source
+    assert "if not (" not in long.source
+
+
+FOLDED = [
+    # A run of ALU instructions on r0 (folded into one assignment) and its result.
+    ("mov %r0, %r1\nadd %r0, 0x22\nlsh %r0, 60\nrsh %r0, 58", ((7 + 0x22) << 60 & M64) >> 58),
+    ("mov %r0, -1\nadd32 %r0, 3\nneg %r0\narsh %r0, 1", M64),  # 2, -2, -1
+    ("mov %r0, 100\ndiv %r0, 7\nmod %r0, 5\nmul %r0, -3", ((100 // 7) % 5) * -3 & M64),
+    ("mov %r0, 0x1234\nbe16 %r0\nor %r0, 0x10000\nxor %r0, 1", (0x3412 | 0x10000) ^ 1),
+    ("mov %r0, 9\nsdiv %r0, -2\nsmod %r0, 3\nand %r0, 0xff", 0xFF),  # -4, -1, 0xff
+    ("lddw %r0, 0x123456789\nmov32 %r0, %r0\nadd %r0, %r0\nsub %r0, 1", 0x23456789 * 2 - 1),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), FOLDED)
+def test_folded_alu_runs_compute_what_each_instruction_does(body: str, expected: int) -> None:
+    vm = Interpreter(assemble(f"mov %r1, 7\n{body}\nexit\n"), helpers=conformance_helpers())
+    assert vm.run() == expected
+    assert vm.executed == 1 + (body.count("\n") + 1) + 1
+
+
+def test_a_copied_exit_tail_counts_once_per_path() -> None:
+    # Both branches jump to `mov r0, 2; exit` (copied into each of them).
+    source = "mov %r0, 1\njeq %r1, 0, tail\nmov %r0, 5\njeq %r1, 1, tail\nexit\ntail:\nadd %r0, 2\nexit\n"
+    for r1, expected in ((0, (3, 4)), (1, (7, 6)), (2, (5, 5))):
+        vm = Interpreter(assemble(source), helpers=conformance_helpers())
+        assert (vm.run(r1), vm.executed) == expected
+    assert "b = " not in vm.source  # no dispatcher left: every path is straight code
+
+
+def test_a_callee_without_r10_leaves_the_stack_to_functions_that_use_it() -> None:
+    # The caller's frame is zeroed and used; the callee, which never names
+    # r10, has no frame set-up; the caller's second call sees its own frame.
+    source = (
+        "stdw [%r10-8], 0x55\ncall local\nldxdw %r0, [%r10-8]\nadd %r0, %r6\nexit\n"
+        "local:\nmov %r0, 3\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    assert vm.run() == 0x55
+    functions = vm.source.split("def f")
+    assert "ZERO_FRAME" in functions[1] and "ZERO_FRAME" not in functions[2]
+
+
+ACCESSES = ("ldxw %r0, [%r1{off}]", "stw [%r1{off}], 7", "lock add32 [%r1{off}], %r2")
+
+
+@pytest.mark.parametrize("access", ACCESSES)
+@pytest.mark.parametrize(
+    ("base", "offset"),
+    [(M64 - 3, 16), (8, -16), (M64, 1)],
+)
+def test_addresses_wrap_at_64_bits_before_the_bounds_check(
+    access: str, base: int, offset: int
+) -> None:
+    source = access.format(off=f"{offset:+d}")
+    vm = Interpreter(assemble(f"mov %r0, 0\n{source}\nexit\n"), budget=100)
+    with pytest.raises(ProgramFault) as info:
+        vm.run(base)
+    assert info.value.address == (base + offset) & M64
+
+
+def test_offsets_reach_their_region_from_either_side() -> None:
+    source = (
+        "ldxb %r0, [%r1+2]\nldxb %r2, [%r1-1]\nadd %r0, %r2\n"
+        "stb [%r1-1], 1\nmov %r3, 5\nlock add32 [%r1+3], %r3\nexit\n"
+    )
+    vm = Interpreter(assemble(source))
+    region = vm.memory.allocate_from(bytes([10, 20, 30, 40, 1, 0, 0, 0]), "data")
+    # r1 one past the region's start: offset +2 reads byte 3, -1 byte 0.
+    assert vm.run(region.start + 1) == 40 + 10
+    assert region.read() == bytes([1, 20, 30, 40, 6, 0, 0, 0])
+
+
+XDP_ADJUST_HEAD = 44
+
+# Reads ctx->data at one site twice, with bpf_xdp_adjust_head(ctx, 4) in
+# between: the second read must see the moved pointer (r0 = the move, 4).
+MOVING_DATA = """
+    mov %r6, %r1
+    mov %r7, 0
+loop:
+    ldxw %r2, [%r6+0]
+    jne %r7, 0, second
+    mov %r9, %r2
+    mov %r1, %r6
+    mov %r2, 4
+    call 44
+    mov %r7, 1
+    ja loop
+second:
+    mov %r0, %r2
+    sub %r0, %r9
+    exit
+"""
+
+
+@pytest.mark.parametrize("repeat", (1, 3))
+def test_a_context_pointer_load_sees_a_helper_move_it(repeat: int) -> None:
+    result = test_run(
+        assemble(MOVING_DATA),
+        ProgramType.XDP,
+        data=bytes(range(64)),
+        repeat=repeat,
+        helpers=linux_helpers(),
+    )
+    assert result.retval == 4
+    # The program moved the frame's start by 4 in each run (the frame is not reset).
+    assert result.data_out == bytes(range(4 * repeat, 64))
+
+
+def test_each_repeated_run_gets_a_fresh_helper_env() -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def scratch(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        seen.append((env.tail_calls, "mark" in env.data))
+        env.data["mark"] = True
+        return 0
+
+    table = linux_helpers()
+    table.register(HelperSpec(0x7FFF, "scratch", scratch))
+    insns = assemble("call 0x7fff\ncall 0x7fff\nmov %r0, 2\nexit\n")
+    test_run(insns, ProgramType.XDP, data=bytes(64), repeat=4, helpers=table)
+    # Within a run the second call sees the first's scratch; no run sees an earlier run's.
+    assert seen == [(0, False), (0, True)] * 4
+
+
+def test_helper_tables_without_scratch_helpers_still_run() -> None:
+    vm = Interpreter(assemble("mov %r0, 1\nexit\n"), helpers=HelperTable())
+    assert vm.run_repeated(0, 3) == 1 and vm.executed == 2
