@@ -42,7 +42,7 @@ from ..native.irblocks import I64, define, i64, load, store
 FASTCALL_ENABLED = capi.AVAILABLE and os.environ.get("PYBPF_NO_FASTCALL", "") in ("", "0")
 """Whether maps get native `lookup`/`update` entry points in this process."""
 
-METH_FASTCALL_KEYWORDS = 0x0080 | 0x0002
+METH_FASTCALL_KEYWORDS = capi.METH_FASTCALL | capi.METH_KEYWORDS
 
 LOOKUP = "lookup"
 PERCPU_LOOKUP = "percpu_lookup"
@@ -301,15 +301,6 @@ def entry_prototypes(prefix: str, percpu: bool) -> dict[str, object]:
     }
 
 
-class _MethodDef(ctypes.Structure):
-    _fields_ = [
-        ("ml_name", ctypes.c_char_p),
-        ("ml_meth", ctypes.c_void_p),
-        ("ml_flags", ctypes.c_int),
-        ("ml_doc", ctypes.c_char_p),
-    ]
-
-
 _lock = threading.RLock()
 _table: capi.ApiTable | None = None
 _tables_set: set[tuple[int, str]] = set()
@@ -348,7 +339,7 @@ def _api_table() -> capi.ApiTable:
     return _table
 
 
-def _new_descriptor(cls: type, method: _MethodDef) -> object:
+def _new_descriptor(cls: type, method: capi.MethodDef) -> object:
     new = ctypes.pythonapi.PyDescr_NewMethod
     new.restype = ctypes.py_object
     new.argtypes = [ctypes.py_object, ctypes.c_void_p]
@@ -387,7 +378,7 @@ def _accelerate(cls: type, name: str) -> None:
         _tables_set.add((id(module), prefix))
     doc = f"{name}($self, /, *args, **kwargs)\n--\n\n{attribute.__doc__ or ''}"
     name_bytes, doc_bytes = name.encode(), doc.encode()
-    method = _MethodDef(name_bytes, module.address(symbol), METH_FASTCALL_KEYWORDS, doc_bytes)
+    method = capi.MethodDef(name_bytes, module.address(symbol), METH_FASTCALL_KEYWORDS, doc_bytes)
     descriptor = _new_descriptor(cls, method)
     _keep_alive.extend((method, name_bytes, doc_bytes, descriptor))
     _descriptors[id(descriptor)] = (module, prefix, attribute)

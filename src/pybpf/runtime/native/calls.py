@@ -39,7 +39,7 @@ from . import capi
 from .compiler import NativeModule
 from .irblocks import I64, define, i64, load
 
-METH_FASTCALL = 0x0080
+METH_FASTCALL = capi.METH_FASTCALL
 
 MAX_ARITY = 5
 """The most arguments a native function called this way takes (a helper's r1-r5)."""
@@ -232,18 +232,9 @@ def atomic_function(operation: str, bits: int) -> Callable[..., int] | None:
     return native_caller(native_address(_atomic_name(operation, bits)), arity, signed=False)
 
 
-class _MethodDef(ctypes.Structure):
-    _fields_ = [
-        ("ml_name", ctypes.c_char_p),
-        ("ml_meth", ctypes.c_void_p),
-        ("ml_flags", ctypes.c_int),
-        ("ml_doc", ctypes.c_char_p),
-    ]
-
-
 _lock = threading.RLock()
 _table: capi.ApiTable | None = None
-_methods: dict[tuple[int, bool, bool], _MethodDef] = {}
+_methods: dict[tuple[int, bool, bool], capi.MethodDef] = {}
 _NAME = b"native_call"
 
 
@@ -254,18 +245,18 @@ def _api_table() -> capi.ApiTable:
     return _table
 
 
-def _method(arity: int, bound: bool, signed: bool) -> _MethodDef:
+def _method(arity: int, bound: bool, signed: bool) -> capi.MethodDef:
     """The shared `PyMethodDef` of one entry point."""
     key = (arity, bound, signed)
     with _lock:
         method = _methods.get(key)
         if method is None:
             address = native_address(_entry_name(arity, bound, signed))
-            method = _methods[key] = _MethodDef(_NAME, address, METH_FASTCALL, None)
+            method = _methods[key] = capi.MethodDef(_NAME, address, METH_FASTCALL, None)
     return method
 
 
-def _new_builtin(method: _MethodDef, capsule: object) -> Callable[..., int]:
+def _new_builtin(method: capi.MethodDef, capsule: object) -> Callable[..., int]:
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.restype = ctypes.py_object
     new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]

@@ -97,6 +97,26 @@ class ApiTable:
         self.slots[len(FUNCTIONS) + slot] = id(obj)
 
 
+METH_FASTCALL = 0x0080
+"""`PyMethodDef.ml_flags`: the method takes (self, args array, count)."""
+
+METH_KEYWORDS = 0x0002
+"""`PyMethodDef.ml_flags`, with METH_FASTCALL: keyword names follow the arguments."""
+
+
+class MethodDef(ctypes.Structure):
+    """CPython's `PyMethodDef`: what a builtin made from a native function points at.
+
+    It must outlive every builtin made from it (callers keep it referenced)."""
+
+    _fields_ = [
+        ("ml_name", ctypes.c_char_p),
+        ("ml_meth", ctypes.c_void_p),
+        ("ml_flags", ctypes.c_int),
+        ("ml_doc", ctypes.c_char_p),
+    ]
+
+
 def function_slot(name: str) -> int:
     """Table index of C-API function `name`."""
     return FUNCTIONS.index(name)
