@@ -16,11 +16,22 @@ analysis) or a state repeats, the cycle gets the widening fixpoint instead.
 Sound either way: each iteration's state over-approximates the concrete
 states of that iteration, and no execution goes round more often than the
 unrolled iterations.
+
+Unrolling costs a round per iteration; with `widen_first` (the load path,
+`program.verify_program`) a cycle first gets the widening fixpoint with
+thresholds (the constants the loop's conditions compare against, and their
+neighbours, `_thresholds`) and is unrolled only when an assertion of one of
+its nodes fails on the widened invariants. The widened invariants hold for
+every execution, so a program whose analysis has no failure is safe; one
+with a failure is analysed again without `widen_first` (`widened_loops`
+says whether that can change anything), so rejections, and their messages,
+are the unrolling analysis's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assertions import TypeConstraint, TypeGroup, explicate, for_linux
@@ -39,18 +50,35 @@ from .cfg import (
 )
 from .cfg import weak_topological_order as wto_of
 from .checks import check
-from .domains.interval import Interval
-from .ir import Assume, Exit, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
+from .domains.interval import POS_INF, Interval
+from .ir import (
+    Assume,
+    Bin,
+    BinOp,
+    Exit,
+    Imm,
+    IncrementLoopCounter,
+    IrInstruction,
+    LoadMapAddress,
+    LoadMapFd,
+    Reg,
+)
 from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
-from .state import State
+from .state import State, reg_owner, var
 from .transfer import transfer
 
 WIDENING_DELAY = 2
 MAX_ITERATIONS = 1000
 UNROLL_ITERATIONS = 256
 UNROLL_VISITS = 40_000
+# With `widen_first`, a loop whose widened counter says it may run fewer rounds
+# than this is unrolled anyway, as before: the unrolling may well finish within its
+# budget, and where the kernel's walk and the widened invariants disagree the
+# unrolling has the kernel's verdict (tcp_opts_split: a 10-round header walk the
+# kernel and the unrolling reject, the widened zone proves safe).
+LONG_LOOP = UNROLL_ITERATIONS
 
 
 class NotSupported(Exception):
@@ -72,6 +100,9 @@ class AnalysisResult:
     # Loop head → the most rounds one entry of the loop runs, for loops whose counter
     # only abstract unrolling could bound (termination.py); kernel_limits.py counts them.
     loop_bounds: dict[Label, int] = field(default_factory=dict)
+    # How many cycles kept their widened invariants where unrolling was possible
+    # (`widen_first`): a failure of such an analysis may be one unrolling avoids.
+    widened_loops: int = 0
 
     def exit_state(self) -> State:
         """The invariant at the exit node."""
@@ -142,10 +173,13 @@ def _label_key(label: Label) -> tuple:
 class Analyzer:
     """Runs one analysis of one CFG."""
 
-    def __init__(self, cfg: Cfg, entry: State, opts: AnalysisOptions) -> None:
+    def __init__(
+        self, cfg: Cfg, entry: State, opts: AnalysisOptions, widen_first: bool = False
+    ) -> None:
         self.cfg = cfg
         self.entry = entry
         self.opts = opts
+        self.widen_first = widen_first and opts.unroll_loops
         self.result = AnalysisResult(cfg, collect_invariants=opts.collect_invariants)
         self.counters = [
             f"pc[{insn.name}]"
@@ -155,6 +189,12 @@ class Analyzer:
         self.assertions: dict[Label, list] = {
             label: _assertions(insn, opts) for label, insn in cfg.insns.items()
         }
+        # `r >>= 32` node → the `r <<= 32` before it (clang's zero-extension), load path;
+        # used inside the widening of `_widened_holds` only (`widening_first` > 0): the
+        # walk keeps the verdicts it had (with the pair, it proves tcp_opts_split, which
+        # the kernel rejects).
+        self.zero_extensions = _zero_extensions(cfg) if self.widen_first else {}
+        self.widening_first = 0
         # Nodes of unrolled loops: checked iteration by iteration, not on the joined state.
         self.unrolled: dict[Label, Failure | None] = {}
         self.unroll_visits = 0
@@ -210,6 +250,9 @@ class Analyzer:
                     break
             else:
                 transfer(state, insn, self.opts)
+                shifted = self.zero_extensions.get(label) if self.widening_first else None
+                if shifted is not None:
+                    state = _zero_extended(state, self.result.pre.get(shifted), insn.dst)
         self.result.post[label] = state
         return state
 
@@ -233,10 +276,80 @@ class Analyzer:
         return self._join_preds(cycle.head)
 
     def _cycle(self, cycle: Cycle) -> None:
-        """Ascending iterations (joins, then widening), then descending ones (meet, narrowing)."""
+        """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
+        if self.widen_first and self._widened_holds(cycle):
+            self.result.widened_loops += 1
+            return
         if self.opts.unroll_loops and self._unroll(cycle):
             return
-        inv = self._join_preds(cycle.head)
+        self._widen(cycle)
+
+    def _widened_holds(self, cycle: Cycle) -> bool:
+        """Widen `cycle` with thresholds; whether every assertion in it holds.
+
+        Its own nodes (not those of nested cycles, which each call of `_cycle`
+        accounts for) are then checked on their invariants, as any widened node."""
+        for n in cycle.components:
+            if not isinstance(n, Cycle):
+                self.unrolled.pop(n, None)
+        self.unrolled.pop(cycle.head, None)
+        nodes = _cycle_nodes(cycle)
+        self.widening_first += 1
+        try:
+            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+        finally:
+            self.widening_first -= 1
+        if self._rounds(cycle) < LONG_LOOP:
+            return False
+        for n in nodes:
+            if n in self.unrolled:
+                if self.unrolled[n] is not None:
+                    return False
+                continue
+            pre = self.result.pre.get(n)
+            if pre is not None and not pre.is_bottom() and self._check(n, pre) is not None:
+                return False
+        return True
+
+    def _rounds(self, cycle: Cycle) -> int | float:
+        """The most rounds of `cycle` by its widened loop counter (infinite without one)."""
+        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+        rounds: int | float = 0
+        for n in own:
+            insn = self.cfg.insns.get(n)
+            post = self.result.post.get(n)
+            if isinstance(insn, IncrementLoopCounter) and post is not None:
+                rounds = max(rounds, post.eval(f"pc[{insn.name}]").hi)
+        return rounds if rounds else POS_INF
+
+    def _thresholds(self, cycle: Cycle) -> tuple[int, ...]:
+        """The constants the conditions in `cycle` compare against, each with its two
+        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted."""
+        found = {0}
+        for n in _cycle_nodes(cycle):
+            insn = self.cfg.insns.get(n)
+            if isinstance(insn, Assume) and isinstance(insn.cond.right, Imm):
+                c = insn.cond.right.v
+                found.update((c - 1, c, c + 1))
+        return tuple(sorted(found))
+
+    def _entering(self, cycle: Cycle, nodes: set[Label]) -> State:
+        """The join of the states entering `cycle` from outside it."""
+        state = State.bottom()
+        for p in self.cfg.preds.get(cycle.head, []):
+            post = self.result.post.get(p)
+            if p not in nodes and post is not None and not post.is_bottom():
+                state = state.join(post)
+        return state
+
+    def _widen(
+        self, cycle: Cycle, thresholds: Sequence[int] = (), start: State | None = None
+    ) -> None:
+        """Ascending iterations (joins, then widening), then descending ones (meet, narrowing).
+
+        They start from `start` (default: the head's predecessors, back edges included,
+        whatever they hold from an earlier visit)."""
+        inv = self._join_preds(cycle.head) if start is None else start
         iteration = 0
         while True:
             new = self._step(cycle, inv)
@@ -250,9 +363,15 @@ class Analyzer:
             if iteration < WIDENING_DELAY:
                 inv = inv.join(new)
             else:
-                inv = inv.widen(new)
+                inv = inv.widen(new, thresholds)
                 if iteration == WIDENING_DELAY:
-                    inv = inv.meet_limits(self.counters, not self.opts.linux_rules)
+                    limited = inv.meet_limits(self.counters, not self.opts.linux_rules)
+                    # PREVAIL's limits assume 32-bit values: with a 64-bit constant
+                    # live (`r5 = 0xffffff80 ll`) their meet is bottom, and the
+                    # ascent would restart from nothing; the threshold widening
+                    # (`_widened_holds`) keeps its own guess then.
+                    if not (thresholds and limited.is_bottom()):
+                        inv = limited
         for iteration in range(1, MAX_ITERATIONS):
             new = self._step(cycle, inv)
             if inv.leq(new):
@@ -270,13 +389,8 @@ class Analyzer:
         if isinstance(cycle.head, str) and cycle.head.endswith("/callback"):
             return False  # a helper's callback loop: up to 2^23 rounds, never unrolled
         nodes = _cycle_nodes(cycle)
-        preds = self.cfg.preds.get(cycle.head, [])
-        back = [p for p in preds if p in nodes]
-        state = State.bottom()
-        for p in preds:
-            post = self.result.post.get(p)
-            if p not in nodes and post is not None and not post.is_bottom():
-                state = state.join(post)
+        back = [p for p in self.cfg.preds.get(cycle.head, []) if p in nodes]
+        state = self._entering(cycle, nodes)
         pre: dict[Label, State] = {}
         post: dict[Label, State] = {}
         failures: dict[Label, Failure | None] = {}
@@ -352,6 +466,48 @@ def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
     return for_linux(found)
 
 
+def _zero_extensions(cfg: Cfg) -> dict[Label, Label]:
+    """`r >>= 32` nodes reached only from an `r <<= 32` (64-bit, same register) → that node.
+
+    The pair is clang's zero-extension of a 32-bit value (`(u64)(u32)r`); the
+    shifts alone lose every relation of `r` (`r0 = r3; r0 <<= 32; r0 >>= 32;
+    if r0 != 1000` says nothing of `r3`), the pair keeps them (`_zero_extended`)."""
+    out: dict[Label, Label] = {}
+    for label, insn in cfg.insns.items():
+        if not (_is_shift32(insn, BinOp.RSH)):
+            continue
+        preds = cfg.preds.get(label, [])
+        if len(preds) == 1:
+            before = cfg.insns.get(preds[0])
+            if _is_shift32(before, BinOp.LSH) and before.dst == insn.dst:
+                out[label] = preds[0]
+    return out
+
+
+def _is_shift32(insn: IrInstruction | None, op: BinOp) -> bool:
+    return (
+        isinstance(insn, Bin)
+        and insn.op == op
+        and insn.is64
+        and isinstance(insn.v, Imm)
+        and insn.v.v == 32
+    )
+
+
+def _zero_extended(after: State, before: State | None, reg: Reg) -> State:
+    """The state after `r <<= 32; r >>= 32` from the state `before` the pair: `before`
+    itself when `r` is a number below 2^32 there (the pair leaves it as it is, and
+    nothing else changes), else `after` (the shifts' own transfer)."""
+    if before is None or before.is_bottom() or after.is_bottom():
+        return after
+    owner = reg_owner(reg.v)
+    if before.types_of(owner) != {"number"}:
+        return after
+    if not before.eval(var(owner, "uvalue")).within(0, (1 << 32) - 1):
+        return after
+    return before.copy()
+
+
 def _cycle_nodes(cycle: Cycle) -> set[Label]:
     """Every node of `cycle`, nested cycles included."""
     out = {cycle.head}
@@ -361,9 +517,16 @@ def _cycle_nodes(cycle: Cycle) -> set[Label]:
 
 
 def analyze_program(
-    program: dict[int, IrInstruction], entry: State, opts: AnalysisOptions | None = None
+    program: dict[int, IrInstruction],
+    entry: State,
+    opts: AnalysisOptions | None = None,
+    *,
+    widen_first: bool = False,
 ) -> AnalysisResult:
-    """Analyse one function (label → instruction) from the entry state."""
+    """Analyse one function (label → instruction) from the entry state.
+
+    `widen_first` (with `opts.unroll_loops`): widen each loop before trying to
+    unroll it (see the module's docstring)."""
     opts = opts or AnalysisOptions()
     if opts.map_count is not None:
         for insn in program.values():
@@ -390,4 +553,4 @@ def analyze_program(
         entry = entry.copy()
         for pc in acquire_sites(cfg.insns):
             entry.zone.set(ref_var(pc), Interval.const(0))
-    return Analyzer(cfg, entry, opts).run()
+    return Analyzer(cfg, entry, opts, widen_first).run()
