@@ -79,6 +79,10 @@ UNROLL_VISITS = 40_000
 # unrolling has the kernel's verdict (tcp_opts_split: a 10-round header walk the
 # kernel and the unrolling reject, the widened zone proves safe).
 LONG_LOOP = UNROLL_ITERATIONS
+# With `widen_first`, loops are still walked first for this many rounds: one that
+# ends by then is walked exactly as before (same rounds, same budget), at no cost
+# of a widening tried in vain.
+WALK_FIRST = 8
 
 
 class NotSupported(Exception):
@@ -195,9 +199,13 @@ class Analyzer:
         # the kernel rejects).
         self.zero_extensions = _zero_extensions(cfg) if self.widen_first else {}
         self.widening_first = 0
+        # > 0: loops are widened only, neither walked nor checked (`_widened_holds`).
+        self.quick_widening = 0
         # Nodes of unrolled loops: checked iteration by iteration, not on the joined state.
         self.unrolled: dict[Label, Failure | None] = {}
         self.unroll_visits = 0
+        # Heads of loops whose widened counter stayed below LONG_LOOP: walked from then on.
+        self.short_loops: set[Label] = set()
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -277,11 +285,26 @@ class Analyzer:
 
     def _cycle(self, cycle: Cycle) -> None:
         """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
-        if self.widen_first and self._widened_holds(cycle):
-            self.result.widened_loops += 1
+        if self.quick_widening:
+            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, _cycle_nodes(cycle)))
             return
-        if self.opts.unroll_loops and self._unroll(cycle):
-            return
+        if self.opts.unroll_loops:
+            walk = self._walk_start(cycle)
+            if walk is None:
+                walked = False
+            elif self.widen_first and cycle.head not in self.short_loops:
+                walked = self._walk(walk, WALK_FIRST)
+                if walked is None:  # longer: widened if that holds, else walked on
+                    visits = self.unroll_visits
+                    if self._widened_holds(cycle):
+                        self.result.widened_loops += 1
+                        return
+                    self.unroll_visits = visits  # the walk's budget, as if not tried
+                    walked = self._walk(walk, UNROLL_ITERATIONS)
+            else:
+                walked = self._walk(walk, UNROLL_ITERATIONS)
+            if walked:
+                return
         self._widen(cycle)
 
     def _widened_holds(self, cycle: Cycle) -> bool:
@@ -294,13 +317,27 @@ class Analyzer:
                 self.unrolled.pop(n, None)
         self.unrolled.pop(cycle.head, None)
         nodes = _cycle_nodes(cycle)
+        nested = any(isinstance(c, Cycle) for c in cycle.components)
         self.widening_first += 1
+        # With loops inside, a first widening with those widened too (cheap: their
+        # walks would run in every step) tells whether the loop is long at all.
+        self.quick_widening += nested
         try:
             self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+            if self._rounds(cycle) < LONG_LOOP:
+                # Walked instead; so in later visits too (an inner loop is visited once
+                # per round of the loop around it), without trying the widening again.
+                self.short_loops.add(cycle.head)
+                return False
+            if nested:
+                self.quick_widening -= 1
+                nested = False
+                self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+                if self._rounds(cycle) < LONG_LOOP:
+                    return False
         finally:
             self.widening_first -= 1
-        if self._rounds(cycle) < LONG_LOOP:
-            return False
+            self.quick_widening -= nested
         for n in nodes:
             if n in self.unrolled:
                 if self.unrolled[n] is not None:
@@ -384,29 +421,46 @@ class Analyzer:
             # failure. Keep the ascending invariant, which is one.
             self._step(cycle, ascended)
 
-    def _unroll(self, cycle: Cycle) -> bool:
-        """Walk `cycle` iteration by iteration; False (nothing kept) when the budget runs out."""
+    def _walk_start(self, cycle: Cycle) -> _Walk | None:
+        """A walk of `cycle` from the states entering it (None: never walked)."""
         if isinstance(cycle.head, str) and cycle.head.endswith("/callback"):
-            return False  # a helper's callback loop: up to 2^23 rounds, never unrolled
+            return None  # a helper's callback loop: up to 2^23 rounds, never unrolled
         nodes = _cycle_nodes(cycle)
         back = [p for p in self.cfg.preds.get(cycle.head, []) if p in nodes]
-        state = self._entering(cycle, nodes)
-        pre: dict[Label, State] = {}
-        post: dict[Label, State] = {}
-        failures: dict[Label, Failure | None] = {}
-        last: State | None = None
-        for _ in range(UNROLL_ITERATIONS):
+        return _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+
+    def _walk(self, walk: _Walk, rounds: int) -> bool | None:
+        """Walk on, iteration by iteration, until round `rounds` (at most
+        `UNROLL_ITERATIONS`): True (kept) when no state goes round again, False
+        (nothing kept) when the budget runs out or a state repeats, None when round
+        `rounds` is reached below the budget (the walk may go on later)."""
+        cycle, nodes = walk.cycle, walk.nodes
+        # What the loop's nodes failed before this walk (a widening tried in between,
+        # an earlier visit) is no failure of it: its rounds record their own.
+        for n in nodes:
+            self.unrolled.pop(n, None)
+        while True:
+            state = walk.state
+            if walk.rounds >= rounds:
+                if rounds >= UNROLL_ITERATIONS:
+                    return self._unroll_failed(nodes)  # even if it would end now
+                if state.is_bottom():
+                    break
+                self._unroll_failed(nodes)
+                return None
             if state.is_bottom():
                 break
-            if last is not None and state.leq(last):
+            if walk.last is not None and state.leq(walk.last):
                 return self._unroll_failed(nodes)  # a state repeats: it may not run out
-            last = state
+            walk.last = state
+            walk.rounds += 1
             self.unroll_visits += len(nodes)
             if self.unroll_visits > UNROLL_VISITS:
                 return self._unroll_failed(nodes)
             self.result.pre[cycle.head] = state
             self._post(cycle.head, state)
             self._components(cycle.components)
+            pre, post, failures = walk.pre, walk.post, walk.failures
             for n in nodes:
                 n_pre = self.result.pre.get(n)
                 n_post = self.result.post.get(n)
@@ -418,16 +472,15 @@ class Analyzer:
                 if failures.get(n) is None:
                     failures[n] = self.unrolled.get(n) or self._check(n, n_pre)
             state = State.bottom()
-            for p in back:
+            for p in walk.back:
                 p_post = self.result.post.get(p)
                 if p_post is not None and not p_post.is_bottom():
                     state = state.join(p_post)
-        else:
-            return self._unroll_failed(nodes)
+            walk.state = state
         for n in nodes:
-            self.result.pre[n] = pre.get(n, State.bottom())
-            self.result.post[n] = post.get(n, State.bottom())
-            self.unrolled[n] = failures.get(n)
+            self.result.pre[n] = walk.pre.get(n, State.bottom())
+            self.result.post[n] = walk.post.get(n, State.bottom())
+            self.unrolled[n] = walk.failures.get(n)
         return True
 
     def _unroll_failed(self, nodes: set[Label]) -> bool:
@@ -442,6 +495,21 @@ class Analyzer:
             if msg is not None:
                 return Failure(label, assertion, msg)
         return None
+
+
+@dataclass
+class _Walk:
+    """A loop walked iteration by iteration (`Analyzer._walk`), which may be resumed."""
+
+    cycle: Cycle
+    nodes: set[Label]
+    back: list[Label]
+    state: State  # entering the next round
+    rounds: int = 0  # rounds walked
+    last: State | None = None  # the state that entered the last round
+    pre: dict[Label, State] = field(default_factory=dict)  # joined over rounds
+    post: dict[Label, State] = field(default_factory=dict)
+    failures: dict[Label, Failure | None] = field(default_factory=dict)
 
 
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
