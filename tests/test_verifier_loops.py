@@ -16,6 +16,7 @@ import pytest
 import pybpf.verifier.program as program_module
 from pybpf.elf import load_object_spec
 from pybpf.verifier.domains import POS_INF, Interval, Zone
+from pybpf.verifier.options import AnalysisOptions
 from pybpf.verifier.program import verify_program
 
 PROGS = Path(__file__).resolve().parents[1] / "benchmarks" / "progs"
@@ -69,3 +70,53 @@ def test_widening_stops_at_thresholds() -> None:
     low_before.set("j", Interval(-1, 5))
     low_after.set("j", Interval(-3, 5))
     assert low_before.widen(low_after, (-8, 0, 8)).eval("j") == Interval(-8, 5)
+
+
+def _programs(*paths: Path) -> list:
+    out = []
+    for path in paths:
+        spec = load_object_spec(path)
+        out += [pytest.param(path, name, id=f"{path.name}:{name}") for name in spec.programs]
+    return out
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WALKED = _programs(
+    ROOT / "examples" / "verdicts" / "loops.o",
+    *sorted((ROOT / "tests" / "verifier_precision").glob("*.o")),
+)
+
+
+@pytest.mark.parametrize(("path", "name"), WALKED)
+def test_no_widened_loop_means_the_walk_of_before(
+    path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where no loop keeps widened invariants, the analysis must be the plain walk's,
+    # invariant for invariant: a walk resumed after a widening tried in vain, or one
+    # that ended within WALK_FIRST rounds, is the walk from the start.
+    original = program_module.analyze_program
+    results: dict[bool, list] = {True: [], False: []}
+
+    def forced(widen_first: bool):
+        def run(*args, **kwargs):
+            kwargs["widen_first"] = widen_first
+            result = original(*args, **kwargs)
+            results[widen_first].append(result)
+            return result
+
+        return run
+
+    spec = load_object_spec(path)
+    options = AnalysisOptions.for_load()
+    options.collect_invariants = True
+    monkeypatch.setattr(program_module, "analyze_program", forced(True))
+    first = verify_program(spec.programs[name], spec, options=options)
+    monkeypatch.setattr(program_module, "analyze_program", forced(False))
+    walked = verify_program(spec.programs[name], spec, options=options)
+    if results[True][0].widened_loops:
+        if not first.ok:  # a rejection is the walk's, analysed again
+            assert len(results[True]) == 2
+            assert [str(f) for f in first.failures] == [str(f) for f in walked.failures]
+        return
+    assert first.invariants == walked.invariants
+    assert [str(f) for f in first.failures] == [str(f) for f in walked.failures]

@@ -18,14 +18,15 @@ states of that iteration, and no execution goes round more often than the
 unrolled iterations.
 
 Unrolling costs a round per iteration; with `widen_first` (the load path,
-`program.verify_program`) a cycle first gets the widening fixpoint with
-thresholds (the constants the loop's conditions compare against, and their
-neighbours, `_thresholds`) and is unrolled only when an assertion of one of
-its nodes fails on the widened invariants. The widened invariants hold for
-every execution, so a program whose analysis has no failure is safe; one
-with a failure is analysed again without `widen_first` (`widened_loops`
-says whether that can change anything), so rejections, and their messages,
-are the unrolling analysis's.
+`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only;
+if it runs on, it gets the widening fixpoint with thresholds (the constants
+the loop's conditions compare against, and their neighbours, `_thresholds`),
+whose invariants are kept when every assertion of the cycle's nodes holds on
+them and the widened loop counter reaches `LONG_LOOP`; otherwise the walk
+goes on. The widened invariants hold for every execution, so a program whose
+analysis has no failure is safe; one with a failure is analysed again
+without `widen_first` (`widened_loops` says whether that can change
+anything), so rejections, and their messages, are the walk's.
 """
 
 from __future__ import annotations
