@@ -98,8 +98,11 @@ def test_no_widened_loop_means_the_walk_of_before(
     results: dict[bool, list] = {True: [], False: []}
 
     def forced(widen_first: bool):
+        # True: as verify_program calls it (widened first, then the walk again on a
+        # failure); False: the walk only.
         def run(*args, **kwargs):
-            kwargs["widen_first"] = widen_first
+            if not widen_first:
+                kwargs["widen_first"] = False
             result = original(*args, **kwargs)
             results[widen_first].append(result)
             return result
