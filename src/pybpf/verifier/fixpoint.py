@@ -440,6 +440,8 @@ class Analyzer:
         # an earlier visit) is no failure of it: its rounds record their own.
         for n in nodes:
             self.unrolled.pop(n, None)
+        if rounds >= UNROLL_ITERATIONS:
+            self._fold(walk)
         while True:
             state = walk.state
             if walk.rounds >= rounds:
@@ -461,28 +463,42 @@ class Analyzer:
             self.result.pre[cycle.head] = state
             self._post(cycle.head, state)
             self._components(cycle.components)
-            pre, post, failures = walk.pre, walk.post, walk.failures
-            for n in nodes:
-                n_pre = self.result.pre.get(n)
-                n_post = self.result.post.get(n)
-                if n_pre is None or n_pre.is_bottom():
-                    continue
-                pre[n] = pre[n].join(n_pre) if n in pre else n_pre
-                if n_post is not None:
-                    post[n] = post[n].join(n_post) if n in post else n_post
-                if failures.get(n) is None:
-                    failures[n] = self.unrolled.get(n) or self._check(n, n_pre)
+            walk.pending.append(
+                [
+                    (n, n_pre, self.result.post.get(n), self.unrolled.get(n))
+                    for n in nodes
+                    if (n_pre := self.result.pre.get(n)) is not None and not n_pre.is_bottom()
+                ]
+            )
+            if rounds >= UNROLL_ITERATIONS:
+                self._fold(walk)
             state = State.bottom()
             for p in walk.back:
                 p_post = self.result.post.get(p)
                 if p_post is not None and not p_post.is_bottom():
                     state = state.join(p_post)
             walk.state = state
+        self._fold(walk)
         for n in nodes:
             self.result.pre[n] = walk.pre.get(n, State.bottom())
             self.result.post[n] = walk.post.get(n, State.bottom())
             self.unrolled[n] = walk.failures.get(n)
         return True
+
+    def _fold(self, walk: _Walk) -> None:
+        """Join the rounds walked into the walk's invariants and check them.
+
+        The first `WALK_FIRST` rounds wait in `pending`: a loop that is widened
+        after them needs neither their joins nor their checks."""
+        pre, post, failures = walk.pre, walk.post, walk.failures
+        for record in walk.pending:
+            for n, n_pre, n_post, nested in record:
+                pre[n] = pre[n].join(n_pre) if n in pre else n_pre
+                if n_post is not None:
+                    post[n] = post[n].join(n_post) if n in post else n_post
+                if failures.get(n) is None:
+                    failures[n] = nested or self._check(n, n_pre)
+        walk.pending.clear()
 
     def _unroll_failed(self, nodes: set[Label]) -> bool:
         for n in nodes:
@@ -511,6 +527,8 @@ class _Walk:
     pre: dict[Label, State] = field(default_factory=dict)  # joined over rounds
     post: dict[Label, State] = field(default_factory=dict)
     failures: dict[Label, Failure | None] = field(default_factory=dict)
+    # Rounds not yet joined: (node, pre, post, failure of a nested loop) each.
+    pending: list[list[tuple]] = field(default_factory=list)
 
 
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
