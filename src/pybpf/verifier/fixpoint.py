@@ -324,8 +324,10 @@ class Analyzer:
         # walks would run in every step) tells whether the loop is long at all.
         self.quick_widening += nested
         try:
-            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
-            if self._rounds(cycle) < LONG_LOOP:
+            long = self._widen(
+                cycle, self._thresholds(cycle), self._entering(cycle, nodes), long_only=True
+            )
+            if not long or self._rounds(cycle) < LONG_LOOP:
                 # Walked instead; so in later visits too (an inner loop is visited once
                 # per round of the loop around it), without trying the widening again.
                 self.short_loops.add(cycle.head)
@@ -381,12 +383,18 @@ class Analyzer:
         return state
 
     def _widen(
-        self, cycle: Cycle, thresholds: Sequence[int] = (), start: State | None = None
-    ) -> None:
+        self,
+        cycle: Cycle,
+        thresholds: Sequence[int] = (),
+        start: State | None = None,
+        long_only: bool = False,
+    ) -> bool:
         """Ascending iterations (joins, then widening), then descending ones (meet, narrowing).
 
         They start from `start` (default: the head's predecessors, back edges included,
-        whatever they hold from an earlier visit)."""
+        whatever they hold from an earlier visit). With `long_only`, a loop whose
+        counter the ascent already bounds below `LONG_LOOP` is left there (False):
+        descending only lowers it."""
         inv = self._join_preds(cycle.head) if start is None else start
         iteration = 0
         while True:
@@ -394,6 +402,8 @@ class Analyzer:
             if new.leq(inv):
                 ascended = inv  # a post-fixpoint: F(inv) <= inv
                 inv = new
+                if long_only and self._rounds(cycle) < LONG_LOOP:
+                    return False
                 break
             iteration += 1
             if iteration > MAX_ITERATIONS:
@@ -421,6 +431,7 @@ class Analyzer:
             # turns live again) and end below a post-fixpoint, which would hide the
             # failure. Keep the ascending invariant, which is one.
             self._step(cycle, ascended)
+        return True
 
     def _walk_start(self, cycle: Cycle) -> _Walk | None:
         """A walk of `cycle` from the states entering it (None: never walked)."""
