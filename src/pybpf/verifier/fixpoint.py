@@ -296,11 +296,17 @@ class Analyzer:
             elif self.widen_first and cycle.head not in self.short_loops:
                 walked = self._walk(walk, WALK_FIRST)
                 if walked is None:  # longer: widened if that holds, else walked on
+                    # The walk goes on as if nothing had been tried: its budget, and
+                    # what its nodes have failed so far (not what the widening found).
                     visits = self.unroll_visits
+                    failed = {n: self.unrolled[n] for n in walk.nodes if n in self.unrolled}
                     if self._widened_holds(cycle):
                         self.result.widened_loops += 1
                         return
-                    self.unroll_visits = visits  # the walk's budget, as if not tried
+                    self.unroll_visits = visits
+                    for n in walk.nodes:
+                        self.unrolled.pop(n, None)
+                    self.unrolled.update(failed)
                     walked = self._walk(walk, UNROLL_ITERATIONS)
             else:
                 walked = self._walk(walk, UNROLL_ITERATIONS)
@@ -447,10 +453,6 @@ class Analyzer:
         (nothing kept) when the budget runs out or a state repeats, None when round
         `rounds` is reached below the budget (the walk may go on later)."""
         cycle, nodes = walk.cycle, walk.nodes
-        # What the loop's nodes failed before this walk (a widening tried in between,
-        # an earlier visit) is no failure of it: its rounds record their own.
-        for n in nodes:
-            self.unrolled.pop(n, None)
         if rounds >= UNROLL_ITERATIONS:
             self._fold(walk)
         while True:
@@ -460,7 +462,6 @@ class Analyzer:
                     return self._unroll_failed(nodes)  # even if it would end now
                 if state.is_bottom():
                     break
-                self._unroll_failed(nodes)
                 return None
             if state.is_bottom():
                 break
