@@ -12,6 +12,17 @@ time-outs, each counted apart.
                                         [--json OUT] [--record]
                                         [--write-known-failures FILE]
                                         [--write-beyond-prevail FILE]
+    python benchmarks/bench_verifier.py --loops [--rounds N]
+
+`--loops` times instead the loop programs of benchmarks/progs (a
+1000-iteration compute loop, a 1024-byte scan of a map value, 32 x 32
+nested loops): pybpf's load-path verification (`verify_program` with the
+load options, the object parsed once) beside the kernel's load of the same
+program (libbpf open and load: parsing, maps, the kernel's verifier and
+JIT), each the median of `--rounds` runs, with the kernel's own
+"verification time" from its statistics log and the ratio pybpf / kernel
+load. The verdicts must agree (exit 1 otherwise); without bpf() only
+pybpf's side is shown.
 
 `--record` appends a dated section to docs/benchmarks.md; `--json` writes
 every program's outcome, time, peak memory and first failure (what
@@ -207,6 +218,73 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
+#: The loop programs of `--loops` (object in benchmarks/progs, program name).
+LOOP_PROGRAMS = ("compute_loop", "loop_scan", "loop_nested")
+PROGS = ROOT / "benchmarks" / "progs"
+
+
+def _median_time(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def _kernel_side(path: Path, name: str, rounds: int) -> dict | None:
+    """The kernel's verdict, load time (median) and reported verification time, or None."""
+    from pybpf.testing.kernel import kernel_available
+    from pybpf.testing.verdicts import kernel_load
+
+    if not kernel_available():
+        return None
+    stats = kernel_load(path, name, log_level=4)  # BPF_LOG_STATS: "verification time N usec"
+    usec = next(
+        (int(line.split()[2]) for line in stats.log_lines if line.startswith("verification time")),
+        None,
+    )
+    seconds = _median_time(lambda: kernel_load(path, name, log_level=0), rounds)
+    return {"accepted": stats.accepted, "seconds": seconds, "verifier_seconds": usec and usec / 1e6}
+
+
+def loops(rounds: int) -> int:
+    """`--loops`: pybpf's and the kernel's time on the loop programs; 1 on a verdict
+    difference."""
+    from pybpf.elf import load_object_spec
+    from pybpf.verifier.program import verify_program
+
+    print(
+        "| program | verdict (kernel / pybpf) | kernel load ms | kernel verifier ms "
+        "| pybpf ms | pybpf / kernel load |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    status = 0
+    for name in LOOP_PROGRAMS:
+        path = PROGS / f"{name}.o"
+        spec = load_object_spec(path)
+        program = spec.programs[name]
+        accepted = verify_program(program, spec).ok
+        ours = _median_time(lambda p=program, s=spec: verify_program(p, s), rounds)
+        kernel = _kernel_side(path, name, rounds)
+        verdict = "pass" if accepted else "fail"
+        if kernel is None:
+            print(f"| `{name}` | ? / {verdict} | – | – | {ours * 1e3:.1f} | – |")
+            continue
+        if kernel["accepted"] != accepted:
+            status = 1
+        kernel_verdict = "pass" if kernel["accepted"] else "fail"
+        verifier = kernel["verifier_seconds"]
+        print(
+            f"| `{name}` | {kernel_verdict} / {verdict} | {kernel['seconds'] * 1e3:.1f} "
+            f"| {'?' if verifier is None else f'{verifier * 1e3:.1f}'} | {ours * 1e3:.1f} "
+            f"| {ours / kernel['seconds']:.1f}x |"
+        )
+    if status:
+        print("pybpf's verdict differs from the kernel's: times not comparable", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-beyond-prevail", type=Path, help="write the acceptances beyond PREVAIL here"
     )
+    parser.add_argument("--loops", action="store_true", help="time the loop programs only")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per side with --loops")
     args = parser.parse_args(argv)
+    if args.loops:
+        return loops(args.rounds)
     start = time.perf_counter()
     results = run(args.shared, args.limit, args.jobs)
     wall = time.perf_counter() - start

@@ -16,11 +16,23 @@ analysis) or a state repeats, the cycle gets the widening fixpoint instead.
 Sound either way: each iteration's state over-approximates the concrete
 states of that iteration, and no execution goes round more often than the
 unrolled iterations.
+
+Unrolling costs a round per iteration; with `widen_first` (the load path,
+`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only;
+if it runs on, it gets the widening fixpoint with thresholds (the constants
+the loop's conditions compare against, and their neighbours, `_thresholds`),
+whose invariants are kept when every assertion of the cycle's nodes holds on
+them and the widened loop counter reaches `LONG_LOOP`; otherwise the walk
+goes on. The widened invariants hold for every execution, so a program whose
+analysis has no failure is safe; one with a failure is analysed again
+without `widen_first` (`widened_loops` says whether that can change
+anything), so rejections, and their messages, are the walk's.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .assertions import TypeConstraint, TypeGroup, explicate, for_linux
@@ -39,12 +51,23 @@ from .cfg import (
 )
 from .cfg import weak_topological_order as wto_of
 from .checks import check
-from .domains.interval import Interval
-from .ir import Assume, Exit, IncrementLoopCounter, IrInstruction, LoadMapAddress, LoadMapFd
+from .domains.interval import POS_INF, Interval
+from .ir import (
+    Assume,
+    Bin,
+    BinOp,
+    Exit,
+    Imm,
+    IncrementLoopCounter,
+    IrInstruction,
+    LoadMapAddress,
+    LoadMapFd,
+    Reg,
+)
 from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
-from .state import State
+from .state import State, reg_owner, var
 from .transfer import transfer
 from .value_facts import Ranges, memory_regions, value_ranges
 
@@ -52,6 +75,16 @@ WIDENING_DELAY = 2
 MAX_ITERATIONS = 1000
 UNROLL_ITERATIONS = 256
 UNROLL_VISITS = 40_000
+# With `widen_first`, a loop whose widened counter says it may run fewer rounds
+# than this is unrolled anyway, as before: the unrolling may well finish within its
+# budget, and where the kernel's walk and the widened invariants disagree the
+# unrolling has the kernel's verdict (tcp_opts_split: a 10-round header walk the
+# kernel and the unrolling reject, the widened zone proves safe).
+LONG_LOOP = UNROLL_ITERATIONS
+# With `widen_first`, loops are still walked first for this many rounds: one that
+# ends by then is walked exactly as before (same rounds, same budget), at no cost
+# of a widening tried in vain.
+WALK_FIRST = 8
 
 
 class NotSupported(Exception):
@@ -77,6 +110,9 @@ class AnalysisResult:
     value_ranges: Ranges = field(default_factory=dict)
     # Loads and stores whose base is surely a stack pointer, or surely none (value_facts.py).
     memory_regions: dict[int, str] = field(default_factory=dict)
+    # How many cycles kept their widened invariants where unrolling was possible
+    # (`widen_first`): a failure of such an analysis may be one unrolling avoids.
+    widened_loops: int = 0
 
     def exit_state(self) -> State:
         """The invariant at the exit node."""
@@ -149,10 +185,13 @@ def _label_key(label: Label) -> tuple:
 class Analyzer:
     """Runs one analysis of one CFG."""
 
-    def __init__(self, cfg: Cfg, entry: State, opts: AnalysisOptions) -> None:
+    def __init__(
+        self, cfg: Cfg, entry: State, opts: AnalysisOptions, widen_first: bool = False
+    ) -> None:
         self.cfg = cfg
         self.entry = entry
         self.opts = opts
+        self.widen_first = widen_first and opts.unroll_loops
         self.result = AnalysisResult(cfg, collect_invariants=opts.collect_invariants)
         self.counters = [
             f"pc[{insn.name}]"
@@ -162,9 +201,19 @@ class Analyzer:
         self.assertions: dict[Label, list] = {
             label: _assertions(insn, opts) for label, insn in cfg.insns.items()
         }
+        # `r >>= 32` node → the `r <<= 32` before it (clang's zero-extension), load path;
+        # used inside the widening of `_widened_holds` only (`widening_first` > 0): the
+        # walk keeps the verdicts it had (with the pair, it proves tcp_opts_split, which
+        # the kernel rejects).
+        self.zero_extensions = _zero_extensions(cfg) if self.widen_first else {}
+        self.widening_first = 0
+        # > 0: loops are widened only, neither walked nor checked (`_widened_holds`).
+        self.quick_widening = 0
         # Nodes of unrolled loops: checked iteration by iteration, not on the joined state.
         self.unrolled: dict[Label, Failure | None] = {}
         self.unroll_visits = 0
+        # Heads of loops whose widened counter stayed below LONG_LOOP: walked from then on.
+        self.short_loops: set[Label] = set()
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -219,6 +268,9 @@ class Analyzer:
                     break
             else:
                 transfer(state, insn, self.opts)
+                shifted = self.zero_extensions.get(label) if self.widening_first else None
+                if shifted is not None:
+                    state = _zero_extended(state, self.result.pre.get(shifted), insn.dst)
         self.result.post[label] = state
         return state
 
@@ -242,16 +294,131 @@ class Analyzer:
         return self._join_preds(cycle.head)
 
     def _cycle(self, cycle: Cycle) -> None:
-        """Ascending iterations (joins, then widening), then descending ones (meet, narrowing)."""
-        if self.opts.unroll_loops and self._unroll(cycle):
+        """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
+        if self.quick_widening:
+            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, _cycle_nodes(cycle)))
             return
-        inv = self._join_preds(cycle.head)
+        if self.opts.unroll_loops:
+            walk = self._walk_start(cycle)
+            if walk is None:
+                walked = False
+            elif self.widen_first and cycle.head not in self.short_loops:
+                walked = self._walk(walk, WALK_FIRST)
+                if walked is None:  # longer: widened if that holds, else walked on
+                    # The walk goes on as if nothing had been tried: its budget, and
+                    # what its nodes have failed so far (not what the widening found).
+                    visits = self.unroll_visits
+                    failed = {n: self.unrolled[n] for n in walk.nodes if n in self.unrolled}
+                    if self._widened_holds(cycle):
+                        self.result.widened_loops += 1
+                        return
+                    self.unroll_visits = visits
+                    for n in walk.nodes:
+                        self.unrolled.pop(n, None)
+                    self.unrolled.update(failed)
+                    walked = self._walk(walk, UNROLL_ITERATIONS)
+            else:
+                walked = self._walk(walk, UNROLL_ITERATIONS)
+            if walked:
+                return
+        self._widen(cycle)
+
+    def _widened_holds(self, cycle: Cycle) -> bool:
+        """Widen `cycle` with thresholds; whether every assertion in it holds.
+
+        Its own nodes (not those of nested cycles, which each call of `_cycle`
+        accounts for) are then checked on their invariants, as any widened node."""
+        for n in cycle.components:
+            if not isinstance(n, Cycle):
+                self.unrolled.pop(n, None)
+        self.unrolled.pop(cycle.head, None)
+        nodes = _cycle_nodes(cycle)
+        nested = any(isinstance(c, Cycle) for c in cycle.components)
+        self.widening_first += 1
+        # With loops inside, a first widening with those widened too (cheap: their
+        # walks would run in every step) tells whether the loop is long at all.
+        self.quick_widening += nested
+        try:
+            long = self._widen(
+                cycle, self._thresholds(cycle), self._entering(cycle, nodes), long_only=True
+            )
+            if not long or self._rounds(cycle) < LONG_LOOP:
+                # Walked instead; so in later visits too (an inner loop is visited once
+                # per round of the loop around it), without trying the widening again.
+                self.short_loops.add(cycle.head)
+                return False
+            if nested:
+                self.quick_widening -= 1
+                nested = False
+                self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+                if self._rounds(cycle) < LONG_LOOP:
+                    return False
+        finally:
+            self.widening_first -= 1
+            self.quick_widening -= nested
+        for n in nodes:
+            if n in self.unrolled:
+                if self.unrolled[n] is not None:
+                    return False
+                continue
+            pre = self.result.pre.get(n)
+            if pre is not None and not pre.is_bottom() and self._check(n, pre) is not None:
+                return False
+        return True
+
+    def _rounds(self, cycle: Cycle) -> int | float:
+        """The most rounds of `cycle` by its widened loop counter (infinite without one)."""
+        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+        rounds: int | float = 0
+        for n in own:
+            insn = self.cfg.insns.get(n)
+            post = self.result.post.get(n)
+            if isinstance(insn, IncrementLoopCounter) and post is not None:
+                rounds = max(rounds, post.eval(f"pc[{insn.name}]").hi)
+        return rounds if rounds else POS_INF
+
+    def _thresholds(self, cycle: Cycle) -> tuple[int, ...]:
+        """The constants the conditions in `cycle` compare against, each with its two
+        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted."""
+        found = {0}
+        for n in _cycle_nodes(cycle):
+            insn = self.cfg.insns.get(n)
+            if isinstance(insn, Assume) and isinstance(insn.cond.right, Imm):
+                c = insn.cond.right.v
+                found.update((c - 1, c, c + 1))
+        return tuple(sorted(found))
+
+    def _entering(self, cycle: Cycle, nodes: set[Label]) -> State:
+        """The join of the states entering `cycle` from outside it."""
+        state = State.bottom()
+        for p in self.cfg.preds.get(cycle.head, []):
+            post = self.result.post.get(p)
+            if p not in nodes and post is not None and not post.is_bottom():
+                state = state.join(post)
+        return state
+
+    def _widen(
+        self,
+        cycle: Cycle,
+        thresholds: Sequence[int] = (),
+        start: State | None = None,
+        long_only: bool = False,
+    ) -> bool:
+        """Ascending iterations (joins, then widening), then descending ones (meet, narrowing).
+
+        They start from `start` (default: the head's predecessors, back edges included,
+        whatever they hold from an earlier visit). With `long_only`, a loop whose
+        counter the ascent already bounds below `LONG_LOOP` is left there (False):
+        descending only lowers it."""
+        inv = self._join_preds(cycle.head) if start is None else start
         iteration = 0
         while True:
             new = self._step(cycle, inv)
             if new.leq(inv):
                 ascended = inv  # a post-fixpoint: F(inv) <= inv
                 inv = new
+                if long_only and self._rounds(cycle) < LONG_LOOP:
+                    return False
                 break
             iteration += 1
             if iteration > MAX_ITERATIONS:
@@ -259,9 +426,15 @@ class Analyzer:
             if iteration < WIDENING_DELAY:
                 inv = inv.join(new)
             else:
-                inv = inv.widen(new)
+                inv = inv.widen(new, thresholds)
                 if iteration == WIDENING_DELAY:
-                    inv = inv.meet_limits(self.counters, not self.opts.linux_rules)
+                    limited = inv.meet_limits(self.counters, not self.opts.linux_rules)
+                    # PREVAIL's limits assume 32-bit values: with a 64-bit constant
+                    # live (`r5 = 0xffffff80 ll`) their meet is bottom, and the
+                    # ascent would restart from nothing; the threshold widening
+                    # (`_widened_holds`) keeps its own guess then.
+                    if not (thresholds and limited.is_bottom()):
+                        inv = limited
         for iteration in range(1, MAX_ITERATIONS):
             new = self._step(cycle, inv)
             if inv.leq(new):
@@ -273,57 +446,80 @@ class Analyzer:
             # turns live again) and end below a post-fixpoint, which would hide the
             # failure. Keep the ascending invariant, which is one.
             self._step(cycle, ascended)
+        return True
 
-    def _unroll(self, cycle: Cycle) -> bool:
-        """Walk `cycle` iteration by iteration; False (nothing kept) when the budget runs out."""
+    def _walk_start(self, cycle: Cycle) -> _Walk | None:
+        """A walk of `cycle` from the states entering it (None: never walked)."""
         if isinstance(cycle.head, str) and cycle.head.endswith("/callback"):
-            return False  # a helper's callback loop: up to 2^23 rounds, never unrolled
+            return None  # a helper's callback loop: up to 2^23 rounds, never unrolled
         nodes = _cycle_nodes(cycle)
-        preds = self.cfg.preds.get(cycle.head, [])
-        back = [p for p in preds if p in nodes]
-        state = State.bottom()
-        for p in preds:
-            post = self.result.post.get(p)
-            if p not in nodes and post is not None and not post.is_bottom():
-                state = state.join(post)
-        pre: dict[Label, State] = {}
-        post: dict[Label, State] = {}
-        failures: dict[Label, Failure | None] = {}
-        last: State | None = None
-        for _ in range(UNROLL_ITERATIONS):
+        back = [p for p in self.cfg.preds.get(cycle.head, []) if p in nodes]
+        return _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+
+    def _walk(self, walk: _Walk, rounds: int) -> bool | None:
+        """Walk on, iteration by iteration, until round `rounds` (at most
+        `UNROLL_ITERATIONS`): True (kept) when no state goes round again, False
+        (nothing kept) when the budget runs out or a state repeats, None when round
+        `rounds` is reached below the budget (the walk may go on later)."""
+        cycle, nodes = walk.cycle, walk.nodes
+        if rounds >= UNROLL_ITERATIONS:
+            self._fold(walk)
+        while True:
+            state = walk.state
+            if walk.rounds >= rounds:
+                if rounds >= UNROLL_ITERATIONS:
+                    return self._unroll_failed(nodes)  # even if it would end now
+                if state.is_bottom():
+                    break
+                return None
             if state.is_bottom():
                 break
-            if last is not None and state.leq(last):
+            if walk.last is not None and state.leq(walk.last):
                 return self._unroll_failed(nodes)  # a state repeats: it may not run out
-            last = state
+            walk.last = state
+            walk.rounds += 1
             self.unroll_visits += len(nodes)
             if self.unroll_visits > UNROLL_VISITS:
                 return self._unroll_failed(nodes)
             self.result.pre[cycle.head] = state
             self._post(cycle.head, state)
             self._components(cycle.components)
-            for n in nodes:
-                n_pre = self.result.pre.get(n)
-                n_post = self.result.post.get(n)
-                if n_pre is None or n_pre.is_bottom():
-                    continue
+            walk.pending.append(
+                [
+                    (n, n_pre, self.result.post.get(n), self.unrolled.get(n))
+                    for n in nodes
+                    if (n_pre := self.result.pre.get(n)) is not None and not n_pre.is_bottom()
+                ]
+            )
+            if rounds >= UNROLL_ITERATIONS:
+                self._fold(walk)
+            state = State.bottom()
+            for p in walk.back:
+                p_post = self.result.post.get(p)
+                if p_post is not None and not p_post.is_bottom():
+                    state = state.join(p_post)
+            walk.state = state
+        self._fold(walk)
+        for n in nodes:
+            self.result.pre[n] = walk.pre.get(n, State.bottom())
+            self.result.post[n] = walk.post.get(n, State.bottom())
+            self.unrolled[n] = walk.failures.get(n)
+        return True
+
+    def _fold(self, walk: _Walk) -> None:
+        """Join the rounds walked into the walk's invariants and check them.
+
+        The first `WALK_FIRST` rounds wait in `pending`: a loop that is widened
+        after them needs neither their joins nor their checks."""
+        pre, post, failures = walk.pre, walk.post, walk.failures
+        for record in walk.pending:
+            for n, n_pre, n_post, nested in record:
                 pre[n] = pre[n].join(n_pre) if n in pre else n_pre
                 if n_post is not None:
                     post[n] = post[n].join(n_post) if n in post else n_post
                 if failures.get(n) is None:
-                    failures[n] = self.unrolled.get(n) or self._check(n, n_pre)
-            state = State.bottom()
-            for p in back:
-                p_post = self.result.post.get(p)
-                if p_post is not None and not p_post.is_bottom():
-                    state = state.join(p_post)
-        else:
-            return self._unroll_failed(nodes)
-        for n in nodes:
-            self.result.pre[n] = pre.get(n, State.bottom())
-            self.result.post[n] = post.get(n, State.bottom())
-            self.unrolled[n] = failures.get(n)
-        return True
+                    failures[n] = nested or self._check(n, n_pre)
+        walk.pending.clear()
 
     def _unroll_failed(self, nodes: set[Label]) -> bool:
         for n in nodes:
@@ -337,6 +533,23 @@ class Analyzer:
             if msg is not None:
                 return Failure(label, assertion, msg)
         return None
+
+
+@dataclass
+class _Walk:
+    """A loop walked iteration by iteration (`Analyzer._walk`), which may be resumed."""
+
+    cycle: Cycle
+    nodes: set[Label]
+    back: list[Label]
+    state: State  # entering the next round
+    rounds: int = 0  # rounds walked
+    last: State | None = None  # the state that entered the last round
+    pre: dict[Label, State] = field(default_factory=dict)  # joined over rounds
+    post: dict[Label, State] = field(default_factory=dict)
+    failures: dict[Label, Failure | None] = field(default_factory=dict)
+    # Rounds not yet joined: (node, pre, post, failure of a nested loop) each.
+    pending: list[list[tuple]] = field(default_factory=list)
 
 
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
@@ -361,6 +574,48 @@ def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
     return for_linux(found)
 
 
+def _zero_extensions(cfg: Cfg) -> dict[Label, Label]:
+    """`r >>= 32` nodes reached only from an `r <<= 32` (64-bit, same register) → that node.
+
+    The pair is clang's zero-extension of a 32-bit value (`(u64)(u32)r`); the
+    shifts alone lose every relation of `r` (`r0 = r3; r0 <<= 32; r0 >>= 32;
+    if r0 != 1000` says nothing of `r3`), the pair keeps them (`_zero_extended`)."""
+    out: dict[Label, Label] = {}
+    for label, insn in cfg.insns.items():
+        if not (_is_shift32(insn, BinOp.RSH)):
+            continue
+        preds = cfg.preds.get(label, [])
+        if len(preds) == 1:
+            before = cfg.insns.get(preds[0])
+            if _is_shift32(before, BinOp.LSH) and before.dst == insn.dst:
+                out[label] = preds[0]
+    return out
+
+
+def _is_shift32(insn: IrInstruction | None, op: BinOp) -> bool:
+    return (
+        isinstance(insn, Bin)
+        and insn.op == op
+        and insn.is64
+        and isinstance(insn.v, Imm)
+        and insn.v.v == 32
+    )
+
+
+def _zero_extended(after: State, before: State | None, reg: Reg) -> State:
+    """The state after `r <<= 32; r >>= 32` from the state `before` the pair: `before`
+    itself when `r` is a number below 2^32 there (the pair leaves it as it is, and
+    nothing else changes), else `after` (the shifts' own transfer)."""
+    if before is None or before.is_bottom() or after.is_bottom():
+        return after
+    owner = reg_owner(reg.v)
+    if before.types_of(owner) != {"number"}:
+        return after
+    if not before.eval(var(owner, "uvalue")).within(0, (1 << 32) - 1):
+        return after
+    return before.copy()
+
+
 def _cycle_nodes(cycle: Cycle) -> set[Label]:
     """Every node of `cycle`, nested cycles included."""
     out = {cycle.head}
@@ -370,9 +625,16 @@ def _cycle_nodes(cycle: Cycle) -> set[Label]:
 
 
 def analyze_program(
-    program: dict[int, IrInstruction], entry: State, opts: AnalysisOptions | None = None
+    program: dict[int, IrInstruction],
+    entry: State,
+    opts: AnalysisOptions | None = None,
+    *,
+    widen_first: bool = False,
 ) -> AnalysisResult:
-    """Analyse one function (label → instruction) from the entry state."""
+    """Analyse one function (label → instruction) from the entry state.
+
+    `widen_first` (with `opts.unroll_loops`): widen each loop before trying to
+    unroll it (see the module's docstring)."""
     opts = opts or AnalysisOptions()
     if opts.map_count is not None:
         for insn in program.values():
@@ -399,4 +661,4 @@ def analyze_program(
         entry = entry.copy()
         for pc in acquire_sites(cfg.insns):
             entry.zone.set(ref_var(pc), Interval.const(0))
-    return Analyzer(cfg, entry, opts).run()
+    return Analyzer(cfg, entry, opts, widen_first).run()

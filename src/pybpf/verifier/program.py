@@ -42,7 +42,7 @@ from .cfg import ENTRY, function_starts, original_pc
 from .constraints import parse_invariant
 from .contexts import PREVAIL_CONTEXTS, pointer_context_descriptor
 from .contexts import SK_BUFF_CONTEXT as _SK_BUFF
-from .fixpoint import NotSupported, analyze_program
+from .fixpoint import AnalysisResult, NotSupported, analyze_program
 from .global_functions import global_signatures
 from .ir import Call, CallLocal, IrInstruction, Packet, Undefined, from_instruction
 from .kernel_limits import kernel_wording, limit_failures
@@ -314,18 +314,32 @@ def verify_program(
         if opts.linux_rules:  # the kernel's entry frame: r1 and r10, the rest NOT_INIT
             for r in (0, 2, 3, 4, 5, 6, 7, 8, 9):
                 entry.set_type(f"r{r}", {"uninit"})
-        result = analyze_program(program, entry, opts)
-        if opts.check_termination:
-            prove_loops_terminate(result, opts)
-        if opts.linux_rules and result.cfg is not None:
-            for label, msg in limit_failures(result).items():
-                result.failures.setdefault(label, Failure(label, None, msg))
-        elif opts.linux_rules and result.control_flow_error is not None:
-            result.control_flow_error = kernel_wording(result.control_flow_error)
-        for label, state in result.pre.items():
-            if original_pc(label) in poisoned and not state.is_bottom():
-                message = poison_message(program_spec, object_spec.btf, original_pc(label))
-                result.failures.setdefault(label, Failure(label, None, message))
+
+        def analyse(widen_first: bool) -> AnalysisResult:
+            result = analyze_program(program, entry, opts, widen_first=widen_first)
+            if opts.check_termination:
+                prove_loops_terminate(result, opts)
+            if opts.linux_rules and result.cfg is not None:
+                for label, msg in limit_failures(result).items():
+                    result.failures.setdefault(label, Failure(label, None, msg))
+            elif opts.linux_rules and result.control_flow_error is not None:
+                result.control_flow_error = kernel_wording(result.control_flow_error)
+            for label, state in result.pre.items():
+                if original_pc(label) in poisoned and not state.is_bottom():
+                    message = poison_message(program_spec, object_spec.btf, original_pc(label))
+                    result.failures.setdefault(label, Failure(label, None, message))
+            return result
+
+        # Loops widened first (fast, sound); a failure after that may be the widening's
+        # imprecision, so it is the unrolling analysis that rejects (fixpoint.py).
+        try:
+            result: AnalysisResult | None = analyse(widen_first=True)
+        except NotSupported:  # the walk may still converge where the widening did not
+            result = None
+        if result is None or (
+            result.widened_loops and (result.failures or result.control_flow_error)
+        ):
+            result = analyse(widen_first=False)
     except NotSupported as e:
         return Report(failures=[Failure(ENTRY, None, f"analysis not supported: {e}")])
     except RecursionError:

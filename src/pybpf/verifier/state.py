@@ -17,6 +17,7 @@ both its offsets.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from .domains.interval import NEG_INF, POS_INF, Interval
 from .domains.stack import STACK_LO, STACK_SIZE, StackDomain, cell_name
@@ -211,14 +212,15 @@ class State:
         b = other._fill_missing_offsets(self)
         return State(a.join(b), self.types.join(other.types), self.stack.join(other.stack))
 
-    def widen(self, other: State) -> State:
-        """Widening (`other` is the newer state)."""
+    def widen(self, other: State, thresholds: Sequence[int] = ()) -> State:
+        """Widening (`other` is the newer state); numeric bounds stop at `thresholds`
+        (sorted) on their way out, if any lies beyond them."""
         if self.is_bottom():
             return other.copy()
         if other.is_bottom():
             return self.copy()
         return State(
-            self.zone.widen(other.zone),
+            self.zone.widen(other.zone, thresholds),
             self.types.join(other.types),
             self.stack.join(other.stack),
         )

@@ -13,7 +13,8 @@ change the zone in place and return it; lattice operations (``join``, ``meet``, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 
 from .interval import FALSE, NEG_INF, POS_INF, TRUE, Interval, _Flag
 
@@ -613,19 +614,33 @@ class Zone:
     def __and__(self, other: Zone) -> Zone:
         return self.meet(other)
 
-    def widen(self, other: Zone) -> Zone:
-        """Standard DBM widening: keep the constraints of ``self`` that ``other`` satisfies."""
+    def widen(self, other: Zone, thresholds: Sequence[int] = ()) -> Zone:
+        """Standard DBM widening: keep the constraints of ``self`` that ``other`` satisfies.
+
+        With ``thresholds`` (sorted), a variable bound ``other`` exceeds moves out
+        to the nearest threshold beyond it instead of to infinity (widening with
+        thresholds: still a widening, as the thresholds are finitely many)."""
         if self._bottom:
             return other.copy()
         if other._bottom:
             return self.copy()
         z = Zone()
         for v, c in self._lo.items():
-            if other._lo.get(v, NEG_INF) >= c:
+            o = other._lo.get(v, NEG_INF)
+            if o >= c:
                 z._lo[v] = c
+            elif thresholds and o > NEG_INF:
+                i = bisect_right(thresholds, o)
+                if i:
+                    z._lo[v] = thresholds[i - 1]
         for v, c in self._hi.items():
-            if other._hi.get(v, POS_INF) <= c:
+            o = other._hi.get(v, POS_INF)
+            if o <= c:
                 z._hi[v] = c
+            elif thresholds and o < POS_INF:
+                i = bisect_left(thresholds, o)
+                if i < len(thresholds):
+                    z._hi[v] = thresholds[i]
         for s, ds in self._succ.items():
             for d, w in ds.items():
                 if other._succ.get(s, {}).get(d, POS_INF) <= w:

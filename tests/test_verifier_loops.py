@@ -1,0 +1,125 @@
+"""Long loops on the load path: widened first, walked only when that fails (fixpoint.py).
+
+The loop programs of benchmarks/progs (a 1000-round compute loop behind
+clang's zero-extension, a 1024-byte scan, 32 x 32 nested loops) are
+accepted by the kernel; pybpf must accept them too, keep the widened
+invariants for the long loops (no walk of 256 rounds first), and still walk
+a loop whose widened invariants fail.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import pybpf.verifier.program as program_module
+from pybpf.elf import load_object_spec
+from pybpf.verifier.domains import POS_INF, Interval, Zone
+from pybpf.verifier.options import AnalysisOptions
+from pybpf.verifier.program import verify_program
+
+PROGS = Path(__file__).resolve().parents[1] / "benchmarks" / "progs"
+
+
+def _analyses(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every analysis `verify_program` runs, in order, as (widen_first, result)."""
+    seen: list = []
+    original = program_module.analyze_program
+
+    def spy(*args, **kwargs):
+        result = original(*args, **kwargs)
+        seen.append((kwargs.get("widen_first"), result))
+        return result
+
+    monkeypatch.setattr(program_module, "analyze_program", spy)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["compute_loop", "loop_scan"])
+def test_long_loop_is_widened_not_walked(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _analyses(monkeypatch)
+    spec = load_object_spec(PROGS / f"{name}.o")
+    report = verify_program(spec.programs[name], spec)
+    assert report.ok, report.render()
+    assert len(seen) == 1  # no second analysis: the widened one had no failure
+    widen_first, result = seen[0]
+    assert widen_first is True and result.widened_loops == 1
+
+
+def test_nested_strided_loops_are_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The outer loop moves the row pointer by 32 (not a difference relation): its
+    # widened invariants fail the access, so it is walked, and its 32-round inner
+    # loop (below LONG_LOOP) too.
+    seen = _analyses(monkeypatch)
+    spec = load_object_spec(PROGS / "loop_nested.o")
+    report = verify_program(spec.programs["loop_nested"], spec)
+    assert report.ok, report.render()
+    assert [(w, r.widened_loops) for w, r in seen] == [(True, 0)]
+
+
+def test_widening_stops_at_thresholds() -> None:
+    before, after = Zone(), Zone()
+    before.set("i", Interval(0, 1))
+    after.set("i", Interval(0, 2))
+    assert before.widen(after).eval("i") == Interval(0, POS_INF)
+    assert before.widen(after, (0, 1023, 1024, 1025)).eval("i") == Interval(0, 1023)
+    # beyond the last threshold: infinity, as without thresholds
+    assert before.widen(after, (0, 1)).eval("i") == Interval(0, POS_INF)
+    low_before, low_after = Zone(), Zone()
+    low_before.set("j", Interval(-1, 5))
+    low_after.set("j", Interval(-3, 5))
+    assert low_before.widen(low_after, (-8, 0, 8)).eval("j") == Interval(-8, 5)
+
+
+def _programs(*paths: Path) -> list:
+    out = []
+    for path in paths:
+        spec = load_object_spec(path)
+        out += [pytest.param(path, name, id=f"{path.name}:{name}") for name in spec.programs]
+    return out
+
+
+ROOT = Path(__file__).resolve().parents[1]
+WALKED = _programs(
+    ROOT / "examples" / "verdicts" / "loops.o",
+    *sorted((ROOT / "tests" / "verifier_precision").glob("*.o")),
+)
+
+
+@pytest.mark.parametrize(("path", "name"), WALKED)
+def test_no_widened_loop_means_the_walk_of_before(
+    path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where no loop keeps widened invariants, the analysis must be the plain walk's,
+    # invariant for invariant: a walk resumed after a widening tried in vain, or one
+    # that ended within WALK_FIRST rounds, is the walk from the start.
+    original = program_module.analyze_program
+    results: dict[bool, list] = {True: [], False: []}
+
+    def forced(widen_first: bool):
+        # True: as verify_program calls it (widened first, then the walk again on a
+        # failure); False: the walk only.
+        def run(*args, **kwargs):
+            if not widen_first:
+                kwargs["widen_first"] = False
+            result = original(*args, **kwargs)
+            results[widen_first].append(result)
+            return result
+
+        return run
+
+    spec = load_object_spec(path)
+    options = AnalysisOptions.for_load()
+    options.collect_invariants = True
+    monkeypatch.setattr(program_module, "analyze_program", forced(True))
+    first = verify_program(spec.programs[name], spec, options=options)
+    monkeypatch.setattr(program_module, "analyze_program", forced(False))
+    walked = verify_program(spec.programs[name], spec, options=options)
+    if results[True][0].widened_loops:
+        if not first.ok:  # a rejection is the walk's, analysed again
+            assert len(results[True]) == 2
+            assert [str(f) for f in first.failures] == [str(f) for f in walked.failures]
+        return
+    assert first.invariants == walked.invariants
+    assert [str(f) for f in first.failures] == [str(f) for f in walked.failures]
