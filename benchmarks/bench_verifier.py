@@ -248,18 +248,22 @@ def _kernel_side(path: Path, name: str, rounds: int) -> dict | None:
     return {"accepted": stats.accepted, "seconds": seconds, "verifier_seconds": usec and usec / 1e6}
 
 
-def loops(rounds: int) -> int:
+def loops(rounds: int, record: bool = False) -> int:
     """`--loops`: pybpf's and the kernel's time on the loop programs; 1 on a verdict
-    difference."""
+    difference. `record` appends the table to docs/benchmarks.md when every verdict
+    agreed with the kernel's (and the kernel was there to ask)."""
     from pybpf.elf import load_object_spec
     from pybpf.verifier.program import verify_program
 
-    print(
+    rows = [
         "| program | verdict (kernel / pybpf) | kernel load ms | kernel verifier ms "
-        "| pybpf ms | pybpf / kernel load |"
-    )
-    print("|---|---|---:|---:|---:|---:|")
+        "| pybpf ms | pybpf / kernel load |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        print(row)
     status = 0
+    unchecked = False
     for name in LOOP_PROGRAMS:
         path = PROGS / f"{name}.o"
         spec = load_object_spec(path)
@@ -269,20 +273,46 @@ def loops(rounds: int) -> int:
         kernel = _kernel_side(path, name, rounds)
         verdict = "pass" if accepted else "fail"
         if kernel is None:
-            print(f"| `{name}` | ? / {verdict} | – | – | {ours * 1e3:.1f} | – |")
+            rows.append(f"| `{name}` | ? / {verdict} | – | – | {ours * 1e3:.1f} | – |")
+            print(rows[-1])
+            unchecked = True
             continue
         if kernel["accepted"] != accepted:
             status = 1
         kernel_verdict = "pass" if kernel["accepted"] else "fail"
         verifier = kernel["verifier_seconds"]
-        print(
+        rows.append(
             f"| `{name}` | {kernel_verdict} / {verdict} | {kernel['seconds'] * 1e3:.1f} "
             f"| {'?' if verifier is None else f'{verifier * 1e3:.1f}'} | {ours * 1e3:.1f} "
             f"| {ours / kernel['seconds']:.1f}x |"
         )
+        print(rows[-1])
     if status:
         print("pybpf's verdict differs from the kernel's: times not comparable", file=sys.stderr)
+    elif record and unchecked:
+        print("no kernel to compare verdicts with: nothing recorded", file=sys.stderr)
+        return 1
+    elif record:
+        _record_loops(rows, rounds)
     return status
+
+
+def _record_loops(rows: list[str], rounds: int) -> None:
+    today = datetime.date.today().isoformat()
+    section = (
+        f"\n## Verifier on loops beside the kernel — {today}\n\n"
+        f"Command: `python benchmarks/bench_verifier.py --loops --rounds {rounds} --record`\n\n"
+        + "\n".join(rows)
+        + f"\n\nMedians of {rounds} runs per side. pybpf: `verify_program` with the load "
+        "path's options (loops as the kernel walks them, long ones widened), the object "
+        "parsed once beforehand. Kernel: wall time of libbpf's open and load of the same "
+        "object (parsing, maps, BTF, `BPF_PROG_LOAD`: verifier and JIT); the kernel's own "
+        "verification time (`BPF_LOG_STATS`) beside it. Python "
+        f"{platform.python_version()} on {platform.machine()} ({platform.platform()}); "
+        "the machine is shared, so single runs vary.\n"
+    )
+    with DOC.open("a") as f:
+        f.write(section)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="runs per side with --loops")
     args = parser.parse_args(argv)
     if args.loops:
-        return loops(args.rounds)
+        return loops(args.rounds, args.record)
     start = time.perf_counter()
     results = run(args.shared, args.limit, args.jobs)
     wall = time.perf_counter() - start

@@ -31,3 +31,21 @@ def test_a_verdict_unlike_the_kernels_fails_the_benchmark(monkeypatch, capsys):
     monkeypatch.setattr(program_module, "verify_program", reject)
     assert bench.loops(1) == 1
     assert "| pass / fail |" in capsys.readouterr().out
+
+
+@needs_kernel
+def test_record_writes_only_after_every_verdict_agreed(monkeypatch, tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    monkeypatch.setattr(bench, "DOC", doc)
+    monkeypatch.setattr(bench, "LOOP_PROGRAMS", ("compute_loop",))
+    assert bench.loops(1, record=True) == 0
+    text = doc.read_text()
+    assert "## Verifier on loops beside the kernel" in text
+    assert "| `compute_loop` | pass / pass |" in text
+
+    def reject(program_spec, object_spec, **kwargs):
+        return Report(failures=[Failure(0, None, "rejected on purpose")])
+
+    monkeypatch.setattr(program_module, "verify_program", reject)
+    assert bench.loops(1, record=True) == 1
+    assert doc.read_text() == text  # nothing appended
