@@ -276,17 +276,27 @@ def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
     return None
 
 
-def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
-    # Unwrapped (without `wrap`): a sum past 2**64 or below 0 lies in no
-    # site's bounds, so it takes the slow path, which wraps it first;
-    # inside the bounds it equals the wrapped sum.
+def _address(insn: Instruction, base: int) -> str:
+    # The wrapped address, for slow paths: the fast path's unwrapped offset
+    # (`_offset`) of a sum past 2**64 or below 0 lies in no site's bounds.
     if insn.off == 0:
         return f"a = r{base}"
-    if wrap:
-        return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+
+
+def _offset(insn: Instruction, base: int, site: int) -> str:
+    """The access's offset from site `site`'s cached region start, unwrapped.
+
+    The register minus the start first: between two nearby addresses it is
+    a small int, to which the instruction's offset adds without the cost of
+    big-int arithmetic (the sum is the same).
+    """
+    offset = f"r{base} - L{site}"
+    if insn.off > 0:
+        return f"{offset} + {hexlit(insn.off)}"
     if insn.off < 0:
-        return f"a = r{base} - {hexlit(-insn.off)}"
-    return f"a = r{base} + {hexlit(insn.off)}"
+        return f"{offset} - {hexlit(-insn.off)}"
+    return offset
 
 
 def _dirty(site: int) -> str:
@@ -302,11 +312,10 @@ def _site_lookup(
     # (the offset straight from the dst register); the slow path computes
     # the wrapped address and refills the site.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
-    unwrapped = _address(insn, insn.dst).removeprefix("a = ")
     return [
-        f"o = {unwrapped} - L{site}",
+        f"o = {_offset(insn, insn.dst, site)}",
         f"if o < 0 or o > H{site}:",
-        f"    {_address(insn, insn.dst, wrap=True)}",
+        f"    {_address(insn, insn.dst)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
@@ -350,12 +359,11 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
     # The offset comes straight from the register (no `a` on the fast
     # path); the slow path computes the wrapped address itself.
-    unwrapped = _address(insn, insn.src).removeprefix("a = ")
     return [
-        f"o = {unwrapped} - L{site}",
+        f"o = {_offset(insn, insn.src, site)}",
         f"if o < 0 or o > H{site}:",
         f"    if o or H{site} != {CONTEXT_READER}:",
-        f"        {_address(insn, insn.src, wrap=True)}",
+        f"        {_address(insn, insn.src)}",
         f"        {slow}",
         f"        if H{site} != -1: W = 1",
         "    else:",
@@ -429,7 +437,7 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     base = imm & ~0x01
     invalid = size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0))
     if invalid:
-        lines = [_address(insn, insn.dst, wrap=True)]
+        lines = [_address(insn, insn.dst)]
         # Not a valid atomic: let the runtime raise the fault it always did.
         call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
         if imm == 0xF1:
