@@ -52,6 +52,7 @@ still holds against live regions only.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 
@@ -101,6 +102,13 @@ longer than half of it is not unrolled)."""
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
 
+INLINE_INSTRUCTIONS = 64
+INLINE_INDENT = 20
+"""A bpf-to-bpf callee is inlined at its call sites when it is a leaf (no
+calls, no stack frame, no packet loads), its code needs no dispatcher, it
+has at most `INLINE_INSTRUCTIONS` instructions and nests at most
+`INLINE_INDENT` levels (`_FunctionWriter.inline_call`)."""
+
 FUNC_TOKEN = 0xB9F0_0000_0000_0000
 """Tag of the value an `lddw rX, <func>` loads: `FUNC_TOKEN | callee pc`.
 
@@ -118,6 +126,11 @@ the next frame and counts against the call depth limit, as in Linux."""
 CALLBACK_FRAME = "callback_frame"
 
 TAIL_CALL_HELPER = 12
+
+MAP_LOOKUP_HELPER = 1
+"""bpf_map_lookup_elem: a call site whose r1 is a constant (`lddw r1, <map>` in the
+same block) caches the map's native lookup with the region of its last key
+(`_FunctionWriter.map_lookup`)."""
 """bpf_tail_call: its call sites catch `TailCall` and return the chain's r0
 from the function that made the call (Linux replaces only that frame)."""
 
@@ -159,8 +172,15 @@ EMPTY_CACHE = (-1,)
 class _FunctionWriter:
     """Emits the Python source of one eBPF function."""
 
-    def __init__(self, fn: Function, budget: int | None, helpers: frozenset[int]):
+    def __init__(
+        self,
+        fn: Function,
+        budget: int | None,
+        helpers: frozenset[int],
+        functions: dict[int, Function] | None = None,
+    ):
         self.fn = fn
+        self.functions = functions or {}  # the program's functions, for inlining
         self.helpers = helpers
         self.budget = budget
         self.heads = fn.loop_heads()
@@ -170,6 +190,7 @@ class _FunctionWriter:
         self.lines: list[tuple[int, str]] = []
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
+        self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
 
     # -- control transfer ---------------------------------------------------
 
@@ -251,7 +272,9 @@ class _FunctionWriter:
         """
         emit = self.lines.append
         register, value, folded = -1, "", 0  # the run being folded
+        self.r1_constant = None  # nothing is known of r1 at a block's start
         for pc, insn in insns:
+            self._track_r1(insn)
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
                     value, folded = ops.alu_value(insn, _operand(value)), folded + 1
@@ -267,6 +290,25 @@ class _FunctionWriter:
                 emit(_nested(ind, line))
         if register >= 0:
             emit((ind, f"r{register} = {value}"))
+
+    def _track_r1(self, insn: Instruction) -> None:
+        """Keep `r1_constant`: the value of r1 after `insn` when an `lddw` in this block set it.
+
+        The emitted code of a later instruction in the block is emitted
+        with `insn` already run. Only instructions that write r1 in this
+        interpreter change it (a call leaves the caller's r1 as it was).
+        """
+        cls = insn.opcode & 0x07
+        if insn.opcode == LDDW:
+            if insn.dst == 1:
+                constant = func_target(0, insn) is None  # not a subprogram's token
+                self.r1_constant = insn.imm & M64 if constant else None
+        elif cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX):
+            if insn.dst == 1:
+                self.r1_constant = None
+        elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
+            if insn.src == 1:  # a fetching atomic writes its src register
+                self.r1_constant = None
 
     def dispatched_block(self, start: int, ind: int) -> None:
         """Emit a block reached through the dispatcher (self-loops get a `while`).
@@ -364,9 +406,14 @@ class _FunctionWriter:
                 return [f"r{insn.dst} = {hexlit(FUNC_TOKEN | callee)}"]
             return [f"r{insn.dst} = {hexlit(insn.imm & M64)}"]
         if op == CALL and insn.src == CallSrc.LOCAL:
-            callee = function_name(local_call_target(pc, insn))
+            target = local_call_target(pc, insn)
+            depth = f"if d >= {MAX_DEPTH - 1}: deep({pc})"
+            inlined = self.inline_call(target)
+            if inlined is not None:
+                return [depth, *inlined]
+            callee = function_name(target)
             return [
-                f"if d >= {MAX_DEPTH - 1}: deep({pc})",
+                depth,
                 f"r0, n = {callee}(r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d + 1, S, E)",
                 _RESET,
             ]
@@ -374,6 +421,8 @@ class _FunctionWriter:
             helper_id = insn.imm & 0xFFFFFFFF
             if helper_id not in self.helpers:
                 return [f"nohelper({helper_id}, {pc})"]
+            if helper_id == MAP_LOOKUP_HELPER and self.r1_constant is not None:
+                return self.map_lookup(pc)
             call = [_SAVE, f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
             if helper_id == TAIL_CALL_HELPER:
                 # A tail call replaces this function's frame only: the chain's
@@ -398,10 +447,72 @@ class _FunctionWriter:
             ]
         raise AssertionError(f"pc {pc}: no translation for opcode 0x{op:02x}")
 
+    def map_lookup(self, pc: int) -> list[str]:
+        """Lines for `bpf_map_lookup_elem` with a constant map pointer in r1.
+
+        The site caches like a load site: the region of the last key (its
+        start, and the highest key offset in it) and, as the "view", the
+        map's native lookup (a builtin bound to the map). A key inside that
+        region calls the lookup straight away; any other goes through `mlk`,
+        which calls the helper as any call site does and refills the site
+        when the engine may cache this call (bounds -1 when not: another
+        helper table, a per-CPU map). A removed region (a map leaving the
+        context bumps the generation too) empties the site like any other.
+        """
+        site = self.sites.next()
+        return [
+            f"o = r2 - L{site}",
+            f"if o < 0 or o > H{site}:",
+            "\t" + _SAVE,
+            f"\tL{site}, H{site}, V{site}, r0 = mlk(E, r1, r2, r3, r4, r5)",
+            "\t" + _RESET,
+            f"\tif H{site} >= 0: W = 1",
+            "else:",
+            f"\tr0 = V{site}(r2, 0)",
+        ]
+
+    def inline_call(self, target: int) -> list[str] | None:
+        """The lines of leaf callee `target` inlined at a call site, or None to call it.
+
+        The callee's code is the one its own function would run, with its
+        load and store sites numbered among this function's (so they share
+        its persistent cache), inside a `while True:` that each exit leaves
+        with `break` (r0 is the callee's result). Registers r1-r9 the callee
+        writes become locals `q1`-`q9`, copied from the caller's at entry,
+        so that the caller's registers stay as a call leaves them. Only
+        leaves qualify: nothing in them ends the run or returns midway (no
+        calls, no packet loads), they have no frame of their own and no
+        loops (a single body without the dispatcher), so each exit is a
+        `break` out of the `while` around them.
+        """
+        callee = self.functions.get(target)
+        if callee is None or target == self.fn.entry or not _leaf(callee):
+            return None
+        writer = _FunctionWriter(callee, self.budget, self.helpers)
+        writer.sites.count = self.sites.count
+        body = writer.single_body()
+        if body is None or max(ind for ind, _ in body) > INLINE_INDENT:
+            return None
+        self.sites.count = writer.sites.count
+        self.native_atomics |= writer.native_atomics
+        written = _written_registers(callee)
+
+        def rename(match: re.Match[str]) -> str:
+            return f"q{match[1]}" if int(match[1]) in written else match[0]
+
+        lines = [f"q{reg} = r{reg}" for reg in sorted(written)]
+        lines += ["r0 = 0", "while True:"]
+        for ind, text in body:
+            if text == _SAVE:
+                continue  # the caller saves the sites at its own exits
+            text = "break" if text == "return r0, n" else _REGISTER.sub(rename, text)
+            lines.append("\t" * (ind + 1) + text)
+        return lines
+
     # -- the whole function ----------------------------------------------------
 
-    def write(self) -> str:
-        """The complete source of the function."""
+    def _bodies(self) -> dict[int, list[tuple[int, str]]]:
+        """The lines of every dispatched block (by block id), placeholders unexpanded."""
         self._block_id(self.fn.entry)
         bodies: dict[int, list[tuple[int, str]]] = {}
         while self.pending:
@@ -409,6 +520,18 @@ class _FunctionWriter:
             self.lines = []
             self.dispatched_block(start, 0)
             bodies[self.dispatch[start]] = self.lines
+        return bodies
+
+    def single_body(self) -> list[tuple[int, str]] | None:
+        """The function's code when it needs no dispatcher (see `write`), else None."""
+        bodies = self._bodies()
+        if len(bodies) != 1 or self.fn.blocks[self.fn.entry].predecessors:
+            return None
+        return bodies[0]
+
+    def write(self) -> str:
+        """The complete source of the function."""
+        bodies = self._bodies()
         bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
         out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue()]
         if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
@@ -509,6 +632,36 @@ class _FunctionWriter:
         self._tree(ids[mid:], bodies, ind + 1, out)
 
 
+_REGISTER = re.compile(r"\br([1-9])\b")
+"""A register r1-r9 in generated code (no other name there is `r` and a digit)."""
+
+
+def _leaf(fn: Function) -> bool:
+    """Whether `fn` may be inlined: small, no calls, no packet loads, no stack frame."""
+    insns = [insn for block in fn.blocks.values() for _, insn in block.insns]
+    if len(insns) > INLINE_INSTRUCTIONS:
+        return False
+    return not any(
+        insn.opcode in (CALL, CALLX)
+        or insn.opcode in LEGACY_PACKET_LOADS
+        or FRAME_POINTER in (insn.dst, insn.src)
+        for insn in insns
+    )
+
+
+def _written_registers(fn: Function) -> set[int]:
+    """The registers among r1-r9 that some instruction of `fn` writes."""
+    written = set()
+    for block in fn.blocks.values():
+        for _, insn in block.insns:
+            cls = insn.opcode & 0x07
+            if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) or insn.opcode == LDDW:
+                written.add(insn.dst)
+            elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
+                written.add(insn.src)  # a fetching atomic writes its src register
+    return written & set(range(1, 10))
+
+
 def _operand(value: str) -> str:
     """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
     return value if value.isalnum() else f"({value})"
@@ -559,7 +712,7 @@ def generate(
         parts.append(_PACKET_LOAD_IMPORT)
     native_atomics = False
     for fn in layout.functions.values():
-        writer = _FunctionWriter(fn, budget, helpers)
+        writer = _FunctionWriter(fn, budget, helpers, layout.functions)
         parts.append(writer.write())
         native_atomics |= writer.native_atomics
     return "\n".join(parts), native_atomics

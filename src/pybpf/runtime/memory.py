@@ -69,8 +69,7 @@ class Region:
         # engines' region caches as a removal does.
         if self._writable and not value:
             for memory in self._tables:
-                with memory._lock:
-                    memory.generation += 1
+                memory.invalidate()
         self._writable = value
 
     @property
@@ -437,6 +436,16 @@ class Memory:
                     return
                 i += 1
         raise KeyError(f"{region!r} is not in the table")
+
+    def invalidate(self) -> None:
+        """Bump `generation` as a removal does: engines look their cached regions up again.
+
+        For changes the region list does not show: a region made read-only,
+        a map leaving its execution context (the interpreter caches a map's
+        lookup beside its key's region).
+        """
+        with self._lock:
+            self.generation += 1
 
     def __iter__(self) -> Iterator[Region]:
         return iter(list(self._regions))
