@@ -380,3 +380,17 @@ def test_each_inlined_copy_of_a_leaf_has_its_own_load_sites() -> None:
     second = vm.memory.allocate_from(bytes([4]), "second")
     assert vm.run(first.start, second.start) == 105  # 15 turns of 3 + 4
     assert vm.run(second.start, first.start) == 105
+
+
+def test_every_run_and_every_call_starts_with_a_zeroed_frame() -> None:
+    # The callee reads its frame's last word and leaves 0x55 there; the
+    # caller calls it twice per run and reads its own frame the same way.
+    source = (
+        "ldxdw %r6, [%r10-8]\nstdw [%r10-8], 0x55\ncall f\nmov %r7, %r0\ncall f\n"
+        "add %r0, %r7\nadd %r0, %r6\nexit\n"
+        "f:\nldxdw %r0, [%r10-8]\nstdw [%r10-8], 0x55\nldxdw %r1, [%r10-512]\n"
+        "add %r0, %r1\nstdw [%r10-512], 7\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    assert vm.run_repeated(0, 3) == 0
+    assert vm.run() == 0

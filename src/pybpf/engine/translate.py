@@ -221,30 +221,49 @@ class _FunctionWriter:
             self.pending.append(start)
         return self.dispatch[start]
 
-    def goto(self, target: int, ind: int, loop: int | None) -> None:
+    def goto(self, target: int, ind: int, loop: int | None, pending: int = 0) -> None:
         """Emit a transfer to block `target` from code at indentation `ind`.
 
         `loop` is the self-looping block whose inner `while` we are in, if any:
         a jump to it is `continue`, and a jump elsewhere must `break` out to
-        the dispatcher rather than `continue` the inner loop.
+        the dispatcher rather than `continue` the inner loop. `pending`
+        instructions ran but are not in `n` yet (see `block`): an inlined
+        target takes them over, any other transfer adds them first.
         """
         if target == loop:
+            self._count(ind, pending)
             self.lines.append((ind, "continue"))
         elif self._inlinable(target) and ind < MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN:
             self.chain += 1
-            self.block(target, ind, loop)
+            self.block(target, ind, loop, pending)
             self.chain -= 1
         else:
+            self._count(ind, pending)
             self.lines.append((ind, f"b = {self._block_id(target)}"))
             self.lines.append((ind, "break" if loop is not None else "continue"))
 
+    def _count(self, ind: int, pending: int) -> None:
+        if pending:
+            self.lines.append((ind, f"n += {pending}"))
+
     # -- blocks ------------------------------------------------------------------
 
-    def block(self, start: int, ind: int, loop: int | None) -> None:
-        """Emit block `start` (and whatever it inlines) at indentation `ind`."""
+    def block(self, start: int, ind: int, loop: int | None, pending: int = 0) -> None:
+        """Emit block `start` (and whatever it inlines) at indentation `ind`.
+
+        The instruction count is added where it is read, not per block: a
+        block adds its length to the `pending` count it was entered with and
+        hands the sum to the block it runs into when that one is inlined
+        here, so a path of inlined blocks adds to `n` once, at its exit (or
+        where a loop head's budget check, a call or an early return reads
+        `n`). Faults do not report the count, so none needs it earlier.
+        """
         block = self.fn.blocks[start]
         emit = self.lines.append
-        emit((ind, f"n += {block.length}"))
+        pending += block.length
+        if start in self.heads or any(_reads_count(insn) for _, insn in block.insns):
+            self._count(ind, pending)
+            pending = 0
         if self.budget is not None and start in self.heads:
             emit((ind, f"if n > {self.budget}: budget(n, {start})"))
         pc, insn = block.last
@@ -254,15 +273,15 @@ class _FunctionWriter:
         self.straight(straight, ind)
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
-            emit((ind, "return r0, n"))
+            emit((ind, f"return r0, n + {pending}" if pending else "return r0, n"))
         elif is_jump(insn) and len(block.successors) == 1:  # ja / gotol
-            self.goto(jump_target(pc, insn), ind, loop)
+            self.goto(jump_target(pc, insn), ind, loop, pending)
         elif is_jump(insn):
             emit((ind, f"if {ops.condition(insn)}:"))
-            self.goto(jump_target(pc, insn), ind + 1, loop)
-            self.goto(pc + 1, ind, loop)
+            self.goto(jump_target(pc, insn), ind + 1, loop, pending)
+            self.goto(pc + 1, ind, loop, pending)
         else:
-            self.goto(block.successors[0], ind, loop)
+            self.goto(block.successors[0], ind, loop, pending)
 
     def straight(self, insns: list[tuple[int, Instruction]], ind: int) -> None:
         """Emit straight-line instructions, folding runs of ALU operations on one register.
@@ -505,8 +524,12 @@ class _FunctionWriter:
         for ind, text in body:
             if text == _SAVE:
                 continue  # the caller saves the sites at its own exits
-            text = "break" if text == "return r0, n" else _REGISTER.sub(rename, text)
-            lines.append("\t" * (ind + 1) + text)
+            if text.startswith("return r0, n"):  # an exit: its count, then leave
+                count = text.removeprefix("return r0, n").removeprefix(" + ")
+                if count:
+                    lines.append("\t" * (ind + 1) + f"n += {count}")
+                text = "break"
+            lines.append("\t" * (ind + 1) + _REGISTER.sub(rename, text))
         return lines
 
     # -- the whole function ----------------------------------------------------
@@ -533,7 +556,9 @@ class _FunctionWriter:
         """The complete source of the function."""
         bodies = self._bodies()
         bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
-        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue()]
+        used = {text for lines in bodies.values() for _, text in lines}
+        views = _STACK_VIEW.findall("\n".join(used))
+        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(set(views))]
         if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
             out += [_indent(1 + i, text) for i, text in bodies[0]]
         else:
@@ -580,18 +605,17 @@ class _FunctionWriter:
             for _, insn in block.insns
         )
 
-    def _prologue(self) -> list[str]:
+    def _prologue(self, views: set[str]) -> list[str]:
+        # `views`: the frame's typed views (`sb` ... `sq`) the body uses.
         lines = ["    r0 = 0"]
         if self._uses_frame():
-            lines += [
-                "    F = S[d]",
-                "    r10 = F.top",
-                "    sb = F.b; sh = F.h; sw = F.w; sq = F.q",
-                # A fresh frame per call: no run or call sees another's
-                # leftovers. A function that never names r10 has no way to
-                # its frame, so it skips this.
-                "    sb[:] = ZERO_FRAME",
-            ]
+            lines += ["    F = S[d]", "    r10 = F.top"]
+            if views:
+                lines.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
+            # A fresh frame per call: no run or call sees another's
+            # leftovers. A function that never names r10 has no way to
+            # its frame, so it skips this.
+            lines.append("    F.b[:] = ZERO_FRAME")
         count = self.sites.count
         if not count:
             return lines
@@ -632,8 +656,24 @@ class _FunctionWriter:
         self._tree(ids[mid:], bodies, ind + 1, out)
 
 
+_STACK_VIEW = re.compile(r"\bs[bhwq]\b")
+"""A stack frame view in generated code (`codegen_ops._STACK_VIEWS`)."""
+
 _REGISTER = re.compile(r"\br([1-9])\b")
 """A register r1-r9 in generated code (no other name there is `r` and a digit)."""
+
+
+def _reads_count(insn: Instruction) -> bool:
+    """Whether the code of `insn` reads the instruction count `n` (see `_FunctionWriter.block`).
+
+    A bpf-to-bpf call passes it on (an inlined one only adds to it), a tail
+    call and a packet load past the packet's end return it.
+    """
+    if insn.opcode == CALL:
+        return insn.src == CallSrc.LOCAL or (
+            insn.src == 0 and insn.imm & 0xFFFFFFFF == TAIL_CALL_HELPER
+        )
+    return insn.opcode in LEGACY_PACKET_LOADS
 
 
 def _leaf(fn: Function) -> bool:
