@@ -96,6 +96,15 @@ FOLDED = [
     ("mov %r0, 0x1234\nbe16 %r0\nor %r0, 0x10000\nxor %r0, 1", (0x3412 | 0x10000) ^ 1),
     ("mov %r0, 9\nsdiv %r0, -2\nsmod %r0, 3\nand %r0, 0xff", 0xFF),  # -4, -1, 0xff
     ("lddw %r0, 0x123456789\nmov32 %r0, %r0\nadd %r0, %r0\nsub %r0, 1", 0x23456789 * 2 - 1),
+    # Inner 64-bit masks left out, x << k; x >> k as one mask (`codegen_ops.folded_value`):
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 32\nrsh %r0, 32", 0xFFFFFFFE),  # -2 wraps first
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 32\nrsh %r0, 31", 0x1FFFFFFFC),  # not a pair
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 2\nand %r0, 0x3c", 0x38),
+    ("mov %r0, 3\nsub %r0, 5\nmul %r0, 3\nrsh %r0, 60", 0xF),
+    ("mov %r0, 3\nsub %r0, 5\nor %r0, 1\nrsh %r0, 62", 3),
+    ("mov %r0, 1\nsub %r0, 2\nrsh32 %r0, 28\narsh32 %r0, 1", 7),
+    ("mov %r0, 1\nsub %r0, 3\nxor32 %r0, 1\nneg %r0", (-((-2 & 0xFFFFFFFF) ^ 1)) & M64),
+    ("mov %r0, 1\nlsh %r0, 63\nadd %r0, %r0", 0),  # src == dst: not folded
 ]
 
 

@@ -112,6 +112,44 @@ def alu_fusable(insn: Instruction) -> bool:
     return op in _READS_DST_ONCE
 
 
+_MASK64 = f" & {hexlit(M64)}"
+
+# Operations whose result depends on the dst value only modulo 2**64: they
+# mask their result to at most 64 bits (or AND with a 64-bit value) after
+# ring and bitwise operations only, which commute with the modulo.
+_MOD64_ALU64 = frozenset({AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.LSH, AluOp.AND, AluOp.NEG})
+_MOD64_ALU32 = _MOD64_ALU64 | {AluOp.OR, AluOp.XOR, AluOp.RSH, AluOp.ARSH}
+
+
+def folded_value(insn: Instruction, value: str, last: Instruction | None, operand: str) -> str:
+    """What a run of ALU instructions on one register gives once `insn` is folded in.
+
+    `value` is the run's expression so far, `last` the instruction folded
+    last and `operand` the code it took for the register's value before it.
+    Besides `alu_value(insn, value)`: an operation that depends on its
+    operand only modulo 2**64 takes `value` without its final 64-bit mask,
+    and `x << k; x >> k` (clang's zero-extension) becomes one mask.
+    """
+    op = insn.opcode & 0xF0
+    if (
+        last is not None
+        and insn.opcode == InsnClass.ALU64 | AluOp.RSH | Source.K
+        and last.opcode == InsnClass.ALU64 | AluOp.LSH | Source.K
+        and 0 < insn.imm == last.imm < 64
+    ):
+        # The low 64 - k bits of the operand: they too depend on it modulo 2**64 only.
+        return f"{_operand(operand.removesuffix(_MASK64))} & {hexlit((1 << (64 - insn.imm)) - 1)}"
+    wide = (insn.opcode & 0x07) == InsnClass.ALU64
+    if value.endswith(_MASK64) and op in (_MOD64_ALU64 if wide else _MOD64_ALU32):
+        value = value.removesuffix(_MASK64)
+    return alu_value(insn, _operand(value))
+
+
+def _operand(value: str) -> str:
+    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
+    return value if value.isalnum() else f"({value})"
+
+
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
     m = hexlit(M64)
     if op == AluOp.ADD:
@@ -369,8 +407,15 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         "    else:",
         f"        {reader}",
         "else:",
-        f"    {d} = {value}",
+        f"    {_assign(d, value)}",
     ]
+
+
+def _assign(d: str, value: str) -> str:
+    # A struct read's 1-tuple unpacks faster than it indexes.
+    if value.endswith(")[0]"):
+        return f"({d},) = {value.removesuffix('[0]')}"
+    return f"{d} = {value}"
 
 
 def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
@@ -450,9 +495,11 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     if native:
         # The checked address goes to a locked native instruction (`atomic_names`).
         name = atomic_name(0xF1 if imm == 0xF1 else base, size)
+        # The checked address: the register itself when the offset is 0.
+        address = f"r{insn.dst}" if insn.off == 0 else f"L{site} + o"
         if imm == 0xF1:
-            return [*lines, f"r0 = {name}(L{site} + o, r0, {src})"]
-        call = f"{name}(L{site} + o, {src})"
+            return [*lines, f"r0 = {name}({address}, r0, {src})"]
+        call = f"{name}({address}, {src})"
         return [*lines, f"{src} = {call}" if imm & 0x01 else call]
     mask = hexlit(_MASK[size * 8])
     read = f"x = {_UNPACK[size]}(V{site}, o)[0]"

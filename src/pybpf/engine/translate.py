@@ -291,16 +291,20 @@ class _FunctionWriter:
         """
         emit = self.lines.append
         register, value, folded = -1, "", 0  # the run being folded
+        last, operand = None, ""  # its last instruction and that one's operand
         self.r1_constant = None  # nothing is known of r1 at a block's start
         for pc, insn in insns:
             self._track_r1(insn)
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
-                    value, folded = ops.alu_value(insn, _operand(value)), folded + 1
+                    folded += 1
+                    operand, value = value, ops.folded_value(insn, value, last, operand)
+                    last = insn
                     continue
                 if register >= 0:
                     emit((ind, f"r{register} = {value}"))
                 register, value, folded = insn.dst, ops.alu_value(insn), 1
+                last, operand = insn, f"r{insn.dst}"
                 continue
             if register >= 0:
                 emit((ind, f"r{register} = {value}"))
@@ -700,11 +704,6 @@ def _written_registers(fn: Function) -> set[int]:
             elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
                 written.add(insn.src)  # a fetching atomic writes its src register
     return written & set(range(1, 10))
-
-
-def _operand(value: str) -> str:
-    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
-    return value if value.isalnum() else f"({value})"
 
 
 def _nested(ind: int, line: str) -> tuple[int, str]:
