@@ -26,21 +26,27 @@ common paths away from the dispatcher:
 
 Within a block, a run of ALU instructions on one register folds into one
 assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
-`codegen_ops.alu_fusable`). A function that never names r10 has no way to
-its stack frame and skips the frame's set-up (zeroing, views).
+`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A function that
+never names r10 has no way to its stack frame and skips the frame's set-up
+(zeroing, views). A small leaf subprogram (no calls, no frame, no loops) is
+inlined at its call sites (`_FunctionWriter.inline_call`).
 
-Instruction counting is per block (`n += len`); when a budget is set it is
+Instruction counts are added where they are read (an exit's return, a
+call, a loop head, a transfer through the dispatcher), once per path of
+inlined blocks (`_FunctionWriter.block`); when a budget is set it is
 checked at loop heads only, since a run without back edges is bounded by
 the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
-address is computed without the 64-bit wrap: a sum past 2**64 or below 0
+offset is computed without the 64-bit wrap: a sum past 2**64 or below 0
 lies in no site's bounds, and the slow path wraps it before looking it up.
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
 the region and field tables. Atomics check their site as stores do and
 then call a native locked read-modify-write (`runtime.native.calls`), or
-without the C API take the process-wide lock `ALOCK`. The
+without the C API take the process-wide lock `ALOCK`. A map lookup
+whose map pointer is an `lddw` constant caches the key's region and the
+map's native lookup (`_FunctionWriter.map_lookup`). The
 site caches of a function live in locals during a run and persist between
 runs in a module global `C<entry>` (per engine, since each engine executes
 the code in its own namespace), stamped with the `Memory.generation` they
