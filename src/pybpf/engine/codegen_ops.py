@@ -36,7 +36,8 @@ S32 = 1 << 31
 
 CONTEXT_READER = -2
 """The bounds a load site's cache holds for a context pointer field: the
-cached "view" is then a callable giving the field's current value."""
+cached "view" is then the field's reader, a one-item view of its native
+slot (`PointerTable.reader`): item 0 is the field's current value."""
 
 _MASK = {8: 0xFF, 16: 0xFFFF, 32: M32, 64: M64}
 _SIGN = {8: 0x80, 16: 0x8000, 32: S32, 64: S64}
@@ -386,11 +387,11 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # for a 32-bit load of `data`).
     # A context pointer field is cached as its reader (bounds
     # CONTEXT_READER, start the field's address): the same address again
-    # calls the reader, which gives the pointer's current value.
+    # reads item 0 of the reader, the pointer's native slot as it is now.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
-    reader = f"{d} = V{site}()"
+    reader = f"{d} = V{site}[0]"
     if signed:
         value = _sext(value, size * 8, M64)
         slow += f"; {d} = {_sext(d, size * 8, M64)}"

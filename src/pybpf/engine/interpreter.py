@@ -342,7 +342,7 @@ class Interpreter:
             # the site's start the field's own address; see `engine.translate`).
             reader = region.reader(offset, size)
             if reader is not None:
-                return address, CONTEXT_READER, reader, reader()
+                return address, CONTEXT_READER, reader, reader[0]
             try:
                 return 0, -1, None, region.load(offset, size)
             except ProgramFault:
