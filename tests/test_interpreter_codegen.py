@@ -14,7 +14,7 @@ import pytest
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
 from pybpf.engine.interpreter import Interpreter
-from pybpf.engine.translate import UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
+from pybpf.engine.translate import INLINE_BUDGET, UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
 from pybpf.errors import ProgramFault
 from pybpf.hooks.test_run import test_run
 from pybpf.isa.assembler import assemble
@@ -403,3 +403,15 @@ def test_every_run_and_every_call_starts_with_a_zeroed_frame() -> None:
     vm = Interpreter(assemble(source), helpers=conformance_helpers())
     assert vm.run_repeated(0, 3) == 0
     assert vm.run() == 0
+
+
+def test_a_function_inlines_at_most_its_budget_and_calls_the_rest() -> None:
+    leaf_size = 3
+    calls = INLINE_BUDGET // leaf_size + 2
+    source = "mov %r6, 0\n" + "call leaf\nadd %r6, %r0\n" * calls
+    source += "mov %r0, %r6\nexit\nleaf:\nmov %r0, 2\nadd %r0, 1\nexit\n"
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    assert vm.run() == 3 * calls
+    assert vm.executed == 1 + 2 * calls + 2 + leaf_size * calls
+    caller = vm.source.split("def f")[1]
+    assert caller.count("r0, n = f") == calls - INLINE_BUDGET // leaf_size

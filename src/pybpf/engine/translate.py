@@ -110,10 +110,13 @@ MAX_DEPTH = 8
 
 INLINE_INSTRUCTIONS = 64
 INLINE_INDENT = 20
+INLINE_BUDGET = 1024
 """A bpf-to-bpf callee is inlined at its call sites when it is a leaf (no
 calls, no stack frame, no packet loads), its code needs no dispatcher, it
 has at most `INLINE_INSTRUCTIONS` instructions and nests at most
-`INLINE_INDENT` levels (`_FunctionWriter.inline_call`)."""
+`INLINE_INDENT` levels (`_FunctionWriter.inline_call`); a function inlines
+at most `INLINE_BUDGET` instructions in all (later call sites call), so
+that many calls of one leaf do not multiply the code to compile."""
 
 FUNC_TOKEN = 0xB9F0_0000_0000_0000
 """Tag of the value an `lddw rX, <func>` loads: `FUNC_TOKEN | callee pc`.
@@ -197,6 +200,7 @@ class _FunctionWriter:
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
         self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
+        self.inlined = 0  # instructions inlined from callees so far
 
     # -- control transfer ---------------------------------------------------
 
@@ -517,11 +521,15 @@ class _FunctionWriter:
         callee = self.functions.get(target)
         if callee is None or target == self.fn.entry or not _leaf(callee):
             return None
+        size = sum(block.length for block in callee.blocks.values())
+        if self.inlined + size > INLINE_BUDGET:
+            return None
         writer = _FunctionWriter(callee, self.budget, self.helpers)
         writer.sites.count = self.sites.count
         body = writer.single_body()
         if body is None or max(ind for ind, _ in body) > INLINE_INDENT:
             return None
+        self.inlined += size
         self.sites.count = writer.sites.count
         self.native_atomics |= writer.native_atomics
         written = _written_registers(callee)
