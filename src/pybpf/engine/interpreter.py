@@ -46,7 +46,7 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from ..runtime.native.calls import atomic_function
+from ..runtime.native.calls import atomic_function, memset_function
 from .codegen_ops import CONTEXT_READER, atomic_names
 from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
@@ -473,6 +473,8 @@ class Interpreter:
         # translated into a `nohelper` fault at the call site).
         for spec in self.helpers:
             ns[f"h{spec.id}"] = spec.impl
+        if "MEMSET(" in self.translation.source:  # frames zeroed natively (`translate`)
+            ns["MEMSET"] = memset_function()
         if self.translation.native_atomics:
             for name, (operation, bits) in atomic_names().items():
                 ns[name] = atomic_function(operation, bits)

@@ -69,6 +69,7 @@ from ..isa.opcodes import (
     EXIT,
     FRAME_POINTER,
     LDDW,
+    STACK_SIZE,
     CallSrc,
     InsnClass,
     Mode,
@@ -633,7 +634,10 @@ class _FunctionWriter:
             # A fresh frame per call: no run or call sees another's
             # leftovers. A function that never names r10 has no way to
             # its frame, so it skips this.
-            lines.append("    F.b[:] = ZERO_FRAME")
+            if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
+                lines.append(f"    MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})")
+            else:
+                lines.append("    F.b[:] = ZERO_FRAME")
         count = self.sites.count
         if not count:
             return lines
@@ -748,7 +752,11 @@ def _indent(level: int, text: str) -> str:
 
 
 def native_atomics_enabled() -> bool:
-    """Whether atomics call native functions (`native.calls.atomic_function`) in this process."""
+    """Whether atomics call native functions (`native.calls.atomic_function`) in this process.
+
+    The same switch decides whether a frame is zeroed by the C library's
+    memset (`native.calls.memset_function`), a builtin too.
+    """
     return calls.FASTCALL_ENABLED
 
 

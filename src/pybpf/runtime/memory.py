@@ -539,14 +539,16 @@ class StackFrame:
     """One 512-byte frame: its region, the frame pointer (r10) and typed views.
 
     The views (`b`, `h`, `w`, `q` for 1, 2, 4 and 8-byte items) let the
-    interpreter reach constant, aligned stack offsets with one index operation.
+    interpreter reach constant, aligned stack offsets with one index operation;
+    `bottom` is the frame's lowest address (where the interpreter zeroes it).
     """
 
-    __slots__ = ("region", "top", "b", "h", "w", "q")
+    __slots__ = ("region", "top", "bottom", "b", "h", "w", "q")
 
     def __init__(self, region: Region):
         self.region = region
         self.top = region.end  # r10 points one past the frame, the stack grows down
+        self.bottom = region.start
         view = region.view
         self.b = view
         self.h = view.cast("H")
