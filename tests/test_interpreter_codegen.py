@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import pytest
 
+from pybpf.elf.map_types import MapType
+from pybpf.elf.specs import MapSpec
 from pybpf.engine.interpreter import Interpreter
-from pybpf.engine.translate import UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
+from pybpf.engine.translate import INLINE_BUDGET, UNROLL_INSTRUCTIONS, UNROLL_MAX_COPIES
 from pybpf.errors import ProgramFault
 from pybpf.hooks.test_run import test_run
 from pybpf.isa.assembler import assemble
 from pybpf.platform import ProgramType
+from pybpf.runtime.context import ExecutionContext
 from pybpf.runtime.helpers import HelperEnv, HelperSpec, HelperTable, conformance_helpers
 from pybpf.runtime.linux_helpers import linux_helpers
+from pybpf.runtime.maps import create_map
 
 M64 = (1 << 64) - 1
 
@@ -92,6 +96,15 @@ FOLDED = [
     ("mov %r0, 0x1234\nbe16 %r0\nor %r0, 0x10000\nxor %r0, 1", (0x3412 | 0x10000) ^ 1),
     ("mov %r0, 9\nsdiv %r0, -2\nsmod %r0, 3\nand %r0, 0xff", 0xFF),  # -4, -1, 0xff
     ("lddw %r0, 0x123456789\nmov32 %r0, %r0\nadd %r0, %r0\nsub %r0, 1", 0x23456789 * 2 - 1),
+    # Inner 64-bit masks left out, x << k; x >> k as one mask (`codegen_ops.folded_value`):
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 32\nrsh %r0, 32", 0xFFFFFFFE),  # -2 wraps first
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 32\nrsh %r0, 31", 0x1FFFFFFFC),  # not a pair
+    ("mov %r0, 3\nsub %r0, 5\nlsh %r0, 2\nand %r0, 0x3c", 0x38),
+    ("mov %r0, 3\nsub %r0, 5\nmul %r0, 3\nrsh %r0, 60", 0xF),
+    ("mov %r0, 3\nsub %r0, 5\nor %r0, 1\nrsh %r0, 62", 3),
+    ("mov %r0, 1\nsub %r0, 2\nrsh32 %r0, 28\narsh32 %r0, 1", 7),
+    ("mov %r0, 1\nsub %r0, 3\nxor32 %r0, 1\nneg %r0", (-((-2 & 0xFFFFFFFF) ^ 1)) & M64),
+    ("mov %r0, 1\nlsh %r0, 63\nadd %r0, %r0", 0),  # src == dst: not folded
 ]
 
 
@@ -121,7 +134,8 @@ def test_a_callee_without_r10_leaves_the_stack_to_functions_that_use_it() -> Non
     vm = Interpreter(assemble(source), helpers=conformance_helpers())
     assert vm.run() == 0x55
     functions = vm.source.split("def f")
-    assert "ZERO_FRAME" in functions[1] and "ZERO_FRAME" not in functions[2]
+    assert "F.bottom" in functions[1] or "ZERO_FRAME" in functions[1]
+    assert "F.bottom" not in functions[2] and "ZERO_FRAME" not in functions[2]
 
 
 ACCESSES = ("ldxw %r0, [%r1{off}]", "stw [%r1{off}], 7", "lock add32 [%r1{off}], %r2")
@@ -210,3 +224,195 @@ def test_each_repeated_run_gets_a_fresh_helper_env() -> None:
 def test_helper_tables_without_scratch_helpers_still_run() -> None:
     vm = Interpreter(assemble("mov %r0, 1\nexit\n"), helpers=HelperTable())
     assert vm.run_repeated(0, 3) == 1 and vm.executed == 2
+
+
+# -- map lookup sites (`translate._FunctionWriter.map_lookup`) ----------------------
+
+# r0 = *lookup(map, key at r1) or 0xdead: r1 is a constant map pointer at the
+# call (an lddw in the same block), so the call is a caching lookup site.
+LOOKUP_AT_R1 = """
+r2 = r1
+r1 = {map} ll
+call 1
+if r0 == 0 goto miss
+r0 = *(u64 *)(r0 + 0)
+exit
+miss:
+r0 = 0xdead
+exit
+"""
+
+
+@pytest.fixture
+def context():
+    ctx = ExecutionContext(ncpus=4)
+    yield ctx
+    for map_ in ctx.maps():
+        map_.close()
+
+
+def _map(ctx: ExecutionContext, kind: int, entries: int = 4):
+    map_ = create_map(MapSpec("m", kind, 4, 8, entries), ctx.memory, ncpus=4)
+    ctx.add_map(map_)
+    return map_
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, "little")
+
+
+def test_a_map_lookup_site_checks_each_key_against_live_regions(context) -> None:
+    m = _map(context, MapType.HASH)
+    for k in (1, 2, 3):
+        m[_u32(k)] = (k * 11).to_bytes(8, "little")
+    vm = Interpreter(
+        assemble(LOOKUP_AT_R1.format(map=m.address)),
+        helpers=linux_helpers(),
+        memory=context.memory,
+        runtime=context,
+    )
+    assert "mlk(" in vm.source  # the call is a lookup site
+    keys = context.memory.allocate_from(b"".join(_u32(k) for k in (1, 2, 3, 9)), "keys")
+    other = context.memory.allocate_from(_u32(2), "other keys")
+    # Every key of a region, another region's, then the first region again.
+    for address, value in [(keys.start + 4 * i, v) for i, v in enumerate((11, 22, 33, 0xDEAD))] + [
+        (other.start, 22),
+        (keys.start, 11),
+    ]:
+        assert vm.run_repeated(address, 2) == value
+    # A key running past its region's end faults, as the helper's check does.
+    with pytest.raises(ProgramFault, match="out-of-bounds read of 4 bytes"):
+        vm.run(keys.start + 14)
+    # A key in a region removed since it was cached faults too.
+    assert vm.run(other.start) == 22
+    context.memory.remove(other)
+    with pytest.raises(ProgramFault, match="out-of-bounds read of 4 bytes"):
+        vm.run(other.start)
+    # And a map gone from the context is no map any more, cached lookup or not.
+    assert vm.run(keys.start) == 11
+    context.remove_map(m)
+    with pytest.raises(ProgramFault, match="is not a map pointer"):
+        vm.run(keys.start)
+    context.add_map(m)
+
+
+def test_a_per_cpu_map_lookup_site_reads_the_running_cpus_slot(context) -> None:
+    m = _map(context, MapType.PERCPU_ARRAY)
+    m[_u32(1)] = [(10 + cpu).to_bytes(8, "little") for cpu in range(4)]
+    vm = Interpreter(
+        assemble(LOOKUP_AT_R1.format(map=m.address)),
+        helpers=linux_helpers(),
+        memory=context.memory,
+        runtime=context,
+    )
+    key = context.memory.allocate_from(_u32(1), "key")
+    for cpu in (2, 2, 1, 3, 1):
+        env = HelperEnv(context.memory, key.start, vm, context, cpu=cpu)
+        assert vm.enter((key.start, 0, 0, 0, 0), env)[0] == 10 + cpu
+
+
+def test_a_lookup_site_calls_any_other_helper_1_every_time(context) -> None:
+    calls: list[int] = []
+
+    def lookup(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+        calls.append(r2)
+        return 0
+
+    table = HelperTable([HelperSpec(1, "counting_lookup", lookup)])
+    m = _map(context, MapType.HASH)
+    vm = Interpreter(
+        assemble(LOOKUP_AT_R1.format(map=m.address)),
+        helpers=table,
+        memory=context.memory,
+        runtime=context,
+    )
+    key = context.memory.allocate_from(_u32(1), "key")
+    assert vm.run_repeated(key.start, 3) == 0xDEAD
+    assert calls == [key.start] * 3
+
+
+# -- leaf callees inlined (`translate._FunctionWriter.inline_call`) ------------------
+
+# The caller sets r1-r9, calls a leaf that writes every one of them, and sums
+# them with the leaf's r0: a call leaves the caller's registers as they were.
+LEAF_CALLER = (
+    "mov %r1, 1\nmov %r2, 2\nmov %r3, 3\nmov %r4, 4\nmov %r5, 5\n"
+    "mov %r6, 6\nmov %r7, 7\nmov %r8, 8\nmov %r9, 9\ncall leaf\n"
+    "add %r0, %r1\nadd %r0, %r2\nadd %r0, %r3\nadd %r0, %r4\nadd %r0, %r5\n"
+    "add %r0, %r6\nadd %r0, %r7\nadd %r0, %r8\nadd %r0, %r9\nexit\n"
+    "leaf:\nmov %r0, %r1\nmul %r0, 1000\njeq %r2, 2, two\nexit\n"
+    "two:\nmov %r6, 60\nmov %r7, 70\nmov %r8, 80\nmov %r9, 90\n"
+    "mov %r1, 10\nmov %r2, 20\nmov %r3, 30\nmov %r4, 40\nmov %r5, 50\n"
+    "add %r0, %r6\nexit\n"
+)
+
+
+def test_an_inlined_leaf_leaves_the_callers_registers_as_a_call_does() -> None:
+    vm = Interpreter(assemble(LEAF_CALLER), helpers=conformance_helpers())
+    caller = vm.source.split("def f")[1]
+    assert "deep(" in caller and "r0, n = f" not in caller  # inlined, depth still checked
+    assert vm.run() == 1000 + 60 + sum(range(1, 10))
+    assert vm.executed == 20 + 14  # the caller's 20 instructions, the leaf's 3 + 11
+
+
+def _chain(depth: int) -> str:
+    # The entry calls f1, which calls f2 ... up to f(depth - 1), which calls
+    # a leaf: `depth` functions and the leaf, each adding 1 to the leaf's r0.
+    names = [f"f{level}" for level in range(1, depth)] + ["leaf"]
+    parts = [f"call {names[0]}\nadd %r0, 1\nexit\n"]
+    for name, callee in zip(names, names[1:], strict=False):
+        parts.append(f"{name}:\ncall {callee}\nadd %r0, 1\nexit\n")
+    parts.append("leaf:\nmov %r0, 100\nexit\n")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize(("depth", "fits"), [(7, True), (8, False)])
+def test_an_inlined_leaf_counts_as_a_frame(depth: int, fits: bool) -> None:
+    vm = Interpreter(assemble(_chain(depth)), helpers=conformance_helpers())
+    assert "r0, n = f" not in vm.source.split("def f")[depth]  # the leaf is inlined
+    if fits:
+        assert vm.run() == 100 + depth
+    else:
+        with pytest.raises(ProgramFault, match="call depth exceeds 8 frames"):
+            vm.run()
+
+
+def test_each_inlined_copy_of_a_leaf_has_its_own_load_sites() -> None:
+    # The leaf reads *(u8 *)r1; the caller calls it on two regions, many times.
+    source = (
+        "mov %r6, %r1\nmov %r7, %r2\nmov %r8, 0\n"
+        "loop:\nmov %r1, %r6\ncall leaf\nmov %r9, %r0\nmov %r1, %r7\ncall leaf\n"
+        "add %r9, %r0\nadd %r8, %r9\njlt %r8, 100, loop\nmov %r0, %r8\nexit\n"
+        "leaf:\nldxb %r0, [%r1]\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    first = vm.memory.allocate_from(bytes([3]), "first")
+    second = vm.memory.allocate_from(bytes([4]), "second")
+    assert vm.run(first.start, second.start) == 105  # 15 turns of 3 + 4
+    assert vm.run(second.start, first.start) == 105
+
+
+def test_every_run_and_every_call_starts_with_a_zeroed_frame() -> None:
+    # The callee reads its frame's last word and leaves 0x55 there; the
+    # caller calls it twice per run and reads its own frame the same way.
+    source = (
+        "ldxdw %r6, [%r10-8]\nstdw [%r10-8], 0x55\ncall f\nmov %r7, %r0\ncall f\n"
+        "add %r0, %r7\nadd %r0, %r6\nexit\n"
+        "f:\nldxdw %r0, [%r10-8]\nstdw [%r10-8], 0x55\nldxdw %r1, [%r10-512]\n"
+        "add %r0, %r1\nstdw [%r10-512], 7\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    assert vm.run_repeated(0, 3) == 0
+    assert vm.run() == 0
+
+
+def test_a_function_inlines_at_most_its_budget_and_calls_the_rest() -> None:
+    leaf_size = 3
+    calls = INLINE_BUDGET // leaf_size + 2
+    source = "mov %r6, 0\n" + "call leaf\nadd %r6, %r0\n" * calls
+    source += "mov %r0, %r6\nexit\nleaf:\nmov %r0, 2\nadd %r0, 1\nexit\n"
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    assert vm.run() == 3 * calls
+    assert vm.executed == 1 + 2 * calls + 2 + leaf_size * calls
+    caller = vm.source.split("def f")[1]
+    assert caller.count("r0, n = f") == calls - INLINE_BUDGET // leaf_size

@@ -471,6 +471,19 @@ def test_pointer_table_is_a_dict_backed_by_native_memory():
         table["data_meta"]
 
 
+def test_a_pointer_tables_reader_sees_its_slot_as_it_is_now():
+    table = PointerTable({"data": 0, "data_end": 1}, {"data": 100, "data_end": 164})
+    end = table.reader("data_end")
+    assert table.reader("other") is None and end[0] == 164
+    words = (ctypes.c_uint64 * 2).from_address(table.address)
+    words[1] = 1 << 63  # native code moves data_end; the whole u64 reads back
+    assert end[0] == 1 << 63
+    table["data_end"] = 170
+    assert end[0] == 170 and table.reader("data")[0] == 100
+    del table["data_end"]
+    assert end[0] == 0
+
+
 def test_pointer_slots_match_the_translator():
     from pybpf.engine.jit.context_loads import pointer_slot as translator_slot
 

@@ -110,3 +110,14 @@ def test_atomic_functions_follow_the_model(operation: str, bits: int, misalign: 
         after = bytes(buffer)
         assert after[:offset] == before[:offset]  # nothing outside the word changes
         assert after[offset + size :] == before[offset + size :]
+
+
+def test_memset_fills_the_bytes_asked_for_and_no_others():
+    memset = calls.memset_function()
+    assert memset is calls.memset_function()  # one builtin per process
+    buffer = (ctypes.c_ubyte * 32)(*range(1, 33))
+    start = ctypes.addressof(buffer)
+    assert memset(start + 4, 0, 20) == start + 4  # memset returns its destination
+    assert list(buffer) == [1, 2, 3, 4, *[0] * 20, *range(25, 33)]
+    memset(start, 0x1AB, 2)  # as C does, only the low byte of the value
+    assert list(buffer[:3]) == [0xAB, 0xAB, 3]

@@ -36,7 +36,8 @@ S32 = 1 << 31
 
 CONTEXT_READER = -2
 """The bounds a load site's cache holds for a context pointer field: the
-cached "view" is then a callable giving the field's current value."""
+cached "view" is then the field's reader, a one-item view of its native
+slot (`PointerTable.reader`): item 0 is the field's current value."""
 
 _MASK = {8: 0xFF, 16: 0xFFFF, 32: M32, 64: M64}
 _SIGN = {8: 0x80, 16: 0x8000, 32: S32, 64: S64}
@@ -110,6 +111,44 @@ def alu_fusable(insn: Instruction) -> bool:
         # sdiv/smod take it once as an argument; unsigned ones by a constant read it once.
         return bool(insn.off) or not insn.opcode & Source.X
     return op in _READS_DST_ONCE
+
+
+_MASK64 = f" & {hexlit(M64)}"
+
+# Operations whose result depends on the dst value only modulo 2**64: they
+# mask their result to at most 64 bits (or AND with a 64-bit value) after
+# ring and bitwise operations only, which commute with the modulo.
+_MOD64_ALU64 = frozenset({AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.LSH, AluOp.AND, AluOp.NEG})
+_MOD64_ALU32 = _MOD64_ALU64 | {AluOp.OR, AluOp.XOR, AluOp.RSH, AluOp.ARSH}
+
+
+def folded_value(insn: Instruction, value: str, last: Instruction | None, operand: str) -> str:
+    """What a run of ALU instructions on one register gives once `insn` is folded in.
+
+    `value` is the run's expression so far, `last` the instruction folded
+    last and `operand` the code it took for the register's value before it.
+    Besides `alu_value(insn, value)`: an operation that depends on its
+    operand only modulo 2**64 takes `value` without its final 64-bit mask,
+    and `x << k; x >> k` (clang's zero-extension) becomes one mask.
+    """
+    op = insn.opcode & 0xF0
+    if (
+        last is not None
+        and insn.opcode == InsnClass.ALU64 | AluOp.RSH | Source.K
+        and last.opcode == InsnClass.ALU64 | AluOp.LSH | Source.K
+        and 0 < insn.imm == last.imm < 64
+    ):
+        # The low 64 - k bits of the operand: they too depend on it modulo 2**64 only.
+        return f"{_operand(operand.removesuffix(_MASK64))} & {hexlit((1 << (64 - insn.imm)) - 1)}"
+    wide = (insn.opcode & 0x07) == InsnClass.ALU64
+    if value.endswith(_MASK64) and op in (_MOD64_ALU64 if wide else _MOD64_ALU32):
+        value = value.removesuffix(_MASK64)
+    return alu_value(insn, _operand(value))
+
+
+def _operand(value: str) -> str:
+    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
+    return value if value.isalnum() else f"({value})"
 
 
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
@@ -276,17 +315,27 @@ def stack_slot(insn: Instruction, base: int, size: int) -> int | None:
     return None
 
 
-def _address(insn: Instruction, base: int, wrap: bool = False) -> str:
-    # Unwrapped (without `wrap`): a sum past 2**64 or below 0 lies in no
-    # site's bounds, so it takes the slow path, which wraps it first;
-    # inside the bounds it equals the wrapped sum.
+def _address(insn: Instruction, base: int) -> str:
+    # The wrapped address, for slow paths: the fast path's unwrapped offset
+    # (`_offset`) of a sum past 2**64 or below 0 lies in no site's bounds.
     if insn.off == 0:
         return f"a = r{base}"
-    if wrap:
-        return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+    return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
+
+
+def _offset(insn: Instruction, base: int, site: int) -> str:
+    """The access's offset from site `site`'s cached region start, unwrapped.
+
+    The register minus the start first: between two nearby addresses it is
+    a small int, to which the instruction's offset adds without the cost of
+    big-int arithmetic (the sum is the same).
+    """
+    offset = f"r{base} - L{site}"
+    if insn.off > 0:
+        return f"{offset} + {hexlit(insn.off)}"
     if insn.off < 0:
-        return f"a = r{base} - {hexlit(-insn.off)}"
-    return f"a = r{base} + {hexlit(insn.off)}"
+        return f"{offset} - {hexlit(-insn.off)}"
+    return offset
 
 
 def _dirty(site: int) -> str:
@@ -302,11 +351,10 @@ def _site_lookup(
     # (the offset straight from the dst register); the slow path computes
     # the wrapped address and refills the site.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
-    unwrapped = _address(insn, insn.dst).removeprefix("a = ")
     return [
-        f"o = {unwrapped} - L{site}",
+        f"o = {_offset(insn, insn.dst, site)}",
         f"if o < 0 or o > H{site}:",
-        f"    {_address(insn, insn.dst, wrap=True)}",
+        f"    {_address(insn, insn.dst)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
@@ -339,30 +387,36 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # for a 32-bit load of `data`).
     # A context pointer field is cached as its reader (bounds
     # CONTEXT_READER, start the field's address): the same address again
-    # calls the reader, which gives the pointer's current value.
+    # reads item 0 of the reader, the pointer's native slot as it is now.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
-    reader = f"{d} = V{site}()"
+    reader = f"{d} = V{site}[0]"
     if signed:
         value = _sext(value, size * 8, M64)
         slow += f"; {d} = {_sext(d, size * 8, M64)}"
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
     # The offset comes straight from the register (no `a` on the fast
     # path); the slow path computes the wrapped address itself.
-    unwrapped = _address(insn, insn.src).removeprefix("a = ")
     return [
-        f"o = {unwrapped} - L{site}",
+        f"o = {_offset(insn, insn.src, site)}",
         f"if o < 0 or o > H{site}:",
         f"    if o or H{site} != {CONTEXT_READER}:",
-        f"        {_address(insn, insn.src, wrap=True)}",
+        f"        {_address(insn, insn.src)}",
         f"        {slow}",
         f"        if H{site} != -1: W = 1",
         "    else:",
         f"        {reader}",
         "else:",
-        f"    {d} = {value}",
+        f"    {_assign(d, value)}",
     ]
+
+
+def _assign(d: str, value: str) -> str:
+    # A struct read's 1-tuple unpacks faster than it indexes.
+    if value.endswith(")[0]"):
+        return f"({d},) = {value.removesuffix('[0]')}"
+    return f"{d} = {value}"
 
 
 def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
@@ -429,7 +483,7 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     base = imm & ~0x01
     invalid = size not in (4, 8) or (imm != 0xF1 and (base not in _ATOMIC_NEW or imm == 0xE0))
     if invalid:
-        lines = [_address(insn, insn.dst, wrap=True)]
+        lines = [_address(insn, insn.dst)]
         # Not a valid atomic: let the runtime raise the fault it always did.
         call = f"atom(a, {size}, {imm}, {src}, r0, {pc})"
         if imm == 0xF1:
@@ -442,9 +496,11 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
     if native:
         # The checked address goes to a locked native instruction (`atomic_names`).
         name = atomic_name(0xF1 if imm == 0xF1 else base, size)
+        # The checked address: the register itself when the offset is 0.
+        address = f"r{insn.dst}" if insn.off == 0 else f"L{site} + o"
         if imm == 0xF1:
-            return [*lines, f"r0 = {name}(L{site} + o, r0, {src})"]
-        call = f"{name}(L{site} + o, {src})"
+            return [*lines, f"r0 = {name}({address}, r0, {src})"]
+        call = f"{name}({address}, {src})"
         return [*lines, f"{src} = {call}" if imm & 0x01 else call]
     mask = hexlit(_MASK[size * 8])
     read = f"x = {_UNPACK[size]}(V{site}, o)[0]"

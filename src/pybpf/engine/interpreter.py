@@ -37,6 +37,7 @@ from ..errors import ProgramFault
 from ..isa.instruction import Instruction
 from ..isa.opcodes import AtomicOp
 from ..runtime.helpers import HelperEnv, HelperTable, TailCall
+from ..runtime.linux_helpers.maps import cached_lookup, map_lookup_elem
 from ..runtime.memory import (
     MAX_CALL_FRAMES,
     STACK_FRAME_SIZE,
@@ -45,13 +46,14 @@ from ..runtime.memory import (
     Stack,
     access_fault,
 )
-from ..runtime.native.calls import atomic_function
+from ..runtime.native.calls import atomic_function, memset_function
 from .codegen_ops import CONTEXT_READER, atomic_names
 from .common import follow_tail_calls, instruction_text, tail_call_in_frame, unknown_helper
 from .translate import (
     CALLBACK_FRAME,
     EMPTY_CACHE,
     FUNC_TOKEN,
+    MAP_LOOKUP_HELPER,
     MAX_DEPTH,
     Translation,
     cache_name,
@@ -340,7 +342,7 @@ class Interpreter:
             # the site's start the field's own address; see `engine.translate`).
             reader = region.reader(offset, size)
             if reader is not None:
-                return address, CONTEXT_READER, reader, reader()
+                return address, CONTEXT_READER, reader, reader[0]
             try:
                 return 0, -1, None, region.load(offset, size)
             except ProgramFault:
@@ -422,6 +424,21 @@ class Interpreter:
             )
         return spec.impl(env, r1, r2, r3, r4, r5)
 
+    def _map_lookup(self, env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> tuple:
+        # The slow path of a map lookup site (see `translate._FunctionWriter.map_lookup`):
+        # the helper's call, then what the site may cache for the next one.
+        spec = self.helpers.get(MAP_LOOKUP_HELPER)
+        r0 = spec.impl(env, r1, r2, r3, r4, r5) & _M64
+        if (
+            spec.impl is map_lookup_elem
+            and env.runtime is self.runtime is not None
+            and env.memory is self.memory
+        ):
+            site = cached_lookup(self.runtime, self.memory, r1)
+            if site is not None:
+                return (*site, r0)
+        return 0, -1, None, r0
+
     def _unknown_helper(self, helper_id: int, pc: int) -> None:
         raise unknown_helper(self.runtime, helper_id, pc, self.instruction_text(pc))
 
@@ -444,6 +461,7 @@ class Interpreter:
             "deep": self._too_deep,
             "callx": self._callx,
             "nohelper": self._unknown_helper,
+            "mlk": self._map_lookup,
             "TailCall": TailCall,
             "tailframe": tail_call_in_frame,
             "sdiv64": sdiv64,
@@ -455,6 +473,8 @@ class Interpreter:
         # translated into a `nohelper` fault at the call site).
         for spec in self.helpers:
             ns[f"h{spec.id}"] = spec.impl
+        if "MEMSET(" in self.translation.source:  # frames zeroed natively (`translate`)
+            ns["MEMSET"] = memset_function()
         if self.translation.native_atomics:
             for name, (operation, bits) in atomic_names().items():
                 ns[name] = atomic_function(operation, bits)

@@ -26,21 +26,27 @@ common paths away from the dispatcher:
 
 Within a block, a run of ALU instructions on one register folds into one
 assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
-`codegen_ops.alu_fusable`). A function that never names r10 has no way to
-its stack frame and skips the frame's set-up (zeroing, views).
+`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A function that
+never names r10 has no way to its stack frame and skips the frame's set-up
+(zeroing, views). A small leaf subprogram (no calls, no frame, no loops) is
+inlined at its call sites (`_FunctionWriter.inline_call`).
 
-Instruction counting is per block (`n += len`); when a budget is set it is
+Instruction counts are added where they are read (an exit's return, a
+call, a loop head, a transfer through the dispatcher), once per path of
+inlined blocks (`_FunctionWriter.block`); when a budget is set it is
 checked at loop heads only, since a run without back edges is bounded by
 the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
-address is computed without the 64-bit wrap: a sum past 2**64 or below 0
+offset is computed without the 64-bit wrap: a sum past 2**64 or below 0
 lies in no site's bounds, and the slow path wraps it before looking it up.
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
 the region and field tables. Atomics check their site as stores do and
 then call a native locked read-modify-write (`runtime.native.calls`), or
-without the C API take the process-wide lock `ALOCK`. The
+without the C API take the process-wide lock `ALOCK`. A map lookup
+whose map pointer is an `lddw` constant caches the key's region and the
+map's native lookup (`_FunctionWriter.map_lookup`). The
 site caches of a function live in locals during a run and persist between
 runs in a module global `C<entry>` (per engine, since each engine executes
 the code in its own namespace), stamped with the `Memory.generation` they
@@ -52,6 +58,7 @@ still holds against live regions only.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 
@@ -62,6 +69,7 @@ from ..isa.opcodes import (
     EXIT,
     FRAME_POINTER,
     LDDW,
+    STACK_SIZE,
     CallSrc,
     InsnClass,
     Mode,
@@ -101,6 +109,16 @@ longer than half of it is not unrolled)."""
 MAX_DEPTH = 8
 """Call frames available to one run (kernel MAX_CALL_FRAMES)."""
 
+INLINE_INSTRUCTIONS = 64
+INLINE_INDENT = 20
+INLINE_BUDGET = 1024
+"""A bpf-to-bpf callee is inlined at its call sites when it is a leaf (no
+calls, no stack frame, no packet loads), its code needs no dispatcher, it
+has at most `INLINE_INSTRUCTIONS` instructions and nests at most
+`INLINE_INDENT` levels (`_FunctionWriter.inline_call`); a function inlines
+at most `INLINE_BUDGET` instructions in all (later call sites call), so
+that many calls of one leaf do not multiply the code to compile."""
+
 FUNC_TOKEN = 0xB9F0_0000_0000_0000
 """Tag of the value an `lddw rX, <func>` loads: `FUNC_TOKEN | callee pc`.
 
@@ -118,6 +136,11 @@ the next frame and counts against the call depth limit, as in Linux."""
 CALLBACK_FRAME = "callback_frame"
 
 TAIL_CALL_HELPER = 12
+
+MAP_LOOKUP_HELPER = 1
+"""bpf_map_lookup_elem: a call site whose r1 is a constant (`lddw r1, <map>` in the
+same block) caches the map's native lookup with the region of its last key
+(`_FunctionWriter.map_lookup`)."""
 """bpf_tail_call: its call sites catch `TailCall` and return the chain's r0
 from the function that made the call (Linux replaces only that frame)."""
 
@@ -159,8 +182,15 @@ EMPTY_CACHE = (-1,)
 class _FunctionWriter:
     """Emits the Python source of one eBPF function."""
 
-    def __init__(self, fn: Function, budget: int | None, helpers: frozenset[int]):
+    def __init__(
+        self,
+        fn: Function,
+        budget: int | None,
+        helpers: frozenset[int],
+        functions: dict[int, Function] | None = None,
+    ):
         self.fn = fn
+        self.functions = functions or {}  # the program's functions, for inlining
         self.helpers = helpers
         self.budget = budget
         self.heads = fn.loop_heads()
@@ -170,6 +200,8 @@ class _FunctionWriter:
         self.lines: list[tuple[int, str]] = []
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
+        self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
+        self.inlined = 0  # instructions inlined from callees so far
 
     # -- control transfer ---------------------------------------------------
 
@@ -200,30 +232,49 @@ class _FunctionWriter:
             self.pending.append(start)
         return self.dispatch[start]
 
-    def goto(self, target: int, ind: int, loop: int | None) -> None:
+    def goto(self, target: int, ind: int, loop: int | None, pending: int = 0) -> None:
         """Emit a transfer to block `target` from code at indentation `ind`.
 
         `loop` is the self-looping block whose inner `while` we are in, if any:
         a jump to it is `continue`, and a jump elsewhere must `break` out to
-        the dispatcher rather than `continue` the inner loop.
+        the dispatcher rather than `continue` the inner loop. `pending`
+        instructions ran but are not in `n` yet (see `block`): an inlined
+        target takes them over, any other transfer adds them first.
         """
         if target == loop:
+            self._count(ind, pending)
             self.lines.append((ind, "continue"))
         elif self._inlinable(target) and ind < MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN:
             self.chain += 1
-            self.block(target, ind, loop)
+            self.block(target, ind, loop, pending)
             self.chain -= 1
         else:
+            self._count(ind, pending)
             self.lines.append((ind, f"b = {self._block_id(target)}"))
             self.lines.append((ind, "break" if loop is not None else "continue"))
 
+    def _count(self, ind: int, pending: int) -> None:
+        if pending:
+            self.lines.append((ind, f"n += {pending}"))
+
     # -- blocks ------------------------------------------------------------------
 
-    def block(self, start: int, ind: int, loop: int | None) -> None:
-        """Emit block `start` (and whatever it inlines) at indentation `ind`."""
+    def block(self, start: int, ind: int, loop: int | None, pending: int = 0) -> None:
+        """Emit block `start` (and whatever it inlines) at indentation `ind`.
+
+        The instruction count is added where it is read, not per block: a
+        block adds its length to the `pending` count it was entered with and
+        hands the sum to the block it runs into when that one is inlined
+        here, so a path of inlined blocks adds to `n` once, at its exit (or
+        where a loop head's budget check, a call or an early return reads
+        `n`). Faults do not report the count, so none needs it earlier.
+        """
         block = self.fn.blocks[start]
         emit = self.lines.append
-        emit((ind, f"n += {block.length}"))
+        pending += block.length
+        if start in self.heads or any(_reads_count(insn) for _, insn in block.insns):
+            self._count(ind, pending)
+            pending = 0
         if self.budget is not None and start in self.heads:
             emit((ind, f"if n > {self.budget}: budget(n, {start})"))
         pc, insn = block.last
@@ -233,15 +284,15 @@ class _FunctionWriter:
         self.straight(straight, ind)
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
-            emit((ind, "return r0, n"))
+            emit((ind, f"return r0, n + {pending}" if pending else "return r0, n"))
         elif is_jump(insn) and len(block.successors) == 1:  # ja / gotol
-            self.goto(jump_target(pc, insn), ind, loop)
+            self.goto(jump_target(pc, insn), ind, loop, pending)
         elif is_jump(insn):
             emit((ind, f"if {ops.condition(insn)}:"))
-            self.goto(jump_target(pc, insn), ind + 1, loop)
-            self.goto(pc + 1, ind, loop)
+            self.goto(jump_target(pc, insn), ind + 1, loop, pending)
+            self.goto(pc + 1, ind, loop, pending)
         else:
-            self.goto(block.successors[0], ind, loop)
+            self.goto(block.successors[0], ind, loop, pending)
 
     def straight(self, insns: list[tuple[int, Instruction]], ind: int) -> None:
         """Emit straight-line instructions, folding runs of ALU operations on one register.
@@ -251,14 +302,20 @@ class _FunctionWriter:
         """
         emit = self.lines.append
         register, value, folded = -1, "", 0  # the run being folded
+        last, operand = None, ""  # its last instruction and that one's operand
+        self.r1_constant = None  # nothing is known of r1 at a block's start
         for pc, insn in insns:
+            self._track_r1(insn)
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
-                    value, folded = ops.alu_value(insn, _operand(value)), folded + 1
+                    folded += 1
+                    operand, value = value, ops.folded_value(insn, value, last, operand)
+                    last = insn
                     continue
                 if register >= 0:
                     emit((ind, f"r{register} = {value}"))
                 register, value, folded = insn.dst, ops.alu_value(insn), 1
+                last, operand = insn, f"r{insn.dst}"
                 continue
             if register >= 0:
                 emit((ind, f"r{register} = {value}"))
@@ -267,6 +324,25 @@ class _FunctionWriter:
                 emit(_nested(ind, line))
         if register >= 0:
             emit((ind, f"r{register} = {value}"))
+
+    def _track_r1(self, insn: Instruction) -> None:
+        """Keep `r1_constant`: the value of r1 after `insn` when an `lddw` in this block set it.
+
+        The emitted code of a later instruction in the block is emitted
+        with `insn` already run. Only instructions that write r1 in this
+        interpreter change it (a call leaves the caller's r1 as it was).
+        """
+        cls = insn.opcode & 0x07
+        if insn.opcode == LDDW:
+            if insn.dst == 1:
+                constant = func_target(0, insn) is None  # not a subprogram's token
+                self.r1_constant = insn.imm & M64 if constant else None
+        elif cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX):
+            if insn.dst == 1:
+                self.r1_constant = None
+        elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
+            if insn.src == 1:  # a fetching atomic writes its src register
+                self.r1_constant = None
 
     def dispatched_block(self, start: int, ind: int) -> None:
         """Emit a block reached through the dispatcher (self-loops get a `while`).
@@ -364,9 +440,14 @@ class _FunctionWriter:
                 return [f"r{insn.dst} = {hexlit(FUNC_TOKEN | callee)}"]
             return [f"r{insn.dst} = {hexlit(insn.imm & M64)}"]
         if op == CALL and insn.src == CallSrc.LOCAL:
-            callee = function_name(local_call_target(pc, insn))
+            target = local_call_target(pc, insn)
+            depth = f"if d >= {MAX_DEPTH - 1}: deep({pc})"
+            inlined = self.inline_call(target)
+            if inlined is not None:
+                return [depth, *inlined]
+            callee = function_name(target)
             return [
-                f"if d >= {MAX_DEPTH - 1}: deep({pc})",
+                depth,
                 f"r0, n = {callee}(r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d + 1, S, E)",
                 _RESET,
             ]
@@ -374,6 +455,8 @@ class _FunctionWriter:
             helper_id = insn.imm & 0xFFFFFFFF
             if helper_id not in self.helpers:
                 return [f"nohelper({helper_id}, {pc})"]
+            if helper_id == MAP_LOOKUP_HELPER and self.r1_constant is not None:
+                return self.map_lookup(pc)
             call = [_SAVE, f"r0 = h{helper_id}(E, r1, r2, r3, r4, r5) & {hexlit(M64)}", _RESET]
             if helper_id == TAIL_CALL_HELPER:
                 # A tail call replaces this function's frame only: the chain's
@@ -398,10 +481,80 @@ class _FunctionWriter:
             ]
         raise AssertionError(f"pc {pc}: no translation for opcode 0x{op:02x}")
 
+    def map_lookup(self, pc: int) -> list[str]:
+        """Lines for `bpf_map_lookup_elem` with a constant map pointer in r1.
+
+        The site caches like a load site: the region of the last key (its
+        start, and the highest key offset in it) and, as the "view", the
+        map's native lookup (a builtin bound to the map). A key inside that
+        region calls the lookup straight away; any other goes through `mlk`,
+        which calls the helper as any call site does and refills the site
+        when the engine may cache this call (bounds -1 when not: another
+        helper table, a per-CPU map). A removed region (a map leaving the
+        context bumps the generation too) empties the site like any other.
+        """
+        site = self.sites.next()
+        return [
+            f"o = r2 - L{site}",
+            f"if o < 0 or o > H{site}:",
+            "\t" + _SAVE,
+            f"\tL{site}, H{site}, V{site}, r0 = mlk(E, r1, r2, r3, r4, r5)",
+            "\t" + _RESET,
+            f"\tif H{site} >= 0: W = 1",
+            "else:",
+            f"\tr0 = V{site}(r2, 0)",
+        ]
+
+    def inline_call(self, target: int) -> list[str] | None:
+        """The lines of leaf callee `target` inlined at a call site, or None to call it.
+
+        The callee's code is the one its own function would run, with its
+        load and store sites numbered among this function's (so they share
+        its persistent cache), inside a `while True:` that each exit leaves
+        with `break` (r0 is the callee's result). Registers r1-r9 the callee
+        writes become locals `q1`-`q9`, copied from the caller's at entry,
+        so that the caller's registers stay as a call leaves them. Only
+        leaves qualify: nothing in them ends the run or returns midway (no
+        calls, no packet loads), they have no frame of their own and no
+        loops (a single body without the dispatcher), so each exit is a
+        `break` out of the `while` around them.
+        """
+        callee = self.functions.get(target)
+        if callee is None or target == self.fn.entry or not _leaf(callee):
+            return None
+        size = sum(block.length for block in callee.blocks.values())
+        if self.inlined + size > INLINE_BUDGET:
+            return None
+        writer = _FunctionWriter(callee, self.budget, self.helpers)
+        writer.sites.count = self.sites.count
+        body = writer.single_body()
+        if body is None or max(ind for ind, _ in body) > INLINE_INDENT:
+            return None
+        self.inlined += size
+        self.sites.count = writer.sites.count
+        self.native_atomics |= writer.native_atomics
+        written = _written_registers(callee)
+
+        def rename(match: re.Match[str]) -> str:
+            return f"q{match[1]}" if int(match[1]) in written else match[0]
+
+        lines = [f"q{reg} = r{reg}" for reg in sorted(written)]
+        lines += ["r0 = 0", "while True:"]
+        for ind, text in body:
+            if text == _SAVE:
+                continue  # the caller saves the sites at its own exits
+            if text.startswith("return r0, n"):  # an exit: its count, then leave
+                count = text.removeprefix("return r0, n").removeprefix(" + ")
+                if count:
+                    lines.append("\t" * (ind + 1) + f"n += {count}")
+                text = "break"
+            lines.append("\t" * (ind + 1) + _REGISTER.sub(rename, text))
+        return lines
+
     # -- the whole function ----------------------------------------------------
 
-    def write(self) -> str:
-        """The complete source of the function."""
+    def _bodies(self) -> dict[int, list[tuple[int, str]]]:
+        """The lines of every dispatched block (by block id), placeholders unexpanded."""
         self._block_id(self.fn.entry)
         bodies: dict[int, list[tuple[int, str]]] = {}
         while self.pending:
@@ -409,8 +562,22 @@ class _FunctionWriter:
             self.lines = []
             self.dispatched_block(start, 0)
             bodies[self.dispatch[start]] = self.lines
+        return bodies
+
+    def single_body(self) -> list[tuple[int, str]] | None:
+        """The function's code when it needs no dispatcher (see `write`), else None."""
+        bodies = self._bodies()
+        if len(bodies) != 1 or self.fn.blocks[self.fn.entry].predecessors:
+            return None
+        return bodies[0]
+
+    def write(self) -> str:
+        """The complete source of the function."""
+        bodies = self._bodies()
         bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
-        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue()]
+        used = {text for lines in bodies.values() for _, text in lines}
+        views = _STACK_VIEW.findall("\n".join(used))
+        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(set(views))]
         if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
             out += [_indent(1 + i, text) for i, text in bodies[0]]
         else:
@@ -457,18 +624,20 @@ class _FunctionWriter:
             for _, insn in block.insns
         )
 
-    def _prologue(self) -> list[str]:
+    def _prologue(self, views: set[str]) -> list[str]:
+        # `views`: the frame's typed views (`sb` ... `sq`) the body uses.
         lines = ["    r0 = 0"]
         if self._uses_frame():
-            lines += [
-                "    F = S[d]",
-                "    r10 = F.top",
-                "    sb = F.b; sh = F.h; sw = F.w; sq = F.q",
-                # A fresh frame per call: no run or call sees another's
-                # leftovers. A function that never names r10 has no way to
-                # its frame, so it skips this.
-                "    sb[:] = ZERO_FRAME",
-            ]
+            lines += ["    F = S[d]", "    r10 = F.top"]
+            if views:
+                lines.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
+            # A fresh frame per call: no run or call sees another's
+            # leftovers. A function that never names r10 has no way to
+            # its frame, so it skips this.
+            if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
+                lines.append(f"    MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})")
+            else:
+                lines.append("    F.b[:] = ZERO_FRAME")
         count = self.sites.count
         if not count:
             return lines
@@ -509,9 +678,50 @@ class _FunctionWriter:
         self._tree(ids[mid:], bodies, ind + 1, out)
 
 
-def _operand(value: str) -> str:
-    """`value` ready to stand for an operand (parenthesized unless a name or a number)."""
-    return value if value.isalnum() else f"({value})"
+_STACK_VIEW = re.compile(r"\bs[bhwq]\b")
+"""A stack frame view in generated code (`codegen_ops._STACK_VIEWS`)."""
+
+_REGISTER = re.compile(r"\br([1-9])\b")
+"""A register r1-r9 in generated code (no other name there is `r` and a digit)."""
+
+
+def _reads_count(insn: Instruction) -> bool:
+    """Whether the code of `insn` reads the instruction count `n` (see `_FunctionWriter.block`).
+
+    A bpf-to-bpf call passes it on (an inlined one only adds to it), a tail
+    call and a packet load past the packet's end return it.
+    """
+    if insn.opcode == CALL:
+        return insn.src == CallSrc.LOCAL or (
+            insn.src == 0 and insn.imm & 0xFFFFFFFF == TAIL_CALL_HELPER
+        )
+    return insn.opcode in LEGACY_PACKET_LOADS
+
+
+def _leaf(fn: Function) -> bool:
+    """Whether `fn` may be inlined: small, no calls, no packet loads, no stack frame."""
+    insns = [insn for block in fn.blocks.values() for _, insn in block.insns]
+    if len(insns) > INLINE_INSTRUCTIONS:
+        return False
+    return not any(
+        insn.opcode in (CALL, CALLX)
+        or insn.opcode in LEGACY_PACKET_LOADS
+        or FRAME_POINTER in (insn.dst, insn.src)
+        for insn in insns
+    )
+
+
+def _written_registers(fn: Function) -> set[int]:
+    """The registers among r1-r9 that some instruction of `fn` writes."""
+    written = set()
+    for block in fn.blocks.values():
+        for _, insn in block.insns:
+            cls = insn.opcode & 0x07
+            if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) or insn.opcode == LDDW:
+                written.add(insn.dst)
+            elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
+                written.add(insn.src)  # a fetching atomic writes its src register
+    return written & set(range(1, 10))
 
 
 def _nested(ind: int, line: str) -> tuple[int, str]:
@@ -542,7 +752,11 @@ def _indent(level: int, text: str) -> str:
 
 
 def native_atomics_enabled() -> bool:
-    """Whether atomics call native functions (`native.calls.atomic_function`) in this process."""
+    """Whether atomics call native functions (`native.calls.atomic_function`) in this process.
+
+    The same switch decides whether a frame is zeroed by the C library's
+    memset (`native.calls.memset_function`), a builtin too.
+    """
     return calls.FASTCALL_ENABLED
 
 
@@ -559,7 +773,7 @@ def generate(
         parts.append(_PACKET_LOAD_IMPORT)
     native_atomics = False
     for fn in layout.functions.values():
-        writer = _FunctionWriter(fn, budget, helpers)
+        writer = _FunctionWriter(fn, budget, helpers, layout.functions)
         parts.append(writer.write())
         native_atomics |= writer.native_atomics
     return "\n".join(parts), native_atomics

@@ -88,9 +88,14 @@ class ExecutionContext:
             self._maps[map_.address] = map_
 
     def remove_map(self, map_: Any) -> None:
-        """Forget a map (when its object is closed)."""
+        """Forget a map (when its object is closed).
+
+        The interpreter's map lookup sites cache a map's native lookup until
+        the memory's generation changes: the map's going bumps it.
+        """
         with self._lock:
             self._maps.pop(map_.address, None)
+        self.memory.invalidate()
 
     def map_at(self, address: int, pc: int | None = None) -> Any:
         """The map a program's map pointer refers to; ProgramFault if none."""

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import functools
 import threading
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Protocol
 
 from ..errors import ProgramFault
@@ -69,8 +68,7 @@ class Region:
         # engines' region caches as a removal does.
         if self._writable and not value:
             for memory in self._tables:
-                with memory._lock:
-                    memory.generation += 1
+                memory.invalidate()
         self._writable = value
 
     @property
@@ -212,16 +210,16 @@ class PointerTable(MutableMapping):
     def __contains__(self, name: object) -> bool:
         return name in self._live or name in self._extra
 
-    def reader(self, name: str) -> Callable[[], int] | None:
-        """A callable reading `name`'s slot as it is at each call (None: no slot set).
+    def reader(self, name: str) -> memoryview | None:
+        """A one-item u64 view of `name`'s slot: `view[0]` is its value at each read (None: no slot set).
 
         It reads the native array, as JIT-compiled code does (a slot deleted
-        later reads 0).
+        later reads 0); indexing a view costs less than calling a function.
         """
         slot = self._live.get(name)
         if slot is None:
             return None
-        return functools.partial(self.array.__getitem__, slot)
+        return memoryview(self.array).cast("B")[8 * slot : 8 * slot + 8].cast("Q")
 
     def __iter__(self) -> Iterator[str]:
         return iter([*self._live, *self._extra])
@@ -288,8 +286,8 @@ class ContextRegion(Region):
             return self.pointers[field]
         return self.access.load(self, offset, size)
 
-    def reader(self, offset: int, size: int) -> Callable[[], int] | None:
-        """For a load of a pointer field at `offset`, a callable giving its current value.
+    def reader(self, offset: int, size: int) -> memoryview | None:
+        """For a load of a pointer field at `offset`, a view whose item 0 is its current value.
 
         The interpreter caches it at the load's site (see `engine.translate`),
         so that a pointer a helper moves is read afresh each time without
@@ -438,6 +436,16 @@ class Memory:
                 i += 1
         raise KeyError(f"{region!r} is not in the table")
 
+    def invalidate(self) -> None:
+        """Bump `generation` as a removal does: engines look their cached regions up again.
+
+        For changes the region list does not show: a region made read-only,
+        a map leaving its execution context (the interpreter caches a map's
+        lookup beside its key's region).
+        """
+        with self._lock:
+            self.generation += 1
+
     def __iter__(self) -> Iterator[Region]:
         return iter(list(self._regions))
 
@@ -531,14 +539,16 @@ class StackFrame:
     """One 512-byte frame: its region, the frame pointer (r10) and typed views.
 
     The views (`b`, `h`, `w`, `q` for 1, 2, 4 and 8-byte items) let the
-    interpreter reach constant, aligned stack offsets with one index operation.
+    interpreter reach constant, aligned stack offsets with one index operation;
+    `bottom` is the frame's lowest address (where the interpreter zeroes it).
     """
 
-    __slots__ = ("region", "top", "b", "h", "w", "q")
+    __slots__ = ("region", "top", "bottom", "b", "h", "w", "q")
 
     def __init__(self, region: Region):
         self.region = region
         self.top = region.end  # r10 points one past the frame, the stack grows down
+        self.bottom = region.start
         view = region.view
         self.b = view
         self.h = view.cast("H")

@@ -124,6 +124,31 @@ def map_lookup_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int)
     return lookup(r2, env.cpu if bound.percpu else 0)
 
 
+def cached_lookup(runtime: Any, memory: Any, pointer: int) -> tuple[int, int, Any] | None:
+    """What an engine may cache to repeat `map_lookup_elem` on map `pointer`, or None.
+
+    Asked right after a call of the helper that succeeded: (the start of
+    the region the key was found in, the highest key offset from it, the
+    lookup bound to the map, called as `lookup(key, 0)`). A later call of
+    the same map with a key inside that range gives what the helper would,
+    as long as `memory.generation` has not moved since (a region removed,
+    the map gone from `runtime`: `ExecutionContext.remove_map` bumps it).
+    None for a per-CPU map (its CPU comes from the run), a map without a
+    lookup, or a key region another change has already made stale.
+    """
+    try:
+        map_ = runtime.map_at(pointer)
+    except ProgramFault:  # gone since the call
+        return None
+    bound = getattr(map_, "_helper_lookup", None)
+    if bound is None or bound.native is not map_.native or bound.lookup is None or bound.percpu:
+        return None
+    known, generation, lowest, highest = bound.key_region
+    if known is not memory or generation != memory.generation:
+        return None
+    return lowest, highest - lowest, bound.lookup
+
+
 def map_update_elem(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     """Set key *r2 to value *r3 with flags r4: 0 or -errno (EEXIST, ENOENT, E2BIG, EINVAL …)."""
     map_ = map_of(env, r1)

@@ -232,6 +232,19 @@ def atomic_function(operation: str, bits: int) -> Callable[..., int] | None:
     return native_caller(native_address(_atomic_name(operation, bits)), arity, signed=False)
 
 
+def memset_function() -> Callable[..., int] | None:
+    """The C library's memset as a builtin `memset(address, byte, count)`, or None without them.
+
+    The interpreter zeroes a 512-byte stack frame with it in about half the
+    time of a memoryview slice assignment. The caller has checked that the
+    `count` bytes at `address` are its own to write.
+    """
+    if not FASTCALL_ENABLED:
+        return None
+    address = ctypes.cast(ctypes.memset, ctypes.c_void_p).value
+    return native_caller(address, 3, signed=False) if address else None
+
+
 _lock = threading.RLock()
 _table: capi.ApiTable | None = None
 _methods: dict[tuple[int, bool, bool], capi.MethodDef] = {}
