@@ -6,9 +6,9 @@ running objects needs only `Instruction` and decoding.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_attributes
 from .instruction import Instruction, decode, encode, pc_index, with_pcs
 
 if TYPE_CHECKING:
@@ -35,11 +35,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The assembler's and the disassembler's names, imported on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+"""The assembler's and the disassembler's names, imported on first use."""

@@ -8,8 +8,9 @@ imports the maps and the loader.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .client import (
@@ -33,10 +34,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The client's public names, imported on first use."""
-    if name in __all__:
-        value = getattr(importlib.import_module(".client", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, ".client"), globals())
+"""The client's public names, imported on first use."""

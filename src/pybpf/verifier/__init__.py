@@ -12,11 +12,11 @@ only by callers that want an exception (the loader).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import VerifierError
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ..isa import Instruction
@@ -47,14 +47,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """A public name imported on first use (see `_LAZY`)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
+"""A public name imported on first use (see `_LAZY`)."""
 
 
 def to_ir(insns: Sequence[Instruction]) -> dict[int, IrInstruction]:

@@ -6,13 +6,13 @@ family; families not written yet raise `NotSupportedError`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...elf.map_types import MapType, map_type_name
 from ...elf.specs import MapSpec
 from ...errors import NotSupportedError
+from ...lazy import lazy_attributes
 from ..memory import Memory
 from .base import Map, MapError, NativeOps
 from .header import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapHeader
@@ -82,14 +82,8 @@ _FAMILY_NAMES: dict[int, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """A family's class (or `lpm_key`), its module imported on first use."""
-    module = _HOMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _HOMES, globals())
+"""A family's class (or `lpm_key`), its module imported on first use."""
 
 
 class _Families(Mapping[int, "type[Map]"]):
