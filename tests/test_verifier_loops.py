@@ -1,7 +1,8 @@
 """Long loops on the load path: widened first, walked only when that fails (fixpoint.py).
 
 The loop programs of benchmarks/progs (a 1000-round compute loop behind
-clang's zero-extension, a 1024-byte scan, 32 x 32 nested loops) are
+clang's zero-extension, a 1024-byte scan, 32 x 32 nested loops, trial
+division: a long loop around a short one) are
 accepted by the kernel; pybpf must accept them too, keep the widened
 invariants for the long loops (no walk of 256 rounds first), and still walk
 a loop whose widened invariants fail.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import pybpf.verifier.fixpoint as fixpoint
 import pybpf.verifier.program as program_module
 from pybpf.elf import load_object_spec
 from pybpf.verifier.domains import POS_INF, Interval, Zone
@@ -56,6 +58,49 @@ def test_nested_strided_loops_are_walked(monkeypatch: pytest.MonkeyPatch) -> Non
     report = verify_program(spec.programs["loop_nested"], spec)
     assert report.ok, report.render()
     assert [(w, r.widened_loops) for w, r in seen] == [(True, 0)]
+
+
+def test_nested_loop_with_long_outer_loop_is_widened(monkeypatch: pytest.MonkeyPatch) -> None:
+    # trial_division: the outer loop (n < bound, bound in [1000, 1255] from a packet
+    # byte) is long, the inner one (d < 64 and d * d <= n) short. The outer loop is
+    # widened (thresholds from the bounds of `bound`), its inner loop walked once
+    # from the widened invariant; the descent stops once narrowing changes nothing.
+    steps: list = []
+    original_step = fixpoint.Analyzer._step
+
+    def step(self, cycle, head_pre):
+        steps.append(cycle.head)
+        return original_step(self, cycle, head_pre)
+
+    monkeypatch.setattr(fixpoint.Analyzer, "_step", step)
+    seen = _analyses(monkeypatch)
+    spec = load_object_spec(PROGS / "trial_division.o")
+    report = verify_program(spec.programs["trial_division"], spec)
+    assert report.ok, report.render()
+    assert [(w, r.widened_loops) for w, r in seen] == [(True, 1)]
+    # Before: 1000 descending steps of the outer loop, each walking the inner loop.
+    assert steps.count(29) < 50
+
+
+def test_thresholds_of_a_register_comparison() -> None:
+    # `if r3 > r2` with r3 in [1000, 1255] entering the loop: r2 may stop at 1255.
+    spec = load_object_spec(PROGS / "trial_division.o")
+    seen: list = []
+    original = fixpoint.Analyzer._thresholds
+
+    def thresholds(self, cycle, entering):
+        found = original(self, cycle, entering)
+        seen.append((cycle.head, found))
+        return found
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fixpoint.Analyzer, "_thresholds", thresholds)
+        verify_program(spec.programs["trial_division"], spec)
+    outer = [found for head, found in seen if head == 29]
+    assert outer and all({999, 1000, 1001, 1254, 1255, 1256} <= set(t) for t in outer)
+    # the inner loop compares d * d with n, and d with the constant 62 (d > 62)
+    inner = [found for head, found in seen if head == 19]
+    assert inner and all({61, 62, 63} <= set(t) for t in inner)
 
 
 def test_widening_stops_at_thresholds() -> None:

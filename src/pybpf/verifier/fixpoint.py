@@ -20,8 +20,10 @@ unrolled iterations.
 Unrolling costs a round per iteration; with `widen_first` (the load path,
 `program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only;
 if it runs on, it gets the widening fixpoint with thresholds (the constants
-the loop's conditions compare against, and their neighbours, `_thresholds`),
-whose invariants are kept when every assertion of the cycle's nodes holds on
+the loop's conditions compare against, or the bounds entering the loop of
+the registers they compare, and their neighbours, `_thresholds`; a loop with
+loops inside is widened with those widened too, then checked by one pass
+with them walked), whose invariants are kept when every assertion of the cycle's nodes holds on
 them and the widened loop counter reaches `LONG_LOOP`; otherwise the walk
 goes on. The widened invariants hold for every execution, so a program whose
 analysis has no failure is safe; one with a failure is analysed again
@@ -296,7 +298,8 @@ class Analyzer:
     def _cycle(self, cycle: Cycle) -> None:
         """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
         if self.quick_widening:
-            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, _cycle_nodes(cycle)))
+            entering = self._entering(cycle, _cycle_nodes(cycle))
+            self._widen(cycle, self._thresholds(cycle, entering), entering)
             return
         if self.opts.unroll_loops:
             walk = self._walk_start(cycle)
@@ -339,9 +342,8 @@ class Analyzer:
         # walks would run in every step) tells whether the loop is long at all.
         self.quick_widening += nested
         try:
-            long = self._widen(
-                cycle, self._thresholds(cycle), self._entering(cycle, nodes), long_only=True
-            )
+            entering = self._entering(cycle, nodes)
+            long = self._widen(cycle, self._thresholds(cycle, entering), entering, long_only=True)
             if not long or self._rounds(cycle) < LONG_LOOP:
                 # Walked instead; so in later visits too (an inner loop is visited once
                 # per round of the loop around it), without trying the widening again.
@@ -350,12 +352,29 @@ class Analyzer:
             if nested:
                 self.quick_widening -= 1
                 nested = False
-                self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+                # One pass with the inner loops as everywhere else (walked, when
+                # short) from that invariant: when it goes round within it, the
+                # invariant holds for every execution, and the pass's states are
+                # those of a fixpoint. Else a widening with them, step by step.
+                inv = self.result.pre[cycle.head]
+                if (
+                    self._step(cycle, inv).leq(inv)
+                    and self._rounds(cycle) >= LONG_LOOP
+                    and self._holds(nodes)
+                ):
+                    return True
+                entering = self._entering(cycle, nodes)
+                self._widen(cycle, self._thresholds(cycle, entering), entering)
                 if self._rounds(cycle) < LONG_LOOP:
                     return False
         finally:
             self.widening_first -= 1
             self.quick_widening -= nested
+        return self._holds(nodes)
+
+    def _holds(self, nodes: set[Label]) -> bool:
+        """Whether every assertion of `nodes` holds: on the walks of walked loops,
+        on the invariants elsewhere."""
         for n in nodes:
             if n in self.unrolled:
                 if self.unrolled[n] is not None:
@@ -377,14 +396,30 @@ class Analyzer:
                 rounds = max(rounds, post.eval(f"pc[{insn.name}]").hi)
         return rounds if rounds else POS_INF
 
-    def _thresholds(self, cycle: Cycle) -> tuple[int, ...]:
+    def _thresholds(self, cycle: Cycle, entering: State) -> tuple[int, ...]:
         """The constants the conditions in `cycle` compare against, each with its two
-        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted."""
+        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted.
+
+        A condition between two registers (`n < bound`) contributes the finite
+        bounds of both in `entering` (the states entering the loop), with their
+        neighbours: where `bound` is in [1000, 1255], `n` stops at 1255."""
         found = {0}
         for n in _cycle_nodes(cycle):
             insn = self.cfg.insns.get(n)
-            if isinstance(insn, Assume) and isinstance(insn.cond.right, Imm):
-                c = insn.cond.right.v
+            if not isinstance(insn, Assume):
+                continue
+            right = insn.cond.right
+            if isinstance(right, Imm):
+                constants = [right.v]
+            elif entering.is_bottom():
+                continue
+            else:
+                constants = []
+                for reg in (insn.cond.left, right):
+                    for kind in ("svalue", "uvalue"):
+                        bounds = entering.eval(var(reg_owner(reg.v), kind))
+                        constants += [b for b in (bounds.lo, bounds.hi) if abs(b) < POS_INF]
+            for c in constants:
                 found.update((c - 1, c, c + 1))
         return tuple(sorted(found))
 
@@ -439,7 +474,12 @@ class Analyzer:
             new = self._step(cycle, inv)
             if inv.leq(new):
                 break
-            inv = inv.meet(new) if iteration == 1 else inv.narrow(new)
+            narrowed = inv.meet(new) if iteration == 1 else inv.narrow(new)
+            if narrowed.identical(inv):
+                # Narrowing takes only what `inv` leaves unbounded: when `new` is
+                # below `inv` elsewhere only, every later step repeats this one.
+                break
+            inv = narrowed
         if not self._step(cycle, inv).leq(inv):
             # A failed assertion makes its node's post-state bottom, so the transfer is not
             # monotone: descending can drop the very states that failed (the back edge

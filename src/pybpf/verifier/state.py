@@ -276,6 +276,16 @@ class State:
                     z.add_constraint_le(counter, s, 0)
         return out
 
+    def identical(self, other: State) -> bool:
+        """The same representation (`Zone.identical`, same types and stack)."""
+        return (
+            self.zone.identical(other.zone)
+            and self.types.types == other.types.types
+            and self.types.rep == other.types.rep
+            and self.stack.num_bytes == other.stack.num_bytes
+            and self.stack.cells == other.stack.cells
+        )
+
     def leq(self, other: State) -> bool:
         """Inclusion."""
         if self.is_bottom():

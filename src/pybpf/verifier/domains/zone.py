@@ -713,6 +713,18 @@ class Zone:
     def __repr__(self) -> str:
         return f"Zone({self})"
 
+    def identical(self, other: Zone) -> bool:
+        """The same bounds and edges (not only the same meaning: `__eq__`); a
+        deterministic transfer gives identical results on identical zones."""
+        if self._bottom or other._bottom:
+            return self._bottom == other._bottom
+        return (
+            self._lo == other._lo
+            and self._hi == other._hi
+            and {k: v for k, v in self._succ.items() if v}
+            == {k: v for k, v in other._succ.items() if v}
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Zone):
             return NotImplemented
