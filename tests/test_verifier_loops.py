@@ -168,3 +168,39 @@ def test_no_widened_loop_means_the_walk_of_before(
         return
     assert first.invariants == walked.invariants
     assert [str(f) for f in first.failures] == [str(f) for f in walked.failures]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"), [p for p in WALKED if "tcp_opts" in p.id or "loops.o" in p.id]
+)
+def test_walk_posts_taken_from_successors_are_the_joined_posts(
+    path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A walk joins the post-state of a node whose successor has it as its only
+    # predecessor from that successor's joined pre-states (`_Walk.post_as_pre`):
+    # the same states as joining the post-states themselves.
+    results: list = []
+    original = program_module.analyze_program
+
+    def spy(*args, **kwargs):
+        results.append(original(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(program_module, "analyze_program", spy)
+    spec = load_object_spec(path)
+    verify_program(spec.programs[name], spec)
+    original_start = fixpoint.Analyzer._walk_start
+
+    def without_shortcut(self, cycle):
+        walk = original_start(self, cycle)
+        if walk is not None:
+            walk.post_as_pre.clear()
+        return walk
+
+    monkeypatch.setattr(fixpoint.Analyzer, "_walk_start", without_shortcut)
+    verify_program(spec.programs[name], spec)
+    half = len(results) // 2
+    for shortcut, full in zip(results[:half], results[half:], strict=True):
+        assert shortcut.post.keys() == full.post.keys()
+        for label, state in full.post.items():
+            assert shortcut.post[label].strings() == state.strings(), label

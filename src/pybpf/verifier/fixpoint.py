@@ -494,7 +494,12 @@ class Analyzer:
             return None  # a helper's callback loop: up to 2^23 rounds, never unrolled
         nodes = _cycle_nodes(cycle)
         back = [p for p in self.cfg.preds.get(cycle.head, []) if p in nodes]
-        return _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+        walk = _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+        for n in nodes:
+            preds = self.cfg.preds.get(n, [])
+            if n != cycle.head and len(preds) == 1 and preds[0] in nodes:
+                walk.post_as_pre[preds[0]] = n
+        return walk
 
     def _walk(self, walk: _Walk, rounds: int) -> bool | None:
         """Walk on, iteration by iteration, until round `rounds` (at most
@@ -542,7 +547,12 @@ class Analyzer:
         self._fold(walk)
         for n in nodes:
             self.result.pre[n] = walk.pre.get(n, State.bottom())
-            self.result.post[n] = walk.post.get(n, State.bottom())
+            after = walk.post_as_pre.get(n)
+            if after is None:
+                self.result.post[n] = walk.post.get(n, State.bottom())
+            else:
+                joined = walk.pre.get(after)
+                self.result.post[n] = State.bottom() if joined is None else joined.copy()
             self.unrolled[n] = walk.failures.get(n)
         return True
 
@@ -555,7 +565,7 @@ class Analyzer:
         for record in walk.pending:
             for n, n_pre, n_post, nested in record:
                 pre[n] = pre[n].join(n_pre) if n in pre else n_pre
-                if n_post is not None:
+                if n_post is not None and n not in walk.post_as_pre:
                     post[n] = post[n].join(n_post) if n in post else n_post
                 if failures.get(n) is None:
                     failures[n] = nested or self._check(n, n_pre)
@@ -590,6 +600,10 @@ class _Walk:
     failures: dict[Label, Failure | None] = field(default_factory=dict)
     # Rounds not yet joined: (node, pre, post, failure of a nested loop) each.
     pending: list[list[tuple]] = field(default_factory=list)
+    # Node → a node of the loop whose only predecessor it is: in every round the
+    # latter's pre-state is a copy of the former's post-state, so the former's
+    # joined post-state is the latter's joined pre-state (half the joins).
+    post_as_pre: dict[Label, Label] = field(default_factory=dict)
 
 
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:
