@@ -18,17 +18,19 @@ states of that iteration, and no execution goes round more often than the
 unrolled iterations.
 
 Unrolling costs a round per iteration; with `widen_first` (the load path,
-`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only;
-if it runs on, it gets the widening fixpoint with thresholds (the constants
-the loop's conditions compare against, or the bounds entering the loop of
-the registers they compare, and their neighbours, `_thresholds`; a loop with
-loops inside is widened with those widened too, then checked by one pass
-with them walked), whose invariants are kept when every assertion of the cycle's nodes holds on
-them and the widened loop counter reaches `LONG_LOOP`; otherwise the walk
-goes on. The widened invariants hold for every execution, so a program whose
-analysis has no failure is safe; one with a failure is analysed again
-without `widen_first` (`widened_loops` says whether that can change
-anything), so rejections, and their messages, are the walk's.
+`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only; if
+it runs on, it gets the widening fixpoint with thresholds (the constants the
+loop's conditions compare against, or the bounds entering the loop of the
+registers they compare, and their neighbours, `_thresholds`; a loop with loops
+inside is widened with those widened too, then checked by one pass with them
+walked), whose invariants are kept when every assertion of the cycle's nodes
+holds on them and the widened loop counter reaches `LONG_LOOP`; a shorter
+loop's widening with the walk's own transfer functions is kept when its
+assertions hold (what it proves, the walk proves); otherwise the walk goes on.
+The widened invariants hold for every execution, so a program whose analysis
+has no failure is safe; one with a failure is analysed again without
+`widen_first` (`widened_loops` says whether that can change anything), so
+rejections, and their messages, are the walk's.
 """
 
 from __future__ import annotations
@@ -345,6 +347,8 @@ class Analyzer:
             entering = self._entering(cycle, nodes)
             long = self._widen(cycle, self._thresholds(cycle, entering), entering, long_only=True)
             if not long or self._rounds(cycle) < LONG_LOOP:
+                if self._plainly_widened_holds(cycle, nodes):
+                    return True
                 # Walked instead; so in later visits too (an inner loop is visited once
                 # per round of the loop around it), without trying the widening again.
                 self.short_loops.add(cycle.head)
@@ -370,6 +374,23 @@ class Analyzer:
         finally:
             self.widening_first -= 1
             self.quick_widening -= nested
+        return self._holds(nodes)
+
+    def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
+        """Widen a short `cycle` with the walk's transfer functions (no zero-extension
+        pair) and its inner loops as anywhere else; whether every assertion holds.
+
+        Each round of the walk starts from a state below the widened invariant
+        and applies the same transfer functions, so every state it checks is
+        below the widened ones: what the widening proves, the walk proves too
+        (tcp_opts_split, which the walk and the kernel reject, fails here)."""
+        saved = self.widening_first, self.quick_widening
+        self.widening_first = self.quick_widening = 0
+        try:
+            entering = self._entering(cycle, nodes)
+            self._widen(cycle, self._thresholds(cycle, entering), entering)
+        finally:
+            self.widening_first, self.quick_widening = saved
         return self._holds(nodes)
 
     def _holds(self, nodes: set[Label]) -> bool:
