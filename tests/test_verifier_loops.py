@@ -18,8 +18,11 @@ import pybpf.verifier.fixpoint as fixpoint
 import pybpf.verifier.program as program_module
 from pybpf.elf import load_object_spec
 from pybpf.verifier.domains import POS_INF, Interval, Zone
+from pybpf.verifier.domains.stack import StackDomain
+from pybpf.verifier.domains.types import TypeDomain
 from pybpf.verifier.options import AnalysisOptions
 from pybpf.verifier.program import verify_program
+from pybpf.verifier.state import State
 
 PROGS = Path(__file__).resolve().parents[1] / "benchmarks" / "progs"
 
@@ -49,26 +52,58 @@ def test_long_loop_is_widened_not_walked(name: str, monkeypatch: pytest.MonkeyPa
     assert widen_first is True and result.widened_loops == 1
 
 
-def test_nested_strided_loops_walk_the_outer_loop_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Both loops run 32 rounds (below LONG_LOOP). The outer loop moves the row
-    # pointer by 32 (not a difference relation): its widened invariants fail the
-    # access, so it is walked. The inner loop's widening with the walk's transfer
-    # functions proves its accesses: kept widened in every round of the outer walk.
+def test_nested_strided_loops_are_widened(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both loops run 32 rounds (below LONG_LOOP): each is widened with the walk's
+    # transfer functions. The outer loop moves the row pointer by 32 per round
+    # (not a difference relation with the row counter): as an induction of stride
+    # 32 its offset is in [0, 32 * 31] at the head, which proves the accesses.
     kept: dict = {}
+    found: dict = {}
     original = fixpoint.Analyzer._plainly_widened_holds
+    original_inductions = fixpoint.Analyzer._inductions
 
     def plainly(self, cycle, nodes):
         holds = original(self, cycle, nodes)
         kept.setdefault(cycle.head, set()).add(holds)
         return holds
 
+    def inductions(self, cycle, entering):
+        found[cycle.head] = original_inductions(self, cycle, entering)
+        return found[cycle.head]
+
     monkeypatch.setattr(fixpoint.Analyzer, "_plainly_widened_holds", plainly)
+    monkeypatch.setattr(fixpoint.Analyzer, "_inductions", inductions)
     seen = _analyses(monkeypatch)
     spec = load_object_spec(PROGS / "loop_nested.o")
     report = verify_program(spec.programs["loop_nested"], spec)
     assert report.ok, report.render()
-    assert len(seen) == 1 and seen[0][1].widened_loops >= 32
+    assert len(seen) == 1 and seen[0][1].widened_loops
+    assert kept == {36: {True}, 16: {True}}
+    assert [(i.offset, i.counter, i.lo, i.hi, i.stride) for i in found[36]] == [
+        ("r0.shared_offset", "pc[36]", 0, 0, 32)
+    ]
+    # the inner loop's index register is a number, not a pointer: no induction
+    assert found[16] == []
+    # without the induction the outer loop's widening fails: it is walked
+    kept.clear()
+    monkeypatch.setattr(fixpoint.Analyzer, "_inductions", lambda self, cycle, entering: [])
+    assert verify_program(spec.programs["loop_nested"], spec).ok
     assert kept == {36: {False}, 16: {True}}
+
+
+def test_induction_bounds_at_the_head() -> None:
+    state = State(Zone.top(), TypeDomain(), StackDomain())
+    state.zone.set("pc[1]", Interval(0, 31))
+    up = fixpoint._Induction("r0.shared_offset", "pc[1]", 0, 4, 32)
+    assert fixpoint._with_inductions(state, [up]).eval("r0.shared_offset") == Interval(
+        0, 4 + 32 * 31
+    )
+    down = fixpoint._Induction("r0.packet_offset", "pc[1]", 100, 100, -2)
+    assert fixpoint._with_inductions(state, [down]).eval("r0.packet_offset") == Interval(
+        100 - 62, 100
+    )
+    state.zone.set("pc[1]", Interval(3, POS_INF))  # unbounded rounds: one side only
+    assert fixpoint._with_inductions(state, [up]).eval("r0.shared_offset") == Interval(96, POS_INF)
 
 
 def test_short_loop_widened_only_as_the_walk_would_prove_it() -> None:
@@ -90,9 +125,9 @@ def test_nested_loop_with_long_outer_loop_is_widened(monkeypatch: pytest.MonkeyP
     steps: list = []
     original_step = fixpoint.Analyzer._step
 
-    def step(self, cycle, head_pre):
+    def step(self, cycle, head_pre, *inductions):
         steps.append(cycle.head)
-        return original_step(self, cycle, head_pre)
+        return original_step(self, cycle, head_pre, *inductions)
 
     kept: dict = {}
     original_holds = fixpoint.Analyzer._widened_holds

@@ -26,7 +26,9 @@ inside is widened with those widened too, then checked by one pass with them
 walked), whose invariants are kept when every assertion of the cycle's nodes
 holds on them and the widened loop counter reaches `LONG_LOOP`; a shorter
 loop's widening with the walk's own transfer functions is kept when its
-assertions hold (what it proves, the walk proves); otherwise the walk goes on.
+assertions hold (what it proves, the walk proves); otherwise the walk goes on. In these
+widenings a pointer moved by a constant stride in every round has its
+offset bounded at the head by the loop counter (`_inductions`).
 The widened invariants hold for every execution, so a program whose analysis
 has no failure is safe; one with a failure is analysed again without
 `widen_first` (`widened_loops` says whether that can change anything), so
@@ -52,26 +54,35 @@ from .cfg import (
     check_function_ends,
     check_reachable,
     label_str,
+    writes_register,
 )
 from .cfg import weak_topological_order as wto_of
 from .checks import check
 from .domains.interval import POS_INF, Interval
 from .ir import (
     Assume,
+    Atomic,
     Bin,
     BinOp,
+    Call,
+    CallbackEntry,
+    CallbackReturn,
+    CallLocal,
+    Callx,
     Exit,
     Imm,
     IncrementLoopCounter,
     IrInstruction,
     LoadMapAddress,
     LoadMapFd,
+    Packet,
     Reg,
+    Undefined,
 )
 from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
-from .state import State, reg_owner, var
+from .state import PRIMARY_OFFSET, State, reg_owner, var
 from .transfer import transfer
 from .value_facts import Ranges, memory_regions, value_ranges
 
@@ -290,12 +301,80 @@ class Analyzer:
             else:
                 self._vertex(c)
 
-    def _step(self, cycle: Cycle, head_pre: State) -> State:
-        """Run one pass over the cycle from `head_pre`; the head's new pre-state."""
+    def _step(self, cycle: Cycle, head_pre: State, inductions: Sequence[_Induction] = ()) -> State:
+        """Run one pass over the cycle from `head_pre`; the head's new pre-state
+        (both with what `inductions` say at the head)."""
+        head_pre = _with_inductions(head_pre, inductions)
         self.result.pre[cycle.head] = head_pre
         self._post(cycle.head, head_pre)
         self._components(cycle.components)
-        return self._join_preds(cycle.head)
+        return _with_inductions(self._join_preds(cycle.head), inductions)
+
+    def _inductions(self, cycle: Cycle, entering: State) -> list[_Induction]:
+        """The pointers `cycle` moves by a constant stride in every round.
+
+        A register set in the loop by one 64-bit `r += c` only, run once in every
+        round (on each path from the head back to it, and not in an inner loop),
+        holding one pointer type where the loop is entered: at the head its
+        offset is its offset on entry plus c times the rounds run so far (the
+        loop counter, reset on entry). Loops with calls are left out (they
+        clobber registers)."""
+        nodes = _cycle_nodes(cycle)
+        if entering.is_bottom() or any(
+            isinstance(self.cfg.insns.get(n), _CLOBBERING) for n in nodes
+        ):
+            return []
+        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+        counter = next(
+            (
+                f"pc[{insn.name}]"
+                for n in own
+                if isinstance(insn := self.cfg.insns.get(n), IncrementLoopCounter)
+            ),
+            None,
+        )
+        found: list[_Induction] = []
+        for n in own:
+            insn = self.cfg.insns.get(n)
+            if not (
+                counter is not None
+                and isinstance(insn, Bin)
+                and insn.op == BinOp.ADD
+                and insn.is64
+                and isinstance(insn.v, Imm)
+                and insn.v.v != 0
+            ):
+                continue
+            owner = reg_owner(insn.dst.v)
+            types = entering.types_of(owner)
+            kind = PRIMARY_OFFSET.get(next(iter(types))) if len(types) == 1 else None
+            if kind is None or not kind.endswith("_offset"):
+                continue
+            start = entering.eval(var(owner, kind))
+            if start.lo <= -POS_INF or start.hi >= POS_INF:
+                continue
+            if any(m != n and writes_register(self.cfg.insns.get(m), insn.dst.v) for m in nodes):
+                continue
+            if self._skippable(cycle, nodes, n):
+                continue
+            found.append(_Induction(var(owner, kind), counter, start.lo, start.hi, insn.v.v))
+        return found
+
+    def _skippable(self, cycle: Cycle, nodes: set[Label], node: Label) -> bool:
+        """Whether a round of `cycle` can go from its head back to it without `node`."""
+        if node == cycle.head:
+            return False
+        back = {p for p in self.cfg.preds.get(cycle.head, []) if p in nodes}
+        seen = {cycle.head, node}
+        todo = [cycle.head]
+        while todo:
+            for s in self.cfg.succs.get(todo.pop(), []):
+                if s in back and s != node:
+                    return True
+                if s in nodes and s not in seen:
+                    seen.add(s)
+                    todo.append(s)
+        return False
 
     def _cycle(self, cycle: Cycle) -> None:
         """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
@@ -467,9 +546,10 @@ class Analyzer:
         counter the ascent already bounds below `LONG_LOOP` is left there (False):
         descending only lowers it."""
         inv = self._join_preds(cycle.head) if start is None else start
+        inductions = () if start is None else self._inductions(cycle, start)
         iteration = 0
         while True:
-            new = self._step(cycle, inv)
+            new = self._step(cycle, inv, inductions)
             if new.leq(inv):
                 ascended = inv  # a post-fixpoint: F(inv) <= inv
                 inv = new
@@ -492,7 +572,7 @@ class Analyzer:
                     if not (thresholds and limited.is_bottom()):
                         inv = limited
         for iteration in range(1, MAX_ITERATIONS):
-            new = self._step(cycle, inv)
+            new = self._step(cycle, inv, inductions)
             if inv.leq(new):
                 break
             narrowed = inv.meet(new) if iteration == 1 else inv.narrow(new)
@@ -501,12 +581,12 @@ class Analyzer:
                 # below `inv` elsewhere only, every later step repeats this one.
                 break
             inv = narrowed
-        if not self._step(cycle, inv).leq(inv):
+        if not self._step(cycle, inv, inductions).leq(inv):
             # A failed assertion makes its node's post-state bottom, so the transfer is not
             # monotone: descending can drop the very states that failed (the back edge
             # turns live again) and end below a post-fixpoint, which would hide the
             # failure. Keep the ascending invariant, which is one.
-            self._step(cycle, ascended)
+            self._step(cycle, ascended, inductions)
         return True
 
     def _walk_start(self, cycle: Cycle) -> _Walk | None:
@@ -604,6 +684,45 @@ class Analyzer:
             if msg is not None:
                 return Failure(label, assertion, msg)
         return None
+
+
+@dataclass(frozen=True)
+class _Induction:
+    """At a loop's head, `offset` is in [lo, hi] + stride * `counter` (`_inductions`)."""
+
+    offset: str
+    counter: str
+    lo: int
+    hi: int
+    stride: int
+
+
+# Instructions that set registers beyond their destination (calls: r0 to r5).
+_CLOBBERING = (Call, Callx, CallLocal, Packet, Atomic, Undefined, CallbackEntry, CallbackReturn)
+
+
+def _with_inductions(state: State, inductions: Sequence[_Induction]) -> State:
+    """`state` (at a loop head) with each induction's offset bounded by its counter."""
+    if not inductions or state.is_bottom():
+        return state
+    out = state.copy()
+    for ind in inductions:
+        rounds = out.eval(ind.counter)
+        if rounds.is_bottom or rounds.lo < 0 or rounds.lo >= POS_INF:
+            continue
+        first, last = ind.stride * rounds.lo, ind.stride * rounds.hi
+        if rounds.hi >= POS_INF:
+            bounds = (
+                Interval(ind.lo + first, POS_INF)
+                if ind.stride > 0
+                else Interval(-POS_INF, ind.hi + first)
+            )
+        elif ind.stride > 0:
+            bounds = Interval(ind.lo + first, ind.hi + last)
+        else:
+            bounds = Interval(ind.lo + last, ind.hi + first)
+        out.zone.meet_interval(ind.offset, bounds)
+    return out
 
 
 @dataclass
