@@ -229,6 +229,8 @@ class Analyzer:
         self.unroll_visits = 0
         # Heads of loops whose widened counter stayed below LONG_LOOP: walked from then on.
         self.short_loops: set[Label] = set()
+        # Heads of short loops whose widening with the walk's transfer functions held.
+        self.plain_loops: set[Label] = set()
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -386,6 +388,8 @@ class Analyzer:
             walk = self._walk_start(cycle)
             if walk is None:
                 walked = False
+            elif self.widen_first and self._plainly_widened_again(cycle, walk):
+                return
             elif self.widen_first and cycle.head not in self.short_loops:
                 walked = self._walk(walk, WALK_FIRST)
                 if walked is None:  # longer: widened if that holds, else walked on
@@ -455,6 +459,22 @@ class Analyzer:
             self.quick_widening -= nested
         return self._holds(nodes)
 
+    def _plainly_widened_again(self, cycle: Cycle, walk: _Walk) -> bool:
+        """A loop whose widening with the walk's transfer functions held on an earlier
+        visit (an inner loop, once per round of the loop around it) is widened so
+        again without walking its first rounds; True when that holds again."""
+        if cycle.head not in self.plain_loops:
+            return False
+        failed = {n: self.unrolled.pop(n) for n in walk.nodes if n in self.unrolled}
+        if self._plainly_widened_holds(cycle, walk.nodes):
+            self.result.widened_loops += 1
+            return True
+        self.plain_loops.discard(cycle.head)
+        for n in walk.nodes:
+            self.unrolled.pop(n, None)
+        self.unrolled.update(failed)
+        return False
+
     def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
         """Widen a short `cycle` with the walk's transfer functions (no zero-extension
         pair) and its inner loops as anywhere else; whether every assertion holds.
@@ -470,7 +490,10 @@ class Analyzer:
             self._widen(cycle, self._thresholds(cycle, entering), entering)
         finally:
             self.widening_first, self.quick_widening = saved
-        return self._holds(nodes)
+        if not self._holds(nodes):
+            return False
+        self.plain_loops.add(cycle.head)
+        return True
 
     def _holds(self, nodes: set[Label]) -> bool:
         """Whether every assertion of `nodes` holds: on the walks of walked loops,
