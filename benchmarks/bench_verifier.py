@@ -16,7 +16,8 @@ time-outs, each counted apart.
 
 `--loops` times instead the loop programs of benchmarks/progs (a
 1000-iteration compute loop, a 1024-byte scan of a map value, 32 x 32
-nested loops): pybpf's load-path verification (`verify_program` with the
+nested loops, trial division: a loop of 1000 to 1255 rounds around a short
+one): pybpf's load-path verification (`verify_program` with the
 load options, the object parsed once) beside the kernel's load of the same
 program (libbpf open and load: parsing, maps, the kernel's verifier and
 JIT), each the median of `--rounds` runs, with the kernel's own
@@ -219,7 +220,7 @@ def _median(values: list[float]) -> float:
 
 
 #: The loop programs of `--loops` (object in benchmarks/progs, program name).
-LOOP_PROGRAMS = ("compute_loop", "loop_scan", "loop_nested")
+LOOP_PROGRAMS = ("compute_loop", "loop_scan", "loop_nested", "trial_division")
 PROGS = ROOT / "benchmarks" / "progs"
 
 

@@ -224,3 +224,39 @@ def test_print_unbounded_and_equal_to_min_only():
     assert "r2.packet_offset=packet_size" in z.constraints()
     assert Zone.bottom().constraints() == ["_|_"]
     assert Zone.top().constraints() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_join_edges_are_the_looser_of_both_sides(data):
+    # The join's relation between two related variables is the looser of the two
+    # sides' tightest bounds (an edge, or the difference of the bounds).
+    z1, _ = data.draw(zone_with_point())
+    z2, _ = data.draw(zone_with_point())
+    j = z1.join(z2)
+    for zone in (z1, z2):
+        for s in VARS:
+            for d in VARS:
+                if s == d or d not in zone._succ.get(s, {}):
+                    continue
+                w = max(z1._edge(s, d), z2._edge(s, d))
+                if w < POS_INF:
+                    assert j._succ[s][d] == w
+                else:
+                    assert d not in j._succ.get(s, {})
+
+
+def test_identical_is_the_representation() -> None:
+    z = Zone.top()
+    z.set("a", Interval(0, 5)).add_constraint_le("b", "a", 3)
+    assert z.identical(z.copy())
+    other = z.copy()
+    other.set("c", Interval(1, 1))
+    assert not z.identical(other) and not other.identical(z)
+    # the same states, another representation: `b - a <= 3` made redundant by bounds
+    tight, loose = Zone.top(), Zone.top()
+    tight.set("a", Interval(0, 0)).set("b", Interval(0, 0))
+    loose.set("a", Interval(0, 0)).set("b", Interval(0, 0))
+    loose._set_edge_raw("a", "b", 3)
+    assert tight == loose and not tight.identical(loose)
+    assert Zone.bottom().identical(Zone.bottom()) and not Zone.bottom().identical(tight)

@@ -370,7 +370,9 @@ CALLBACK_HELPERS = {181: 2, 164: 2}  # bpf_loop, bpf_for_each_map_elem
 CALLBACK_SUFFIX = "/callback"
 
 
-def _writes(insn: IrInstruction, reg: int) -> bool:
+def writes_register(insn: IrInstruction | None, reg: int) -> bool:
+    """Whether `insn` sets register `reg` (a destination, a load, a fetching atomic);
+    calls, which set r0 and clobber r1-r5, are not counted: look for them apart."""
     dst = getattr(insn, "dst", None)
     if dst is not None and getattr(dst, "v", None) == reg:
         return True
@@ -393,7 +395,7 @@ def _callback_of(program: dict[int, IrInstruction], pc: int, reg: int) -> int | 
         insn = program[label]
         if isinstance(insn, Jmp | Exit | CallLocal | Callx | Call):
             return None
-        if _writes(insn, reg):
+        if writes_register(insn, reg):
             if isinstance(insn, LoadPseudo) and insn.kind == CODE_ADDR:
                 target = callback_target(label, insn)
                 return target if target in program else None

@@ -18,15 +18,21 @@ states of that iteration, and no execution goes round more often than the
 unrolled iterations.
 
 Unrolling costs a round per iteration; with `widen_first` (the load path,
-`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only;
-if it runs on, it gets the widening fixpoint with thresholds (the constants
-the loop's conditions compare against, and their neighbours, `_thresholds`),
-whose invariants are kept when every assertion of the cycle's nodes holds on
-them and the widened loop counter reaches `LONG_LOOP`; otherwise the walk
-goes on. The widened invariants hold for every execution, so a program whose
-analysis has no failure is safe; one with a failure is analysed again
-without `widen_first` (`widened_loops` says whether that can change
-anything), so rejections, and their messages, are the walk's.
+`program.verify_program`) a cycle is walked for `WALK_FIRST` rounds only; if
+it runs on, it gets the widening fixpoint with thresholds (the constants the
+loop's conditions compare against, or the bounds entering the loop of the
+registers they compare, and their neighbours, `_thresholds`; a loop with loops
+inside is widened with those widened too, then checked by one pass with them
+walked), whose invariants are kept when every assertion of the cycle's nodes
+holds on them and the widened loop counter reaches `LONG_LOOP`; a shorter
+loop's widening with the walk's own transfer functions is kept when its
+assertions hold (what it proves, the walk proves); otherwise the walk goes on. In these
+widenings a pointer moved by a constant stride in every round has its
+offset bounded at the head by the loop counter (`_inductions`).
+The widened invariants hold for every execution, so a program whose analysis
+has no failure is safe; one with a failure is analysed again without
+`widen_first` (`widened_loops` says whether that can change anything), so
+rejections, and their messages, are the walk's.
 """
 
 from __future__ import annotations
@@ -48,26 +54,35 @@ from .cfg import (
     check_function_ends,
     check_reachable,
     label_str,
+    writes_register,
 )
 from .cfg import weak_topological_order as wto_of
 from .checks import check
 from .domains.interval import POS_INF, Interval
 from .ir import (
     Assume,
+    Atomic,
     Bin,
     BinOp,
+    Call,
+    CallbackEntry,
+    CallbackReturn,
+    CallLocal,
+    Callx,
     Exit,
     Imm,
     IncrementLoopCounter,
     IrInstruction,
     LoadMapAddress,
     LoadMapFd,
+    Packet,
     Reg,
+    Undefined,
 )
 from .linux_rules import ContextFacts, acquire_sites, context_facts, linux_rule_failures, ref_var
 from .options import AnalysisOptions
 from .report import Failure, Report
-from .state import State, reg_owner, var
+from .state import PRIMARY_OFFSET, State, reg_owner, var
 from .transfer import transfer
 from .value_facts import Ranges, memory_regions, value_ranges
 
@@ -214,6 +229,8 @@ class Analyzer:
         self.unroll_visits = 0
         # Heads of loops whose widened counter stayed below LONG_LOOP: walked from then on.
         self.short_loops: set[Label] = set()
+        # Heads of short loops whose widening with the walk's transfer functions held.
+        self.plain_loops: set[Label] = set()
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -286,22 +303,93 @@ class Analyzer:
             else:
                 self._vertex(c)
 
-    def _step(self, cycle: Cycle, head_pre: State) -> State:
-        """Run one pass over the cycle from `head_pre`; the head's new pre-state."""
+    def _step(self, cycle: Cycle, head_pre: State, inductions: Sequence[_Induction] = ()) -> State:
+        """Run one pass over the cycle from `head_pre`; the head's new pre-state
+        (both with what `inductions` say at the head)."""
+        head_pre = _with_inductions(head_pre, inductions)
         self.result.pre[cycle.head] = head_pre
         self._post(cycle.head, head_pre)
         self._components(cycle.components)
-        return self._join_preds(cycle.head)
+        return _with_inductions(self._join_preds(cycle.head), inductions)
+
+    def _inductions(self, cycle: Cycle, entering: State) -> list[_Induction]:
+        """The pointers `cycle` moves by a constant stride in every round.
+
+        A register set in the loop by one 64-bit `r += c` only, run once in every
+        round (on each path from the head back to it, and not in an inner loop),
+        holding one pointer type where the loop is entered: at the head its
+        offset is its offset on entry plus c times the rounds run so far (the
+        loop counter, reset on entry). Loops with calls are left out (they
+        clobber registers)."""
+        nodes = _cycle_nodes(cycle)
+        if entering.is_bottom() or any(
+            isinstance(self.cfg.insns.get(n), _CLOBBERING) for n in nodes
+        ):
+            return []
+        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+        counter = next(
+            (
+                f"pc[{insn.name}]"
+                for n in own
+                if isinstance(insn := self.cfg.insns.get(n), IncrementLoopCounter)
+            ),
+            None,
+        )
+        found: list[_Induction] = []
+        for n in own:
+            insn = self.cfg.insns.get(n)
+            if not (
+                counter is not None
+                and isinstance(insn, Bin)
+                and insn.op == BinOp.ADD
+                and insn.is64
+                and isinstance(insn.v, Imm)
+                and insn.v.v != 0
+            ):
+                continue
+            owner = reg_owner(insn.dst.v)
+            types = entering.types_of(owner)
+            kind = PRIMARY_OFFSET.get(next(iter(types))) if len(types) == 1 else None
+            if kind is None or not kind.endswith("_offset"):
+                continue
+            start = entering.eval(var(owner, kind))
+            if start.lo <= -POS_INF or start.hi >= POS_INF:
+                continue
+            if any(m != n and writes_register(self.cfg.insns.get(m), insn.dst.v) for m in nodes):
+                continue
+            if self._skippable(cycle, nodes, n):
+                continue
+            found.append(_Induction(var(owner, kind), counter, start.lo, start.hi, insn.v.v))
+        return found
+
+    def _skippable(self, cycle: Cycle, nodes: set[Label], node: Label) -> bool:
+        """Whether a round of `cycle` can go from its head back to it without `node`."""
+        if node == cycle.head:
+            return False
+        back = {p for p in self.cfg.preds.get(cycle.head, []) if p in nodes}
+        seen = {cycle.head, node}
+        todo = [cycle.head]
+        while todo:
+            for s in self.cfg.succs.get(todo.pop(), []):
+                if s in back and s != node:
+                    return True
+                if s in nodes and s not in seen:
+                    seen.add(s)
+                    todo.append(s)
+        return False
 
     def _cycle(self, cycle: Cycle) -> None:
         """The widening fixpoint of `cycle`, or on the load path its unrolling (see module)."""
         if self.quick_widening:
-            self._widen(cycle, self._thresholds(cycle), self._entering(cycle, _cycle_nodes(cycle)))
+            entering = self._entering(cycle, _cycle_nodes(cycle))
+            self._widen(cycle, self._thresholds(cycle, entering), entering)
             return
         if self.opts.unroll_loops:
             walk = self._walk_start(cycle)
             if walk is None:
                 walked = False
+            elif self.widen_first and self._plainly_widened_again(cycle, walk):
+                return
             elif self.widen_first and cycle.head not in self.short_loops:
                 walked = self._walk(walk, WALK_FIRST)
                 if walked is None:  # longer: widened if that holds, else walked on
@@ -339,10 +427,11 @@ class Analyzer:
         # walks would run in every step) tells whether the loop is long at all.
         self.quick_widening += nested
         try:
-            long = self._widen(
-                cycle, self._thresholds(cycle), self._entering(cycle, nodes), long_only=True
-            )
+            entering = self._entering(cycle, nodes)
+            long = self._widen(cycle, self._thresholds(cycle, entering), entering, long_only=True)
             if not long or self._rounds(cycle) < LONG_LOOP:
+                if self._plainly_widened_holds(cycle, nodes):
+                    return True
                 # Walked instead; so in later visits too (an inner loop is visited once
                 # per round of the loop around it), without trying the widening again.
                 self.short_loops.add(cycle.head)
@@ -350,12 +439,65 @@ class Analyzer:
             if nested:
                 self.quick_widening -= 1
                 nested = False
-                self._widen(cycle, self._thresholds(cycle), self._entering(cycle, nodes))
+                # One pass with the inner loops as everywhere else (walked, when
+                # short) from that invariant: when it goes round within it, the
+                # invariant holds for every execution, and the pass's states are
+                # those of a fixpoint. Else a widening with them, step by step.
+                inv = self.result.pre[cycle.head]
+                if (
+                    self._step(cycle, inv).leq(inv)
+                    and self._rounds(cycle) >= LONG_LOOP
+                    and self._holds(nodes)
+                ):
+                    return True
+                entering = self._entering(cycle, nodes)
+                self._widen(cycle, self._thresholds(cycle, entering), entering)
                 if self._rounds(cycle) < LONG_LOOP:
                     return False
         finally:
             self.widening_first -= 1
             self.quick_widening -= nested
+        return self._holds(nodes)
+
+    def _plainly_widened_again(self, cycle: Cycle, walk: _Walk) -> bool:
+        """A loop whose widening with the walk's transfer functions held on an earlier
+        visit (an inner loop, once per round of the loop around it) is widened so
+        again without walking its first rounds; True when that holds again."""
+        if cycle.head not in self.plain_loops:
+            return False
+        failed = {n: self.unrolled.pop(n) for n in walk.nodes if n in self.unrolled}
+        if self._plainly_widened_holds(cycle, walk.nodes):
+            self.result.widened_loops += 1
+            return True
+        self.plain_loops.discard(cycle.head)
+        for n in walk.nodes:
+            self.unrolled.pop(n, None)
+        self.unrolled.update(failed)
+        return False
+
+    def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
+        """Widen a short `cycle` with the walk's transfer functions (no zero-extension
+        pair) and its inner loops as anywhere else; whether every assertion holds.
+
+        Each round of the walk starts from a state below the widened invariant
+        and applies the same transfer functions, so every state it checks is
+        below the widened ones: what the widening proves, the walk proves too
+        (tcp_opts_split, which the walk and the kernel reject, fails here)."""
+        saved = self.widening_first, self.quick_widening
+        self.widening_first = self.quick_widening = 0
+        try:
+            entering = self._entering(cycle, nodes)
+            self._widen(cycle, self._thresholds(cycle, entering), entering)
+        finally:
+            self.widening_first, self.quick_widening = saved
+        if not self._holds(nodes):
+            return False
+        self.plain_loops.add(cycle.head)
+        return True
+
+    def _holds(self, nodes: set[Label]) -> bool:
+        """Whether every assertion of `nodes` holds: on the walks of walked loops,
+        on the invariants elsewhere."""
         for n in nodes:
             if n in self.unrolled:
                 if self.unrolled[n] is not None:
@@ -377,14 +519,30 @@ class Analyzer:
                 rounds = max(rounds, post.eval(f"pc[{insn.name}]").hi)
         return rounds if rounds else POS_INF
 
-    def _thresholds(self, cycle: Cycle) -> tuple[int, ...]:
+    def _thresholds(self, cycle: Cycle, entering: State) -> tuple[int, ...]:
         """The constants the conditions in `cycle` compare against, each with its two
-        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted."""
+        neighbours (`i != 1024` holds `i` in [0, 1023]), and 0, sorted.
+
+        A condition between two registers (`n < bound`) contributes the finite
+        bounds of both in `entering` (the states entering the loop), with their
+        neighbours: where `bound` is in [1000, 1255], `n` stops at 1255."""
         found = {0}
         for n in _cycle_nodes(cycle):
             insn = self.cfg.insns.get(n)
-            if isinstance(insn, Assume) and isinstance(insn.cond.right, Imm):
-                c = insn.cond.right.v
+            if not isinstance(insn, Assume):
+                continue
+            right = insn.cond.right
+            if isinstance(right, Imm):
+                constants = [right.v]
+            elif entering.is_bottom():
+                continue
+            else:
+                constants = []
+                for reg in (insn.cond.left, right):
+                    for kind in ("svalue", "uvalue"):
+                        bounds = entering.eval(var(reg_owner(reg.v), kind))
+                        constants += [b for b in (bounds.lo, bounds.hi) if abs(b) < POS_INF]
+            for c in constants:
                 found.update((c - 1, c, c + 1))
         return tuple(sorted(found))
 
@@ -411,9 +569,10 @@ class Analyzer:
         counter the ascent already bounds below `LONG_LOOP` is left there (False):
         descending only lowers it."""
         inv = self._join_preds(cycle.head) if start is None else start
+        inductions = () if start is None else self._inductions(cycle, start)
         iteration = 0
         while True:
-            new = self._step(cycle, inv)
+            new = self._step(cycle, inv, inductions)
             if new.leq(inv):
                 ascended = inv  # a post-fixpoint: F(inv) <= inv
                 inv = new
@@ -436,16 +595,21 @@ class Analyzer:
                     if not (thresholds and limited.is_bottom()):
                         inv = limited
         for iteration in range(1, MAX_ITERATIONS):
-            new = self._step(cycle, inv)
+            new = self._step(cycle, inv, inductions)
             if inv.leq(new):
                 break
-            inv = inv.meet(new) if iteration == 1 else inv.narrow(new)
-        if not self._step(cycle, inv).leq(inv):
+            narrowed = inv.meet(new) if iteration == 1 else inv.narrow(new)
+            if narrowed.identical(inv):
+                # Narrowing takes only what `inv` leaves unbounded: when `new` is
+                # below `inv` elsewhere only, every later step repeats this one.
+                break
+            inv = narrowed
+        if not self._step(cycle, inv, inductions).leq(inv):
             # A failed assertion makes its node's post-state bottom, so the transfer is not
             # monotone: descending can drop the very states that failed (the back edge
             # turns live again) and end below a post-fixpoint, which would hide the
             # failure. Keep the ascending invariant, which is one.
-            self._step(cycle, ascended)
+            self._step(cycle, ascended, inductions)
         return True
 
     def _walk_start(self, cycle: Cycle) -> _Walk | None:
@@ -454,7 +618,12 @@ class Analyzer:
             return None  # a helper's callback loop: up to 2^23 rounds, never unrolled
         nodes = _cycle_nodes(cycle)
         back = [p for p in self.cfg.preds.get(cycle.head, []) if p in nodes]
-        return _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+        walk = _Walk(cycle, nodes, back, self._entering(cycle, nodes))
+        for n in nodes:
+            preds = self.cfg.preds.get(n, [])
+            if n != cycle.head and len(preds) == 1 and preds[0] in nodes:
+                walk.post_as_pre[preds[0]] = n
+        return walk
 
     def _walk(self, walk: _Walk, rounds: int) -> bool | None:
         """Walk on, iteration by iteration, until round `rounds` (at most
@@ -502,7 +671,12 @@ class Analyzer:
         self._fold(walk)
         for n in nodes:
             self.result.pre[n] = walk.pre.get(n, State.bottom())
-            self.result.post[n] = walk.post.get(n, State.bottom())
+            after = walk.post_as_pre.get(n)
+            if after is None:
+                self.result.post[n] = walk.post.get(n, State.bottom())
+            else:
+                joined = walk.pre.get(after)
+                self.result.post[n] = State.bottom() if joined is None else joined.copy()
             self.unrolled[n] = walk.failures.get(n)
         return True
 
@@ -515,7 +689,7 @@ class Analyzer:
         for record in walk.pending:
             for n, n_pre, n_post, nested in record:
                 pre[n] = pre[n].join(n_pre) if n in pre else n_pre
-                if n_post is not None:
+                if n_post is not None and n not in walk.post_as_pre:
                     post[n] = post[n].join(n_post) if n in post else n_post
                 if failures.get(n) is None:
                     failures[n] = nested or self._check(n, n_pre)
@@ -535,6 +709,45 @@ class Analyzer:
         return None
 
 
+@dataclass(frozen=True)
+class _Induction:
+    """At a loop's head, `offset` is in [lo, hi] + stride * `counter` (`_inductions`)."""
+
+    offset: str
+    counter: str
+    lo: int
+    hi: int
+    stride: int
+
+
+# Instructions that set registers beyond their destination (calls: r0 to r5).
+_CLOBBERING = (Call, Callx, CallLocal, Packet, Atomic, Undefined, CallbackEntry, CallbackReturn)
+
+
+def _with_inductions(state: State, inductions: Sequence[_Induction]) -> State:
+    """`state` (at a loop head) with each induction's offset bounded by its counter."""
+    if not inductions or state.is_bottom():
+        return state
+    out = state.copy()
+    for ind in inductions:
+        rounds = out.eval(ind.counter)
+        if rounds.is_bottom or rounds.lo < 0 or rounds.lo >= POS_INF:
+            continue
+        first, last = ind.stride * rounds.lo, ind.stride * rounds.hi
+        if rounds.hi >= POS_INF:
+            bounds = (
+                Interval(ind.lo + first, POS_INF)
+                if ind.stride > 0
+                else Interval(-POS_INF, ind.hi + first)
+            )
+        elif ind.stride > 0:
+            bounds = Interval(ind.lo + first, ind.hi + last)
+        else:
+            bounds = Interval(ind.lo + last, ind.hi + first)
+        out.zone.meet_interval(ind.offset, bounds)
+    return out
+
+
 @dataclass
 class _Walk:
     """A loop walked iteration by iteration (`Analyzer._walk`), which may be resumed."""
@@ -550,6 +763,10 @@ class _Walk:
     failures: dict[Label, Failure | None] = field(default_factory=dict)
     # Rounds not yet joined: (node, pre, post, failure of a nested loop) each.
     pending: list[list[tuple]] = field(default_factory=list)
+    # Node → a node of the loop whose only predecessor it is: in every round the
+    # latter's pre-state is a copy of the former's post-state, so the former's
+    # joined post-state is the latter's joined pre-state (half the joins).
+    post_as_pre: dict[Label, Label] = field(default_factory=dict)
 
 
 def _assertions(insn: IrInstruction, opts: AnalysisOptions) -> list:

@@ -28,6 +28,9 @@ NUM_REGS = 11
 OFFSET_KINDS: tuple[str, ...] = tuple(k for ks in KIND_VARS.values() for k in ks)
 ALL_KINDS: tuple[str, ...] = VALUE_KINDS + OFFSET_KINDS
 TYPE_OF_KIND = {k: t for t, ks in KIND_VARS.items() for k in ks}
+# What `State._fill_missing_offsets` fills, with the type each belongs to (the signed
+# view only means something for numbers, as in PREVAIL).
+_FILLED_KINDS = (("svalue", "number"), *((k, TYPE_OF_KIND[k]) for k in OFFSET_KINDS))
 PRIMARY_OFFSET = {t: ks[0] for t, ks in KIND_VARS.items()}
 
 
@@ -190,17 +193,19 @@ class State:
         return owners
 
     def _fill_missing_offsets(self, other: State) -> Zone:
-        """A copy of our zone where offsets of types we cannot have take `other`'s bounds."""
-        zone = self.zone.copy()
+        """Our zone where offsets of types we cannot have take `other`'s bounds (a
+        copy when there are such; read it only)."""
+        zone = None
         for owner in self._owners() | other._owners():
-            mine = self.types_of(owner)
-            theirs = other.types_of(owner)
-            for kind in ("svalue", *OFFSET_KINDS):
-                # The signed view only means something for numbers (as in PREVAIL).
-                t = "number" if kind == "svalue" else TYPE_OF_KIND[kind]
-                if t not in mine and t in theirs:
+            missing = other.types.get(owner) - self.types.get(owner)
+            if not missing:
+                continue
+            for kind, t in _FILLED_KINDS:
+                if t in missing:
+                    if zone is None:
+                        zone = self.zone.copy()
                     zone.set(var(owner, kind), other.zone.eval(var(owner, kind)))
-        return zone
+        return self.zone if zone is None else zone
 
     def join(self, other: State) -> State:
         """Least upper bound."""
@@ -275,6 +280,16 @@ class State:
                 if relate_counters:
                     z.add_constraint_le(counter, s, 0)
         return out
+
+    def identical(self, other: State) -> bool:
+        """The same representation (`Zone.identical`, same types and stack)."""
+        return (
+            self.zone.identical(other.zone)
+            and self.types.types == other.types.types
+            and self.types.rep == other.types.rep
+            and self.stack.num_bytes == other.stack.num_bytes
+            and self.stack.cells == other.stack.cells
+        )
 
     def leq(self, other: State) -> bool:
         """Inclusion."""
