@@ -135,7 +135,7 @@ def record(command: str, rows: list[tuple[str, float, int]], repeats: int) -> No
     lines.append(
         f"\nMedian of {repeats} timed runs after one warm-up run; Python "
         f"{platform.python_version()} on {platform.machine()} ({platform.platform()}). "
-        "Target: at most 100 ns per executed instruction on the tight loop "
+        "Goal (issue 16): at most 25 ns per executed instruction on the tight loop "
         "(uBPF's C interpreter: about 4.5 ns).\n"
     )
     section = "\n".join(lines)
