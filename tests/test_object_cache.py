@@ -52,3 +52,24 @@ def test_limit_from_the_environment(monkeypatch):
     assert cache_limit_bytes() == 2 * 1024 * 1024
     monkeypatch.setenv("PYBPF_CACHE_MAX_MB", "lots")
     assert cache_limit_bytes() == 256 * 1024 * 1024
+
+
+def test_the_verifiers_cache_is_bounded_too(tmp_path, monkeypatch):
+    from pybpf.verifier.cache import VerifierCache
+    from pybpf.verifier.report import Report
+
+    writer = VerifierCache(tmp_path)
+    for i in range(8):
+        writer.put(f"{i:02x}" + "0" * 62, Report())
+    files = sorted(tmp_path.rglob("*.json"), key=lambda p: p.name)
+    assert len(files) == 8
+    size = files[0].stat().st_size
+    for age, path in enumerate(files):
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+    monkeypatch.setenv("PYBPF_CACHE_MAX_MB", str(4 * size / (1024 * 1024)))
+    reader = VerifierCache(tmp_path)  # a new process
+    assert reader.get("00" + "0" * 62) is not None  # a read refreshes the oldest report
+    reader.put("ff" + "0" * 62, Report())  # the first store trims
+    left = {p.name[:2] for p in tmp_path.rglob("*.json")}
+    assert "ff" in left and "00" in left
+    assert len(left) <= 3  # at most 3/4 of 4 reports' bytes

@@ -215,6 +215,7 @@ class VerifierCache:
         self.disk = disk
         self.memory: dict[str, Report] = {}
         self.stats = CacheStats()
+        self._trimmed = False
 
     @property
     def directory(self) -> Path:
@@ -231,8 +232,10 @@ class VerifierCache:
             self.stats.memory_hits += 1
             return report
         if self.disk:
+            path = self._path(key)
             try:
-                report = report_from_json(json.loads(self._path(key).read_text()))
+                report = report_from_json(json.loads(path.read_text()))
+                os.utime(path)  # recently used: trimming removes the least recently used
             except (OSError, ValueError, KeyError, TypeError):
                 report = None
             if report is not None:
@@ -259,7 +262,14 @@ class VerifierCache:
                 os.unlink(tmp)
                 raise
         except OSError:
-            pass
+            return
+        if not self._trimmed:
+            # Once per process that verifies: reports of programs no longer loaded
+            # would otherwise pile up forever (bounded as the JIT's objects are).
+            self._trimmed = True
+            from ..runtime.native.object_cache import cache_limit_bytes, trim_files
+
+            trim_files(self.directory, ".json", cache_limit_bytes(), keep=path)
 
     def lookup(self, key: str, compute: Callable[[], Report]) -> Report:
         """The cached report for `key`, else `compute()` (counted as a miss) stored."""

@@ -121,33 +121,43 @@ class ObjectCache:
             self.trim(cache_limit_bytes(), keep=path)
 
     def trim(self, limit: int, keep: Path | None = None) -> int:
-        """Remove the least recently used objects until at most 3/4 of `limit` bytes remain
-        (nothing when the cache holds at most `limit`); `keep` is never removed.
-        Returns the number of objects removed."""
+        """Remove the least recently used objects beyond `limit` bytes (`trim_files`);
+        `keep` is never removed. Returns the number of objects removed."""
         if self.directory is None:
             return 0
-        entries = []
-        try:
-            with os.scandir(self.directory) as scan:
-                for entry in scan:
-                    if entry.name.endswith(".o") and entry.is_file(follow_symlinks=False):
-                        stat = entry.stat(follow_symlinks=False)
-                        entries.append((stat.st_mtime, stat.st_size, entry.path))
-        except OSError:
-            return 0
-        total = sum(size for _mtime, size, _path in entries)
-        if total <= limit:
-            return 0
-        removed = 0
-        for _mtime, size, name in sorted(entries):
-            if total <= limit * 3 // 4:
-                break
-            if keep is not None and name == str(keep):
+        return trim_files(self.directory, ".o", limit, keep)
+
+
+def trim_files(directory: Path, suffix: str, limit: int, keep: Path | None = None) -> int:
+    """Remove the least recently used `*suffix` files under `directory` (its
+    subdirectories too) until at most 3/4 of `limit` bytes remain; nothing when
+    they hold at most `limit`. Least recently used = oldest modification time
+    (readers refresh it). `keep` is never removed; any error just skips a file.
+    Returns the number of files removed. The verifier's cache uses it too."""
+    entries = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            if not name.endswith(suffix):
                 continue
+            path = os.path.join(root, name)
             try:
-                os.unlink(name)
+                stat = os.lstat(path)
             except OSError:
                 continue
-            total -= size
-            removed += 1
-        return removed
+            entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _mtime, size, _path in entries)
+    if total <= limit:
+        return 0
+    removed = 0
+    for _mtime, size, path in sorted(entries):
+        if total <= limit * 3 // 4:
+            break
+        if keep is not None and path == str(keep):
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
