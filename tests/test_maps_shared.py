@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import json
 import os
 import struct
@@ -15,7 +16,7 @@ import pytest
 
 from pybpf.elf.map_types import MapType
 from pybpf.elf.specs import MapSpec
-from pybpf.runtime.maps import MapError, attach_map, create_map
+from pybpf.runtime.maps import MapError, attach_map, create_map, shared
 from pybpf.runtime.maps.shared import MapMemory
 from pybpf.runtime.memory import Memory
 
@@ -223,3 +224,25 @@ def test_without_a_cache_directory_regions_are_mapped_anywhere(tmp_path):
     blocker.write_text("not a directory")
     first = _demo_in_child(blocker / "cache")
     assert first["retval"] == 1 and first["loaded"] == []
+
+
+def test_a_freed_regions_address_is_given_to_the_next_region_of_its_size():
+    # A daemon loading and closing objects in cycles must get the same map addresses
+    # each cycle (and so reuse its JIT code) rather than new ones every time.
+    first = MapMemory.create(3 * 4096, "reuse-a")
+    address = first.address
+    span = shared._hinted.get(address)
+    if span is None:
+        pytest.skip("no address hints here (no cache directory)")
+    other = MapMemory.create(64 * 1024 * 1024, "reuse-big")  # another size: not affected
+    del first
+    gc.collect()
+    freed = set(shared._free_hints.get(span, ()))
+    assert address in freed
+    second = MapMemory.create(3 * 4096, "reuse-b")
+    try:
+        assert second.address in freed  # a range given back, not a new one
+        assert other.address not in freed
+    finally:
+        del second, other
+        gc.collect()

@@ -31,7 +31,10 @@ mapped its maps elsewhere, compiled every program with maps again and left
 one more object in the cache. The base (`address_hint_base`) is random
 per user (a file beside the JIT's objects), so addresses are not the same
 on every machine; a taken range or no cache directory only costs the
-cache hit (the kernel maps the region elsewhere).
+cache hit (the kernel maps the region elsewhere). A region unmapped gives
+its range back, and the next region of the same size gets it: a process
+that loads and closes objects in cycles (the daemon) keeps using the same
+addresses, and so the same JIT code, instead of compiling anew each cycle.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import heapq
 import mmap
 import os
 import threading
@@ -143,32 +147,52 @@ def address_hint_base() -> int | None:
 _hints_lock = threading.Lock()
 _next_hint: int | None = None
 _hints_started = False
+# Hinted ranges given back by unmapped regions, by their rounded size: the
+# next region of that size gets the lowest one again, so a process that
+# makes and frees maps in cycles (a daemon loading and closing objects)
+# reuses addresses, and its JIT code and cache entries with them, instead
+# of moving on to new ones every cycle.
+_free_hints: dict[int, list[int]] = {}
+# Regions mapped at their hint: address → the rounded size of their range.
+_hinted: dict[int, int] = {}
 
 
 def _address_hint(size: int) -> int | None:
     """Where to ask for the next region of `size` bytes (see the module docstring)."""
     global _next_hint, _hints_started
+    span = round_up(size, _HINT_GAP)
     with _hints_lock:
+        free = _free_hints.get(span)
+        if free:
+            return heapq.heappop(free)
         if not _hints_started:
             _hints_started = True
             _next_hint = address_hint_base()
         hint = _next_hint
         if hint is not None:
-            _next_hint = hint + round_up(size, _HINT_GAP) + _HINT_GAP
+            _next_hint = hint + span + _HINT_GAP
         return hint
 
 
 def _map(fd: int, size: int, writable: bool) -> int:
     prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
-    address = _mmap(_address_hint(size), size, prot, mmap.MAP_SHARED, fd, 0)
+    hint = _address_hint(size)
+    address = _mmap(hint, size, prot, mmap.MAP_SHARED, fd, 0)
     if address in (None, MAP_FAILED):
         code = ctypes.get_errno() or errno.ENOMEM
         raise OSError(code, f"mmap of {size} bytes: {os.strerror(code)}")
+    if hint is not None and address == hint:
+        with _hints_lock:
+            _hinted[address] = round_up(size, _HINT_GAP)
     return address
 
 
 def _release(address: int, size: int, fd: int) -> None:
     _munmap(address, size)
+    with _hints_lock:
+        span = _hinted.pop(address, None)
+        if span is not None:
+            heapq.heappush(_free_hints.setdefault(span, []), address)
     try:
         os.close(fd)
     except OSError:
