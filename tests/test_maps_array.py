@@ -227,6 +227,7 @@ def test_a_cached_native_module_is_added_without_building_its_ir(tmp_path):
     ]
     assert runs[0]["built"] == ["array"] and runs[1]["built"] == []
     assert runs[1]["loaded"] == runs[0]["compiled"]
+    assert len(list(tmp_path.glob("pybpf-array-*.o"))) == 1  # stored once, by its sources
 
 
 def test_unwritable_cache_falls_back_to_compiling(tmp_path):

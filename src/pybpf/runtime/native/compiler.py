@@ -201,15 +201,18 @@ class _Engine:
     def _notify(self, module: llvm.ModuleRef, data: bytes) -> None:
         self.cache.store(module.name, data)
 
-    def add(self, name: str, text: str) -> None:
+    def add(self, name: str, text: str, cache_name: str | None = None) -> None:
         """Compile (or load from the cache) the module `name` with IR `text`.
 
         The cache holds it under `name` and a digest of `text` and the
         fingerprint: a caller that reuses a name for other IR (test harnesses
-        numbering their modules) never gets another module's machine code."""
+        numbering their modules) never gets another module's machine code.
+        `cache_name` replaces that name for a caller whose name already says
+        everything that decides the IR (`NativeModule`'s own modules)."""
         started = time.perf_counter()
         module = llvm.parse_assembly(text)
-        cache_name = module_cache_name(self.fingerprint(), name, text)
+        if cache_name is None:
+            cache_name = module_cache_name(self.fingerprint(), name, text)
         module.name = cache_name  # what MCJIT's cache callbacks see
         module.verify()
         cached = self.cache.load(cache_name)
@@ -456,18 +459,14 @@ class NativeModule:
 
     def _add_by_sources(self, engine: _Engine) -> None:
         """Add the module keyed by pybpf's sources: its cached object, else compile and keep it."""
-        fingerprint = engine.fingerprint()
-        key = hashlib.sha256(f"{fingerprint}\n{package_sources_digest()}".encode()).hexdigest()
+        sources = f"{engine.fingerprint()}\n{package_sources_digest()}"
+        key = hashlib.sha256(sources.encode()).hexdigest()
         name = f"pybpf-{self.name}-{key[:32]}"
         data = engine.cache.load(name)
         if data is not None:
             engine.add_module_object(name, data)
             return
-        text = self.ir_text()
-        engine.add(name, text)
-        compiled = engine.cache.load(module_cache_name(fingerprint, name, text))
-        if compiled is not None:  # None: the cache is off or unwritable
-            engine.cache.store(name, compiled)
+        engine.add(name, self.ir_text(), cache_name=name)  # MCJIT stores it under `name`
 
     def exports(self, symbol: str) -> bool:
         """Whether `symbol` is one of the module's exported functions (compiles nothing)."""
