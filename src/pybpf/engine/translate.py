@@ -136,13 +136,13 @@ the next frame and counts against the call depth limit, as in Linux."""
 CALLBACK_FRAME = "callback_frame"
 
 TAIL_CALL_HELPER = 12
+"""bpf_tail_call: its call sites catch `TailCall` and return the chain's r0
+from the function that made the call (Linux replaces only that frame)."""
 
 MAP_LOOKUP_HELPER = 1
 """bpf_map_lookup_elem: a call site whose r1 is a constant (`lddw r1, <map>` in the
 same block) caches the map's native lookup with the region of its last key
 (`_FunctionWriter.map_lookup`)."""
-"""bpf_tail_call: its call sites catch `TailCall` and return the chain's r0
-from the function that made the call (Linux replaces only that frame)."""
 
 _PARAMS = "r1, r2, r3, r4, r5, r6, r7, r8, r9, n, d, S, E"
 _RESET = "<reset site caches>"  # placeholder: the number of sites is known only at the end
@@ -332,17 +332,11 @@ class _FunctionWriter:
         with `insn` already run. Only instructions that write r1 in this
         interpreter change it (a call leaves the caller's r1 as it was).
         """
-        cls = insn.opcode & 0x07
-        if insn.opcode == LDDW:
-            if insn.dst == 1:
-                constant = func_target(0, insn) is None  # not a subprogram's token
-                self.r1_constant = insn.imm & M64 if constant else None
-        elif cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX):
-            if insn.dst == 1:
-                self.r1_constant = None
-        elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
-            if insn.src == 1:  # a fetching atomic writes its src register
-                self.r1_constant = None
+        if insn.opcode == LDDW and insn.dst == 1:
+            constant = func_target(0, insn) is None  # not a subprogram's token
+            self.r1_constant = insn.imm & M64 if constant else None
+        elif _written_register(insn) == 1:
+            self.r1_constant = None
 
     def dispatched_block(self, start: int, ind: int) -> None:
         """Emit a block reached through the dispatcher (self-loops get a `while`).
@@ -711,16 +705,21 @@ def _leaf(fn: Function) -> bool:
     )
 
 
+def _written_register(insn: Instruction) -> int | None:
+    """The register `insn` writes, or None; the r0 of calls and of cmpxchg is left out (a
+    call leaves the caller's r1-r9 as they were in this interpreter; jumps, stores and
+    exits write none)."""
+    cls = insn.opcode & 0x07
+    if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) or insn.opcode == LDDW:
+        return insn.dst
+    if cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
+        return insn.src  # a fetching atomic writes its src register
+    return None
+
+
 def _written_registers(fn: Function) -> set[int]:
     """The registers among r1-r9 that some instruction of `fn` writes."""
-    written = set()
-    for block in fn.blocks.values():
-        for _, insn in block.insns:
-            cls = insn.opcode & 0x07
-            if cls in (InsnClass.ALU, InsnClass.ALU64, InsnClass.LDX) or insn.opcode == LDDW:
-                written.add(insn.dst)
-            elif cls == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC:
-                written.add(insn.src)  # a fetching atomic writes its src register
+    written = {_written_register(insn) for block in fn.blocks.values() for _, insn in block.insns}
     return written & set(range(1, 10))
 
 
