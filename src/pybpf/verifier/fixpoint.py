@@ -326,7 +326,7 @@ class Analyzer:
             isinstance(self.cfg.insns.get(n), _CLOBBERING) for n in nodes
         ):
             return []
-        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+        own = _own_nodes(cycle)
         counter = next(
             (
                 f"pc[{insn.name}]"
@@ -401,9 +401,7 @@ class Analyzer:
                         self.result.widened_loops += 1
                         return
                     self.unroll_visits = visits
-                    for n in walk.nodes:
-                        self.unrolled.pop(n, None)
-                    self.unrolled.update(failed)
+                    self._restore_failures(walk.nodes, failed)
                     walked = self._walk(walk, UNROLL_ITERATIONS)
             else:
                 walked = self._walk(walk, UNROLL_ITERATIONS)
@@ -416,10 +414,8 @@ class Analyzer:
 
         Its own nodes (not those of nested cycles, which each call of `_cycle`
         accounts for) are then checked on their invariants, as any widened node."""
-        for n in cycle.components:
-            if not isinstance(n, Cycle):
-                self.unrolled.pop(n, None)
-        self.unrolled.pop(cycle.head, None)
+        for n in _own_nodes(cycle):
+            self.unrolled.pop(n, None)
         nodes = _cycle_nodes(cycle)
         nested = any(isinstance(c, Cycle) for c in cycle.components)
         self.widening_first += 1
@@ -470,10 +466,15 @@ class Analyzer:
             self.result.widened_loops += 1
             return True
         self.plain_loops.discard(cycle.head)
-        for n in walk.nodes:
+        self._restore_failures(walk.nodes, failed)
+        return False
+
+    def _restore_failures(self, nodes: set[Label], failed: dict[Label, Failure | None]) -> None:
+        """Give `nodes` back what their walk had found (`failed`), forgetting what a
+        widening tried in between found, before the walk goes on."""
+        for n in nodes:
             self.unrolled.pop(n, None)
         self.unrolled.update(failed)
-        return False
 
     def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
         """Widen a short `cycle` with the walk's transfer functions (no zero-extension
@@ -510,9 +511,8 @@ class Analyzer:
 
     def _rounds(self, cycle: Cycle) -> int | float:
         """The most rounds of `cycle` by its widened loop counter (infinite without one)."""
-        own = [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
         rounds: int | float = 0
-        for n in own:
+        for n in _own_nodes(cycle):
             insn = self.cfg.insns.get(n)
             post = self.result.post.get(n)
             if isinstance(insn, IncrementLoopCounter) and post is not None:
@@ -831,6 +831,11 @@ def _zero_extended(after: State, before: State | None, reg: Reg) -> State:
     if not before.eval(var(owner, "uvalue")).within(0, (1 << 32) - 1):
         return after
     return before.copy()
+
+
+def _own_nodes(cycle: Cycle) -> list[Label]:
+    """The head of `cycle` and its nodes outside nested cycles."""
+    return [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
 
 
 def _cycle_nodes(cycle: Cycle) -> set[Label]:
