@@ -114,7 +114,12 @@ def test_program_objects_call_the_map_families_in_the_shared_engine() -> None:
     table = create_map(MapSpec("h", MapType.HASH, 4, 8, 16), runtime.memory, ncpus=2)
     runtime.add_map(table)
     table.update(struct.pack("<I", 3), struct.pack("<Q", 41))
+    # The map's address repeats across processes (per-user address hints), so an
+    # earlier run may have left this very program in the disk cache: a constant of
+    # this run makes it one no earlier process compiled.
+    nonce = int.from_bytes(os.urandom(4), "little") >> 1
     source = prog(
+        f"mov %r4, {nonce}",
         "stw [%r10-4], 3",
         f"lddw %r1, {table.address}",
         "mov %r2, %r10",
