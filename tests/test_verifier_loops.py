@@ -128,6 +128,21 @@ def test_short_loop_widened_only_as_the_walk_would_prove_it() -> None:
     assert "packet_size" in str(report.failures[0])
 
 
+def test_nested_loops_with_32_bit_counters_converge(monkeypatch: pytest.MonkeyPatch) -> None:
+    # loop_u32_nested (the kernel accepts): the inner loop's widening, closed after
+    # every step, grew a bound by 2^32 - 1 a step and gave up after 1000; the walk
+    # that followed ran out of rounds on the outer loop (300..555 of them) and the
+    # program was rejected. Widenings past CLOSED_WIDENINGS are not closed: the
+    # first analysis converges, is kept, and accepts.
+    seen = _analyses(monkeypatch)
+    path = ROOT / "tests" / "verifier_precision" / "loop_u32_nested.o"
+    spec = load_object_spec(path)
+    report = verify_program(spec.programs["loop_u32_nested"], spec)
+    assert report.ok, report.render()
+    assert [widen_first for widen_first, _ in seen] == [True]
+    assert seen[0][1].widened_loops >= 1
+
+
 def test_nested_loop_with_long_outer_loop_is_widened(monkeypatch: pytest.MonkeyPatch) -> None:
     # trial_division: the outer loop (n < bound, bound in [1000, 1255] from a packet
     # byte) is long, the inner one (d < 64 and d * d <= n) short. The outer loop is

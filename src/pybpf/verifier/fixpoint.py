@@ -87,6 +87,10 @@ from .transfer import transfer
 from .value_facts import Ranges, memory_regions, value_ranges
 
 WIDENING_DELAY = 2
+# After this many ascending iterations, widen without closing (`Zone.widen`): the
+# closed widening can go on for ever (a nested loop with 32-bit counters grew a
+# bound by 2^32 - 1 in each of 1000 rounds); the unclosed one ends.
+CLOSED_WIDENINGS = 32
 MAX_ITERATIONS = 1000
 UNROLL_ITERATIONS = 256
 UNROLL_VISITS = 40_000
@@ -585,7 +589,7 @@ class Analyzer:
             if iteration < WIDENING_DELAY:
                 inv = inv.join(new)
             else:
-                inv = inv.widen(new, thresholds)
+                inv = inv.widen(new, thresholds, close=iteration <= CLOSED_WIDENINGS)
                 if iteration == WIDENING_DELAY:
                     limited = inv.meet_limits(self.counters, not self.opts.linux_rules)
                     # PREVAIL's limits assume 32-bit values: with a 64-bit constant

@@ -634,12 +634,19 @@ class Zone:
     def __and__(self, other: Zone) -> Zone:
         return self.meet(other)
 
-    def widen(self, other: Zone, thresholds: Sequence[int] = ()) -> Zone:
+    def widen(self, other: Zone, thresholds: Sequence[int] = (), close: bool = True) -> Zone:
         """Standard DBM widening: keep the constraints of ``self`` that ``other`` satisfies.
 
         With ``thresholds`` (sorted), a variable bound ``other`` exceeds moves out
         to the nearest threshold beyond it instead of to infinity (widening with
-        thresholds: still a widening, as the thresholds are finitely many)."""
+        thresholds: still a widening, as the thresholds are finitely many).
+
+        The result is closed, for the precision of what follows; but closing a
+        widened zone can bring a dropped bound back from an edge and a bound
+        that grew, so a sequence of such widenings need not end (Miné's DBM
+        widening caveat). With ``close=False`` the result is what was kept,
+        unclosed: every constraint is one of ``self``'s or a threshold beyond it,
+        so a sequence of these ends."""
         if self._bottom:
             return other.copy()
         if other._bottom:
@@ -665,7 +672,8 @@ class Zone:
             for d, w in ds.items():
                 if other._succ.get(s, {}).get(d, POS_INF) <= w:
                     z._set_edge_raw(s, d, w)
-        z._close_edges()
+        if close:
+            z._close_edges()
         return z
 
     def narrow(self, other: Zone) -> Zone:
