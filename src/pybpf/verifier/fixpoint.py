@@ -598,8 +598,9 @@ class Analyzer:
                     # (`_widened_holds`) keeps its own guess then.
                     if not (thresholds and limited.is_bottom()):
                         inv = limited
+        # `new` is always the step from `inv`, whose node states the analysis holds.
+        new = self._step(cycle, inv, inductions)
         for iteration in range(1, MAX_ITERATIONS):
-            new = self._step(cycle, inv, inductions)
             if inv.leq(new):
                 break
             narrowed = inv.meet(new) if iteration == 1 else inv.narrow(new)
@@ -608,7 +609,8 @@ class Analyzer:
                 # below `inv` elsewhere only, every later step repeats this one.
                 break
             inv = narrowed
-        if not self._step(cycle, inv, inductions).leq(inv):
+            new = self._step(cycle, inv, inductions)
+        if not new.leq(inv):
             # A failed assertion makes its node's post-state bottom, so the transfer is not
             # monotone: descending can drop the very states that failed (the back edge
             # turns live again) and end below a post-fixpoint, which would hide the

@@ -421,8 +421,29 @@ class Zone:
             self._tighten_hi_only(tmp, value.hi)
         if tmp != x:
             self.forget(x)
-            self.rename({tmp: x})
+            self._move(tmp, x)
         return self
+
+    def _move(self, src: str, dst: str) -> None:
+        """Give ``src``'s bounds and relations to ``dst``, which has none (a rename of
+        one variable, touching only its own edges, not the whole zone)."""
+        for bounds in (self._lo, self._hi):
+            if src in bounds:
+                bounds[dst] = bounds.pop(src)
+        out = self._succ.pop(src, None)
+        if out:
+            self._succ[dst] = out
+            for d, w in out.items():
+                pred = self._pred[d]
+                del pred[src]
+                pred[dst] = w
+        into = self._pred.pop(src, None)
+        if into:
+            self._pred[dst] = into
+            for s, w in into.items():
+                succ = self._succ[s]
+                del succ[src]
+                succ[dst] = w
 
     def _shift(self, x: str, c: int) -> Zone:
         if x in self._lo:
