@@ -147,6 +147,21 @@ def test_closing_a_widening_brings_a_dropped_bound_back():
     assert unclosed.eval("x").hi == POS_INF and unclosed.entails_le("x", "z", 0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    zone_with_point(),
+    st.dictionaries(st.sampled_from(VARS), st.integers(-3, 3), max_size=4),
+    st.integers(-100, 100),
+)
+def test_eval_linear_is_the_interval_sum_of_products(zp, terms, const):
+    z, _ = zp
+    expected = Interval.const(const)
+    for v, a in terms.items():
+        if a:
+            expected = expected + z.eval(v) * a
+    assert z.eval_linear(terms, const) == expected
+
+
 def test_closure_entails_transitive():
     z = Zone.top()
     z.add_constraint_le("x", "y", 3)

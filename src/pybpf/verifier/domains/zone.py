@@ -138,14 +138,32 @@ class Zone:
         return self._edge(y, x) <= c
 
     def eval_linear(self, terms: Mapping[str, int], const: int = 0) -> Interval:
-        """Interval of ``sum(coef * var) + const``."""
+        """Interval of ``sum(coef * var) + const``.
+
+        Summed on the bounds themselves, one Interval at the end (this runs for
+        every assignment: the Interval sum of products made three per term)."""
         if self._bottom:
             return Interval.bottom()
-        r = Interval.const(const)
+        lo = hi = const
+        lo_inf = hi_inf = False
+        lows, highs = self._lo, self._hi
         for v, a in terms.items():
-            if a:
-                r = r + self.eval(v) * a
-        return r
+            if not a:
+                continue
+            low, high = lows.get(v, NEG_INF), highs.get(v, POS_INF)
+            if low > high:
+                return Interval.bottom()
+            if a < 0:
+                low, high = high, low
+            if NEG_INF < low < POS_INF:
+                lo += a * low
+            else:
+                lo_inf = True
+            if NEG_INF < high < POS_INF:
+                hi += a * high
+            else:
+                hi_inf = True
+        return Interval(NEG_INF if lo_inf else lo, POS_INF if hi_inf else hi)
 
     def entails_linear_le(self, terms: Mapping[str, int], c: int) -> bool:
         """Whether ``sum(coef * var) <= c`` holds (difference-aware for ``x - y``)."""
