@@ -26,13 +26,7 @@ HERE = Path(__file__).resolve().parent / "verifier_precision"
 ENTRIES = json.loads((HERE / "manifest.json").read_text())["programs"]
 
 #: program name -> why pybpf's verdict still differs from the kernel's.
-KNOWN_FAILURES: dict[str, str] = {
-    "loop_u32_nested": (
-        "the outer loop (300..555 rounds) outlasts the walk's budget; its widening "
-        "loses the relation of the 32-bit counter to its register bound (clang's "
-        "zero-extensions), so the loop counter is unbounded: 'Loop counter is too large'"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 needs_kernel = pytest.mark.skipif(not kernel_available(), reason=unavailable_reason() or "kernel")
 

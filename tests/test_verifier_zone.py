@@ -123,6 +123,45 @@ def test_widen_is_upper_bound(zp1, zp2):
     assert_contains(w2, q)
 
 
+@settings(max_examples=200, deadline=None)
+@given(zone_with_point(), zone_with_point())
+def test_unclosed_widen_is_upper_bound_of_kept_constraints(zp1, zp2):
+    (z1, p), (z2, q) = zp1, zp2
+    w = z1.widen(z2, close=False)
+    assert z1.leq(w) and w.leq(z1.widen(z2, close=False))
+    assert_contains(w, p)
+    assert_contains(z1.widen(z1.join(z2), close=False), q)
+
+
+def test_closing_a_widening_brings_a_dropped_bound_back():
+    # x grew, so its bound is dropped; x <= z and z <= 10 still hold on both sides.
+    # Closed, the widening derives x <= 10 again (what can keep a chain of such
+    # widenings going: the next bound that grows is derived anew); unclosed, x
+    # stays unbounded and the chain only loses constraints.
+    old = Zone.top().set("z", 10).add_constraint_le("x", "z", 0)
+    old.add_constraint_le("x", None, 5)
+    new = Zone.top().set("z", 10).add_constraint_le("x", "z", 0)
+    new.add_constraint_le("x", None, 6)
+    assert old.widen(new).eval("x").hi == 10
+    unclosed = old.widen(new, close=False)
+    assert unclosed.eval("x").hi == POS_INF and unclosed.entails_le("x", "z", 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone_with_point(),
+    st.dictionaries(st.sampled_from(VARS), st.integers(-3, 3), max_size=4),
+    st.integers(-100, 100),
+)
+def test_eval_linear_is_the_interval_sum_of_products(zp, terms, const):
+    z, _ = zp
+    expected = Interval.const(const)
+    for v, a in terms.items():
+        if a:
+            expected = expected + z.eval(v) * a
+    assert z.eval_linear(terms, const) == expected
+
+
 def test_closure_entails_transitive():
     z = Zone.top()
     z.add_constraint_le("x", "y", 3)

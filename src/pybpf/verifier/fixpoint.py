@@ -26,7 +26,10 @@ inside is widened with those widened too, then checked by one pass with them
 walked), whose invariants are kept when every assertion of the cycle's nodes
 holds on them and the widened loop counter reaches `LONG_LOOP`; a shorter
 loop's widening with the walk's own transfer functions is kept when its
-assertions hold (what it proves, the walk proves); otherwise the walk goes on. In these
+assertions hold (what it proves, the walk proves); otherwise the walk goes on.
+A loop with loops inside gets that widening before any round is walked (each
+round walked costs an analysis of every inner loop), as do its inner loops
+inside it, given up after `PLAIN_FIRST_ASCENTS` ascending steps. In these
 widenings a pointer moved by a constant stride in every round has its
 offset bounded at the head by the loop counter (`_inductions`).
 The widened invariants hold for every execution, so a program whose analysis
@@ -87,6 +90,10 @@ from .transfer import transfer
 from .value_facts import Ranges, memory_regions, value_ranges
 
 WIDENING_DELAY = 2
+# After this many ascending iterations, widen without closing (`Zone.widen`): the
+# closed widening can go on for ever (a nested loop with 32-bit counters grew a
+# bound by 2^32 - 1 in each of 1000 rounds); the unclosed one ends.
+CLOSED_WIDENINGS = 32
 MAX_ITERATIONS = 1000
 UNROLL_ITERATIONS = 256
 UNROLL_VISITS = 40_000
@@ -100,10 +107,19 @@ LONG_LOOP = UNROLL_ITERATIONS
 # ends by then is walked exactly as before (same rounds, same budget), at no cost
 # of a widening tried in vain.
 WALK_FIRST = 8
+# A loop with loops inside (or inside one being so widened) is widened before it is
+# walked (`_nested_widened_first`), given up after this many ascending iterations:
+# one that holds settles in a few (loop_nested: 4), one that fails can climb every
+# threshold first (loop_u32_nested: ~90 iterations, 0.9 s, in vain).
+PLAIN_FIRST_ASCENTS = 8
 
 
 class NotSupported(Exception):
     """The program uses something this analysis does not model yet."""
+
+
+class _GaveUp(Exception):
+    """A widening tried first ran past its budget of ascending iterations."""
 
 
 @dataclass
@@ -224,6 +240,8 @@ class Analyzer:
         self.widening_first = 0
         # > 0: loops are widened only, neither walked nor checked (`_widened_holds`).
         self.quick_widening = 0
+        # > 0: inside `_plainly_widened_holds`, whose inner loops are widened so first.
+        self.plain_widening = 0
         # Nodes of unrolled loops: checked iteration by iteration, not on the joined state.
         self.unrolled: dict[Label, Failure | None] = {}
         self.unroll_visits = 0
@@ -231,6 +249,8 @@ class Analyzer:
         self.short_loops: set[Label] = set()
         # Heads of short loops whose widening with the walk's transfer functions held.
         self.plain_loops: set[Label] = set()
+        # Heads whose widening before a walk failed (`_nested_widened_first`): walked first.
+        self.walked_first: set[Label] = set()
 
     def run(self) -> AnalysisResult:
         """Compute the fixpoint, then check every reachable node once more."""
@@ -390,6 +410,8 @@ class Analyzer:
                 walked = False
             elif self.widen_first and self._plainly_widened_again(cycle, walk):
                 return
+            elif self.widen_first and self._nested_widened_first(cycle, walk):
+                return
             elif self.widen_first and cycle.head not in self.short_loops:
                 walked = self._walk(walk, WALK_FIRST)
                 if walked is None:  # longer: widened if that holds, else walked on
@@ -469,6 +491,29 @@ class Analyzer:
         self._restore_failures(walk.nodes, failed)
         return False
 
+    def _nested_widened_first(self, cycle: Cycle, walk: _Walk) -> bool:
+        """A loop with loops inside, or inside a loop being so widened, on its first
+        visit, widened with the walk's transfer functions before any round is walked:
+        each round walked costs an analysis of every inner loop, the widening a few.
+        True when that holds (what it proves, the walk proves: `_plainly_widened_holds`);
+        else the walk starts as usual."""
+        inner = any(isinstance(c, Cycle) for c in cycle.components)
+        if cycle.head in self.short_loops | self.walked_first or not (inner or self.plain_widening):
+            return False
+        visits = self.unroll_visits
+        try:
+            if self._plainly_widened_holds(cycle, walk.nodes, PLAIN_FIRST_ASCENTS):
+                self.result.widened_loops += 1
+                return True
+        except _GaveUp:
+            pass
+        # The walk starts as if nothing had been tried: its whole budget, no failures.
+        self.unroll_visits = visits
+        self.walked_first.add(cycle.head)
+        self.plain_loops.discard(cycle.head)
+        self._restore_failures(walk.nodes, {})
+        return False
+
     def _restore_failures(self, nodes: set[Label], failed: dict[Label, Failure | None]) -> None:
         """Give `nodes` back what their walk had found (`failed`), forgetting what a
         widening tried in between found, before the walk goes on."""
@@ -476,21 +521,26 @@ class Analyzer:
             self.unrolled.pop(n, None)
         self.unrolled.update(failed)
 
-    def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
+    def _plainly_widened_holds(
+        self, cycle: Cycle, nodes: set[Label], ascents: int = MAX_ITERATIONS
+    ) -> bool:
         """Widen a short `cycle` with the walk's transfer functions (no zero-extension
         pair) and its inner loops as anywhere else; whether every assertion holds.
 
         Each round of the walk starts from a state below the widened invariant
         and applies the same transfer functions, so every state it checks is
         below the widened ones: what the widening proves, the walk proves too
-        (tcp_opts_split, which the walk and the kernel reject, fails here)."""
+        (tcp_opts_split, which the walk and the kernel reject, fails here).
+        `_GaveUp` after `ascents` ascending iterations."""
         saved = self.widening_first, self.quick_widening
         self.widening_first = self.quick_widening = 0
+        self.plain_widening += 1
         try:
             entering = self._entering(cycle, nodes)
-            self._widen(cycle, self._thresholds(cycle, entering), entering)
+            self._widen(cycle, self._thresholds(cycle, entering), entering, ascents=ascents)
         finally:
             self.widening_first, self.quick_widening = saved
+            self.plain_widening -= 1
         if not self._holds(nodes):
             return False
         self.plain_loops.add(cycle.head)
@@ -561,13 +611,15 @@ class Analyzer:
         thresholds: Sequence[int] = (),
         start: State | None = None,
         long_only: bool = False,
+        ascents: int = MAX_ITERATIONS,
     ) -> bool:
         """Ascending iterations (joins, then widening), then descending ones (meet, narrowing).
 
         They start from `start` (default: the head's predecessors, back edges included,
         whatever they hold from an earlier visit). With `long_only`, a loop whose
         counter the ascent already bounds below `LONG_LOOP` is left there (False):
-        descending only lowers it."""
+        descending only lowers it. After `ascents` ascending iterations without a
+        post-fixpoint, `_GaveUp` (below `MAX_ITERATIONS`) or `NotSupported`."""
         inv = self._join_preds(cycle.head) if start is None else start
         inductions = () if start is None else self._inductions(cycle, start)
         iteration = 0
@@ -580,12 +632,14 @@ class Analyzer:
                     return False
                 break
             iteration += 1
-            if iteration > MAX_ITERATIONS:
+            if iteration > ascents:
+                if ascents < MAX_ITERATIONS:
+                    raise _GaveUp
                 raise NotSupported("fixpoint did not converge")
             if iteration < WIDENING_DELAY:
                 inv = inv.join(new)
             else:
-                inv = inv.widen(new, thresholds)
+                inv = inv.widen(new, thresholds, close=iteration <= CLOSED_WIDENINGS)
                 if iteration == WIDENING_DELAY:
                     limited = inv.meet_limits(self.counters, not self.opts.linux_rules)
                     # PREVAIL's limits assume 32-bit values: with a 64-bit constant
@@ -594,8 +648,9 @@ class Analyzer:
                     # (`_widened_holds`) keeps its own guess then.
                     if not (thresholds and limited.is_bottom()):
                         inv = limited
+        # `new` is always the step from `inv`, whose node states the analysis holds.
+        new = self._step(cycle, inv, inductions)
         for iteration in range(1, MAX_ITERATIONS):
-            new = self._step(cycle, inv, inductions)
             if inv.leq(new):
                 break
             narrowed = inv.meet(new) if iteration == 1 else inv.narrow(new)
@@ -604,7 +659,8 @@ class Analyzer:
                 # below `inv` elsewhere only, every later step repeats this one.
                 break
             inv = narrowed
-        if not self._step(cycle, inv, inductions).leq(inv):
+            new = self._step(cycle, inv, inductions)
+        if not new.leq(inv):
             # A failed assertion makes its node's post-state bottom, so the transfer is not
             # monotone: descending can drop the very states that failed (the back edge
             # turns live again) and end below a post-fixpoint, which would hide the

@@ -217,15 +217,15 @@ class State:
         b = other._fill_missing_offsets(self)
         return State(a.join(b), self.types.join(other.types), self.stack.join(other.stack))
 
-    def widen(self, other: State, thresholds: Sequence[int] = ()) -> State:
+    def widen(self, other: State, thresholds: Sequence[int] = (), close: bool = True) -> State:
         """Widening (`other` is the newer state); numeric bounds stop at `thresholds`
-        (sorted) on their way out, if any lies beyond them."""
+        (sorted) on their way out, if any lies beyond them; `close` as in `Zone.widen`."""
         if self.is_bottom():
             return other.copy()
         if other.is_bottom():
             return self.copy()
         return State(
-            self.zone.widen(other.zone, thresholds),
+            self.zone.widen(other.zone, thresholds, close),
             self.types.join(other.types),
             self.stack.join(other.stack),
         )

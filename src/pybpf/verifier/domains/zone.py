@@ -138,14 +138,32 @@ class Zone:
         return self._edge(y, x) <= c
 
     def eval_linear(self, terms: Mapping[str, int], const: int = 0) -> Interval:
-        """Interval of ``sum(coef * var) + const``."""
+        """Interval of ``sum(coef * var) + const``.
+
+        Summed on the bounds themselves, one Interval at the end (this runs for
+        every assignment: the Interval sum of products made three per term)."""
         if self._bottom:
             return Interval.bottom()
-        r = Interval.const(const)
+        lo = hi = const
+        lo_inf = hi_inf = False
+        lows, highs = self._lo, self._hi
         for v, a in terms.items():
-            if a:
-                r = r + self.eval(v) * a
-        return r
+            if not a:
+                continue
+            low, high = lows.get(v, NEG_INF), highs.get(v, POS_INF)
+            if low > high:
+                return Interval.bottom()
+            if a < 0:
+                low, high = high, low
+            if NEG_INF < low < POS_INF:
+                lo += a * low
+            else:
+                lo_inf = True
+            if NEG_INF < high < POS_INF:
+                hi += a * high
+            else:
+                hi_inf = True
+        return Interval(NEG_INF if lo_inf else lo, POS_INF if hi_inf else hi)
 
     def entails_linear_le(self, terms: Mapping[str, int], c: int) -> bool:
         """Whether ``sum(coef * var) <= c`` holds (difference-aware for ``x - y``)."""
@@ -421,8 +439,29 @@ class Zone:
             self._tighten_hi_only(tmp, value.hi)
         if tmp != x:
             self.forget(x)
-            self.rename({tmp: x})
+            self._move(tmp, x)
         return self
+
+    def _move(self, src: str, dst: str) -> None:
+        """Give ``src``'s bounds and relations to ``dst``, which has none (a rename of
+        one variable, touching only its own edges, not the whole zone)."""
+        for bounds in (self._lo, self._hi):
+            if src in bounds:
+                bounds[dst] = bounds.pop(src)
+        out = self._succ.pop(src, None)
+        if out:
+            self._succ[dst] = out
+            for d, w in out.items():
+                pred = self._pred[d]
+                del pred[src]
+                pred[dst] = w
+        into = self._pred.pop(src, None)
+        if into:
+            self._pred[dst] = into
+            for s, w in into.items():
+                succ = self._succ[s]
+                del succ[src]
+                succ[dst] = w
 
     def _shift(self, x: str, c: int) -> Zone:
         if x in self._lo:
@@ -634,12 +673,19 @@ class Zone:
     def __and__(self, other: Zone) -> Zone:
         return self.meet(other)
 
-    def widen(self, other: Zone, thresholds: Sequence[int] = ()) -> Zone:
+    def widen(self, other: Zone, thresholds: Sequence[int] = (), close: bool = True) -> Zone:
         """Standard DBM widening: keep the constraints of ``self`` that ``other`` satisfies.
 
         With ``thresholds`` (sorted), a variable bound ``other`` exceeds moves out
         to the nearest threshold beyond it instead of to infinity (widening with
-        thresholds: still a widening, as the thresholds are finitely many)."""
+        thresholds: still a widening, as the thresholds are finitely many).
+
+        The result is closed, for the precision of what follows; but closing a
+        widened zone can bring a dropped bound back from an edge and a bound
+        that grew, so a sequence of such widenings need not end (Miné's DBM
+        widening caveat). With ``close=False`` the result is what was kept,
+        unclosed: every constraint is one of ``self``'s or a threshold beyond it,
+        so a sequence of these ends."""
         if self._bottom:
             return other.copy()
         if other._bottom:
@@ -665,7 +711,8 @@ class Zone:
             for d, w in ds.items():
                 if other._succ.get(s, {}).get(d, POS_INF) <= w:
                     z._set_edge_raw(s, d, w)
-        z._close_edges()
+        if close:
+            z._close_edges()
         return z
 
     def narrow(self, other: Zone) -> Zone:
