@@ -139,3 +139,25 @@ def test_each_command_registered_alone_is_the_command_every_module_makes():
     for name in commands.MODULES:
         alone = _shape(name, "--help")
         assert alone["commands"][name] == everything["commands"][name], name
+
+
+def test_each_subcommand_registered_alone_is_the_subcommand_every_module_makes():
+    from pybpf.cli import commands
+
+    everything = _shape()
+    for command, subcommand in commands.SUBCOMMAND_MODULES:
+        alone = _shape(command, subcommand, "--help")
+        group = alone["commands"][command]
+        assert (
+            group["commands"][subcommand] == everything["commands"][command]["commands"][subcommand]
+        ), (command, subcommand)
+        assert list(group["commands"]) != list(everything["commands"][command]["commands"])
+
+
+def test_the_demo_imports_no_module_of_the_daemons_commands():
+    out = _fresh(
+        "import sys\nfrom pybpf.cli.main import main\n"
+        f"code = main({DEMO!r})\n"
+        "print(code, 'pybpf.cli.loaded' in sys.modules)"
+    )
+    assert out.splitlines()[-1] == "0 False"
