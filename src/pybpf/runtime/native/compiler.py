@@ -39,15 +39,8 @@ import llvmlite
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from ... import __version__ as PYBPF_VERSION  # an upgrade never reuses an old object
 from .object_cache import ObjectCache
-
-try:  # the installed version, so that an upgrade never reuses an old object
-    from importlib.metadata import version as _dist_version
-
-    PYBPF_VERSION = _dist_version("pybpf")
-except Exception:  # pragma: no cover - running from a source tree without metadata
-    PYBPF_VERSION = "0+unknown"
-
 
 PROGRAM_PASSES = ("always_inliner_pass", "sroa_pass", "sccp_pass", "simplify_cfg_pass")
 """The IR passes of a JIT program's first tier (`_Engine.add_program` with `tier0`).
