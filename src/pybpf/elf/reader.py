@@ -50,6 +50,7 @@ PARSE_ERRORS = (
 )
 """What reading malformed input raises (`struct` on short data, the checks below)."""
 
+_IDENT_AND_MACHINE = 20  # e_ident, e_type and e_machine: the same in every ELF class
 _ELF_HEADER = struct.Struct("<HHIQQQIHHHHHH")  # Elf64_Ehdr after e_ident: e_type … e_shstrndx
 _SECTION_HEADER = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
 _SYMBOL = struct.Struct("<IBBHQQ")  # Elf64_Sym
@@ -226,6 +227,8 @@ def _identify(data: bytes) -> tuple[int, int, bool]:
     little_endian = {1: True, 2: False}.get(data[5]) if len(data) > 5 else None
     if little_endian is None:
         raise ValueError(f"Invalid EI_DATA {data[5:6]!r}")
+    if len(data) < _IDENT_AND_MACHINE:
+        raise ValueError(f"the file ends at byte {len(data)}, inside the ELF header")
     (machine,) = struct.unpack_from("<H" if little_endian else ">H", data, 18)
     return machine, elfclass, little_endian
 
@@ -235,6 +238,8 @@ class _SectionTable:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        if len(data) < 16 + _ELF_HEADER.size:
+            raise ValueError(f"the file ends at byte {len(data)}, inside the ELF header")
         fields = _ELF_HEADER.unpack_from(data, 16)
         self.shoff = fields[5]
         self.shentsize, self.shnum, self.shstrndx = fields[10], fields[11], fields[12]
@@ -246,7 +251,7 @@ class _SectionTable:
         if self.shoff > 0 and self.shentsize < _SECTION_HEADER.size:
             raise ValueError(f"Too small e_shentsize: {self.shentsize}")
         where = self.shoff + index * self.shentsize
-        if where > len(self.data):
+        if where + _SECTION_HEADER.size > len(self.data):
             raise ValueError(f"section header {index} at offset {where} past the end of the file")
         return _SECTION_HEADER.unpack_from(self.data, where)
 
@@ -316,6 +321,8 @@ def _read_symbols(table: _SectionTable, symtab_index: int, path: str) -> list[Sy
         name = table.section_name(_name)
         raise LoadError(f"{path}: section {name}: invalid symbol table (entry size {entsize})")
     strings = table.linked_string_table(link)
+    if offset + size > len(table.data):
+        raise ValueError(f"the symbol table ends past the end of the file ({offset + size} bytes)")
     symbols = []
     for index in range(size // entsize):
         name_offset, info, other, shndx, value, sym_size = _SYMBOL.unpack_from(
