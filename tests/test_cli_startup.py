@@ -139,3 +139,41 @@ def test_each_command_registered_alone_is_the_command_every_module_makes():
     for name in commands.MODULES:
         alone = _shape(name, "--help")
         assert alone["commands"][name] == everything["commands"][name], name
+
+
+def test_each_subcommand_registered_alone_is_the_subcommand_every_module_makes():
+    from pybpf.cli import commands
+
+    everything = _shape()
+    for command, subcommand in commands.SUBCOMMAND_MODULES:
+        alone = _shape(command, subcommand, "--help")
+        group = alone["commands"][command]
+        assert (
+            group["commands"][subcommand] == everything["commands"][command]["commands"][subcommand]
+        ), (command, subcommand)
+        assert list(group["commands"]) != list(everything["commands"][command]["commands"])
+
+
+UNUSED_BY_THE_DEMO = (
+    "pybpf.cli.loaded",  # the daemon's prog and map commands
+    "elftools",  # the ELF reader is pybpf's own
+    "importlib.metadata",  # no installed package offers an extension
+    "pybpf.runtime.fib",  # no FIB lookup
+    "pybpf.runtime.sockets",  # no socket lookup
+    "pybpf.runtime.maps.ringbuf",  # no ring buffer
+    "socket",
+    "logging",  # the JIT logs only a failed optimisation
+)
+"""Modules `prog run` of the demo (an XDP counter with a hash map) needs on no run with warm
+caches (a first run, which compiles, may import more)."""
+
+
+def test_the_demo_imports_none_of_the_modules_it_does_not_use():
+    warm = f"from pybpf.cli.main import main\nmain({DEMO!r})"
+    _fresh(warm)  # the verifier's and the JIT's disk caches hold the demo, as on a second run
+    out = _fresh(
+        "import sys\nfrom pybpf.cli.main import main\n"
+        f"code = main({DEMO!r})\n"
+        f"print(code, [name for name in {UNUSED_BY_THE_DEMO!r} if name in sys.modules])"
+    )
+    assert out.splitlines()[-1] == "0 []"

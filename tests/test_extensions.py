@@ -113,6 +113,38 @@ def test_an_installed_package_offers_a_program_type(tmp_path, monkeypatch):
     assert program_type_of("thermo/cold") == entry.prog_type
 
 
+def test_the_look_for_offered_extensions_finds_exactly_the_group(tmp_path, monkeypatch):
+    """The quick look before importlib.metadata: False when no dist-info on sys.path names
+    the group (another group, no entry points), True when one does or a zip is on the path."""
+    other = tmp_path / "other-1.0.dist-info"
+    other.mkdir()
+    (other / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n")
+    (tmp_path / "plain-1.0.dist-info").mkdir()  # no entry_points.txt
+    (tmp_path / "old.egg-info").write_text("Name: old\n")  # an egg-info file
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(tmp_path / "missing")])
+    assert registry._may_offer_entry_points() is False
+    offering = tmp_path / "thermo_ext-1.0.dist-info"
+    offering.mkdir()
+    (offering / "entry_points.txt").write_text("[pybpf.extensions]\nthermo = thermo_ext:offer\n")
+    assert registry._may_offer_entry_points() is True
+    (offering / "entry_points.txt").unlink()
+    archive = tmp_path / "bundle.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    monkeypatch.setattr(sys, "path", [str(tmp_path), str(archive)])
+    assert registry._may_offer_entry_points() is True
+
+
+def test_parsing_an_object_without_offered_extensions_skips_importlib_metadata():
+    code = (
+        "import sys, pybpf.elf\n"
+        f"pybpf.elf.load_object_spec({str(APP / 'policy.o')!r})\n"
+        "print('importlib.metadata' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
 # A program type whose one helper is native code: the sum of the bytes of a buffer.
 _SUM_SOURCE_C = """
 #include <stdint.h>

@@ -73,3 +73,35 @@ def test_the_verifiers_cache_is_bounded_too(tmp_path, monkeypatch):
     left = {p.name[:2] for p in tmp_path.rglob("*.json")}
     assert "ff" in left and "00" in left
     assert len(left) <= 3  # at most 3/4 of 4 reports' bytes
+
+
+def test_the_sources_digest_sees_every_source_and_each_change(tmp_path):
+    """The digest keying pybpf's native modules lists what `Path.rglob` finds, in the same
+    order, and changes with a source's size or modification time (not with other files)."""
+    import hashlib
+    import sys
+
+    from pybpf.runtime.native import compiler
+
+    for name in ("a.py", "a/b.py", "a/c/d.py", "a-b.py", "a/notes.txt", "z.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    found = sorted(compiler._python_sources(str(tmp_path), ""), key=compiler._by_parts)
+    expected = [str(p.relative_to(tmp_path)) for p in sorted(tmp_path.rglob("*.py"))]
+    assert [relative for relative, _stat in found] == expected
+    reference = hashlib.sha256(sys.version.encode())
+    for relative in expected:
+        stat = (tmp_path / relative).stat()
+        reference.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}|".encode())
+    before = compiler.sources_digest(str(tmp_path))
+    assert before == reference.hexdigest()
+    (tmp_path / "a" / "notes.txt").write_text("not a source\n")
+    assert compiler.sources_digest(str(tmp_path)) == before
+    source = tmp_path / "a" / "c" / "d.py"
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    touched = compiler.sources_digest(str(tmp_path))
+    assert touched != before
+    source.write_text("# d.py, longer\n")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert compiler.sources_digest(str(tmp_path)) not in (before, touched)

@@ -1,10 +1,12 @@
 """Which modules register which command on `app`: a command imports only its own.
 
-`pybpf prog run …` imports the modules of `prog` (and what they import),
-not the other fifteen commands' (their imports and typer's building of
-their parameters are start-up a run does not need); `pybpf --help`, an
-option first or an unknown name imports every module, in `ALL`'s order
-(the order the help lists the commands in).
+`pybpf prog run …` imports the module of `prog run` (and what it imports),
+not the other commands' nor the daemon's `prog` subcommands (their
+imports and typer's building of their parameters are start-up a run does
+not need); `pybpf prog …` with another subcommand imports the modules of
+every `prog` subcommand; `pybpf --help`, an option first or an unknown
+name imports every module, in `ALL`'s order (the order the help lists the
+commands in).
 """
 
 from __future__ import annotations
@@ -53,7 +55,21 @@ MODULES: dict[str, tuple[str, ...]] = {
 (tests/test_cli_startup.py checks each gives the same command as `ALL`)."""
 
 
-def register(command: str | None = None) -> None:
-    """Import the modules of `command` (every module when None or unknown)."""
-    for name in MODULES.get(command, ALL) if command is not None else ALL:
+SUBCOMMAND_MODULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("prog", "run"): ("prog",),  # not `loaded`: the daemon's prog and map commands
+    ("map", "dump"): ("map",),
+}
+"""(command, subcommand) → the module that registers that subcommand, when it is not
+all of `MODULES[command]` (tests/test_cli_startup.py checks each gives the same
+subcommand as `ALL`)."""
+
+
+def register(command: str | None = None, subcommand: str | None = None) -> None:
+    """Import the modules of `command` (every module when None or unknown), only the
+    one of `subcommand` where `SUBCOMMAND_MODULES` names it."""
+    if command is None:
+        names = ALL
+    else:
+        names = SUBCOMMAND_MODULES.get((command, subcommand or ""), MODULES.get(command, ALL))
+    for name in names:
         importlib.import_module(f"{__package__}.{name}")

@@ -82,11 +82,17 @@ def _root(
 
 def _register_commands(argv: list[str] | None = None) -> None:
     """Register the command `argv` runs (every command for the help, an option first or
-    an unknown name). Imported here so that each command module can import `app` from this one."""
+    an unknown name; a group's every subcommand unless the one named is known alone).
+    Imported here so that each command module can import `app` from this one."""
     from . import commands
 
     args = sys.argv[1:] if argv is None else argv
-    commands.register(args[0] if args and not args[0].startswith("-") else None)
+    words = []
+    for arg in args[:2]:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    commands.register(*words)
 
 
 _UNSURE = object()

@@ -22,7 +22,8 @@ eBPF for Windows' extensions do.
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,6 +232,10 @@ def load_entry_points() -> list[str]:
     if _entry_points_loaded:
         return []
     _entry_points_loaded = True
+    if not _may_offer_entry_points():
+        return []
+    import importlib.metadata
+
     names = []
     for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -246,3 +251,41 @@ def load_entry_points() -> list[str]:
         except Exception as error:  # a broken package: one line naming it, not a traceback
             raise LoadError(f"extension entry point {point.name!r}: {error}") from error
     return names
+
+
+def _may_offer_entry_points() -> bool:
+    """False only when no distribution on `sys.path` can offer group `pybpf.extensions`.
+
+    `importlib.metadata.entry_points` imports ~10 ms of modules and parses every
+    installed distribution's entry points (~5 ms for a hundred), on every
+    command that parses an object, to find none in almost every environment.
+    This looks first for the group's name in the `entry_points.txt` of each
+    `*.dist-info`/`*.egg-info` directory of `sys.path` (~1 ms), and says
+    True (let importlib.metadata decide) wherever it cannot see as it does:
+    a `sys.path` entry that is not a directory (a zip), or a meta-path finder
+    of distributions besides the standard path finder.
+    """
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and hasattr(finder, "find_distributions"):
+            return True
+    wanted = ENTRY_POINT_GROUP.encode()
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = os.listdir(directory)
+        except NotADirectoryError:
+            return True
+        except OSError:  # a missing directory: importlib.metadata finds nothing there either
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(directory, name, "entry_points.txt"), "rb") as points:
+                    if wanted in points.read():
+                        return True
+            except OSError:  # no entry points (or an egg-info file): nothing offered
+                continue
+    return False

@@ -34,15 +34,17 @@ import itertools
 import os
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ProgramFault
 from .caller import CallerRecord
 from .caller import fill as fill_caller
-from .fib import ForwardingTable
 from .memory import Memory
-from .sockets import Socket, SocketTable
 from .task import TASK_STRUCT_SIZE, CurrentTask
+
+if TYPE_CHECKING:  # what the forwarding table and the socket lookups consult, set by their users
+    from .fib import ForwardingTable
+    from .sockets import Socket, SocketTable
 
 TRACE_LINES_KEPT = 10_000
 """How many trace_printk lines the context keeps (the oldest are dropped)."""

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import logging
 import os
 import queue
 import threading
@@ -73,7 +72,12 @@ TIERED_ENV = "PYBPF_JIT_TIERED"
 EXIT_WAIT = 10.0
 """Seconds the exiting process lets queued optimisations finish before dropping the rest."""
 
-_log = logging.getLogger(__name__)
+
+def _log_failure(message: str, *args: object) -> None:
+    """Log the exception being handled (logging is imported only then: ~3 ms of start-up)."""
+    import logging
+
+    logging.getLogger(__name__).exception(message, *args)
 
 
 def tiered() -> bool:
@@ -152,7 +156,7 @@ class NativeCode:
                     try:
                         listener(optimised)
                     except Exception:  # noqa: BLE001 - one engine must not stop the others
-                        _log.exception("JIT: installing optimised code failed")
+                        _log_failure("JIT: installing optimised code failed")
         finally:
             self._done.set()
 
@@ -312,7 +316,7 @@ def _optimise(code: NativeCode, name: str, prefix: str, pcs: list[int], text: st
         if optimised is None:
             raise RuntimeError(f"JIT module {name}: compiled functions not found")
     except BaseException as failed:  # noqa: BLE001 - the first tier keeps running
-        _log.exception("JIT: optimising %s failed", name)
+        _log_failure("JIT: optimising %s failed", name)
         optimised, error = None, failed
     code._finish(optimised, error)
 

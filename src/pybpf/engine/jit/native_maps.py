@@ -35,7 +35,6 @@ from ...runtime.maps.array import ARRAY_NATIVE, ARRAY_PREFIX, PERCPU_ARRAY_PREFI
 from ...runtime.maps.header import MapHeader
 from ...runtime.maps.header_ir import part
 from ...runtime.maps.map_in_map import MAP_IN_MAP_LOOKUP, MAP_IN_MAP_NATIVE
-from ...runtime.maps.ringbuf import RINGBUF_NATIVE, RINGBUF_PREFIX, RingBufMap
 from ...runtime.native.irblocks import I32, I64, i64, load, load_field
 from .native_site import add_symbol, call_symbol, native_or_fallback, run_cpu
 
@@ -119,6 +118,9 @@ def known_map(site: object) -> object | None:
 
 def _symbol(map_: object, op: str, address: int) -> str | None:
     """The exported symbol whose address is `address` (the map's `op`), or None."""
+    # Imported here, where a program is compiled: a run from the disk cache needs no ring buffer.
+    from ...runtime.maps.ringbuf import RINGBUF_NATIVE, RINGBUF_PREFIX, RingBufMap
+
     family = type(map_)
     candidates = [(getattr(family, "module", None), f"{getattr(family, 'prefix', '')}{op}")]
     if op == "lookup":

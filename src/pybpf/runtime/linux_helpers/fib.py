@@ -20,12 +20,17 @@ from __future__ import annotations
 import errno
 import ipaddress
 import struct
+from typing import TYPE_CHECKING
 
 from ...platform.helper_ids import HelperId
-from ..fib import RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, ForwardingTable
 from ..helpers import HelperEnv, HelperSpec
 from . import helper_spec
 from .packet import _is_xdp, context
+
+# runtime.fib is imported where a helper runs: every object's helper table imports this
+# module, and most programs do no FIB lookup.
+if TYPE_CHECKING:
+    from ..fib import ForwardingTable
 
 AF_INET, AF_INET6 = 2, 10
 FIB_LOOKUP_SIZE = 64
@@ -62,6 +67,8 @@ _FAMILY, _TOT_LEN, _IFINDEX, _METRIC, _SRC, _DST, _VLAN, _SMAC, _DMAC = (
 
 
 def _table(env: HelperEnv) -> ForwardingTable:
+    from ..fib import ForwardingTable
+
     runtime = env.runtime
     table = getattr(runtime, "fib", None) if runtime is not None else None
     return table if table is not None else ForwardingTable()
@@ -89,6 +96,8 @@ def lookup(
     table: ForwardingTable, params: bytearray, flags: int, check_mtu: bool
 ) -> tuple[int, int]:
     """bpf_ipv{4,6}_fib_lookup on `params` (edited in place): (result, MTU checked or 0)."""
+    from ..fib import RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN
+
     family = params[_FAMILY]
     dst = _address(params, _DST, family)
     src = _address(params, _SRC, family)

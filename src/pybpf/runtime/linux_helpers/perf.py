@@ -14,7 +14,6 @@ import errno
 from ...errors import ProgramFault
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
-from ..maps.perf_event_array import PerfEventArrayMap
 from ..memory import ContextRegion
 from . import helper_spec
 
@@ -40,6 +39,9 @@ def perf_event_output(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: in
         map_ = env.runtime.map_at(r2)
     except ProgramFault as fault:
         raise ProgramFault(f"{_NAME}: {fault.reason}", address=r2) from None
+    # Imported here: every object's helper table imports this module.
+    from ..maps.perf_event_array import PerfEventArrayMap
+
     if not isinstance(map_, PerfEventArrayMap):
         raise ProgramFault(f"{_NAME}: map {map_.name!r} is not a perf_event_array", address=r2)
     data = b""

@@ -10,16 +10,24 @@ output 0, -EINVAL (bad flags) or -EAGAIN (no room), query the asked value.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...errors import ProgramFault
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
-from ..maps.ringbuf import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_HDR_SZ, RingBufMap, RingBufRegion
 from . import helper_spec
+
+# The map module is imported where a helper runs: every object's helper table imports
+# this module, and most programs use no ring buffer.
+if TYPE_CHECKING:
+    from ..maps.ringbuf import RingBufMap, RingBufRegion
 
 _M64 = (1 << 64) - 1
 
 
 def _ringbuf(env: HelperEnv, pointer: int, helper: str) -> RingBufMap:
+    from ..maps.ringbuf import RingBufMap
+
     if env.runtime is None:
         raise ProgramFault(f"{helper}: 0x{pointer:x} is not a map pointer (no execution context)")
     try:
@@ -33,6 +41,8 @@ def _ringbuf(env: HelperEnv, pointer: int, helper: str) -> RingBufMap:
 
 def _sample(env: HelperEnv, sample: int, helper: str) -> RingBufRegion:
     """The ring buffer region of a reserved sample, or a ProgramFault naming `helper`."""
+    from ..maps.ringbuf import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_HDR_SZ, RingBufRegion
+
     header = (sample - BPF_RINGBUF_HDR_SZ) & _M64
     region = env.memory.find(header, BPF_RINGBUF_HDR_SZ)
     if not isinstance(region, RingBufRegion) or header >= region.start + region.ringbuf.size:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import socket
 import struct
 
 from ...platform.helper_ids import HelperId
@@ -54,6 +53,8 @@ def get_netns_cookie(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int
 
 def _sockaddr(data: bytes) -> tuple[int, tuple[str, int]] | int:
     """(family, (address, port)) of a struct sockaddr, or a negative errno."""
+    import socket  # here: every object's helper table imports this module
+
     if len(data) < 2:
         return -errno.EINVAL
     family = struct.unpack_from("<H", data)[0]

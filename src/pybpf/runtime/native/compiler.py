@@ -28,26 +28,19 @@ address.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from ... import __version__ as PYBPF_VERSION  # an upgrade never reuses an old object
 from .object_cache import ObjectCache
-
-try:  # the installed version, so that an upgrade never reuses an old object
-    from importlib.metadata import version as _dist_version
-
-    PYBPF_VERSION = _dist_version("pybpf")
-except Exception:  # pragma: no cover - running from a source tree without metadata
-    PYBPF_VERSION = "0+unknown"
-
 
 PROGRAM_PASSES = ("always_inliner_pass", "sroa_pass", "sccp_pass", "simplify_cfg_pass")
 """The IR passes of a JIT program's first tier (`_Engine.add_program` with `tier0`).
@@ -316,15 +309,34 @@ def package_sources_digest() -> str:
     costs ~10 ms per process)."""
     global _package_sources
     if _package_sources is None:
-        digest = hashlib.sha256(sys.version.encode())
-        package = Path(__file__).resolve().parents[2]
-        for path in sorted(package.rglob("*.py")):
-            stat = path.stat()
-            digest.update(
-                f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}|".encode()
-            )
-        _package_sources = digest.hexdigest()
+        package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+        _package_sources = sources_digest(package)
     return _package_sources
+
+
+def sources_digest(package: str) -> str:
+    """The digest `package_sources_digest` makes of the `*.py` files under `package`."""
+    digest = hashlib.sha256(sys.version.encode())
+    for relative, stat in sorted(_python_sources(package, ""), key=_by_parts):
+        digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}|".encode())
+    return digest.hexdigest()
+
+
+def _by_parts(source: tuple[str, os.stat_result]) -> list[str]:
+    """Sort key: path components, the order of the `Path`s the digest was first made of."""
+    return source[0].split("/")
+
+
+def _python_sources(directory: str, relative: str) -> Iterator[tuple[str, os.stat_result]]:
+    """(path relative to the package, stat) of every `*.py` under `directory`, as
+    `Path.rglob` finds them (os.scandir: a third of pathlib's cost on ~270 files)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.is_dir():
+                yield from _python_sources(entry.path, name)
+            elif entry.name.endswith(".py") and entry.is_file():
+                yield name, entry.stat()
 
 
 def emit_program_object(
