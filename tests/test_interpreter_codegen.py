@@ -105,6 +105,15 @@ FOLDED = [
     ("mov %r0, 1\nsub %r0, 2\nrsh32 %r0, 28\narsh32 %r0, 1", 7),
     ("mov %r0, 1\nsub %r0, 3\nxor32 %r0, 1\nneg %r0", (-((-2 & 0xFFFFFFFF) ^ 1)) & M64),
     ("mov %r0, 1\nlsh %r0, 63\nadd %r0, %r0", 0),  # src == dst: not folded
+    # A constant near the top written as a small one of the other sign (`_add_or_sub`):
+    ("mov %r0, 2\nadd %r0, -4", M64 - 1),
+    ("mov %r0, 2\nsub %r0, -4\nadd %r0, -7", M64),
+    ("mov %r0, 2\nadd32 %r0, -4", 0xFFFFFFFE),
+    ("lddw %r0, 0x1ffffffff\nsub32 %r0, -2", 1),
+    (
+        "lddw %r0, 0x8000000000000001\nadd %r0, 0x7fffffff\nsub %r0, -0x80000000",
+        0x8000000000000000 + 0xFFFFFFFF + 1,
+    ),
 ]
 
 
@@ -113,6 +122,56 @@ def test_folded_alu_runs_compute_what_each_instruction_does(body: str, expected:
     vm = Interpreter(assemble(f"mov %r1, 7\n{body}\nexit\n"), helpers=conformance_helpers())
     assert vm.run() == expected
     assert vm.executed == 1 + (body.count("\n") + 1) + 1
+
+
+# Decrements that a jump's outcome shows cannot wrap, beside those it does not
+# cover: (program, r1 → expected r0 for each r1 tried).
+BOUNDED = [
+    # jne r1, 0 taken: r1 >= 1, so r1 - 1 >= 0; the other edge keeps the wrap.
+    (
+        "jne %r1, 0, dec\nsub %r1, 1\nmov %r0, %r1\nexit\ndec:\nsub %r1, 1\nmov %r0, %r1\nexit\n",
+        {0: M64, 1: 0, 5: 4},
+    ),
+    # jgt r1, 4 taken: r1 >= 5; a larger decrement than that still wraps.
+    (
+        "jgt %r1, 4, big\nmov %r0, 0\nexit\nbig:\nadd %r1, -5\nmov %r0, %r1\nsub %r0, 6\nexit\n",
+        {5: M64 - 5, 11: 0, 12: 1, 4: 0},
+    ),
+    ("jgt %r1, 4, big\nmov %r0, 0\nexit\nbig:\nmov %r0, %r1\nsub %r0, 6\nexit\n", {5: M64, 6: 0}),
+    # jlt r1, 3 not taken: r1 >= 3; a write of r1 in between forgets it.
+    (
+        "jlt %r1, 3, out\nmov %r1, 1\nsub %r1, 3\nmov %r0, %r1\nexit\nout:\nmov %r0, 9\nexit\n",
+        {3: M64 - 1, 7: M64 - 1},
+    ),
+    # A 32-bit jump proves nothing of the 64-bit register.
+    (
+        "jne32 %r1, 0, dec\nmov %r0, 0\nexit\ndec:\nsub %r1, 1\nmov %r0, %r1\nexit\n",
+        {1 << 32: 0, (1 << 32) + 1: 1 << 32},
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "cases"), BOUNDED)
+def test_decrements_shown_not_to_wrap_give_what_masked_ones_do(
+    source: str, cases: dict[int, int]
+) -> None:
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    for r1, expected in cases.items():
+        assert vm.run(r1) == expected, r1
+
+
+def test_a_decrement_after_its_jump_has_no_mask() -> None:
+    # The unrolled copies after the first know r1 >= 1 from the jump back;
+    # the frame pointer's offsets are unwrapped too.
+    loop = Interpreter(assemble(_loop(4, 3)), helpers=conformance_helpers())
+    assert "r1 = r1 - 1\n" in loop.source
+    assert "r1 = (r1 - 1) & 0xffffffffffffffff" in loop.source  # the first copy's
+    frame = Interpreter(
+        assemble("mov %r2, %r10\nadd %r2, -8\nstdw [%r2], 3\nldxdw %r0, [%r10-8]\nexit\n"),
+        helpers=conformance_helpers(),
+    )
+    assert "r2 = r10 - 8\n" in frame.source
+    assert frame.run() == 3
 
 
 def test_a_copied_exit_tail_counts_once_per_path() -> None:

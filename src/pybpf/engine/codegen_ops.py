@@ -151,12 +151,39 @@ def _operand(value: str) -> str:
     return value if value.isalnum() else f"({value})"
 
 
+def _add_or_sub(op: int, d: str, s: str, const: int | None, mask: int) -> str:
+    """`d + s` or `d - s` modulo `mask + 1`, a constant near the top written as a small one.
+
+    `r2 += -4` carries 0xff...fc: `r2 - 4` is the same value modulo 2**64
+    (or 2**32) and costs a small-int operation instead of a big-int one.
+    """
+    sym = "+" if op == AluOp.ADD else "-"
+    if const is not None and const > mask >> 1:
+        sym = "-" if sym == "+" else "+"
+        s = hexlit(mask + 1 - const)
+    return f"({d} {sym} {s}) & {hexlit(mask)}"
+
+
+def unwrapped_value(insn: Instruction, operand: str, lower: int) -> str | None:
+    """`operand - k` without the 64-bit mask, for `r -= k` or `r += -k` when k <= `lower`.
+
+    `operand` is the code of the dst register's value before `insn` (a
+    register name) and `lower` a lower bound of that value that the
+    translator knows holds (a branch just taken or not, the frame pointer),
+    so the difference cannot go below 0; None when that is not shown.
+    """
+    if insn.opcode not in (InsnClass.ALU64 | AluOp.ADD, InsnClass.ALU64 | AluOp.SUB):
+        return None  # only the immediate forms (Source.K is 0)
+    k = insn.imm if insn.opcode & 0xF0 == AluOp.SUB else -insn.imm
+    if 0 < k <= lower:
+        return f"{operand} - {hexlit(k)}"
+    return None
+
+
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
     m = hexlit(M64)
-    if op == AluOp.ADD:
-        return f"({d} + {s}) & {m}"
-    if op == AluOp.SUB:
-        return f"({d} - {s}) & {m}"
+    if op in (AluOp.ADD, AluOp.SUB):
+        return _add_or_sub(op, d, s, const, M64)
     if op == AluOp.MUL:
         return f"({d} * {s}) & {m}"
     if op == AluOp.DIV:
@@ -197,12 +224,12 @@ def _alu32(op: int, off: int, d: str, s: str, const: int | None) -> str:
     m = hexlit(M32)
     d32 = f"({d} & {m})"
     s32 = s if const is not None else f"({s} & {m})"
-    if op in (AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR):
+    if op in (AluOp.ADD, AluOp.SUB):
+        return _add_or_sub(op, d, s, const, M32)
+    if op in (AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR):
         # The low 32 bits of these results depend only on the low 32 bits of
         # the operands, so one final mask both truncates and zero-extends.
         sym = {
-            AluOp.ADD: "+",
-            AluOp.SUB: "-",
             AluOp.MUL: "*",
             AluOp.OR: "|",
             AluOp.AND: "&",
@@ -264,6 +291,9 @@ def condition(insn: Instruction) -> str:
             s = f"({s} & {hexlit(M32)})"
     if op == JmpOp.JSET:
         return f"{d} & {s}"
+    if const == 0 and op in (JmpOp.JEQ, JmpOp.JNE):
+        # A test of the int itself: no constant to load and compare with.
+        return d if op == JmpOp.JNE else f"not {d}"
     unsigned = {
         JmpOp.JEQ: "==",
         JmpOp.JNE: "!=",
@@ -279,6 +309,32 @@ def condition(insn: Instruction) -> str:
     left = f"({d} ^ {hexlit(bias)})"
     right = hexlit(const ^ bias) if const is not None else f"({s} ^ {hexlit(bias)})"
     return f"{left} {signed[op]} {right}"
+
+
+def branch_bound(insn: Instruction, taken: bool) -> tuple[int, int] | None:
+    """(register, lower bound) a 64-bit jump against a constant proves on one of its edges.
+
+    `jne r1, 0` taken, or `jeq r1, 0` not taken, shows r1 >= 1; `jgt r, K`
+    taken shows r >= K + 1, not taken nothing below; and so on for the
+    unsigned comparisons. None when the edge shows no lower bound.
+    """
+    if insn.opcode & 0x07 != InsnClass.JMP or insn.opcode & Source.X:
+        return None
+    op = insn.opcode & 0xF0
+    k = insn.imm & M64
+    bounds = {
+        (JmpOp.JNE, True): 1 if k == 0 else None,
+        (JmpOp.JEQ, False): 1 if k == 0 else None,
+        (JmpOp.JEQ, True): k,
+        (JmpOp.JGT, True): k + 1,
+        (JmpOp.JGE, True): k,
+        (JmpOp.JLT, False): k,
+        (JmpOp.JLE, False): k + 1,
+    }
+    bound = bounds.get((op, taken))
+    if not bound or bound > M64:
+        return None
+    return insn.dst, bound
 
 
 # -- loads and stores -----------------------------------------------------------

@@ -26,7 +26,11 @@ common paths away from the dispatcher:
 
 Within a block, a run of ALU instructions on one register folds into one
 assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
-`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A function that
+`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A decrement the
+code before it shows cannot go below 0 (`r1 -= 1` where a `jne r1, 0` was
+just taken, `r10 - 8`) leaves out the 64-bit mask (`_FunctionWriter._learn`,
+kept along the nested code of inlined blocks, forgotten at loop heads and
+when the register is written). A function that
 never names r10 has no way to its stack frame and skips the frame's set-up
 (zeroing, views). A small leaf subprogram (no calls, no frame, no loops) is
 inlined at its call sites (`_FunctionWriter.inline_call`).
@@ -201,6 +205,9 @@ class _FunctionWriter:
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
         self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
+        # register → a lower bound of its unsigned value wherever code is
+        # being emitted now (see `_learn`); starts over at every loop head.
+        self.lower: dict[int, int] = {}
         self.inlined = 0  # instructions inlined from callees so far
 
     # -- control transfer ---------------------------------------------------
@@ -289,7 +296,11 @@ class _FunctionWriter:
             self.goto(jump_target(pc, insn), ind, loop, pending)
         elif is_jump(insn):
             emit((ind, f"if {ops.condition(insn)}:"))
+            before = dict(self.lower)
+            self._learn(insn, taken=True)
             self.goto(jump_target(pc, insn), ind + 1, loop, pending)
+            self.lower = before
+            self._learn(insn, taken=False)
             self.goto(pc + 1, ind, loop, pending)
         else:
             self.goto(block.successors[0], ind, loop, pending)
@@ -309,21 +320,76 @@ class _FunctionWriter:
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
                     folded += 1
-                    operand, value = value, ops.folded_value(insn, value, last, operand)
+                    operand, value = value, self._folded_value(insn, value, last, operand)
                     last = insn
                     continue
                 if register >= 0:
                     emit((ind, f"r{register} = {value}"))
-                register, value, folded = insn.dst, ops.alu_value(insn), 1
+                register, value, folded = insn.dst, self._folded_value(insn), 1
                 last, operand = insn, f"r{insn.dst}"
+                self.lower.pop(insn.dst, None)
                 continue
             if register >= 0:
                 emit((ind, f"r{register} = {value}"))
                 register = -1
             for line in self.instruction(pc, insn):
                 emit(_nested(ind, line))
+            self._forget(insn)
         if register >= 0:
             emit((ind, f"r{register} = {value}"))
+
+    def _folded_value(
+        self,
+        insn: Instruction,
+        value: str | None = None,
+        last: Instruction | None = None,
+        operand: str = "",
+    ) -> str:
+        """`codegen_ops.folded_value` (`alu_value` to start a run, `value` None), unmasked
+        where it can be.
+
+        A decrement of a register known to be at least as large (`_learn`)
+        cannot wrap: `r1 -= 1` is `r1 - 1`, and `r2 = r10; r2 += -4` is
+        `r10 - 4`, without the 64-bit mask. A register read by the run
+        keeps its bound: the run writes only its dst.
+        """
+        before = f"r{insn.dst}" if value is None else value
+        register = _REGISTER_NAME.fullmatch(before)
+        if register is not None:
+            lower = self.lower.get(int(register[1]), 0)
+            unwrapped = ops.unwrapped_value(insn, before, lower)
+            if unwrapped is not None:
+                return unwrapped
+        if value is None:
+            return ops.alu_value(insn)
+        return ops.folded_value(insn, value, last, operand)
+
+    def _learn(self, insn: Instruction, taken: bool) -> None:
+        """Add what jump `insn` proves on its `taken` (or other) edge to `lower`."""
+        fact = ops.branch_bound(insn, taken)
+        if fact is not None:
+            register, bound = fact
+            self.lower[register] = max(bound, self.lower.get(register, 0))
+
+    def _forget(self, insn: Instruction) -> None:
+        """Drop the bounds `insn` (not an ALU instruction) may invalidate.
+
+        Loads and `lddw` write their dst; anything else that writes a
+        register (calls, atomics, packet loads) forgets every bound.
+        """
+        cls = insn.opcode & 0x07
+        if cls == InsnClass.LDX or insn.opcode == LDDW:
+            self.lower.pop(insn.dst, None)
+        elif cls not in (InsnClass.ST, InsnClass.STX) or (insn.opcode & 0xE0) == Mode.ATOMIC:
+            self._reset_bounds()
+
+    def _reset_bounds(self) -> None:
+        """What is known at a loop head or a dispatched block: only the frame pointer's floor.
+
+        r10 is the top of a frame of `STACK_SIZE` bytes at a real address,
+        so `r10 - k` for k up to that size needs no mask either.
+        """
+        self.lower = {FRAME_POINTER: STACK_SIZE}
 
     def _track_r1(self, insn: Instruction) -> None:
         """Keep `r1_constant`: the value of r1 after `insn` when an `lddw` in this block set it.
@@ -345,6 +411,7 @@ class _FunctionWriter:
         """
         plain = start < 0
         start = ~start if plain else start
+        self._reset_bounds()
         block = self.fn.blocks[start]
         if block.last[0] not in block.predecessors:
             self.block(start, ind, loop=None)
@@ -405,6 +472,7 @@ class _FunctionWriter:
                 emit((ind + 1, f"n -= {(copies - 1 - copy) * length}"))
                 emit((ind + 1, f"b = {exit_id}"))
                 emit((ind + 1, "break"))
+                self._learn(last, taken=True)  # the next copy runs after the jump back
             else:
                 emit((ind, f"if {condition}:"))
                 emit((ind + 1, "continue"))
@@ -674,6 +742,9 @@ class _FunctionWriter:
 
 _STACK_VIEW = re.compile(r"\bs[bhwq]\b")
 """A stack frame view in generated code (`codegen_ops._STACK_VIEWS`)."""
+
+_REGISTER_NAME = re.compile(r"r(\d+)")
+"""The code of a register's value when it is just that register."""
 
 _REGISTER = re.compile(r"\br([1-9])\b")
 """A register r1-r9 in generated code (no other name there is `r` and a digit)."""
