@@ -227,6 +227,25 @@ def test_offsets_reach_their_region_from_either_side() -> None:
     assert region.read() == bytes([1, 20, 30, 40, 6, 0, 0, 0])
 
 
+@pytest.mark.parametrize("offset", (6, -3))
+def test_a_site_keeps_checking_its_bounds_as_its_base_moves(offset: int) -> None:
+    # Load and store sites hold their region's start minus the offset
+    # (`codegen_ops._rebase`): every run's access is still checked against
+    # the cached region, and another region refills the site.
+    source = f"ldxb %r0, [%r1{offset:+d}]\nstb [%r1{offset:+d}], 9\nexit\n"
+    vm = Interpreter(assemble(source))
+    first = vm.memory.allocate_from(bytes(range(1, 9)), "first")
+    second = vm.memory.allocate_from(bytes(range(101, 109)), "second")
+    for region, index in ((first, 0), (first, 7), (second, 2), (first, 3)):
+        before = region.read()[index]
+        assert vm.run(region.start + index - offset) == before
+        assert region.read()[index] == 9
+    for address in (first.start + 8, first.start - 1, second.start + 8):
+        with pytest.raises(ProgramFault) as info:
+            vm.run(address - offset)
+        assert info.value.address == address
+
+
 XDP_ADJUST_HEAD = 44
 
 # Reads ctx->data at one site twice, with bpf_xdp_adjust_head(ctx, 4) in

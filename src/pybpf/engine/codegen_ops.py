@@ -379,19 +379,31 @@ def _address(insn: Instruction, base: int) -> str:
     return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
 
 
-def _offset(insn: Instruction, base: int, site: int) -> str:
+def _offset(insn: Instruction, base: int, site: int, rebased: bool = True) -> str:
     """The access's offset from site `site`'s cached region start, unwrapped.
 
     The register minus the start first: between two nearby addresses it is
     a small int, to which the instruction's offset adds without the cost of
-    big-int arithmetic (the sum is the same).
+    big-int arithmetic (the sum is the same). A `rebased` site (loads and
+    stores) holds its region's start minus the instruction's offset
+    (`_rebase`), so the register minus it is the offset already.
     """
     offset = f"r{base} - L{site}"
+    if rebased or insn.off == 0:
+        return offset
     if insn.off > 0:
         return f"{offset} + {hexlit(insn.off)}"
+    return f"{offset} - {hexlit(-insn.off)}"
+
+
+def _rebase(insn: Instruction, site: int) -> list[str]:
+    """After a slow path refilled rebased site `site` with a region's start: subtract the
+    instruction's offset from it (see `_offset`), so the fast path needs no addition."""
+    if insn.off > 0:
+        return [f"L{site} -= {hexlit(insn.off)}"]
     if insn.off < 0:
-        return f"{offset} - {hexlit(-insn.off)}"
-    return offset
+        return [f"L{site} += {hexlit(-insn.off)}"]
+    return []
 
 
 def _dirty(site: int) -> str:
@@ -406,14 +418,18 @@ def _site_lookup(
     # Fast path: the region this site used last time still holds the access
     # (the offset straight from the dst register); the slow path computes
     # the wrapped address and refills the site.
+    # A store's site is rebased (`_offset`); an atomic's is not, as its
+    # native call takes the address as start + offset.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
+    rebased = slow == "lk"
     return [
-        f"o = {_offset(insn, insn.dst, site)}",
+        f"o = {_offset(insn, insn.dst, site, rebased)}",
         f"if o < 0 or o > H{site}:",
         f"    {_address(insn, insn.dst)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
+        *("    " + line for line in (_rebase(insn, site) if rebased else [])),
     ]
 
 
@@ -442,8 +458,9 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # with the value its field table gives (a full 64-bit packet pointer
     # for a 32-bit load of `data`).
     # A context pointer field is cached as its reader (bounds
-    # CONTEXT_READER, start the field's address): the same address again
-    # reads item 0 of the reader, the pointer's native slot as it is now.
+    # CONTEXT_READER, start the field's address, rebased as any start):
+    # the same address again reads item 0 of the reader, the pointer's
+    # native slot as it is now.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
@@ -460,6 +477,7 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         f"    if o or H{site} != {CONTEXT_READER}:",
         f"        {_address(insn, insn.src)}",
         f"        {slow}",
+        *("        " + line for line in _rebase(insn, site)),
         f"        if H{site} != -1: W = 1",
         "    else:",
         f"        {reader}",

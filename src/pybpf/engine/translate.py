@@ -43,6 +43,9 @@ the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
 offset is computed without the 64-bit wrap: a sum past 2**64 or below 0
 lies in no site's bounds, and the slow path wraps it before looking it up.
+A load or store site holds its region's start minus the instruction's
+offset, so that the offset is the base register minus it, one subtraction
+(`codegen_ops._offset`).
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
