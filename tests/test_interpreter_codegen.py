@@ -494,3 +494,50 @@ def test_a_function_inlines_at_most_its_budget_and_calls_the_rest() -> None:
     assert vm.executed == 1 + 2 * calls + 2 + leaf_size * calls
     caller = vm.source.split("def f")[1]
     assert caller.count("r0, n = f") == calls - INLINE_BUDGET // leaf_size
+
+
+# Programs whose exits sit at each place the runner of repeated runs
+# (`translate._FunctionWriter.write_runner`) turns them into a yield: a
+# straight body, the dispatcher's level, a self-loop's `while` (a long body
+# is not unrolled, and its exit tail is copied into the loop).
+LONG_BODY = "\n".join("add %r0, 1" for _ in range(UNROLL_INSTRUCTIONS // 2))
+RUNNER_PROGRAMS = {
+    "straight": "mov %r0, %r1\njgt %r1, 9, big\nadd %r0, 3\nexit\nbig:\nmov %r0, 1\nexit\n",
+    "dispatched": (
+        "mov %r0, 0\nmov %r2, %r1\nloop:\nadd %r0, %r2\nsub %r2, 1\njne %r2, 0, loop\n"
+        "jgt %r0, 20, big\nexit\nbig:\nmov %r0, 7\nexit\n"
+    ),
+    "exit in a loop": f"mov %r0, 0\nloop:\n{LONG_BODY}\nsub %r1, 1\njne %r1, 0, loop\nexit\n",
+    # r6 and the frame as the run before left them would show: each run starts afresh.
+    "fresh registers and frame": (
+        "ldxdw %r0, [%r10-8]\nadd %r0, %r6\nmov %r6, 5\nstdw [%r10-8], 9\nadd %r0, %r1\nexit\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", RUNNER_PROGRAMS)
+@pytest.mark.parametrize("r1", (1, 4, 12))
+def test_repeated_runs_give_what_single_runs_do(name: str, r1: int) -> None:
+    vm = Interpreter(assemble(RUNNER_PROGRAMS[name]), helpers=conformance_helpers())
+    single = vm.run(r1), vm.executed
+    for repeat in (1, 2, 5):
+        assert (vm.run_repeated(r1, repeat), vm.executed) == single
+    assert (vm.run(r1), vm.executed) == single
+
+
+def test_an_exit_inside_a_loop_leaves_the_loop_for_the_next_run() -> None:
+    vm = Interpreter(assemble(RUNNER_PROGRAMS["exit in a loop"]), helpers=conformance_helpers())
+    lines = [line.strip() for line in vm.translation.runner_source.splitlines()]
+    leaving = [lines[i + 1] for i, line in enumerate(lines) if line == "b = -1"]
+    assert "break" in leaving  # out of the loop's `while`, then out of the dispatcher
+    body = len(LONG_BODY.splitlines())
+    assert (vm.run_repeated(3, 4), vm.executed) == (3 * body, 1 + 3 * (body + 2) + 1)
+
+
+def test_a_fault_in_a_repeated_run_leaves_later_runs_working() -> None:
+    # The runner ends with the fault; the next repeated run starts a new one.
+    vm = Interpreter(assemble("ldxdw %r0, [%r1+0]\nexit\n"), helpers=conformance_helpers())
+    region = vm.memory.allocate_from((42).to_bytes(8, "little"), "data")
+    with pytest.raises(ProgramFault):
+        vm.run_repeated(region.start + 8, 3)
+    assert vm.run_repeated(region.start, 3) == 42

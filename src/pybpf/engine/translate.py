@@ -60,6 +60,11 @@ the code in its own namespace), stamped with the `Memory.generation` they
 were filled under: a run takes them over only when no region has been
 removed (or made read-only) since, so the bounds check of every access
 still holds against live regions only.
+
+A test run's repeat loop runs the entry function's code as a generator of
+runs (`_FunctionWriter.write_runner`, compiled on first use): one `send`
+per run instead of a call, with the frame's views and the site caches kept
+in its locals from one run to the next while no region went away.
 """
 
 from __future__ import annotations
@@ -166,6 +171,9 @@ class Translation:
     entry_name: str
     #: Whether the code calls the native atomic functions (`codegen_ops.atomic_names`).
     native_atomics: bool = False
+    #: The source of `RUNNER_NAME`, the entry function as a generator of runs
+    #: (`_FunctionWriter.write_runner`); compiled on first use (`runner_code`).
+    runner_source: str = ""
 
 
 def function_name(entry: int) -> str:
@@ -212,6 +220,7 @@ class _FunctionWriter:
         # being emitted now (see `_learn`); starts over at every loop head.
         self.lower: dict[int, int] = {}
         self.inlined = 0  # instructions inlined from callees so far
+        self.expanded: dict[int, list[tuple[int, str]]] | None = None  # `_expanded_bodies`
 
     # -- control transfer ---------------------------------------------------
 
@@ -638,17 +647,95 @@ class _FunctionWriter:
 
     def write(self) -> str:
         """The complete source of the function."""
-        bodies = self._bodies()
-        bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
-        used = {text for lines in bodies.values() for _, text in lines}
-        views = _STACK_VIEW.findall("\n".join(used))
-        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(set(views))]
-        if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
+        bodies = self._expanded_bodies()
+        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(self._views())]
+        if self._straight_body():
             out += [_indent(1 + i, text) for i, text in bodies[0]]
         else:
             out += ["    b = 0", "    while True:"]
             self._tree(sorted(bodies), bodies, 2, out)
         return "\n".join(out) + "\n"
+
+    def _expanded_bodies(self) -> dict[int, list[tuple[int, str]]]:
+        """Every dispatched block's lines, placeholders expanded (computed once)."""
+        if self.expanded is None:
+            bodies = self._bodies()
+            self.expanded = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
+        return self.expanded
+
+    def _views(self) -> set[str]:
+        """The frame's typed views (`sb` ... `sq`) the body uses."""
+        used = {text for lines in self._expanded_bodies().values() for _, text in lines}
+        return set(_STACK_VIEW.findall("\n".join(used)))
+
+    def _straight_body(self) -> bool:
+        """Whether the function is one body without the dispatcher (nothing jumps back)."""
+        return len(self._expanded_bodies()) == 1 and not self.fn.blocks[self.fn.entry].predecessors
+
+    def write_runner(self) -> str:
+        """The source of `RUNNER_NAME(R1, S, E)`: this (entry) function as a generator of runs.
+
+        What a test run's repeat loop calls instead of the function, once
+        per run: `send(env)` runs the program once more from pc 0 with r1 =
+        R1, and yields `(r0, executed)`. Each run starts as a call of the
+        function does (a zeroed frame, r0 and r2-r9 zero, the site caches
+        checked against `Memory.generation`), and runs the same body; only
+        the call and the set-up that cannot change between runs (the frame
+        and its views, the site caches taken over from the last run while
+        no region went away) are done once. Each `return` of the body
+        yields instead and starts the next run: from the dispatcher's level
+        by leaving it (`b = -1`), from a self-loop's `while` inside it with
+        `break` first (exits lie in no other `while`: an inlined callee's
+        exits are `break`s already).
+        """
+        bodies = self._expanded_bodies()
+        frame = self._uses_frame()
+        count = self.sites.count
+        out = [f"def {RUNNER_NAME}(R1, S, E):", "    d = 0"]
+        if frame:
+            out += ["    F = S[0]", "    r10 = F.top"]
+            views = self._views()
+            if views:
+                out.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
+        if count:
+            out += [f"    global {self._cache_name}", "    G = -1; W = 0"]
+            out += ["    " + line for line in self._empty_sites()]
+        out += ["    E = yield", "    while True:"]
+        if frame:
+            out.append("        " + self._zero_frame())
+        out.append("        r0 = 0; r1 = R1; r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = n = 0")
+        if count:
+            out += [
+                "        if MEM.generation != G:",
+                f"            G = MEM.generation; c = {self._cache_name}",
+                "            if c[0] == G:",
+                f"                {self._cache_items.replace('G, ', '_, ', 1)} = c",
+                "            else:",
+                "                " + " = ".join(f"H{i}" for i in range(count)) + " = -1",
+            ]
+        if self._straight_body():
+            out += [_indent(ind, text) for ind, text in _runs(bodies[0], 2, dispatched=False)]
+        else:
+            out += ["        b = 0", "        while b >= 0:"]
+            runs = {bid: _runs(lines, 0, dispatched=True) for bid, lines in bodies.items()}
+            self._tree(sorted(runs), runs, 3, out)
+        return "\n".join(out) + "\n"
+
+    def _zero_frame(self) -> str:
+        # A fresh frame per call: no run or call sees another's leftovers.
+        if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
+            return f"MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})"
+        return "F.b[:] = ZERO_FRAME"
+
+    def _empty_sites(self) -> list[str]:
+        # Every site without a region: bounds -1 send its first access to the slow path.
+        lines = []
+        for first in range(0, self.sites.count, 16):
+            names = range(first, min(self.sites.count, first + 16))
+            lines.append(" = ".join(f"L{i}" for i in names) + " = 0")
+            lines.append(" = ".join(f"H{i}" for i in names) + " = -1")
+            lines.append(" = ".join(f"V{i}" for i in names) + " = None")
+        return lines
 
     def _expand_resets(self, lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
         # A call may free regions (a helper deleting a map element): if the
@@ -696,13 +783,9 @@ class _FunctionWriter:
             lines += ["    F = S[d]", "    r10 = F.top"]
             if views:
                 lines.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
-            # A fresh frame per call: no run or call sees another's
-            # leftovers. A function that never names r10 has no way to
-            # its frame, so it skips this.
-            if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
-                lines.append(f"    MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})")
-            else:
-                lines.append("    F.b[:] = ZERO_FRAME")
+            # A function that never names r10 has no way to its frame, so it
+            # skips zeroing it.
+            lines.append("    " + self._zero_frame())
         count = self.sites.count
         if not count:
             return lines
@@ -718,12 +801,7 @@ class _FunctionWriter:
             f"        {self._cache_items.replace('G, ', '_, ', 1)} = c",
             "    else:",
         ]
-        for first in range(0, count, 16):
-            names = range(first, min(count, first + 16))
-            lines.append("        " + " = ".join(f"L{i}" for i in names) + " = 0")
-            lines.append("        " + " = ".join(f"H{i}" for i in names) + " = -1")
-            lines.append("        " + " = ".join(f"V{i}" for i in names) + " = None")
-        return lines
+        return lines + ["        " + line for line in self._empty_sites()]
 
     def _tree(
         self,
@@ -751,6 +829,34 @@ _REGISTER_NAME = re.compile(r"r(\d+)")
 
 _REGISTER = re.compile(r"\br([1-9])\b")
 """A register r1-r9 in generated code (no other name there is `r` and a digit)."""
+
+
+def _runs(lines: list[tuple[int, str]], base: int, dispatched: bool) -> list[tuple[int, str]]:
+    """A body's lines for `write_runner`, at indentation `base`: each exit yields its result.
+
+    A `return X` becomes `E = yield X` (the next run's env comes back) and
+    then leaves for the next run: `continue` the run loop in a straight
+    body; in a dispatched one `b = -1` ends the dispatcher's `while b >= 0`,
+    reached with `continue` from its level or `break` from a self-loop's
+    `while` inside it.
+    """
+    out: list[tuple[int, str]] = []
+    loops: list[int] = []  # the indentation of each `while` the line is in
+    for ind, text in lines:
+        while loops and ind <= loops[-1]:
+            loops.pop()
+        if text.startswith("while "):
+            loops.append(ind)
+        if not text.startswith("return "):
+            out.append((base + ind, text))
+            continue
+        out.append((base + ind, "E = yield " + text.removeprefix("return ")))
+        if not dispatched:
+            out.append((base + ind, "continue"))
+            continue
+        out.append((base + ind, "b = -1"))
+        out.append((base + ind, "break" if loops else "continue"))
+    return out
 
 
 def _reads_count(insn: Instruction) -> bool:
@@ -835,8 +941,9 @@ def native_atomics_enabled() -> bool:
 
 def generate(
     layout: ProgramLayout, budget: int | None, helpers: frozenset[int]
-) -> tuple[str, bool]:
-    """The Python module source for a whole program, and whether it uses native atomics.
+) -> tuple[str, bool, str]:
+    """The Python module source for a whole program, whether it uses native atomics, and the
+    source of its runner (`_FunctionWriter.write_runner`).
 
     `helpers` are the helper ids that exist: a call to any other id becomes
     a fault at its call site.
@@ -845,11 +952,14 @@ def generate(
     if any(i.opcode in LEGACY_PACKET_LOADS for i in layout.insns.values()):
         parts.append(_PACKET_LOAD_IMPORT)
     native_atomics = False
+    runner = ""
     for fn in layout.functions.values():
         writer = _FunctionWriter(fn, budget, helpers, layout.functions)
         parts.append(writer.write())
         native_atomics |= writer.native_atomics
-    return "\n".join(parts), native_atomics
+        if fn.entry == 0:
+            runner = writer.write_runner()
+    return "\n".join(parts), native_atomics, runner
 
 
 _CACHE: dict[tuple[bytes, int | None, frozenset[int], bool], Translation] = {}
@@ -878,12 +988,36 @@ def translate(
     if hit is not None:
         return hit
     layout = analyze(insns, where)
-    source, native_atomics = generate(layout, budget, known)
+    source, native_atomics, runner = generate(layout, budget, known)
     digest = hashlib.sha1(key[0]).hexdigest()[:12]
     code = compile(source, f"<bpf {digest}>", "exec")
-    result = Translation(source, code, layout, function_name(0), native_atomics)
+    result = Translation(source, code, layout, function_name(0), native_atomics, runner)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = result
     return result
+
+
+RUNNER_NAME = "runs"
+"""The name of the entry function's generator of runs (`_FunctionWriter.write_runner`)."""
+
+_RUNNERS: dict[str, object] = {}
+
+
+def runner_code(translation: Translation) -> object:
+    """The compiled `translation.runner_source`, compiled once per source.
+
+    Compiled on first use, not with the program: only repeated test runs
+    use it, and it doubles the entry function's code.
+    """
+    source = translation.runner_source
+    with _CACHE_LOCK:
+        code = _RUNNERS.get(source)
+    if code is None:
+        code = compile(source, "<bpf runs>", "exec")
+        with _CACHE_LOCK:
+            if len(_RUNNERS) >= _CACHE_LIMIT:
+                _RUNNERS.pop(next(iter(_RUNNERS)))
+            _RUNNERS[source] = code
+    return code
