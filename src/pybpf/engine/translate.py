@@ -18,7 +18,7 @@ common paths away from the dispatcher:
   it, so a function whose only merge points are such tails has no
   dispatcher at all;
 * a block that jumps to itself (the tight loop) becomes an inner `while`;
-  when short and free of calls, each turn of it runs 2 to 8 copies of the
+  when short and free of calls, each turn of it runs 2 to 16 copies of the
   body (`unrolled_loop`), adding the instruction count once per turn and
   taking it back on an early exit. With a budget, a turn that could cross
   it runs the plain loop instead, so a budget fault comes at the same
@@ -113,7 +113,7 @@ MAX_FOLDED = 4
 """Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
 
 UNROLL_INSTRUCTIONS = 64
-UNROLL_MAX_COPIES = 8
+UNROLL_MAX_COPIES = 16
 """A self-loop's `while` runs as many copies of its body per turn as fit in
 `UNROLL_INSTRUCTIONS` instructions, at most `UNROLL_MAX_COPIES` (a loop
 longer than half of it is not unrolled)."""
