@@ -283,6 +283,48 @@ def test_a_context_pointer_load_sees_a_helper_move_it(repeat: int) -> None:
     assert result.data_out == bytes(range(4 * repeat, 64))
 
 
+# Loads through r1 in the first block try a context pointer's reader first
+# (`codegen_ops.load`, context=True): data_end - data, the IPv4 protocol
+# byte (a plain packet load) and ingress_ifindex (a plain context field).
+CONTEXT_FIRST = """
+    ldxw %r2, [%r1+4]
+    ldxw %r3, [%r1+0]
+    ldxw %r4, [%r1+12]
+    mov %r0, %r2
+    sub %r0, %r3
+    lsh %r0, 16
+    ldxb %r5, [%r3+23]
+    or %r0, %r5
+    lsh %r0, 8
+    or %r0, %r4
+    exit
+"""
+
+
+@pytest.mark.parametrize("repeat", (1, 3))
+def test_context_first_loads_read_pointers_fields_and_packets(repeat: int) -> None:
+    assert "if not o and H" in Interpreter(assemble(CONTEXT_FIRST)).source
+    data = bytes(range(64))
+    result = test_run(
+        assemble(CONTEXT_FIRST), ProgramType.XDP, data=data, repeat=repeat, helpers=linux_helpers()
+    )
+    ifindex = 1  # the loopback device a test run uses
+    assert result.retval == ((64 << 16 | data[23]) << 8 | ifindex) & 0xFFFFFFFF
+
+
+def test_a_context_first_site_checks_any_other_region_as_any_site() -> None:
+    vm = Interpreter(assemble("ldxh %r0, [%r1+6]\nexit\n"))
+    assert "if not o and H" in vm.source
+    first = vm.memory.allocate_from(bytes(range(8)), "first")
+    second = vm.memory.allocate_from(bytes(range(100, 108)), "second")
+    for region in (first, first, second, first):
+        assert vm.run_repeated(region.start, 2) == int.from_bytes(region.read()[6:8], "little")
+    for address in (first.start + 1, second.start - 7, 0):
+        with pytest.raises(ProgramFault) as info:
+            vm.run(address)
+        assert info.value.address == address + 6
+
+
 def test_each_repeated_run_gets_a_fresh_helper_env() -> None:
     seen: list[tuple[int, bool]] = []
 

@@ -439,8 +439,12 @@ def _read(view: str, offset: str, size: int) -> str:
     return f"{_UNPACK[size]}({view}, {offset})[0]"
 
 
-def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for `ldx*` and the sign-extending `ldxs*`."""
+def load(pc: int, insn: Instruction, sites: SiteCounter, context: bool = False) -> list[str]:
+    """Lines for `ldx*` and the sign-extending `ldxs*`.
+
+    `context`: the load most likely reads the context (r1 as the program
+    got it), so its site tries a context pointer's reader first.
+    """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     signed = (insn.opcode & 0xE0) == Mode.MEMSX
     d = f"r{insn.dst}"
@@ -471,6 +475,21 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
     # The offset comes straight from the register (no `a` on the fast
     # path); the slow path computes the wrapped address itself.
+    if context:
+        # The same checks in another order: a reader (`xdp_md->data`) is
+        # found with two tests instead of four.
+        return [
+            f"o = {_offset(insn, insn.src, site)}",
+            f"if not o and H{site} == {CONTEXT_READER}:",
+            f"    {reader}",
+            f"elif o < 0 or o > H{site}:",
+            f"    {_address(insn, insn.src)}",
+            f"    {slow}",
+            *("    " + line for line in _rebase(insn, site)),
+            f"    if H{site} != -1: W = 1",
+            "else:",
+            f"    {_assign(d, value)}",
+        ]
     return [
         f"o = {_offset(insn, insn.src, site)}",
         f"if o < 0 or o > H{site}:",

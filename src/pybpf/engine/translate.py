@@ -49,7 +49,9 @@ offset, so that the offset is the base register minus it, one subtraction
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
-the region and field tables. Atomics check their site as stores do and
+the region and field tables; a load through r1 in the program's first
+block, before r1 is written (the context pointer as the program got it),
+tests for such a reader first. Atomics check their site as stores do and
 then call a native locked read-modify-write (`runtime.native.calls`), or
 without the C API take the process-wide lock `ALOCK`. A map lookup
 whose map pointer is an `lddw` constant caches the key's region and the
@@ -216,6 +218,7 @@ class _FunctionWriter:
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
         self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
+        self.r1_context = False  # r1 still the context pointer the program got (`block`)
         # register → a lower bound of its unsigned value wherever code is
         # being emitted now (see `_learn`); starts over at every loop head.
         self.lower: dict[int, int] = {}
@@ -300,7 +303,10 @@ class _FunctionWriter:
         straight = block.insns[:-1]
         if insn.opcode != EXIT and not is_jump(insn):
             straight = block.insns  # the last instruction falls through
+        # A program's first block reads its context through r1 (`ops.load`).
+        self.r1_context = start == self.fn.entry == 0
         self.straight(straight, ind)
+        self.r1_context = False
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
             emit((ind, f"return r0, n + {pending}" if pending else "return r0, n"))
@@ -329,6 +335,8 @@ class _FunctionWriter:
         self.r1_constant = None  # nothing is known of r1 at a block's start
         for pc, insn in insns:
             self._track_r1(insn)
+            if self.r1_context and (_written_register(insn) == 1 or insn.opcode in (CALL, CALLX)):
+                self.r1_context = False
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
                     folded += 1
@@ -500,7 +508,7 @@ class _FunctionWriter:
         if cls in (InsnClass.ALU, InsnClass.ALU64):
             return ops.alu(insn)
         if cls == InsnClass.LDX:
-            return ops.load(pc, insn, self.sites)
+            return ops.load(pc, insn, self.sites, self.r1_context and insn.src == 1)
         if op in LEGACY_PACKET_LOADS:
             return _packet_load(insn)
         if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
@@ -683,9 +691,8 @@ class _FunctionWriter:
         the call and the set-up that cannot change between runs (the frame
         and its views, the site caches taken over from the last run while
         no region went away) are done once. Each `return` of the body
-        yields instead and starts the next run: from the dispatcher's level
-        by leaving it (`b = -1`), from a self-loop's `while` inside it with
-        `break` first (exits lie in no other `while`: an inlined callee's
+        yields instead and starts the next run (`_runs`): exits lie in no
+        `while` but the dispatcher's and self-loops' (an inlined callee's
         exits are `break`s already).
         """
         bodies = self._expanded_bodies()
@@ -693,7 +700,7 @@ class _FunctionWriter:
         count = self.sites.count
         out = [f"def {RUNNER_NAME}(R1, S, E):", "    d = 0"]
         if frame:
-            out += ["    F = S[0]", "    r10 = F.top"]
+            out += ["    F = S[0]", "    r10 = F.top; B = F.bottom"]
             views = self._views()
             if views:
                 out.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
@@ -702,8 +709,13 @@ class _FunctionWriter:
             out += ["    " + line for line in self._empty_sites()]
         out += ["    E = yield", "    while True:"]
         if frame:
-            out.append("        " + self._zero_frame())
-        out.append("        r0 = 0; r1 = R1; r2 = r3 = r4 = r5 = r6 = r7 = r8 = r9 = n = 0")
+            out.append("        " + self._zero_frame().replace("F.bottom", "B"))
+        # r2-r9 start at 0 as the function's arguments do; those the body
+        # never names need no value.
+        text = "\n".join(text for lines in bodies.values() for _, text in lines)
+        named = sorted({int(name) for name in re.findall(r"\br([2-9])\b", text)})
+        zeroed = " = ".join([*(f"r{reg}" for reg in named), "n"])
+        out.append(f"        r0 = 0; r1 = R1; {zeroed} = 0")
         if count:
             out += [
                 "        if MEM.generation != G:",
@@ -716,8 +728,10 @@ class _FunctionWriter:
         if self._straight_body():
             out += [_indent(ind, text) for ind, text in _runs(bodies[0], 2, dispatched=False)]
         else:
-            out += ["        b = 0", "        while b >= 0:"]
             runs = {bid: _runs(lines, 0, dispatched=True) for bid, lines in bodies.items()}
+            # The dispatcher checks for `_LEAVE_RUN` only when some exit needs it.
+            leave = any(text == _LEAVE_RUN for lines in runs.values() for _, text in lines)
+            out += ["        b = 0", f"        while {'b >= 0' if leave else 'True'}:"]
             self._tree(sorted(runs), runs, 3, out)
         return "\n".join(out) + "\n"
 
@@ -836,9 +850,9 @@ def _runs(lines: list[tuple[int, str]], base: int, dispatched: bool) -> list[tup
 
     A `return X` becomes `E = yield X` (the next run's env comes back) and
     then leaves for the next run: `continue` the run loop in a straight
-    body; in a dispatched one `b = -1` ends the dispatcher's `while b >= 0`,
-    reached with `continue` from its level or `break` from a self-loop's
-    `while` inside it.
+    body; in a dispatched one `break` out of the dispatcher's `while` from
+    its level, or from a self-loop's `while` inside it `b = -1` first
+    (`_LEAVE_RUN`), which ends the dispatcher's `while b >= 0`.
     """
     out: list[tuple[int, str]] = []
     loops: list[int] = []  # the indentation of each `while` the line is in
@@ -853,10 +867,15 @@ def _runs(lines: list[tuple[int, str]], base: int, dispatched: bool) -> list[tup
         out.append((base + ind, "E = yield " + text.removeprefix("return ")))
         if not dispatched:
             out.append((base + ind, "continue"))
-            continue
-        out.append((base + ind, "b = -1"))
-        out.append((base + ind, "break" if loops else "continue"))
+        elif loops:
+            out += [(base + ind, _LEAVE_RUN), (base + ind, "break")]
+        else:
+            out.append((base + ind, "break"))
     return out
+
+
+_LEAVE_RUN = "b = -1"
+"""What an exit inside a self-loop's `while` sets before its `break` (see `_runs`)."""
 
 
 def _reads_count(insn: Instruction) -> bool:
