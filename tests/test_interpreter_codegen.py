@@ -325,6 +325,38 @@ def test_a_context_first_site_checks_any_other_region_as_any_site() -> None:
         assert info.value.address == address + 6
 
 
+def test_sites_at_a_constant_address_check_their_region_is_still_there() -> None:
+    # A global variable's address (`lddw`) makes the site check only that it
+    # holds a region: a load, a store and an atomic, then the region goes away.
+    vm = Interpreter(assemble("exit\n"))
+    region = vm.memory.allocate_from(bytes(16), "globals")
+    source = (
+        f"lddw %r2, {region.start}\nstdw [%r2+8], 5\nmov %r3, 2\n"
+        "lock add [%r2+8], %r3\nldxdw %r0, [%r2+8]\nexit\n"
+    )
+    vm = Interpreter(assemble(source), memory=vm.memory)
+    assert "if H0 < 0:" in vm.source
+    assert vm.run() == 7
+    assert vm.run_repeated(0, 3) == 7
+    vm.memory.remove(region)
+    for run in (vm.run, lambda: vm.run_repeated(0, 2)):
+        with pytest.raises(ProgramFault) as info:
+            run()
+        assert info.value.address == region.start + 8
+
+
+@pytest.mark.parametrize("offset", (16, -1))
+def test_a_constant_address_outside_its_region_faults_every_time(offset: int) -> None:
+    vm = Interpreter(assemble("exit\n"))
+    region = vm.memory.allocate_from(bytes(16), "globals")
+    source = f"lddw %r2, {region.start}\nldxb %r0, [%r2{offset:+d}]\nexit\n"
+    vm = Interpreter(assemble(source), memory=vm.memory)
+    for _ in range(3):
+        with pytest.raises(ProgramFault) as info:
+            vm.run_repeated(0, 2)
+        assert info.value.address == region.start + offset
+
+
 def test_each_repeated_run_gets_a_fresh_helper_env() -> None:
     seen: list[tuple[int, bool]] = []
 

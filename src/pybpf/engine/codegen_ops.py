@@ -412,8 +412,30 @@ def _dirty(site: int) -> str:
     return f"    if H{site} >= 0: W = 1"
 
 
+def _constant_address(insn: Instruction, base: int) -> str:
+    """The address an access with a constant base register (`base`, its value) reaches."""
+    return hexlit((base + insn.off) & M64)
+
+
+def _constant_site(site: int, address: str, fill: str, dirty: str) -> list[str]:
+    """The check of a site whose address is a constant: whether it holds a region at all.
+
+    The site is filled only with the region of that one address, and a
+    region that goes away empties every site (bounds -1, see
+    `engine.translate`): a site holding a region still holds the access.
+    """
+    return [f"if H{site} < 0:", f"    a = {address}", f"    {fill}", f"    {dirty}"]
+
+
 def _site_lookup(
-    insn: Instruction, site: int, size: int, write: int, pc: int, slow: str = "lk"
+    insn: Instruction,
+    site: int,
+    size: int,
+    write: int,
+    pc: int,
+    slow: str = "lk",
+    constant: int | None = None,
+    offset: bool = True,
 ) -> list[str]:
     # Fast path: the region this site used last time still holds the access
     # (the offset straight from the dst register); the slow path computes
@@ -421,6 +443,11 @@ def _site_lookup(
     # A store's site is rebased (`_offset`); an atomic's is not, as its
     # native call takes the address as start + offset.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
+    if constant is not None:  # the offset from a constant address: no rebasing
+        address = _constant_address(insn, constant)
+        fill = f"L{site}, H{site}, V{site} = {slow}({args})"
+        lines = _constant_site(site, address, fill, f"if H{site} >= 0: W = 1")
+        return [*lines, f"o = {address} - L{site}"] if offset else lines
     rebased = slow == "lk"
     return [
         f"o = {_offset(insn, insn.dst, site, rebased)}",
@@ -439,11 +466,20 @@ def _read(view: str, offset: str, size: int) -> str:
     return f"{_UNPACK[size]}({view}, {offset})[0]"
 
 
-def load(pc: int, insn: Instruction, sites: SiteCounter, context: bool = False) -> list[str]:
+def load(
+    pc: int,
+    insn: Instruction,
+    sites: SiteCounter,
+    context: bool = False,
+    constant: int | None = None,
+) -> list[str]:
     """Lines for `ldx*` and the sign-extending `ldxs*`.
 
     `context`: the load most likely reads the context (r1 as the program
     got it), so its site tries a context pointer's reader first.
+    `constant`: the src register's value, when the translator knows it
+    (a global variable's address), so the site checks only that it holds
+    a region.
     """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     signed = (insn.opcode & 0xE0) == Mode.MEMSX
@@ -475,6 +511,16 @@ def load(pc: int, insn: Instruction, sites: SiteCounter, context: bool = False) 
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
     # The offset comes straight from the register (no `a` on the fast
     # path); the slow path computes the wrapped address itself.
+    if constant is not None:
+        address = _constant_address(insn, constant)
+        # Bounds -1 (a context's plain field) and -2 (a reader) are never
+        # used here: the slow path reads those each time.
+        return [
+            *_constant_site(site, address, slow, f"if H{site} != -1: W = 1"),
+            "else:",
+            f"    o = {address} - L{site}",
+            f"    {_assign(d, value)}",
+        ]
     if context:
         # The same checks in another order: a reader (`xdp_md->data`) is
         # found with two tests instead of four.
@@ -512,8 +558,8 @@ def _assign(d: str, value: str) -> str:
     return f"{d} = {value}"
 
 
-def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for `st*` (immediate) and `stx*` (register) stores."""
+def store(pc: int, insn: Instruction, sites: SiteCounter, constant: int | None = None) -> list[str]:
+    """Lines for `st*` (immediate) and `stx*` (register) stores (`constant`: as for `load`)."""
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     mask = _MASK[size * 8]
     if (insn.opcode & 0x07) == InsnClass.ST:
@@ -528,7 +574,7 @@ def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             f"{_PACK[size]}(sb, {hexlit(index)}, {value})" if size > 1 else f"sb[{index}] = {value}"
         ]
     site = sites.next()
-    lines = _site_lookup(insn, site, size, 1, pc)
+    lines = _site_lookup(insn, site, size, 1, pc, constant=constant)
     if size == 1:
         return [*lines, f"V{site}[o] = {value}"]
     return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
@@ -560,7 +606,13 @@ def atomic_names() -> dict[str, tuple[str, int]]:
     }
 
 
-def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False) -> list[str]:
+def atomic(
+    pc: int,
+    insn: Instruction,
+    sites: SiteCounter,
+    native: bool = False,
+    constant: int | None = None,
+) -> list[str]:
     """Lines for a BPF_ATOMIC instruction: a cached region, then one atomic read-modify-write.
 
     The site cache works as for stores (`lka` is the slow path: writable,
@@ -585,12 +637,16 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
             return [*lines, f"{src} = {call}"]
         return [*lines, call]
     site = sites.next()
-    lines = _site_lookup(insn, site, size, 1, pc, slow="lka")
+    # A native atomic at a constant address needs no offset: it takes the address.
+    offset = not (native and constant is not None)
+    lines = _site_lookup(insn, site, size, 1, pc, "lka", constant, offset)
     if native:
         # The checked address goes to a locked native instruction (`atomic_names`).
         name = atomic_name(0xF1 if imm == 0xF1 else base, size)
         # The checked address: the register itself when the offset is 0.
         address = f"r{insn.dst}" if insn.off == 0 else f"L{site} + o"
+        if constant is not None:
+            address = _constant_address(insn, constant)
         if imm == 0xF1:
             return [*lines, f"r0 = {name}({address}, r0, {src})"]
         call = f"{name}({address}, {src})"

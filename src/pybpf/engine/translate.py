@@ -45,7 +45,10 @@ offset is computed without the 64-bit wrap: a sum past 2**64 or below 0
 lies in no site's bounds, and the slow path wraps it before looking it up.
 A load or store site holds its region's start minus the instruction's
 offset, so that the offset is the base register minus it, one subtraction
-(`codegen_ops._offset`).
+(`codegen_ops._offset`). A site whose base register holds a constant the
+block set (a global variable's `lddw` address) checks only that it holds a
+region: it is filled for that one address alone, and emptied as every site
+when a region goes away (`codegen_ops._constant_site`).
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
@@ -219,6 +222,7 @@ class _FunctionWriter:
         self.native_atomics = False  # whether an atomic calls a native function
         self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
         self.r1_context = False  # r1 still the context pointer the program got (`block`)
+        self.constants: dict[int, int] = {}  # register → its value, known in this block
         # register → a lower bound of its unsigned value wherever code is
         # being emitted now (see `_learn`); starts over at every loop head.
         self.lower: dict[int, int] = {}
@@ -333,6 +337,7 @@ class _FunctionWriter:
         register, value, folded = -1, "", 0  # the run being folded
         last, operand = None, ""  # its last instruction and that one's operand
         self.r1_constant = None  # nothing is known of r1 at a block's start
+        self.constants = {}  # nor of any register
         for pc, insn in insns:
             self._track_r1(insn)
             if self.r1_context and (_written_register(insn) == 1 or insn.opcode in (CALL, CALLX)):
@@ -342,12 +347,14 @@ class _FunctionWriter:
                     folded += 1
                     operand, value = value, self._folded_value(insn, value, last, operand)
                     last = insn
+                    self.constants.pop(insn.dst, None)
                     continue
                 if register >= 0:
                     emit((ind, f"r{register} = {value}"))
                 register, value, folded = insn.dst, self._folded_value(insn), 1
                 last, operand = insn, f"r{insn.dst}"
                 self.lower.pop(insn.dst, None)
+                self._track_constant(insn)
                 continue
             if register >= 0:
                 emit((ind, f"r{register} = {value}"))
@@ -355,6 +362,7 @@ class _FunctionWriter:
             for line in self.instruction(pc, insn):
                 emit(_nested(ind, line))
             self._forget(insn)
+            self._track_constant(insn)
         if register >= 0:
             emit((ind, f"r{register} = {value}"))
 
@@ -410,6 +418,24 @@ class _FunctionWriter:
         so `r10 - k` for k up to that size needs no mask either.
         """
         self.lower = {FRAME_POINTER: STACK_SIZE}
+
+    def _track_constant(self, insn: Instruction) -> None:
+        """Keep `constants` (register → value) as it is after `insn`, within one block.
+
+        `lddw` of a number (a map value's address, most often) and `mov`
+        of an immediate set one; anything else that writes a register
+        forgets it (r0 too for a call, a packet load or a cmpxchg).
+        """
+        if insn.opcode == LDDW and func_target(0, insn) is None:
+            self.constants[insn.dst] = insn.imm & M64
+            return
+        if insn.opcode == InsnClass.ALU64 | 0xB0 and insn.off == 0:  # mov64 rX, imm
+            self.constants[insn.dst] = insn.imm & M64
+            return
+        self.constants.pop(_written_register(insn), None)
+        atomic = insn.opcode & 0x07 == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC
+        if insn.opcode in (CALL, CALLX) or insn.opcode in LEGACY_PACKET_LOADS or atomic:
+            self.constants.pop(0, None)
 
     def _track_r1(self, insn: Instruction) -> None:
         """Keep `r1_constant`: the value of r1 after `insn` when an `lddw` in this block set it.
@@ -508,14 +534,16 @@ class _FunctionWriter:
         if cls in (InsnClass.ALU, InsnClass.ALU64):
             return ops.alu(insn)
         if cls == InsnClass.LDX:
-            return ops.load(pc, insn, self.sites, self.r1_context and insn.src == 1)
+            context = self.r1_context and insn.src == 1
+            return ops.load(pc, insn, self.sites, context, self.constants.get(insn.src))
         if op in LEGACY_PACKET_LOADS:
             return _packet_load(insn)
         if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
             self.native_atomics = native_atomics_enabled()
-            return ops.atomic(pc, insn, self.sites, native=self.native_atomics)
+            constant = self.constants.get(insn.dst)
+            return ops.atomic(pc, insn, self.sites, self.native_atomics, constant)
         if cls in (InsnClass.ST, InsnClass.STX):
-            return ops.store(pc, insn, self.sites)
+            return ops.store(pc, insn, self.sites, self.constants.get(insn.dst))
         if op == LDDW:
             callee = func_target(pc, insn)
             if callee is not None:
