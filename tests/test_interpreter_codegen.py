@@ -183,6 +183,20 @@ def test_a_copied_exit_tail_counts_once_per_path() -> None:
     assert "b = " not in vm.source  # no dispatcher left: every path is straight code
 
 
+def test_merge_points_with_branches_are_copied_and_count_once_per_path() -> None:
+    # Two if/else in a row: each merge point's code to the exit (a branch
+    # inside) is copied into both blocks jumping to it.
+    source = (
+        "mov %r0, 0\njeq %r1, 0, a\nadd %r0, 1\na:\nadd %r0, 2\njgt %r1, 5, b\n"
+        "add %r0, 10\nb:\nadd %r0, 100\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    for r1, expected in ((0, (112, 7)), (3, (113, 8)), (9, (103, 7))):
+        assert (vm.run(r1), vm.executed) == expected
+        assert (vm.run_repeated(r1, 2), vm.executed) == expected
+    assert "b = " not in vm.source
+
+
 def test_a_callee_without_r10_leaves_the_stack_to_functions_that_use_it() -> None:
     # The caller's frame is zeroed and used; the callee, which never names
     # r10, has no frame set-up; the caller's second call sees its own frame.

@@ -13,10 +13,11 @@ common paths away from the dispatcher:
 
 * a block with a single incoming edge is inlined at that edge, so straight
   code and if/else diamonds become nested Python `if`s;
-* a short tail that runs into `exit` (`r0 = 2; exit`, at most
-  `TAIL_COPY_LENGTH` instructions) is copied into every block jumping to
-  it, so a function whose only merge points are such tails has no
-  dispatcher at all;
+* a merge point from which the code runs to `exit` without a loop, in at
+  most `TAIL_COPY_LENGTH` instructions counting every copy (`r0 = 2; exit`,
+  or the rest of a packet parser after an if/else), is copied into every
+  block jumping to it, so a function whose only merge points are such
+  tails has no dispatcher at all;
 * a block that jumps to itself (the tight loop) becomes an inner `while`;
   when short and free of calls, each turn of it runs 2 to 16 copies of the
   body (`unrolled_loop`), adding the instruction count once per turn and
@@ -111,8 +112,9 @@ MAX_INLINE_INDENT = 40
 MAX_INLINE_CHAIN = 200
 """Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
 
-TAIL_COPY_LENGTH = 4
-"""Longest tail ending in `exit` that is copied into every block jumping to it."""
+TAIL_COPY_LENGTH = 32
+"""Longest tail ending in `exit` that is copied into every block jumping to it
+(counting the copies of merge points inside it: `_FunctionWriter._tail_size`)."""
 
 MAX_FOLDED = 4
 """Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
@@ -228,6 +230,7 @@ class _FunctionWriter:
         self.lower: dict[int, int] = {}
         self.inlined = 0  # instructions inlined from callees so far
         self.expanded: dict[int, list[tuple[int, str]]] | None = None  # `_expanded_bodies`
+        self.tail_sizes: dict[int, int] = {}  # `_tail_size` by block start
 
     # -- control transfer ---------------------------------------------------
 
@@ -235,22 +238,31 @@ class _FunctionWriter:
         block = self.fn.blocks[start]
         if start == self.fn.entry:
             return False
-        return len(block.predecessors) == 1 or self._short_tail(start, TAIL_COPY_LENGTH)
+        return len(block.predecessors) == 1 or self._tail_size(start) <= TAIL_COPY_LENGTH
 
-    def _short_tail(self, start: int, room: int) -> bool:
-        """Whether block `start` runs straight into `exit` within `room` instructions.
+    def _tail_size(self, start: int) -> int:
+        """The instructions emitted from block `start` to the exits, merge points copied.
 
-        Such a tail (`r0 = 2; exit`) is copied into each block that jumps to
-        it rather than reached through the dispatcher.
+        What copying the block into each block that jumps to it costs (the
+        code from it on, every block counted once per path); more than
+        `TAIL_COPY_LENGTH` (capped there plus one) for code that reaches a
+        loop head, which is never copied.
         """
+        size = self.tail_sizes.get(start)
+        if size is not None:
+            return size
+        too_big = TAIL_COPY_LENGTH + 1
+        self.tail_sizes[start] = too_big  # while it is being measured: a cycle is too big
         block = self.fn.blocks[start]
-        if block.length > room:
-            return False
-        if block.last[1].opcode == EXIT:
-            return True
-        if len(block.successors) != 1 or block.successors[0] == start:
-            return False  # a branch, or a loop
-        return self._short_tail(block.successors[0], room - block.length)
+        size = too_big
+        if start not in self.heads and start != self.fn.entry:
+            size = block.length
+            for successor in block.successors:
+                if size > TAIL_COPY_LENGTH:
+                    break
+                size += self._tail_size(successor)
+        self.tail_sizes[start] = min(size, too_big)
+        return self.tail_sizes[start]
 
     def _block_id(self, start: int) -> int:
         if start not in self.dispatch:
