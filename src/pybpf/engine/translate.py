@@ -88,6 +88,7 @@ from ..isa.opcodes import (
     FRAME_POINTER,
     LDDW,
     STACK_SIZE,
+    AluOp,
     CallSrc,
     InsnClass,
     Mode,
@@ -441,7 +442,7 @@ class _FunctionWriter:
         if insn.opcode == LDDW and func_target(0, insn) is None:
             self.constants[insn.dst] = insn.imm & M64
             return
-        if insn.opcode == InsnClass.ALU64 | 0xB0 and insn.off == 0:  # mov64 rX, imm
+        if insn.opcode == InsnClass.ALU64 | AluOp.MOV and insn.off == 0:  # mov64 rX, imm
             self.constants[insn.dst] = insn.imm & M64
             return
         self.constants.pop(_written_register(insn), None)
