@@ -81,6 +81,53 @@ def test_unrolled_loops_fault_at_the_exact_budget(body: int) -> None:
                 vm.run()
 
 
+# A loop of three blocks (a branch inside): each pass runs 5 instructions,
+# and 1 more when the byte is small; the jump back is taken from two copies.
+BRANCHY_LOOP = (
+    "mov %r0, 0\nmov %r3, 0\nloop:\nmov %r4, %r3\nand %r4, 7\nadd %r0, %r4\n"
+    "jgt %r4, 3, next\nxor %r0, 0x10\nnext:\nadd %r3, 1\njlt %r3, %r1, loop\nexit\n"
+)
+
+
+def _branchy_model(iterations: int) -> tuple[int, int, list[int]]:
+    """(r0, executed, the count at each pass of the loop head) of `BRANCHY_LOOP`."""
+    r0, executed, passes = 0, 2, []
+    for r3 in range(iterations):
+        passes.append(executed)  # what the head's budget check sees on entry, before the pass
+        r0 = (r0 + (r3 & 7)) & M64
+        executed += 6
+        if r3 & 7 <= 3:
+            r0 ^= 0x10
+            executed += 1
+    return r0, executed + 1, passes
+
+
+@pytest.mark.parametrize("iterations", (1, 2, 4, 5, 9, 20))
+def test_a_loop_of_several_blocks_turns_without_the_dispatcher(iterations: int) -> None:
+    vm = Interpreter(assemble(BRANCHY_LOOP), helpers=conformance_helpers())
+    r0, executed, _ = _branchy_model(iterations)
+    assert (vm.run(iterations), vm.executed) == (r0, executed)
+    assert (vm.run_repeated(iterations, 3), vm.executed) == (r0, executed)
+    body = vm.source.split("while True:")[-1]  # the loop head's own `while`
+    assert "continue" in body
+    assert "b = 1" not in body  # the jump back is no transfer through the dispatcher
+
+
+def test_a_loop_of_several_blocks_faults_at_the_exact_budget() -> None:
+    iterations = 9
+    r0, executed, passes = _branchy_model(iterations)
+    for budget in range(2, executed + 2):
+        vm = Interpreter(assemble(BRANCHY_LOOP), helpers=conformance_helpers(), budget=budget)
+        # The head checks n with its own 4 instructions added: the first count over the budget.
+        counts = [count + 4 for count in passes]
+        over = next((count for count in counts if count > budget), None)
+        if over is None:
+            assert (vm.run(iterations), vm.executed) == (r0, executed)
+        else:
+            with pytest.raises(ProgramFault, match=rf"\({over} executed\)"):
+                vm.run(iterations)
+
+
 def test_short_loops_are_unrolled_and_long_ones_are_not() -> None:
     short = Interpreter(assemble(_loop(4, 3)), helpers=conformance_helpers())
     long = Interpreter(assemble(_loop(LONGEST_UNROLLED + 1, 3)), helpers=conformance_helpers())

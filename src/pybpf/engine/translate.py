@@ -18,6 +18,10 @@ common paths away from the dispatcher:
   or the rest of a packet parser after an if/else), is copied into every
   block jumping to it, so a function whose only merge points are such
   tails has no dispatcher at all;
+* a loop head becomes an inner `while`, in which a jump back to it is a
+  `continue`, and a merge point inside the loop whose code runs back to
+  the head (or to `exit`) within `TAIL_COPY_LENGTH` instructions is copied
+  as above, so a loop of a few blocks turns without the dispatcher;
 * a block that jumps to itself (the tight loop) becomes an inner `while`;
   when short and free of calls, each turn of it runs 2 to 16 copies of the
   body (`unrolled_loop`), adding the instruction count once per turn and
@@ -231,29 +235,34 @@ class _FunctionWriter:
         self.lower: dict[int, int] = {}
         self.inlined = 0  # instructions inlined from callees so far
         self.expanded: dict[int, list[tuple[int, str]]] | None = None  # `_expanded_bodies`
-        self.tail_sizes: dict[int, int] = {}  # `_tail_size` by block start
+        self.tail_sizes: dict[tuple[int, int | None], int] = {}  # `_tail_size` by (start, loop)
 
     # -- control transfer ---------------------------------------------------
 
-    def _inlinable(self, start: int) -> bool:
+    def _inlinable(self, start: int, loop: int | None) -> bool:
         block = self.fn.blocks[start]
         if start == self.fn.entry:
             return False
-        return len(block.predecessors) == 1 or self._tail_size(start) <= TAIL_COPY_LENGTH
+        return len(block.predecessors) == 1 or self._tail_size(start, loop) <= TAIL_COPY_LENGTH
 
-    def _tail_size(self, start: int) -> int:
+    def _tail_size(self, start: int, loop: int | None) -> int:
         """The instructions emitted from block `start` to the exits, merge points copied.
 
         What copying the block into each block that jumps to it costs (the
-        code from it on, every block counted once per path); more than
-        `TAIL_COPY_LENGTH` (capped there plus one) for code that reaches a
-        loop head, which is never copied.
+        code from it on, every block counted once per path), inside the
+        `while` of loop head `loop` if any, where a jump back to it is a
+        `continue` and costs nothing; more than `TAIL_COPY_LENGTH` (capped
+        there plus one) for code that reaches any other loop head, which is
+        never copied.
         """
-        size = self.tail_sizes.get(start)
+        if start == loop:
+            return 0
+        key = (start, loop)
+        size = self.tail_sizes.get(key)
         if size is not None:
             return size
         too_big = TAIL_COPY_LENGTH + 1
-        self.tail_sizes[start] = too_big  # while it is being measured: a cycle is too big
+        self.tail_sizes[key] = too_big  # while it is being measured: a cycle is too big
         block = self.fn.blocks[start]
         size = too_big
         if start not in self.heads and start != self.fn.entry:
@@ -261,9 +270,9 @@ class _FunctionWriter:
             for successor in block.successors:
                 if size > TAIL_COPY_LENGTH:
                     break
-                size += self._tail_size(successor)
-        self.tail_sizes[start] = min(size, too_big)
-        return self.tail_sizes[start]
+                size += self._tail_size(successor, loop)
+        self.tail_sizes[key] = min(size, too_big)
+        return self.tail_sizes[key]
 
     def _block_id(self, start: int) -> int:
         if start not in self.dispatch:
@@ -283,7 +292,11 @@ class _FunctionWriter:
         if target == loop:
             self._count(ind, pending)
             self.lines.append((ind, "continue"))
-        elif self._inlinable(target) and ind < MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN:
+        elif (
+            self._inlinable(target, loop)
+            and ind < MAX_INLINE_INDENT
+            and self.chain < MAX_INLINE_CHAIN
+        ):
             self.chain += 1
             self.block(target, ind, loop, pending)
             self.chain -= 1
@@ -464,16 +477,24 @@ class _FunctionWriter:
             self.r1_constant = None
 
     def dispatched_block(self, start: int, ind: int) -> None:
-        """Emit a block reached through the dispatcher (self-loops get a `while`).
+        """Emit a block reached through the dispatcher (loop heads get a `while`).
 
-        `~start` stands for the plain (not unrolled) form of an unrolled loop.
+        The `while` of a loop head makes each jump back to it from code
+        inlined or copied into its body (`_tail_size`) a `continue`, so a
+        loop of a few blocks (a branch in a scan) turns without the
+        dispatcher. `~start` stands for the plain (not unrolled) form of an
+        unrolled loop.
         """
         plain = start < 0
         start = ~start if plain else start
         self._reset_bounds()
         block = self.fn.blocks[start]
-        if block.last[0] not in block.predecessors:
+        if start not in self.heads:
             self.block(start, ind, loop=None)
+            return
+        if block.last[0] not in block.predecessors:  # not a self-loop: never unrolled
+            self.lines.append((ind, "while True:"))
+            self.block(start, ind + 1, loop=start)
             return
         copies = 1 if plain else self._unroll(start)
         if copies > 1:
