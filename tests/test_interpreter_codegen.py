@@ -43,7 +43,7 @@ def _loop_model(body: int, iterations: int) -> tuple[int, int]:
     return r0, 2 + body * iterations + 1
 
 
-# Loop bodies run 8 copies per turn (the most), 7, 3, 2, and none.
+# Loop bodies run 16 copies per turn (the most), 12, 3, 2, and none.
 LONGEST_UNROLLED = UNROLL_INSTRUCTIONS // 2
 BODIES = (
     4,
@@ -56,7 +56,7 @@ BODIES = (
 
 
 @pytest.mark.parametrize("body", BODIES)
-@pytest.mark.parametrize("iterations", (1, 2, 3, 4, 5, 7, 8, 9))
+@pytest.mark.parametrize("iterations", (1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 17))
 def test_unrolled_loops_count_every_instruction(body: int, iterations: int) -> None:
     vm = Interpreter(assemble(_loop(body, iterations)), helpers=conformance_helpers())
     assert (vm.run(), vm.executed) == _loop_model(body, iterations)
@@ -79,6 +79,53 @@ def test_unrolled_loops_fault_at_the_exact_budget(body: int) -> None:
         else:
             with pytest.raises(ProgramFault, match=rf"\({over} executed\)"):
                 vm.run()
+
+
+# A loop of three blocks (a branch inside): each pass runs 5 instructions,
+# and 1 more when the byte is small; the jump back is taken from two copies.
+BRANCHY_LOOP = (
+    "mov %r0, 0\nmov %r3, 0\nloop:\nmov %r4, %r3\nand %r4, 7\nadd %r0, %r4\n"
+    "jgt %r4, 3, next\nxor %r0, 0x10\nnext:\nadd %r3, 1\njlt %r3, %r1, loop\nexit\n"
+)
+
+
+def _branchy_model(iterations: int) -> tuple[int, int, list[int]]:
+    """(r0, executed, the count at each pass of the loop head) of `BRANCHY_LOOP`."""
+    r0, executed, passes = 0, 2, []
+    for r3 in range(iterations):
+        passes.append(executed)  # what the head's budget check sees on entry, before the pass
+        r0 = (r0 + (r3 & 7)) & M64
+        executed += 6
+        if r3 & 7 <= 3:
+            r0 ^= 0x10
+            executed += 1
+    return r0, executed + 1, passes
+
+
+@pytest.mark.parametrize("iterations", (1, 2, 4, 5, 9, 20))
+def test_a_loop_of_several_blocks_turns_without_the_dispatcher(iterations: int) -> None:
+    vm = Interpreter(assemble(BRANCHY_LOOP), helpers=conformance_helpers())
+    r0, executed, _ = _branchy_model(iterations)
+    assert (vm.run(iterations), vm.executed) == (r0, executed)
+    assert (vm.run_repeated(iterations, 3), vm.executed) == (r0, executed)
+    body = vm.source.split("while True:")[-1]  # the loop head's own `while`
+    assert "continue" in body
+    assert "b = 1" not in body  # the jump back is no transfer through the dispatcher
+
+
+def test_a_loop_of_several_blocks_faults_at_the_exact_budget() -> None:
+    iterations = 9
+    r0, executed, passes = _branchy_model(iterations)
+    for budget in range(2, executed + 2):
+        vm = Interpreter(assemble(BRANCHY_LOOP), helpers=conformance_helpers(), budget=budget)
+        # The head checks n with its own 4 instructions added: the first count over the budget.
+        counts = [count + 4 for count in passes]
+        over = next((count for count in counts if count > budget), None)
+        if over is None:
+            assert (vm.run(iterations), vm.executed) == (r0, executed)
+        else:
+            with pytest.raises(ProgramFault, match=rf"\({over} executed\)"):
+                vm.run(iterations)
 
 
 def test_short_loops_are_unrolled_and_long_ones_are_not() -> None:
@@ -105,6 +152,15 @@ FOLDED = [
     ("mov %r0, 1\nsub %r0, 2\nrsh32 %r0, 28\narsh32 %r0, 1", 7),
     ("mov %r0, 1\nsub %r0, 3\nxor32 %r0, 1\nneg %r0", (-((-2 & 0xFFFFFFFF) ^ 1)) & M64),
     ("mov %r0, 1\nlsh %r0, 63\nadd %r0, %r0", 0),  # src == dst: not folded
+    # A constant near the top written as a small one of the other sign (`_add_or_sub`):
+    ("mov %r0, 2\nadd %r0, -4", M64 - 1),
+    ("mov %r0, 2\nsub %r0, -4\nadd %r0, -7", M64),
+    ("mov %r0, 2\nadd32 %r0, -4", 0xFFFFFFFE),
+    ("lddw %r0, 0x1ffffffff\nsub32 %r0, -2", 1),
+    (
+        "lddw %r0, 0x8000000000000001\nadd %r0, 0x7fffffff\nsub %r0, -0x80000000",
+        0x8000000000000000 + 0xFFFFFFFF + 1,
+    ),
 ]
 
 
@@ -115,6 +171,56 @@ def test_folded_alu_runs_compute_what_each_instruction_does(body: str, expected:
     assert vm.executed == 1 + (body.count("\n") + 1) + 1
 
 
+# Decrements that a jump's outcome shows cannot wrap, beside those it does not
+# cover: (program, r1 → expected r0 for each r1 tried).
+BOUNDED = [
+    # jne r1, 0 taken: r1 >= 1, so r1 - 1 >= 0; the other edge keeps the wrap.
+    (
+        "jne %r1, 0, dec\nsub %r1, 1\nmov %r0, %r1\nexit\ndec:\nsub %r1, 1\nmov %r0, %r1\nexit\n",
+        {0: M64, 1: 0, 5: 4},
+    ),
+    # jgt r1, 4 taken: r1 >= 5; a larger decrement than that still wraps.
+    (
+        "jgt %r1, 4, big\nmov %r0, 0\nexit\nbig:\nadd %r1, -5\nmov %r0, %r1\nsub %r0, 6\nexit\n",
+        {5: M64 - 5, 11: 0, 12: 1, 4: 0},
+    ),
+    ("jgt %r1, 4, big\nmov %r0, 0\nexit\nbig:\nmov %r0, %r1\nsub %r0, 6\nexit\n", {5: M64, 6: 0}),
+    # jlt r1, 3 not taken: r1 >= 3; a write of r1 in between forgets it.
+    (
+        "jlt %r1, 3, out\nmov %r1, 1\nsub %r1, 3\nmov %r0, %r1\nexit\nout:\nmov %r0, 9\nexit\n",
+        {3: M64 - 1, 7: M64 - 1},
+    ),
+    # A 32-bit jump proves nothing of the 64-bit register.
+    (
+        "jne32 %r1, 0, dec\nmov %r0, 0\nexit\ndec:\nsub %r1, 1\nmov %r0, %r1\nexit\n",
+        {1 << 32: 0, (1 << 32) + 1: 1 << 32},
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "cases"), BOUNDED)
+def test_decrements_shown_not_to_wrap_give_what_masked_ones_do(
+    source: str, cases: dict[int, int]
+) -> None:
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    for r1, expected in cases.items():
+        assert vm.run(r1) == expected, r1
+
+
+def test_a_decrement_after_its_jump_has_no_mask() -> None:
+    # The unrolled copies after the first know r1 >= 1 from the jump back;
+    # the frame pointer's offsets are unwrapped too.
+    loop = Interpreter(assemble(_loop(4, 3)), helpers=conformance_helpers())
+    assert "r1 = r1 - 1\n" in loop.source
+    assert "r1 = (r1 - 1) & 0xffffffffffffffff" in loop.source  # the first copy's
+    frame = Interpreter(
+        assemble("mov %r2, %r10\nadd %r2, -8\nstdw [%r2], 3\nldxdw %r0, [%r10-8]\nexit\n"),
+        helpers=conformance_helpers(),
+    )
+    assert "r2 = r10 - 8\n" in frame.source
+    assert frame.run() == 3
+
+
 def test_a_copied_exit_tail_counts_once_per_path() -> None:
     # Both branches jump to `mov r0, 2; exit` (copied into each of them).
     source = "mov %r0, 1\njeq %r1, 0, tail\nmov %r0, 5\njeq %r1, 1, tail\nexit\ntail:\nadd %r0, 2\nexit\n"
@@ -122,6 +228,20 @@ def test_a_copied_exit_tail_counts_once_per_path() -> None:
         vm = Interpreter(assemble(source), helpers=conformance_helpers())
         assert (vm.run(r1), vm.executed) == expected
     assert "b = " not in vm.source  # no dispatcher left: every path is straight code
+
+
+def test_merge_points_with_branches_are_copied_and_count_once_per_path() -> None:
+    # Two if/else in a row: each merge point's code to the exit (a branch
+    # inside) is copied into both blocks jumping to it.
+    source = (
+        "mov %r0, 0\njeq %r1, 0, a\nadd %r0, 1\na:\nadd %r0, 2\njgt %r1, 5, b\n"
+        "add %r0, 10\nb:\nadd %r0, 100\nexit\n"
+    )
+    vm = Interpreter(assemble(source), helpers=conformance_helpers())
+    for r1, expected in ((0, (112, 7)), (3, (113, 8)), (9, (103, 7))):
+        assert (vm.run(r1), vm.executed) == expected
+        assert (vm.run_repeated(r1, 2), vm.executed) == expected
+    assert "b = " not in vm.source
 
 
 def test_a_callee_without_r10_leaves_the_stack_to_functions_that_use_it() -> None:
@@ -168,6 +288,25 @@ def test_offsets_reach_their_region_from_either_side() -> None:
     assert region.read() == bytes([1, 20, 30, 40, 6, 0, 0, 0])
 
 
+@pytest.mark.parametrize("offset", (6, -3))
+def test_a_site_keeps_checking_its_bounds_as_its_base_moves(offset: int) -> None:
+    # Load and store sites hold their region's start minus the offset
+    # (`codegen_ops._rebase`): every run's access is still checked against
+    # the cached region, and another region refills the site.
+    source = f"ldxb %r0, [%r1{offset:+d}]\nstb [%r1{offset:+d}], 9\nexit\n"
+    vm = Interpreter(assemble(source))
+    first = vm.memory.allocate_from(bytes(range(1, 9)), "first")
+    second = vm.memory.allocate_from(bytes(range(101, 109)), "second")
+    for region, index in ((first, 0), (first, 7), (second, 2), (first, 3)):
+        before = region.read()[index]
+        assert vm.run(region.start + index - offset) == before
+        assert region.read()[index] == 9
+    for address in (first.start + 8, first.start - 1, second.start + 8):
+        with pytest.raises(ProgramFault) as info:
+            vm.run(address - offset)
+        assert info.value.address == address
+
+
 XDP_ADJUST_HEAD = 44
 
 # Reads ctx->data at one site twice, with bpf_xdp_adjust_head(ctx, 4) in
@@ -203,6 +342,80 @@ def test_a_context_pointer_load_sees_a_helper_move_it(repeat: int) -> None:
     assert result.retval == 4
     # The program moved the frame's start by 4 in each run (the frame is not reset).
     assert result.data_out == bytes(range(4 * repeat, 64))
+
+
+# Loads through r1 in the first block try a context pointer's reader first
+# (`codegen_ops.load`, context=True): data_end - data, the IPv4 protocol
+# byte (a plain packet load) and ingress_ifindex (a plain context field).
+CONTEXT_FIRST = """
+    ldxw %r2, [%r1+4]
+    ldxw %r3, [%r1+0]
+    ldxw %r4, [%r1+12]
+    mov %r0, %r2
+    sub %r0, %r3
+    lsh %r0, 16
+    ldxb %r5, [%r3+23]
+    or %r0, %r5
+    lsh %r0, 8
+    or %r0, %r4
+    exit
+"""
+
+
+@pytest.mark.parametrize("repeat", (1, 3))
+def test_context_first_loads_read_pointers_fields_and_packets(repeat: int) -> None:
+    assert "if not o and H" in Interpreter(assemble(CONTEXT_FIRST)).source
+    data = bytes(range(64))
+    result = test_run(
+        assemble(CONTEXT_FIRST), ProgramType.XDP, data=data, repeat=repeat, helpers=linux_helpers()
+    )
+    ifindex = 1  # the loopback device a test run uses
+    assert result.retval == ((64 << 16 | data[23]) << 8 | ifindex) & 0xFFFFFFFF
+
+
+def test_a_context_first_site_checks_any_other_region_as_any_site() -> None:
+    vm = Interpreter(assemble("ldxh %r0, [%r1+6]\nexit\n"))
+    assert "if not o and H" in vm.source
+    first = vm.memory.allocate_from(bytes(range(8)), "first")
+    second = vm.memory.allocate_from(bytes(range(100, 108)), "second")
+    for region in (first, first, second, first):
+        assert vm.run_repeated(region.start, 2) == int.from_bytes(region.read()[6:8], "little")
+    for address in (first.start + 1, second.start - 7, 0):
+        with pytest.raises(ProgramFault) as info:
+            vm.run(address)
+        assert info.value.address == address + 6
+
+
+def test_sites_at_a_constant_address_check_their_region_is_still_there() -> None:
+    # A global variable's address (`lddw`) makes the site check only that it
+    # holds a region: a load, a store and an atomic, then the region goes away.
+    vm = Interpreter(assemble("exit\n"))
+    region = vm.memory.allocate_from(bytes(16), "globals")
+    source = (
+        f"lddw %r2, {region.start}\nstdw [%r2+8], 5\nmov %r3, 2\n"
+        "lock add [%r2+8], %r3\nldxdw %r0, [%r2+8]\nexit\n"
+    )
+    vm = Interpreter(assemble(source), memory=vm.memory)
+    assert "if H0 < 0:" in vm.source
+    assert vm.run() == 7
+    assert vm.run_repeated(0, 3) == 7
+    vm.memory.remove(region)
+    for run in (vm.run, lambda: vm.run_repeated(0, 2)):
+        with pytest.raises(ProgramFault) as info:
+            run()
+        assert info.value.address == region.start + 8
+
+
+@pytest.mark.parametrize("offset", (16, -1))
+def test_a_constant_address_outside_its_region_faults_every_time(offset: int) -> None:
+    vm = Interpreter(assemble("exit\n"))
+    region = vm.memory.allocate_from(bytes(16), "globals")
+    source = f"lddw %r2, {region.start}\nldxb %r0, [%r2{offset:+d}]\nexit\n"
+    vm = Interpreter(assemble(source), memory=vm.memory)
+    for _ in range(3):
+        with pytest.raises(ProgramFault) as info:
+            vm.run_repeated(0, 2)
+        assert info.value.address == region.start + offset
 
 
 def test_each_repeated_run_gets_a_fresh_helper_env() -> None:
@@ -416,3 +629,50 @@ def test_a_function_inlines_at_most_its_budget_and_calls_the_rest() -> None:
     assert vm.executed == 1 + 2 * calls + 2 + leaf_size * calls
     caller = vm.source.split("def f")[1]
     assert caller.count("r0, n = f") == calls - INLINE_BUDGET // leaf_size
+
+
+# Programs whose exits sit at each place the runner of repeated runs
+# (`translate._FunctionWriter.write_runner`) turns them into a yield: a
+# straight body, the dispatcher's level, a self-loop's `while` (a long body
+# is not unrolled, and its exit tail is copied into the loop).
+LONG_BODY = "\n".join("add %r0, 1" for _ in range(UNROLL_INSTRUCTIONS // 2))
+RUNNER_PROGRAMS = {
+    "straight": "mov %r0, %r1\njgt %r1, 9, big\nadd %r0, 3\nexit\nbig:\nmov %r0, 1\nexit\n",
+    "dispatched": (
+        "mov %r0, 0\nmov %r2, %r1\nloop:\nadd %r0, %r2\nsub %r2, 1\njne %r2, 0, loop\n"
+        "jgt %r0, 20, big\nexit\nbig:\nmov %r0, 7\nexit\n"
+    ),
+    "exit in a loop": f"mov %r0, 0\nloop:\n{LONG_BODY}\nsub %r1, 1\njne %r1, 0, loop\nexit\n",
+    # r6 and the frame as the run before left them would show: each run starts afresh.
+    "fresh registers and frame": (
+        "ldxdw %r0, [%r10-8]\nadd %r0, %r6\nmov %r6, 5\nstdw [%r10-8], 9\nadd %r0, %r1\nexit\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", RUNNER_PROGRAMS)
+@pytest.mark.parametrize("r1", (1, 4, 12))
+def test_repeated_runs_give_what_single_runs_do(name: str, r1: int) -> None:
+    vm = Interpreter(assemble(RUNNER_PROGRAMS[name]), helpers=conformance_helpers())
+    single = vm.run(r1), vm.executed
+    for repeat in (1, 2, 5):
+        assert (vm.run_repeated(r1, repeat), vm.executed) == single
+    assert (vm.run(r1), vm.executed) == single
+
+
+def test_an_exit_inside_a_loop_leaves_the_loop_for_the_next_run() -> None:
+    vm = Interpreter(assemble(RUNNER_PROGRAMS["exit in a loop"]), helpers=conformance_helpers())
+    lines = [line.strip() for line in vm.translation.runner_source.splitlines()]
+    leaving = [lines[i + 1] for i, line in enumerate(lines) if line == "b = -1"]
+    assert "break" in leaving  # out of the loop's `while`, then out of the dispatcher
+    body = len(LONG_BODY.splitlines())
+    assert (vm.run_repeated(3, 4), vm.executed) == (3 * body, 1 + 3 * (body + 2) + 1)
+
+
+def test_a_fault_in_a_repeated_run_leaves_later_runs_working() -> None:
+    # The runner ends with the fault; the next repeated run starts a new one.
+    vm = Interpreter(assemble("ldxdw %r0, [%r1+0]\nexit\n"), helpers=conformance_helpers())
+    region = vm.memory.allocate_from((42).to_bytes(8, "little"), "data")
+    with pytest.raises(ProgramFault):
+        vm.run_repeated(region.start + 8, 3)
+    assert vm.run_repeated(region.start, 3) == 42

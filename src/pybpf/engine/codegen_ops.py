@@ -151,12 +151,39 @@ def _operand(value: str) -> str:
     return value if value.isalnum() else f"({value})"
 
 
+def _add_or_sub(op: int, d: str, s: str, const: int | None, mask: int) -> str:
+    """`d + s` or `d - s` modulo `mask + 1`, a constant near the top written as a small one.
+
+    `r2 += -4` carries 0xff...fc: `r2 - 4` is the same value modulo 2**64
+    (or 2**32) and costs a small-int operation instead of a big-int one.
+    """
+    sym = "+" if op == AluOp.ADD else "-"
+    if const is not None and const > mask >> 1:
+        sym = "-" if sym == "+" else "+"
+        s = hexlit(mask + 1 - const)
+    return f"({d} {sym} {s}) & {hexlit(mask)}"
+
+
+def unwrapped_value(insn: Instruction, operand: str, lower: int) -> str | None:
+    """`operand - k` without the 64-bit mask, for `r -= k` or `r += -k` when k <= `lower`.
+
+    `operand` is the code of the dst register's value before `insn` (a
+    register name) and `lower` a lower bound of that value that the
+    translator knows holds (a branch just taken or not, the frame pointer),
+    so the difference cannot go below 0; None when that is not shown.
+    """
+    if insn.opcode not in (InsnClass.ALU64 | AluOp.ADD, InsnClass.ALU64 | AluOp.SUB):
+        return None  # only the immediate forms (Source.K is 0)
+    k = insn.imm if insn.opcode & 0xF0 == AluOp.SUB else -insn.imm
+    if 0 < k <= lower:
+        return f"{operand} - {hexlit(k)}"
+    return None
+
+
 def _alu64(op: int, off: int, d: str, s: str, const: int | None) -> str:
     m = hexlit(M64)
-    if op == AluOp.ADD:
-        return f"({d} + {s}) & {m}"
-    if op == AluOp.SUB:
-        return f"({d} - {s}) & {m}"
+    if op in (AluOp.ADD, AluOp.SUB):
+        return _add_or_sub(op, d, s, const, M64)
     if op == AluOp.MUL:
         return f"({d} * {s}) & {m}"
     if op == AluOp.DIV:
@@ -197,12 +224,12 @@ def _alu32(op: int, off: int, d: str, s: str, const: int | None) -> str:
     m = hexlit(M32)
     d32 = f"({d} & {m})"
     s32 = s if const is not None else f"({s} & {m})"
-    if op in (AluOp.ADD, AluOp.SUB, AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR):
+    if op in (AluOp.ADD, AluOp.SUB):
+        return _add_or_sub(op, d, s, const, M32)
+    if op in (AluOp.MUL, AluOp.OR, AluOp.AND, AluOp.XOR):
         # The low 32 bits of these results depend only on the low 32 bits of
         # the operands, so one final mask both truncates and zero-extends.
         sym = {
-            AluOp.ADD: "+",
-            AluOp.SUB: "-",
             AluOp.MUL: "*",
             AluOp.OR: "|",
             AluOp.AND: "&",
@@ -264,6 +291,9 @@ def condition(insn: Instruction) -> str:
             s = f"({s} & {hexlit(M32)})"
     if op == JmpOp.JSET:
         return f"{d} & {s}"
+    if const == 0 and op in (JmpOp.JEQ, JmpOp.JNE):
+        # A test of the int itself: no constant to load and compare with.
+        return d if op == JmpOp.JNE else f"not {d}"
     unsigned = {
         JmpOp.JEQ: "==",
         JmpOp.JNE: "!=",
@@ -279,6 +309,32 @@ def condition(insn: Instruction) -> str:
     left = f"({d} ^ {hexlit(bias)})"
     right = hexlit(const ^ bias) if const is not None else f"({s} ^ {hexlit(bias)})"
     return f"{left} {signed[op]} {right}"
+
+
+def branch_bound(insn: Instruction, taken: bool) -> tuple[int, int] | None:
+    """(register, lower bound) a 64-bit jump against a constant proves on one of its edges.
+
+    `jne r1, 0` taken, or `jeq r1, 0` not taken, shows r1 >= 1; `jgt r, K`
+    taken shows r >= K + 1, not taken nothing below; and so on for the
+    unsigned comparisons. None when the edge shows no lower bound.
+    """
+    if insn.opcode & 0x07 != InsnClass.JMP or insn.opcode & Source.X:
+        return None
+    op = insn.opcode & 0xF0
+    k = insn.imm & M64
+    bounds = {
+        (JmpOp.JNE, True): 1 if k == 0 else None,
+        (JmpOp.JEQ, False): 1 if k == 0 else None,
+        (JmpOp.JEQ, True): k,
+        (JmpOp.JGT, True): k + 1,
+        (JmpOp.JGE, True): k,
+        (JmpOp.JLT, False): k,
+        (JmpOp.JLE, False): k + 1,
+    }
+    bound = bounds.get((op, taken))
+    if not bound or bound > M64:
+        return None
+    return insn.dst, bound
 
 
 # -- loads and stores -----------------------------------------------------------
@@ -323,19 +379,31 @@ def _address(insn: Instruction, base: int) -> str:
     return f"a = (r{base} + {hexlit(insn.off & M64)}) & {hexlit(M64)}"
 
 
-def _offset(insn: Instruction, base: int, site: int) -> str:
+def _offset(insn: Instruction, base: int, site: int, rebased: bool = True) -> str:
     """The access's offset from site `site`'s cached region start, unwrapped.
 
     The register minus the start first: between two nearby addresses it is
     a small int, to which the instruction's offset adds without the cost of
-    big-int arithmetic (the sum is the same).
+    big-int arithmetic (the sum is the same). A `rebased` site (loads and
+    stores) holds its region's start minus the instruction's offset
+    (`_rebase`), so the register minus it is the offset already.
     """
     offset = f"r{base} - L{site}"
+    if rebased or insn.off == 0:
+        return offset
     if insn.off > 0:
         return f"{offset} + {hexlit(insn.off)}"
+    return f"{offset} - {hexlit(-insn.off)}"
+
+
+def _rebase(insn: Instruction, site: int) -> list[str]:
+    """After a slow path refilled rebased site `site` with a region's start: subtract the
+    instruction's offset from it (see `_offset`), so the fast path needs no addition."""
+    if insn.off > 0:
+        return [f"L{site} -= {hexlit(insn.off)}"]
     if insn.off < 0:
-        return f"{offset} - {hexlit(-insn.off)}"
-    return offset
+        return [f"L{site} += {hexlit(-insn.off)}"]
+    return []
 
 
 def _dirty(site: int) -> str:
@@ -344,20 +412,51 @@ def _dirty(site: int) -> str:
     return f"    if H{site} >= 0: W = 1"
 
 
+def _constant_address(insn: Instruction, base: int) -> str:
+    """The address an access with a constant base register (`base`, its value) reaches."""
+    return hexlit((base + insn.off) & M64)
+
+
+def _constant_site(site: int, address: str, fill: str, dirty: str) -> list[str]:
+    """The check of a site whose address is a constant: whether it holds a region at all.
+
+    The site is filled only with the region of that one address, and a
+    region that goes away empties every site (bounds -1, see
+    `engine.translate`): a site holding a region still holds the access.
+    """
+    return [f"if H{site} < 0:", f"    a = {address}", f"    {fill}", f"    {dirty}"]
+
+
 def _site_lookup(
-    insn: Instruction, site: int, size: int, write: int, pc: int, slow: str = "lk"
+    insn: Instruction,
+    site: int,
+    size: int,
+    write: int,
+    pc: int,
+    slow: str = "lk",
+    constant: int | None = None,
+    offset: bool = True,
 ) -> list[str]:
     # Fast path: the region this site used last time still holds the access
     # (the offset straight from the dst register); the slow path computes
     # the wrapped address and refills the site.
+    # A store's site is rebased (`_offset`); an atomic's is not, as its
+    # native call takes the address as start + offset.
     args = f"a, {size}, {write}, {pc}" if slow == "lk" else f"a, {size}, {pc}"
+    if constant is not None:  # the offset from a constant address: no rebasing
+        address = _constant_address(insn, constant)
+        fill = f"L{site}, H{site}, V{site} = {slow}({args})"
+        lines = _constant_site(site, address, fill, f"if H{site} >= 0: W = 1")
+        return [*lines, f"o = {address} - L{site}"] if offset else lines
+    rebased = slow == "lk"
     return [
-        f"o = {_offset(insn, insn.dst, site)}",
+        f"o = {_offset(insn, insn.dst, site, rebased)}",
         f"if o < 0 or o > H{site}:",
         f"    {_address(insn, insn.dst)}",
         f"    L{site}, H{site}, V{site} = {slow}({args})",
         _dirty(site),
         f"    o = a - L{site}",
+        *("    " + line for line in (_rebase(insn, site) if rebased else [])),
     ]
 
 
@@ -367,8 +466,21 @@ def _read(view: str, offset: str, size: int) -> str:
     return f"{_UNPACK[size]}({view}, {offset})[0]"
 
 
-def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for `ldx*` and the sign-extending `ldxs*`."""
+def load(
+    pc: int,
+    insn: Instruction,
+    sites: SiteCounter,
+    context: bool = False,
+    constant: int | None = None,
+) -> list[str]:
+    """Lines for `ldx*` and the sign-extending `ldxs*`.
+
+    `context`: the load most likely reads the context (r1 as the program
+    got it), so its site tries a context pointer's reader first.
+    `constant`: the src register's value, when the translator knows it
+    (a global variable's address), so the site checks only that it holds
+    a region.
+    """
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     signed = (insn.opcode & 0xE0) == Mode.MEMSX
     d = f"r{insn.dst}"
@@ -386,8 +498,9 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
     # with the value its field table gives (a full 64-bit packet pointer
     # for a 32-bit load of `data`).
     # A context pointer field is cached as its reader (bounds
-    # CONTEXT_READER, start the field's address): the same address again
-    # reads item 0 of the reader, the pointer's native slot as it is now.
+    # CONTEXT_READER, start the field's address, rebased as any start):
+    # the same address again reads item 0 of the reader, the pointer's
+    # native slot as it is now.
     site = sites.next()
     value = _read(f"V{site}", "o", size)
     slow = f"L{site}, H{site}, V{site}, {d} = ld(a, {size}, {pc})"
@@ -398,12 +511,38 @@ def load(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
         reader += f"; {d} = {_sext(d, size * 8, M64)}"
     # The offset comes straight from the register (no `a` on the fast
     # path); the slow path computes the wrapped address itself.
+    if constant is not None:
+        address = _constant_address(insn, constant)
+        # Bounds -1 (a context's plain field) and -2 (a reader) are never
+        # used here: the slow path reads those each time.
+        return [
+            *_constant_site(site, address, slow, f"if H{site} != -1: W = 1"),
+            "else:",
+            f"    o = {address} - L{site}",
+            f"    {_assign(d, value)}",
+        ]
+    if context:
+        # The same checks in another order: a reader (`xdp_md->data`) is
+        # found with two tests instead of four.
+        return [
+            f"o = {_offset(insn, insn.src, site)}",
+            f"if not o and H{site} == {CONTEXT_READER}:",
+            f"    {reader}",
+            f"elif o < 0 or o > H{site}:",
+            f"    {_address(insn, insn.src)}",
+            f"    {slow}",
+            *("    " + line for line in _rebase(insn, site)),
+            f"    if H{site} != -1: W = 1",
+            "else:",
+            f"    {_assign(d, value)}",
+        ]
     return [
         f"o = {_offset(insn, insn.src, site)}",
         f"if o < 0 or o > H{site}:",
         f"    if o or H{site} != {CONTEXT_READER}:",
         f"        {_address(insn, insn.src)}",
         f"        {slow}",
+        *("        " + line for line in _rebase(insn, site)),
         f"        if H{site} != -1: W = 1",
         "    else:",
         f"        {reader}",
@@ -419,8 +558,8 @@ def _assign(d: str, value: str) -> str:
     return f"{d} = {value}"
 
 
-def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
-    """Lines for `st*` (immediate) and `stx*` (register) stores."""
+def store(pc: int, insn: Instruction, sites: SiteCounter, constant: int | None = None) -> list[str]:
+    """Lines for `st*` (immediate) and `stx*` (register) stores (`constant`: as for `load`)."""
     size = SIZE_BYTES[Size(insn.opcode & 0x18)]
     mask = _MASK[size * 8]
     if (insn.opcode & 0x07) == InsnClass.ST:
@@ -435,7 +574,7 @@ def store(pc: int, insn: Instruction, sites: SiteCounter) -> list[str]:
             f"{_PACK[size]}(sb, {hexlit(index)}, {value})" if size > 1 else f"sb[{index}] = {value}"
         ]
     site = sites.next()
-    lines = _site_lookup(insn, site, size, 1, pc)
+    lines = _site_lookup(insn, site, size, 1, pc, constant=constant)
     if size == 1:
         return [*lines, f"V{site}[o] = {value}"]
     return [*lines, f"{_PACK[size]}(V{site}, o, {value})"]
@@ -467,7 +606,13 @@ def atomic_names() -> dict[str, tuple[str, int]]:
     }
 
 
-def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False) -> list[str]:
+def atomic(
+    pc: int,
+    insn: Instruction,
+    sites: SiteCounter,
+    native: bool = False,
+    constant: int | None = None,
+) -> list[str]:
     """Lines for a BPF_ATOMIC instruction: a cached region, then one atomic read-modify-write.
 
     The site cache works as for stores (`lka` is the slow path: writable,
@@ -492,12 +637,16 @@ def atomic(pc: int, insn: Instruction, sites: SiteCounter, native: bool = False)
             return [*lines, f"{src} = {call}"]
         return [*lines, call]
     site = sites.next()
-    lines = _site_lookup(insn, site, size, 1, pc, slow="lka")
+    # A native atomic at a constant address needs no offset: it takes the address.
+    offset = not (native and constant is not None)
+    lines = _site_lookup(insn, site, size, 1, pc, "lka", constant, offset)
     if native:
         # The checked address goes to a locked native instruction (`atomic_names`).
         name = atomic_name(0xF1 if imm == 0xF1 else base, size)
         # The checked address: the register itself when the offset is 0.
         address = f"r{insn.dst}" if insn.off == 0 else f"L{site} + o"
+        if constant is not None:
+            address = _constant_address(insn, constant)
         if imm == 0xF1:
             return [*lines, f"r0 = {name}({address}, r0, {src})"]
         call = f"{name}({address}, {src})"

@@ -55,8 +55,10 @@ from .translate import (
     FUNC_TOKEN,
     MAP_LOOKUP_HELPER,
     MAX_DEPTH,
+    RUNNER_NAME,
     Translation,
     cache_name,
+    runner_code,
     translate,
 )
 
@@ -163,6 +165,7 @@ class Interpreter:
         self._stacks: list[Stack] = []
         namespace = self._namespace()
         exec(self.translation.code, namespace)  # noqa: S102 - our own generated code
+        self._module = namespace  # the generated module's globals
         self._entry = namespace[self.translation.entry_name]
         self._functions = {pc: namespace[f"f{pc}"] for pc in self.translation.layout.functions}
 
@@ -213,18 +216,20 @@ class Interpreter:
         `HelperEnv` as fresh as its own (no tail calls counted, no helper
         scratch: one is reused only while runs leave it so) and a zeroed
         stack; only the set-up around the runs is hoisted out of the loop.
+        The runs go through the entry function's generator of runs
+        (`_runs`), which spares each one a call and its set-up.
         """
         r1 &= _M64
-        memory, runtime, entry = self.memory, self.runtime, self._entry
+        memory, runtime = self.memory, self.runtime
         args = (r1, 0, 0, 0, 0)
         try:
             stack = self._stacks.pop()
         except IndexError:
             stack = memory.allocate_stack()
-        frames = stack.frames
         r0 = n = 0
         cpu = self._cpu()
         env = HelperEnv(memory, r1, self, runtime, cpu)
+        runs = self._runs(r1, stack.frames, env)
         try:
             for _ in range(repeat):
                 # A run that left nothing in its HelperEnv (no tail call, no
@@ -233,15 +238,35 @@ class Interpreter:
                 if env.tail_calls or env._data is not None:
                     env = HelperEnv(memory, r1, self, runtime, cpu)
                 try:
-                    r0, n = entry(r1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, frames, env)
+                    r0, n = runs.send(env)
                 except TailCall as call:
+                    # The generator ended with the exception: a new one runs on.
                     r0 = self._follow_tail_calls(call, env, args)
                     n = self.executed
                     env = HelperEnv(memory, r1, self, runtime, cpu)
+                    runs = self._runs(r1, stack.frames, env)
         finally:
+            runs.close()
             self._stacks.append(stack)
         self.executed = n
         return r0
+
+    def _runs(self, r1: int, frames: list, env: HelperEnv) -> Any:
+        """The entry function's generator of runs (`translate.runner_code`), started.
+
+        Each `send(env)` runs the program once from pc 0 with `r1` on
+        `frames`, as a call of the entry function does, and returns
+        `(r0, executed)`.
+        """
+        runner = self._module.get(RUNNER_NAME)
+        if runner is None:
+            # Into the functions' own module: the runner shares their site
+            # caches and calls them.
+            exec(runner_code(self.translation), self._module)  # noqa: S102 - our own code
+            runner = self._module[RUNNER_NAME]
+        runs = runner(r1, frames, env)
+        next(runs)  # to its first `yield`: the set-up done once
+        return runs
 
     def enter(self, args: tuple[int, ...], env: HelperEnv) -> tuple[int, int]:
         """Run from pc 0 with a fresh stack; return (r0, executed instructions)."""

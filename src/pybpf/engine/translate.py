@@ -13,12 +13,17 @@ common paths away from the dispatcher:
 
 * a block with a single incoming edge is inlined at that edge, so straight
   code and if/else diamonds become nested Python `if`s;
-* a short tail that runs into `exit` (`r0 = 2; exit`, at most
-  `TAIL_COPY_LENGTH` instructions) is copied into every block jumping to
-  it, so a function whose only merge points are such tails has no
-  dispatcher at all;
+* a merge point from which the code runs to `exit` without a loop, in at
+  most `TAIL_COPY_LENGTH` instructions counting every copy (`r0 = 2; exit`,
+  or the rest of a packet parser after an if/else), is copied into every
+  block jumping to it, so a function whose only merge points are such
+  tails has no dispatcher at all;
+* a loop head becomes an inner `while`, in which a jump back to it is a
+  `continue`, and a merge point inside the loop whose code runs back to
+  the head (or to `exit`) within `TAIL_COPY_LENGTH` instructions is copied
+  as above, so a loop of a few blocks turns without the dispatcher;
 * a block that jumps to itself (the tight loop) becomes an inner `while`;
-  when short and free of calls, each turn of it runs 2 to 8 copies of the
+  when short and free of calls, each turn of it runs 2 to 16 copies of the
   body (`unrolled_loop`), adding the instruction count once per turn and
   taking it back on an early exit. With a budget, a turn that could cross
   it runs the plain loop instead, so a budget fault comes at the same
@@ -26,7 +31,11 @@ common paths away from the dispatcher:
 
 Within a block, a run of ALU instructions on one register folds into one
 assignment (`r3 = r1; r3 += 0x22` becomes `r3 = (r1 + 0x22) & M`; see
-`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A function that
+`codegen_ops.alu_fusable` and `codegen_ops.folded_value`). A decrement the
+code before it shows cannot go below 0 (`r1 -= 1` where a `jne r1, 0` was
+just taken, `r10 - 8`) leaves out the 64-bit mask (`_FunctionWriter._learn`,
+kept along the nested code of inlined blocks, forgotten at loop heads and
+when the register is written). A function that
 never names r10 has no way to its stack frame and skips the frame's set-up
 (zeroing, views). A small leaf subprogram (no calls, no frame, no loops) is
 inlined at its call sites (`_FunctionWriter.inline_call`).
@@ -39,10 +48,18 @@ the program length. Memory accesses are inlined against a per-site cache of
 the last region used, with the region table as the slow path (`lk`). The
 offset is computed without the 64-bit wrap: a sum past 2**64 or below 0
 lies in no site's bounds, and the slow path wraps it before looking it up.
+A load or store site holds its region's start minus the instruction's
+offset, so that the offset is the base register minus it, one subtraction
+(`codegen_ops._offset`). A site whose base register holds a constant the
+block set (a global variable's `lddw` address) checks only that it holds a
+region: it is filled for that one address alone, and emptied as every site
+when a region goes away (`codegen_ops._constant_site`).
 A load of a context pointer field (`xdp_md->data`) caches the field's
 reader instead of a region (bounds `CONTEXT_READER`, start the field's
 address), so that each pass reads the pointer as helpers left it, without
-the region and field tables. Atomics check their site as stores do and
+the region and field tables; a load through r1 in the program's first
+block, before r1 is written (the context pointer as the program got it),
+tests for such a reader first. Atomics check their site as stores do and
 then call a native locked read-modify-write (`runtime.native.calls`), or
 without the C API take the process-wide lock `ALOCK`. A map lookup
 whose map pointer is an `lddw` constant caches the key's region and the
@@ -53,6 +70,11 @@ the code in its own namespace), stamped with the `Memory.generation` they
 were filled under: a run takes them over only when no region has been
 removed (or made read-only) since, so the bounds check of every access
 still holds against live regions only.
+
+A test run's repeat loop runs the entry function's code as a generator of
+runs (`_FunctionWriter.write_runner`, compiled on first use): one `send`
+per run instead of a call, with the frame's views and the site caches kept
+in its locals from one run to the next while no region went away.
 """
 
 from __future__ import annotations
@@ -70,6 +92,7 @@ from ..isa.opcodes import (
     FRAME_POINTER,
     LDDW,
     STACK_SIZE,
+    AluOp,
     CallSrc,
     InsnClass,
     Mode,
@@ -94,14 +117,15 @@ MAX_INLINE_INDENT = 40
 MAX_INLINE_CHAIN = 200
 """Longest run of blocks inlined into each other (bounds the emitter's recursion)."""
 
-TAIL_COPY_LENGTH = 4
-"""Longest tail ending in `exit` that is copied into every block jumping to it."""
+TAIL_COPY_LENGTH = 32
+"""Longest tail ending in `exit` that is copied into every block jumping to it
+(counting the copies of merge points inside it: `_FunctionWriter._tail_size`)."""
 
 MAX_FOLDED = 4
 """Most ALU instructions folded into one assignment (`_FunctionWriter.straight`)."""
 
 UNROLL_INSTRUCTIONS = 64
-UNROLL_MAX_COPIES = 8
+UNROLL_MAX_COPIES = 16
 """A self-loop's `while` runs as many copies of its body per turn as fit in
 `UNROLL_INSTRUCTIONS` instructions, at most `UNROLL_MAX_COPIES` (a loop
 longer than half of it is not unrolled)."""
@@ -159,6 +183,9 @@ class Translation:
     entry_name: str
     #: Whether the code calls the native atomic functions (`codegen_ops.atomic_names`).
     native_atomics: bool = False
+    #: The source of `RUNNER_NAME`, the entry function as a generator of runs
+    #: (`_FunctionWriter.write_runner`); compiled on first use (`runner_code`).
+    runner_source: str = ""
 
 
 def function_name(entry: int) -> str:
@@ -201,30 +228,51 @@ class _FunctionWriter:
         self.chain = 0  # blocks inlined into one another right now (emitter recursion)
         self.native_atomics = False  # whether an atomic calls a native function
         self.r1_constant: int | None = None  # r1 as an `lddw` of this block set it
+        self.r1_context = False  # r1 still the context pointer the program got (`block`)
+        self.constants: dict[int, int] = {}  # register → its value, known in this block
+        # register → a lower bound of its unsigned value wherever code is
+        # being emitted now (see `_learn`); starts over at every loop head.
+        self.lower: dict[int, int] = {}
         self.inlined = 0  # instructions inlined from callees so far
+        self.expanded: dict[int, list[tuple[int, str]]] | None = None  # `_expanded_bodies`
+        self.tail_sizes: dict[tuple[int, int | None], int] = {}  # `_tail_size` by (start, loop)
 
     # -- control transfer ---------------------------------------------------
 
-    def _inlinable(self, start: int) -> bool:
+    def _inlinable(self, start: int, loop: int | None) -> bool:
         block = self.fn.blocks[start]
         if start == self.fn.entry:
             return False
-        return len(block.predecessors) == 1 or self._short_tail(start, TAIL_COPY_LENGTH)
+        return len(block.predecessors) == 1 or self._tail_size(start, loop) <= TAIL_COPY_LENGTH
 
-    def _short_tail(self, start: int, room: int) -> bool:
-        """Whether block `start` runs straight into `exit` within `room` instructions.
+    def _tail_size(self, start: int, loop: int | None) -> int:
+        """The instructions emitted from block `start` to the exits, merge points copied.
 
-        Such a tail (`r0 = 2; exit`) is copied into each block that jumps to
-        it rather than reached through the dispatcher.
+        What copying the block into each block that jumps to it costs (the
+        code from it on, every block counted once per path), inside the
+        `while` of loop head `loop` if any, where a jump back to it is a
+        `continue` and costs nothing; more than `TAIL_COPY_LENGTH` (capped
+        there plus one) for code that reaches any other loop head, which is
+        never copied.
         """
+        if start == loop:
+            return 0
+        key = (start, loop)
+        size = self.tail_sizes.get(key)
+        if size is not None:
+            return size
+        too_big = TAIL_COPY_LENGTH + 1
+        self.tail_sizes[key] = too_big  # while it is being measured: a cycle is too big
         block = self.fn.blocks[start]
-        if block.length > room:
-            return False
-        if block.last[1].opcode == EXIT:
-            return True
-        if len(block.successors) != 1 or block.successors[0] == start:
-            return False  # a branch, or a loop
-        return self._short_tail(block.successors[0], room - block.length)
+        size = too_big
+        if start not in self.heads and start != self.fn.entry:
+            size = block.length
+            for successor in block.successors:
+                if size > TAIL_COPY_LENGTH:
+                    break
+                size += self._tail_size(successor, loop)
+        self.tail_sizes[key] = min(size, too_big)
+        return self.tail_sizes[key]
 
     def _block_id(self, start: int) -> int:
         if start not in self.dispatch:
@@ -244,7 +292,11 @@ class _FunctionWriter:
         if target == loop:
             self._count(ind, pending)
             self.lines.append((ind, "continue"))
-        elif self._inlinable(target) and ind < MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN:
+        elif (
+            self._inlinable(target, loop)
+            and ind < MAX_INLINE_INDENT
+            and self.chain < MAX_INLINE_CHAIN
+        ):
             self.chain += 1
             self.block(target, ind, loop, pending)
             self.chain -= 1
@@ -281,7 +333,10 @@ class _FunctionWriter:
         straight = block.insns[:-1]
         if insn.opcode != EXIT and not is_jump(insn):
             straight = block.insns  # the last instruction falls through
+        # A program's first block reads its context through r1 (`ops.load`).
+        self.r1_context = start == self.fn.entry == 0
         self.straight(straight, ind)
+        self.r1_context = False
         if insn.opcode == EXIT:
             emit((ind, _SAVE))
             emit((ind, f"return r0, n + {pending}" if pending else "return r0, n"))
@@ -289,7 +344,11 @@ class _FunctionWriter:
             self.goto(jump_target(pc, insn), ind, loop, pending)
         elif is_jump(insn):
             emit((ind, f"if {ops.condition(insn)}:"))
+            before = dict(self.lower)
+            self._learn(insn, taken=True)
             self.goto(jump_target(pc, insn), ind + 1, loop, pending)
+            self.lower = before
+            self._learn(insn, taken=False)
             self.goto(pc + 1, ind, loop, pending)
         else:
             self.goto(block.successors[0], ind, loop, pending)
@@ -304,26 +363,105 @@ class _FunctionWriter:
         register, value, folded = -1, "", 0  # the run being folded
         last, operand = None, ""  # its last instruction and that one's operand
         self.r1_constant = None  # nothing is known of r1 at a block's start
+        self.constants = {}  # nor of any register
         for pc, insn in insns:
             self._track_r1(insn)
+            if self.r1_context and (_written_register(insn) == 1 or insn.opcode in (CALL, CALLX)):
+                self.r1_context = False
             if insn.opcode & 0x07 in (InsnClass.ALU, InsnClass.ALU64):
                 if insn.dst == register and folded < MAX_FOLDED and ops.alu_fusable(insn):
                     folded += 1
-                    operand, value = value, ops.folded_value(insn, value, last, operand)
+                    operand, value = value, self._folded_value(insn, value, last, operand)
                     last = insn
+                    self.constants.pop(insn.dst, None)
                     continue
                 if register >= 0:
                     emit((ind, f"r{register} = {value}"))
-                register, value, folded = insn.dst, ops.alu_value(insn), 1
+                register, value, folded = insn.dst, self._folded_value(insn), 1
                 last, operand = insn, f"r{insn.dst}"
+                self.lower.pop(insn.dst, None)
+                self._track_constant(insn)
                 continue
             if register >= 0:
                 emit((ind, f"r{register} = {value}"))
                 register = -1
             for line in self.instruction(pc, insn):
                 emit(_nested(ind, line))
+            self._forget(insn)
+            self._track_constant(insn)
         if register >= 0:
             emit((ind, f"r{register} = {value}"))
+
+    def _folded_value(
+        self,
+        insn: Instruction,
+        value: str | None = None,
+        last: Instruction | None = None,
+        operand: str = "",
+    ) -> str:
+        """`codegen_ops.folded_value` (`alu_value` to start a run, `value` None), unmasked
+        where it can be.
+
+        A decrement of a register known to be at least as large (`_learn`)
+        cannot wrap: `r1 -= 1` is `r1 - 1`, and `r2 = r10; r2 += -4` is
+        `r10 - 4`, without the 64-bit mask. A register read by the run
+        keeps its bound: the run writes only its dst.
+        """
+        before = f"r{insn.dst}" if value is None else value
+        register = _REGISTER_NAME.fullmatch(before)
+        if register is not None:
+            lower = self.lower.get(int(register[1]), 0)
+            unwrapped = ops.unwrapped_value(insn, before, lower)
+            if unwrapped is not None:
+                return unwrapped
+        if value is None:
+            return ops.alu_value(insn)
+        return ops.folded_value(insn, value, last, operand)
+
+    def _learn(self, insn: Instruction, taken: bool) -> None:
+        """Add what jump `insn` proves on its `taken` (or other) edge to `lower`."""
+        fact = ops.branch_bound(insn, taken)
+        if fact is not None:
+            register, bound = fact
+            self.lower[register] = max(bound, self.lower.get(register, 0))
+
+    def _forget(self, insn: Instruction) -> None:
+        """Drop the bounds `insn` (not an ALU instruction) may invalidate.
+
+        Loads and `lddw` write their dst; anything else that writes a
+        register (calls, atomics, packet loads) forgets every bound.
+        """
+        cls = insn.opcode & 0x07
+        if cls == InsnClass.LDX or insn.opcode == LDDW:
+            self.lower.pop(insn.dst, None)
+        elif cls not in (InsnClass.ST, InsnClass.STX) or (insn.opcode & 0xE0) == Mode.ATOMIC:
+            self._reset_bounds()
+
+    def _reset_bounds(self) -> None:
+        """What is known at a loop head or a dispatched block: only the frame pointer's floor.
+
+        r10 is the top of a frame of `STACK_SIZE` bytes at a real address,
+        so `r10 - k` for k up to that size needs no mask either.
+        """
+        self.lower = {FRAME_POINTER: STACK_SIZE}
+
+    def _track_constant(self, insn: Instruction) -> None:
+        """Keep `constants` (register → value) as it is after `insn`, within one block.
+
+        `lddw` of a number (a map value's address, most often) and `mov`
+        of an immediate set one; anything else that writes a register
+        forgets it (r0 too for a call, a packet load or a cmpxchg).
+        """
+        if insn.opcode == LDDW and func_target(0, insn) is None:
+            self.constants[insn.dst] = insn.imm & M64
+            return
+        if insn.opcode == InsnClass.ALU64 | AluOp.MOV and insn.off == 0:  # mov64 rX, imm
+            self.constants[insn.dst] = insn.imm & M64
+            return
+        self.constants.pop(_written_register(insn), None)
+        atomic = insn.opcode & 0x07 == InsnClass.STX and (insn.opcode & 0xE0) == Mode.ATOMIC
+        if insn.opcode in (CALL, CALLX) or insn.opcode in LEGACY_PACKET_LOADS or atomic:
+            self.constants.pop(0, None)
 
     def _track_r1(self, insn: Instruction) -> None:
         """Keep `r1_constant`: the value of r1 after `insn` when an `lddw` in this block set it.
@@ -339,15 +477,24 @@ class _FunctionWriter:
             self.r1_constant = None
 
     def dispatched_block(self, start: int, ind: int) -> None:
-        """Emit a block reached through the dispatcher (self-loops get a `while`).
+        """Emit a block reached through the dispatcher (loop heads get a `while`).
 
-        `~start` stands for the plain (not unrolled) form of an unrolled loop.
+        The `while` of a loop head makes each jump back to it from code
+        inlined or copied into its body (`_tail_size`) a `continue`, so a
+        loop of a few blocks (a branch in a scan) turns without the
+        dispatcher. `~start` stands for the plain (not unrolled) form of an
+        unrolled loop.
         """
         plain = start < 0
         start = ~start if plain else start
+        self._reset_bounds()
         block = self.fn.blocks[start]
-        if block.last[0] not in block.predecessors:
+        if start not in self.heads:
             self.block(start, ind, loop=None)
+            return
+        if block.last[0] not in block.predecessors:  # not a self-loop: never unrolled
+            self.lines.append((ind, "while True:"))
+            self.block(start, ind + 1, loop=start)
             return
         copies = 1 if plain else self._unroll(start)
         if copies > 1:
@@ -405,6 +552,7 @@ class _FunctionWriter:
                 emit((ind + 1, f"n -= {(copies - 1 - copy) * length}"))
                 emit((ind + 1, f"b = {exit_id}"))
                 emit((ind + 1, "break"))
+                self._learn(last, taken=True)  # the next copy runs after the jump back
             else:
                 emit((ind, f"if {condition}:"))
                 emit((ind + 1, "continue"))
@@ -420,14 +568,16 @@ class _FunctionWriter:
         if cls in (InsnClass.ALU, InsnClass.ALU64):
             return ops.alu(insn)
         if cls == InsnClass.LDX:
-            return ops.load(pc, insn, self.sites)
+            context = self.r1_context and insn.src == 1
+            return ops.load(pc, insn, self.sites, context, self.constants.get(insn.src))
         if op in LEGACY_PACKET_LOADS:
             return _packet_load(insn)
         if cls == InsnClass.STX and (op & 0xE0) == Mode.ATOMIC:
             self.native_atomics = native_atomics_enabled()
-            return ops.atomic(pc, insn, self.sites, native=self.native_atomics)
+            constant = self.constants.get(insn.dst)
+            return ops.atomic(pc, insn, self.sites, self.native_atomics, constant)
         if cls in (InsnClass.ST, InsnClass.STX):
-            return ops.store(pc, insn, self.sites)
+            return ops.store(pc, insn, self.sites, self.constants.get(insn.dst))
         if op == LDDW:
             callee = func_target(pc, insn)
             if callee is not None:
@@ -567,17 +717,101 @@ class _FunctionWriter:
 
     def write(self) -> str:
         """The complete source of the function."""
-        bodies = self._bodies()
-        bodies = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
-        used = {text for lines in bodies.values() for _, text in lines}
-        views = _STACK_VIEW.findall("\n".join(used))
-        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(set(views))]
-        if len(bodies) == 1 and not self.fn.blocks[self.fn.entry].predecessors:
+        bodies = self._expanded_bodies()
+        out = [f"def {function_name(self.fn.entry)}({_PARAMS}):", *self._prologue(self._views())]
+        if self._straight_body():
             out += [_indent(1 + i, text) for i, text in bodies[0]]
         else:
             out += ["    b = 0", "    while True:"]
             self._tree(sorted(bodies), bodies, 2, out)
         return "\n".join(out) + "\n"
+
+    def _expanded_bodies(self) -> dict[int, list[tuple[int, str]]]:
+        """Every dispatched block's lines, placeholders expanded (computed once)."""
+        if self.expanded is None:
+            bodies = self._bodies()
+            self.expanded = {bid: self._expand_resets(lines) for bid, lines in bodies.items()}
+        return self.expanded
+
+    def _views(self) -> set[str]:
+        """The frame's typed views (`sb` ... `sq`) the body uses."""
+        used = {text for lines in self._expanded_bodies().values() for _, text in lines}
+        return set(_STACK_VIEW.findall("\n".join(used)))
+
+    def _straight_body(self) -> bool:
+        """Whether the function is one body without the dispatcher (nothing jumps back)."""
+        return len(self._expanded_bodies()) == 1 and not self.fn.blocks[self.fn.entry].predecessors
+
+    def write_runner(self) -> str:
+        """The source of `RUNNER_NAME(R1, S, E)`: this (entry) function as a generator of runs.
+
+        What a test run's repeat loop calls instead of the function, once
+        per run: `send(env)` runs the program once more from pc 0 with r1 =
+        R1, and yields `(r0, executed)`. Each run starts as a call of the
+        function does (a zeroed frame, r0 and r2-r9 zero, the site caches
+        checked against `Memory.generation`), and runs the same body; only
+        the call and the set-up that cannot change between runs (the frame
+        and its views, the site caches taken over from the last run while
+        no region went away) are done once. Each `return` of the body
+        yields instead and starts the next run (`_runs`): exits lie in no
+        `while` but the dispatcher's and self-loops' (an inlined callee's
+        exits are `break`s already).
+        """
+        bodies = self._expanded_bodies()
+        frame = self._uses_frame()
+        count = self.sites.count
+        out = [f"def {RUNNER_NAME}(R1, S, E):", "    d = 0"]
+        if frame:
+            out += ["    F = S[0]", "    r10 = F.top; B = F.bottom"]
+            views = self._views()
+            if views:
+                out.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
+        if count:
+            out += [f"    global {self._cache_name}", "    G = -1; W = 0"]
+            out += ["    " + line for line in self._empty_sites()]
+        out += ["    E = yield", "    while True:"]
+        if frame:
+            out.append("        " + self._zero_frame().replace("F.bottom", "B"))
+        # r2-r9 start at 0 as the function's arguments do; those the body
+        # never names need no value.
+        text = "\n".join(text for lines in bodies.values() for _, text in lines)
+        named = sorted({int(name) for name in re.findall(r"\br([2-9])\b", text)})
+        zeroed = " = ".join([*(f"r{reg}" for reg in named), "n"])
+        out.append(f"        r0 = 0; r1 = R1; {zeroed} = 0")
+        if count:
+            out += [
+                "        if MEM.generation != G:",
+                f"            G = MEM.generation; c = {self._cache_name}",
+                "            if c[0] == G:",
+                f"                {self._cache_items.replace('G, ', '_, ', 1)} = c",
+                "            else:",
+                "                " + " = ".join(f"H{i}" for i in range(count)) + " = -1",
+            ]
+        if self._straight_body():
+            out += [_indent(ind, text) for ind, text in _runs(bodies[0], 2, dispatched=False)]
+        else:
+            runs = {bid: _runs(lines, 0, dispatched=True) for bid, lines in bodies.items()}
+            # The dispatcher checks for `_LEAVE_RUN` only when some exit needs it.
+            leave = any(text == _LEAVE_RUN for lines in runs.values() for _, text in lines)
+            out += ["        b = 0", f"        while {'b >= 0' if leave else 'True'}:"]
+            self._tree(sorted(runs), runs, 3, out)
+        return "\n".join(out) + "\n"
+
+    def _zero_frame(self) -> str:
+        # A fresh frame per call: no run or call sees another's leftovers.
+        if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
+            return f"MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})"
+        return "F.b[:] = ZERO_FRAME"
+
+    def _empty_sites(self) -> list[str]:
+        # Every site without a region: bounds -1 send its first access to the slow path.
+        lines = []
+        for first in range(0, self.sites.count, 16):
+            names = range(first, min(self.sites.count, first + 16))
+            lines.append(" = ".join(f"L{i}" for i in names) + " = 0")
+            lines.append(" = ".join(f"H{i}" for i in names) + " = -1")
+            lines.append(" = ".join(f"V{i}" for i in names) + " = None")
+        return lines
 
     def _expand_resets(self, lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
         # A call may free regions (a helper deleting a map element): if the
@@ -625,13 +859,9 @@ class _FunctionWriter:
             lines += ["    F = S[d]", "    r10 = F.top"]
             if views:
                 lines.append("    " + "; ".join(f"{v} = F.{v[1]}" for v in sorted(views)))
-            # A fresh frame per call: no run or call sees another's
-            # leftovers. A function that never names r10 has no way to
-            # its frame, so it skips this.
-            if native_atomics_enabled():  # builtins: the C library's memset (`MEMSET`)
-                lines.append(f"    MEMSET(F.bottom, 0, {hexlit(STACK_SIZE)})")
-            else:
-                lines.append("    F.b[:] = ZERO_FRAME")
+            # A function that never names r10 has no way to its frame, so it
+            # skips zeroing it.
+            lines.append("    " + self._zero_frame())
         count = self.sites.count
         if not count:
             return lines
@@ -647,12 +877,7 @@ class _FunctionWriter:
             f"        {self._cache_items.replace('G, ', '_, ', 1)} = c",
             "    else:",
         ]
-        for first in range(0, count, 16):
-            names = range(first, min(count, first + 16))
-            lines.append("        " + " = ".join(f"L{i}" for i in names) + " = 0")
-            lines.append("        " + " = ".join(f"H{i}" for i in names) + " = -1")
-            lines.append("        " + " = ".join(f"V{i}" for i in names) + " = None")
-        return lines
+        return lines + ["        " + line for line in self._empty_sites()]
 
     def _tree(
         self,
@@ -675,8 +900,44 @@ class _FunctionWriter:
 _STACK_VIEW = re.compile(r"\bs[bhwq]\b")
 """A stack frame view in generated code (`codegen_ops._STACK_VIEWS`)."""
 
+_REGISTER_NAME = re.compile(r"r(\d+)")
+"""The code of a register's value when it is just that register."""
+
 _REGISTER = re.compile(r"\br([1-9])\b")
 """A register r1-r9 in generated code (no other name there is `r` and a digit)."""
+
+
+def _runs(lines: list[tuple[int, str]], base: int, dispatched: bool) -> list[tuple[int, str]]:
+    """A body's lines for `write_runner`, at indentation `base`: each exit yields its result.
+
+    A `return X` becomes `E = yield X` (the next run's env comes back) and
+    then leaves for the next run: `continue` the run loop in a straight
+    body; in a dispatched one `break` out of the dispatcher's `while` from
+    its level, or from a self-loop's `while` inside it `b = -1` first
+    (`_LEAVE_RUN`), which ends the dispatcher's `while b >= 0`.
+    """
+    out: list[tuple[int, str]] = []
+    loops: list[int] = []  # the indentation of each `while` the line is in
+    for ind, text in lines:
+        while loops and ind <= loops[-1]:
+            loops.pop()
+        if text.startswith("while "):
+            loops.append(ind)
+        if not text.startswith("return "):
+            out.append((base + ind, text))
+            continue
+        out.append((base + ind, "E = yield " + text.removeprefix("return ")))
+        if not dispatched:
+            out.append((base + ind, "continue"))
+        elif loops:
+            out += [(base + ind, _LEAVE_RUN), (base + ind, "break")]
+        else:
+            out.append((base + ind, "break"))
+    return out
+
+
+_LEAVE_RUN = "b = -1"
+"""What an exit inside a self-loop's `while` sets before its `break` (see `_runs`)."""
 
 
 def _reads_count(insn: Instruction) -> bool:
@@ -761,8 +1022,9 @@ def native_atomics_enabled() -> bool:
 
 def generate(
     layout: ProgramLayout, budget: int | None, helpers: frozenset[int]
-) -> tuple[str, bool]:
-    """The Python module source for a whole program, and whether it uses native atomics.
+) -> tuple[str, bool, str]:
+    """The Python module source for a whole program, whether it uses native atomics, and the
+    source of its runner (`_FunctionWriter.write_runner`).
 
     `helpers` are the helper ids that exist: a call to any other id becomes
     a fault at its call site.
@@ -771,11 +1033,14 @@ def generate(
     if any(i.opcode in LEGACY_PACKET_LOADS for i in layout.insns.values()):
         parts.append(_PACKET_LOAD_IMPORT)
     native_atomics = False
+    runner = ""
     for fn in layout.functions.values():
         writer = _FunctionWriter(fn, budget, helpers, layout.functions)
         parts.append(writer.write())
         native_atomics |= writer.native_atomics
-    return "\n".join(parts), native_atomics
+        if fn.entry == 0:
+            runner = writer.write_runner()
+    return "\n".join(parts), native_atomics, runner
 
 
 _CACHE: dict[tuple[bytes, int | None, frozenset[int], bool], Translation] = {}
@@ -804,12 +1069,36 @@ def translate(
     if hit is not None:
         return hit
     layout = analyze(insns, where)
-    source, native_atomics = generate(layout, budget, known)
+    source, native_atomics, runner = generate(layout, budget, known)
     digest = hashlib.sha1(key[0]).hexdigest()[:12]
     code = compile(source, f"<bpf {digest}>", "exec")
-    result = Translation(source, code, layout, function_name(0), native_atomics)
+    result = Translation(source, code, layout, function_name(0), native_atomics, runner)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = result
     return result
+
+
+RUNNER_NAME = "runs"
+"""The name of the entry function's generator of runs (`_FunctionWriter.write_runner`)."""
+
+_RUNNERS: dict[str, object] = {}
+
+
+def runner_code(translation: Translation) -> object:
+    """The compiled `translation.runner_source`, compiled once per source.
+
+    Compiled on first use, not with the program: only repeated test runs
+    use it, and it doubles the entry function's code.
+    """
+    source = translation.runner_source
+    with _CACHE_LOCK:
+        code = _RUNNERS.get(source)
+    if code is None:
+        code = compile(source, "<bpf runs>", "exec")
+        with _CACHE_LOCK:
+            if len(_RUNNERS) >= _CACHE_LIMIT:
+                _RUNNERS.pop(next(iter(_RUNNERS)))
+            _RUNNERS[source] = code
+    return code
