@@ -29,7 +29,7 @@ loop's widening with the walk's own transfer functions is kept when its
 assertions hold (what it proves, the walk proves); otherwise the walk goes on.
 A loop with loops inside gets that widening before any round is walked (each
 round walked costs an analysis of every inner loop), as do its inner loops
-inside it, given up after `PLAIN_FIRST_ASCENTS` ascending steps. In these
+inside it, given up after `PLAIN_ASCENTS` ascending steps. In these
 widenings a pointer moved by a constant stride in every round has its
 offset bounded at the head by the loop counter (`_inductions`).
 The widened invariants hold for every execution, so a program whose analysis
@@ -107,11 +107,11 @@ LONG_LOOP = UNROLL_ITERATIONS
 # ends by then is walked exactly as before (same rounds, same budget), at no cost
 # of a widening tried in vain.
 WALK_FIRST = 8
-# A loop with loops inside (or inside one being so widened) is widened before it is
-# walked (`_nested_widened_first`), given up after this many ascending iterations:
-# one that holds settles in a few (loop_nested: 4), one that fails can climb every
-# threshold first (loop_u32_nested: ~90 iterations, 0.9 s, in vain).
-PLAIN_FIRST_ASCENTS = 8
+# A widening with the walk's transfer functions (`_plainly_widened_holds`) is given up
+# after this many ascending iterations, and the loop walked: one that holds settles
+# in a few (loop_nested: 4), one that fails can climb every threshold first
+# (loop_u32_nested: ~90 iterations, 0.9 s; xdp_ipv4_options: 30, 0.24 s, in vain).
+PLAIN_ASCENTS = 8
 
 
 class NotSupported(Exception):
@@ -501,12 +501,9 @@ class Analyzer:
         if cycle.head in self.short_loops | self.walked_first or not (inner or self.plain_widening):
             return False
         visits = self.unroll_visits
-        try:
-            if self._plainly_widened_holds(cycle, walk.nodes, PLAIN_FIRST_ASCENTS):
-                self.result.widened_loops += 1
-                return True
-        except _GaveUp:
-            pass
+        if self._plainly_widened_holds(cycle, walk.nodes):
+            self.result.widened_loops += 1
+            return True
         # The walk starts as if nothing had been tried: its whole budget, no failures.
         self.unroll_visits = visits
         self.walked_first.add(cycle.head)
@@ -521,9 +518,7 @@ class Analyzer:
             self.unrolled.pop(n, None)
         self.unrolled.update(failed)
 
-    def _plainly_widened_holds(
-        self, cycle: Cycle, nodes: set[Label], ascents: int = MAX_ITERATIONS
-    ) -> bool:
+    def _plainly_widened_holds(self, cycle: Cycle, nodes: set[Label]) -> bool:
         """Widen a short `cycle` with the walk's transfer functions (no zero-extension
         pair) and its inner loops as anywhere else; whether every assertion holds.
 
@@ -531,13 +526,15 @@ class Analyzer:
         and applies the same transfer functions, so every state it checks is
         below the widened ones: what the widening proves, the walk proves too
         (tcp_opts_split, which the walk and the kernel reject, fails here).
-        `_GaveUp` after `ascents` ascending iterations."""
+        False, too, when the ascent has not settled after `PLAIN_ASCENTS` iterations."""
         saved = self.widening_first, self.quick_widening
         self.widening_first = self.quick_widening = 0
         self.plain_widening += 1
         try:
             entering = self._entering(cycle, nodes)
-            self._widen(cycle, self._thresholds(cycle, entering), entering, ascents=ascents)
+            self._widen(cycle, self._thresholds(cycle, entering), entering, ascents=PLAIN_ASCENTS)
+        except _GaveUp:
+            return False
         finally:
             self.widening_first, self.quick_widening = saved
             self.plain_widening -= 1
