@@ -12,10 +12,15 @@ from __future__ import annotations
 import errno
 
 from ...errors import ProgramFault
+from ...lazy import lazy_module
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from ..memory import ContextRegion
 from . import helper_spec
+
+# The map module, imported when the helper first runs: every object's helper table
+# imports this module.
+_maps = lazy_module("..maps.perf_event_array", __package__)
 
 _NAME = "bpf_perf_event_output"
 
@@ -39,10 +44,7 @@ def perf_event_output(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: in
         map_ = env.runtime.map_at(r2)
     except ProgramFault as fault:
         raise ProgramFault(f"{_NAME}: {fault.reason}", address=r2) from None
-    # Imported here: every object's helper table imports this module.
-    from ..maps.perf_event_array import PerfEventArrayMap
-
-    if not isinstance(map_, PerfEventArrayMap):
+    if not isinstance(map_, _maps().PerfEventArrayMap):
         raise ProgramFault(f"{_NAME}: map {map_.name!r} is not a perf_event_array", address=r2)
     data = b""
     if r5:

@@ -13,44 +13,44 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...errors import ProgramFault
+from ...lazy import lazy_module
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from . import helper_spec
 
-# The map module is imported where a helper runs: every object's helper table imports
-# this module, and most programs use no ring buffer.
 if TYPE_CHECKING:
     from ..maps.ringbuf import RingBufMap, RingBufRegion
+
+# The map module, imported when a helper first runs: every object's helper table
+# imports this module, and most programs use no ring buffer.
+_maps = lazy_module("..maps.ringbuf", __package__)
 
 _M64 = (1 << 64) - 1
 
 
 def _ringbuf(env: HelperEnv, pointer: int, helper: str) -> RingBufMap:
-    from ..maps.ringbuf import RingBufMap
-
     if env.runtime is None:
         raise ProgramFault(f"{helper}: 0x{pointer:x} is not a map pointer (no execution context)")
     try:
         map_ = env.runtime.map_at(pointer)
     except ProgramFault as fault:
         raise ProgramFault(f"{helper}: {fault.reason}", address=pointer) from None
-    if not isinstance(map_, RingBufMap):
+    if not isinstance(map_, _maps().RingBufMap):
         raise ProgramFault(f"{helper}: map {map_.name!r} is not a ringbuf", address=pointer)
     return map_
 
 
 def _sample(env: HelperEnv, sample: int, helper: str) -> RingBufRegion:
     """The ring buffer region of a reserved sample, or a ProgramFault naming `helper`."""
-    from ..maps.ringbuf import BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_HDR_SZ, RingBufRegion
-
-    header = (sample - BPF_RINGBUF_HDR_SZ) & _M64
-    region = env.memory.find(header, BPF_RINGBUF_HDR_SZ)
-    if not isinstance(region, RingBufRegion) or header >= region.start + region.ringbuf.size:
+    maps = _maps()
+    header = (sample - maps.BPF_RINGBUF_HDR_SZ) & _M64
+    region = env.memory.find(header, maps.BPF_RINGBUF_HDR_SZ)
+    if not isinstance(region, maps.RingBufRegion) or header >= region.start + region.ringbuf.size:
         raise ProgramFault(f"{helper}: 0x{sample:x} is not a ringbuf sample", address=sample)
     length = int.from_bytes(
         region.view[header - region.start : header - region.start + 4], "little"
     )
-    if not length & BPF_RINGBUF_BUSY_BIT:
+    if not length & maps.BPF_RINGBUF_BUSY_BIT:
         raise ProgramFault(
             f"{helper}: sample at 0x{sample:x} is not reserved (already submitted or discarded)",
             address=sample,
