@@ -1,4 +1,5 @@
-"""Running a snippet in a fresh Python process with its own code cache (the disk-cache tests)."""
+"""Running a snippet in a fresh Python process: with its own code cache (the disk-cache
+tests), or to see what it imports (the start-up tests)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,15 @@ def run_child(script: str, arg: str, cache_dir: Path, *, unset: tuple[str, ...] 
         [sys.executable, "-c", script, arg], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout)
+
+
+def modules_imported(code: str, names: tuple[str, ...]) -> list[str]:
+    """The modules among `names` (or under them: `names` are prefixes) that a fresh
+    process has imported after running `code`, sorted."""
+    script = (
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({names!r}))))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 
 import pytest
 
+from child_process import modules_imported
 from pybpf import lazy
 from pybpf.lazy import lazy_module
 
@@ -32,11 +32,6 @@ def test_lazy_module_imports_on_first_call_only(monkeypatch: pytest.MonkeyPatch)
 def test_helper_tables_leave_the_map_modules_unimported() -> None:
     # Every object's helper table imports the ring buffer and perf helpers; their map
     # modules come only when a helper runs (then once: lazy_module).
-    code = (
-        "import sys\n"
-        "import pybpf.runtime.linux_helpers.ringbuf, pybpf.runtime.linux_helpers.perf\n"
-        "print(sorted(m for m in ('pybpf.runtime.maps.ringbuf',"
-        " 'pybpf.runtime.maps.perf_event_array') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    code = "import pybpf.runtime.linux_helpers.ringbuf, pybpf.runtime.linux_helpers.perf"
+    maps = ("pybpf.runtime.maps.ringbuf", "pybpf.runtime.maps.perf_event_array")
+    assert modules_imported(code, maps) == []
