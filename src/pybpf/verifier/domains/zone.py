@@ -448,20 +448,15 @@ class Zone:
         for bounds in (self._lo, self._hi):
             if src in bounds:
                 bounds[dst] = bounds.pop(src)
-        out = self._succ.pop(src, None)
-        if out:
-            self._succ[dst] = out
-            for d, w in out.items():
-                pred = self._pred[d]
-                del pred[src]
-                pred[dst] = w
-        into = self._pred.pop(src, None)
-        if into:
-            self._pred[dst] = into
-            for s, w in into.items():
-                succ = self._succ[s]
-                del succ[src]
-                succ[dst] = w
+        # Its edges out (and each one's entry in the other end's predecessors), then in.
+        for edges, reverse in ((self._succ, self._pred), (self._pred, self._succ)):
+            own = edges.pop(src, None)
+            if own:
+                edges[dst] = own
+                for other, w in own.items():
+                    back = reverse[other]
+                    del back[src]
+                    back[dst] = w
 
     def _shift(self, x: str, c: int) -> Zone:
         if x in self._lo:
