@@ -29,7 +29,8 @@ loop's widening with the walk's own transfer functions is kept when its
 assertions hold (what it proves, the walk proves); otherwise the walk goes on.
 A loop with loops inside gets that widening before any round is walked (each
 round walked costs an analysis of every inner loop), as do its inner loops
-inside it, given up after `PLAIN_ASCENTS` ascending steps. In these
+inside it; such a widening is given up after `PLAIN_ASCENTS` ascending steps
+(the loop is walked). In these
 widenings a pointer moved by a constant stride in every round has its
 offset bounded at the head by the loop counter (`_inductions`).
 The widened invariants hold for every execution, so a program whose analysis
@@ -119,7 +120,7 @@ class NotSupported(Exception):
 
 
 class _GaveUp(Exception):
-    """A widening tried first ran past its budget of ascending iterations."""
+    """A widening ran past its budget of ascending iterations (`Analyzer._widen`)."""
 
 
 @dataclass
@@ -492,8 +493,9 @@ class Analyzer:
         return False
 
     def _nested_widened_first(self, cycle: Cycle, walk: _Walk) -> bool:
-        """A loop with loops inside, or inside a loop being so widened, on its first
-        visit, widened with the walk's transfer functions before any round is walked:
+        """A loop with loops inside, or inside a loop being so widened, unless found short
+        or walked first before, widened with the walk's transfer functions before any
+        round is walked:
         each round walked costs an analysis of every inner loop, the widening a few.
         True when that holds (what it proves, the walk proves: `_plainly_widened_holds`);
         else the walk starts as usual."""
