@@ -493,12 +493,11 @@ class Analyzer:
         return False
 
     def _nested_widened_first(self, cycle: Cycle, walk: _Walk) -> bool:
-        """A loop with loops inside, or inside a loop being so widened, unless found short
-        or walked first before, widened with the walk's transfer functions before any
-        round is walked:
-        each round walked costs an analysis of every inner loop, the widening a few.
-        True when that holds (what it proves, the walk proves: `_plainly_widened_holds`);
-        else the walk starts as usual."""
+        """A loop with loops inside, or inside a loop being so widened (unless found short
+        or walked first before), widened with the walk's transfer functions before any
+        round is walked: each round walked costs an analysis of every inner loop, the
+        widening a few. True when that holds (what it proves, the walk proves:
+        `_plainly_widened_holds`); else the walk starts as usual."""
         inner = any(isinstance(c, Cycle) for c in cycle.components)
         if cycle.head in self.short_loops | self.walked_first or not (inner or self.plain_widening):
             return False
