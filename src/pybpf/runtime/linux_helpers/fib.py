@@ -22,15 +22,18 @@ import ipaddress
 import struct
 from typing import TYPE_CHECKING
 
+from ...lazy import lazy_module
 from ...platform.helper_ids import HelperId
 from ..helpers import HelperEnv, HelperSpec
 from . import helper_spec
 from .packet import _is_xdp, context
 
-# runtime.fib is imported where a helper runs: every object's helper table imports this
-# module, and most programs do no FIB lookup.
 if TYPE_CHECKING:
     from ..fib import ForwardingTable
+
+# runtime.fib, imported when a helper first runs: every object's helper table imports
+# this module, and most programs do no FIB lookup.
+_fib = lazy_module("..fib", __package__)
 
 AF_INET, AF_INET6 = 2, 10
 FIB_LOOKUP_SIZE = 64
@@ -67,11 +70,9 @@ _FAMILY, _TOT_LEN, _IFINDEX, _METRIC, _SRC, _DST, _VLAN, _SMAC, _DMAC = (
 
 
 def _table(env: HelperEnv) -> ForwardingTable:
-    from ..fib import ForwardingTable
-
     runtime = env.runtime
     table = getattr(runtime, "fib", None) if runtime is not None else None
-    return table if table is not None else ForwardingTable()
+    return table if table is not None else _fib().ForwardingTable()
 
 
 def _address(params: bytearray, offset: int, family: int) -> ipaddress._BaseAddress:
@@ -96,8 +97,7 @@ def lookup(
     table: ForwardingTable, params: bytearray, flags: int, check_mtu: bool
 ) -> tuple[int, int]:
     """bpf_ipv{4,6}_fib_lookup on `params` (edited in place): (result, MTU checked or 0)."""
-    from ..fib import RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN
-
+    fib = _fib()
     family = params[_FAMILY]
     dst = _address(params, _DST, family)
     src = _address(params, _SRC, family)
@@ -113,7 +113,7 @@ def lookup(
         return RET_FWD_DISABLED, 0
     oif = ifindex if flags & BPF_FIB_LOOKUP_OUTPUT else 0
     if flags & BPF_FIB_LOOKUP_DIRECT:
-        tbid = RT_TABLE_MAIN
+        tbid = fib.RT_TABLE_MAIN
         if flags & BPF_FIB_LOOKUP_TBID:
             tbid = _u32(params, _VLAN)
             params[_VLAN : _VLAN + 4] = bytes(4)
@@ -121,7 +121,7 @@ def lookup(
             return RET_NOT_FWDED, 0
         route = table.route(dst, (tbid,), oif)
     else:
-        route = table.route(dst, (RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_DEFAULT), oif)
+        route = table.route(dst, (fib.RT_TABLE_LOCAL, fib.RT_TABLE_MAIN, fib.RT_TABLE_DEFAULT), oif)
     if route is None:
         return RET_NOT_FWDED, 0
     if route.type in _ERROR_ROUTES:

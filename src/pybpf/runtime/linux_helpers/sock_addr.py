@@ -24,12 +24,16 @@ import errno
 import ipaddress
 import struct
 
+from ...lazy import lazy_module
 from ...platform.helper_ids import HelperId
 from ..caller import INIT_NET_COOKIE
 from ..helpers import HelperEnv, HelperSpec
 from . import helper_spec
 
 _M64 = (1 << 64) - 1
+# `socket`, imported when a helper first runs: every object's helper table imports
+# this module.
+_socket = lazy_module("socket")
 
 
 def _caller(env: HelperEnv):
@@ -53,8 +57,7 @@ def get_netns_cookie(env: HelperEnv, r1: int, r2: int, r3: int, r4: int, r5: int
 
 def _sockaddr(data: bytes) -> tuple[int, tuple[str, int]] | int:
     """(family, (address, port)) of a struct sockaddr, or a negative errno."""
-    import socket  # here: every object's helper table imports this module
-
+    socket = _socket()
     if len(data) < 2:
         return -errno.EINVAL
     family = struct.unpack_from("<H", data)[0]
