@@ -440,7 +440,7 @@ class Analyzer:
         for n in _own_nodes(cycle):
             self.unrolled.pop(n, None)
         nodes = _cycle_nodes(cycle)
-        nested = any(isinstance(c, Cycle) for c in cycle.components)
+        nested = _has_inner_loops(cycle)
         self.widening_first += 1
         # With loops inside, a first widening with those widened too (cheap: their
         # walks would run in every step) tells whether the loop is long at all.
@@ -498,8 +498,9 @@ class Analyzer:
         round is walked: each round walked costs an analysis of every inner loop, the
         widening a few. True when that holds (what it proves, the walk proves:
         `_plainly_widened_holds`); else the walk starts as usual."""
-        inner = any(isinstance(c, Cycle) for c in cycle.components)
-        if cycle.head in self.short_loops | self.walked_first or not (inner or self.plain_widening):
+        if cycle.head in self.short_loops or cycle.head in self.walked_first:
+            return False
+        if not (self.plain_widening or _has_inner_loops(cycle)):
             return False
         visits = self.unroll_visits
         if self._plainly_widened_holds(cycle, walk.nodes):
@@ -890,6 +891,11 @@ def _zero_extended(after: State, before: State | None, reg: Reg) -> State:
 def _own_nodes(cycle: Cycle) -> list[Label]:
     """The head of `cycle` and its nodes outside nested cycles."""
     return [cycle.head, *(n for n in cycle.components if not isinstance(n, Cycle))]
+
+
+def _has_inner_loops(cycle: Cycle) -> bool:
+    """Whether `cycle` has cycles nested in it."""
+    return any(isinstance(c, Cycle) for c in cycle.components)
 
 
 def _cycle_nodes(cycle: Cycle) -> set[Label]:
